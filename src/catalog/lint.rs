@@ -1,0 +1,317 @@
+//! `bundle catalog check`: consistency rules over a loaded catalog.
+//!
+//! Every rule reports `file:line: message`. Whether each release's own requirements can be met at
+//! all needs the solver, so that rule lives in `solver::lint_satisfiable`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Catalog, Component, Diagnostic, Release};
+
+fn problem(file: &str, line: u32, message: String) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        line,
+        column: 0,
+        field: None,
+        message,
+        hint: None,
+    }
+}
+
+/// Runs every static rule; an empty list means the catalog is clean.
+pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let caps: BTreeSet<&str> = catalog
+        .capabilities
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut seen_caps = BTreeSet::new();
+    for c in &catalog.capabilities {
+        if !seen_caps.insert(c.name.as_str()) {
+            out.push(problem(
+                "catalog.yaml",
+                0,
+                format!("capability `{}` is declared twice", c.name),
+            ));
+        }
+        if catalog.component(&c.name).is_some() {
+            out.push(problem(
+                "catalog.yaml",
+                0,
+                format!("`{}` is both a capability and a component name", c.name),
+            ));
+        }
+    }
+    for comp in &catalog.components {
+        check_component(catalog, &caps, comp, &mut out);
+    }
+    for p in &catalog.profiles {
+        let file = format!("profiles/{}.yaml", p.name);
+        for w in &p.spec.with {
+            if catalog.component(&w.name).is_none() && !caps.contains(w.name.as_str()) {
+                out.push(problem(
+                    &file,
+                    0,
+                    format!(
+                        "`with` names `{}`, which is neither a component nor a capability",
+                        w.name
+                    ),
+                ));
+            } else if caps.contains(w.name.as_str()) && catalog.providers(&w.name).is_empty() {
+                out.push(problem(
+                    &file,
+                    0,
+                    format!("no component provides capability `{}`", w.name),
+                ));
+            }
+        }
+        for w in &p.spec.without {
+            if catalog.component(w).is_none() {
+                out.push(problem(
+                    &file,
+                    0,
+                    format!("`without` names `{w}`, which is not a component"),
+                ));
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
+    out
+}
+
+fn check_component(
+    catalog: &Catalog,
+    caps: &BTreeSet<&str>,
+    comp: &Component,
+    out: &mut Vec<Diagnostic>,
+) {
+    let file = comp.file.as_str();
+    for p in &comp.provides {
+        if !caps.contains(p.as_str()) {
+            out.push(problem(
+                file,
+                1,
+                format!("`provides` names `{p}`, which is not a capability in catalog.yaml"),
+            ));
+        }
+    }
+    if comp.versions.is_empty() {
+        out.push(problem(
+            file,
+            1,
+            format!("component `{}` has no versions", comp.name),
+        ));
+    }
+    for n in &comp.notes {
+        if n.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            out.push(problem(file, n.line, "note without a source".to_string()));
+        }
+    }
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    for r in &comp.versions {
+        if let Some(first) = seen.insert(r.version.to_string(), r.line) {
+            out.push(problem(
+                file,
+                r.line,
+                format!("duplicate version {} (first at line {first})", r.version),
+            ));
+        }
+        check_release(catalog, caps, comp, r, out);
+    }
+}
+
+fn check_release(
+    catalog: &Catalog,
+    caps: &BTreeSet<&str>,
+    comp: &Component,
+    r: &Release,
+    out: &mut Vec<Diagnostic>,
+) {
+    let file = comp.file.as_str();
+    let who = format!("{} {}", comp.name, r.version);
+    let lc = &r.lifecycle;
+    let has_dates = lc.released.is_some() || lc.end_of_life.is_some() || lc.retired.is_some();
+    if has_dates && lc.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        out.push(problem(
+            file,
+            lc.line,
+            format!("{who}: lifecycle dates without a source"),
+        ));
+    }
+    if let Some(released) = lc.released {
+        for (what, date) in [("end of life", lc.end_of_life), ("retired", lc.retired)] {
+            if let Some(d) = date.filter(|d| *d < released) {
+                out.push(problem(
+                    file,
+                    lc.line,
+                    format!("{who}: {what} {d} is before the release date {released}"),
+                ));
+            }
+        }
+    }
+    for (kind, list) in [("requires", &r.requires), ("constrains", &r.constrains)] {
+        for c in list {
+            if c.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                out.push(problem(
+                    file,
+                    c.line,
+                    format!("{who}: `{kind} {}` has no source", c.name),
+                ));
+            }
+            if c.name == comp.name {
+                out.push(problem(
+                    file,
+                    c.line,
+                    format!("{who}: `{kind}` names the component itself"),
+                ));
+                continue;
+            }
+            match catalog.component(&c.name) {
+                Some(target) => {
+                    if !target.versions.iter().any(|v| c.range.matches(&v.version)) {
+                        out.push(problem(
+                            file,
+                            c.line,
+                            format!(
+                                "{who}: `{kind} {} {}` matches no version of {} in the catalog",
+                                c.name, c.range, c.name
+                            ),
+                        ));
+                    }
+                }
+                None if caps.contains(c.name.as_str()) => {
+                    if kind == "constrains" {
+                        out.push(problem(
+                            file,
+                            c.line,
+                            format!("{who}: `constrains` must name a component, and `{}` is a capability", c.name),
+                        ));
+                    } else if !c.range.is_any() {
+                        out.push(problem(
+                            file,
+                            c.line,
+                            format!("{who}: a requirement on capability `{}` takes range \"*\", not `{}`", c.name, c.range),
+                        ));
+                    }
+                }
+                None => out.push(problem(
+                    file,
+                    c.line,
+                    format!("{who}: `{kind}` names unknown component `{}`", c.name),
+                )),
+            }
+        }
+    }
+    for c in &r.conflicts {
+        if c.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            out.push(problem(
+                file,
+                c.line,
+                format!("{who}: `conflicts {}` has no source", c.name),
+            ));
+        }
+        if catalog.component(&c.name).is_none() {
+            out.push(problem(
+                file,
+                c.line,
+                format!("{who}: `conflicts` names unknown component `{}`", c.name),
+            ));
+        } else if c.name == comp.name {
+            out.push(problem(
+                file,
+                c.line,
+                format!("{who}: `conflicts` names the component itself"),
+            ));
+        }
+    }
+    for img in &r.images {
+        if let Some(msg) = image_problem(&img.reference) {
+            out.push(problem(
+                file,
+                img.line,
+                format!("{who}: image `{}`: {msg}", img.reference),
+            ));
+        }
+        if let Some(d) = &img.digest {
+            if !valid_digest(d) {
+                out.push(problem(
+                    file,
+                    img.line,
+                    format!("{who}: image `{}`: malformed digest `{d}` (expected sha256: and 64 lower-case hex digits)", img.reference),
+                ));
+            }
+            if img.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                out.push(problem(
+                    file,
+                    img.line,
+                    format!("{who}: image `{}`: a digest needs a source", img.reference),
+                ));
+            }
+        }
+    }
+}
+
+/// What is wrong with an image reference, if anything (it must carry a tag; digests go in `digest`).
+pub fn image_problem(reference: &str) -> Option<&'static str> {
+    if reference.contains('@') {
+        return Some("put the digest in `digest:`, not in the reference");
+    }
+    if reference.is_empty() || reference.contains(char::is_whitespace) {
+        return Some("not an image reference");
+    }
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    match last.split_once(':') {
+        None => Some("no tag"),
+        Some((repo, tag)) if repo.is_empty() || tag.is_empty() => Some("no tag"),
+        Some(_)
+            if !reference.contains('/')
+                || !reference
+                    .split('/')
+                    .next()
+                    .is_some_and(|h| h.contains('.') || h.contains(':') || h == "localhost") =>
+        {
+            Some("give the registry host in full (e.g. docker.io/…), so that mirrors map it")
+        }
+        Some(_) => None,
+    }
+}
+
+/// Whether `d` is `sha256:` followed by 64 lower-case hex digits.
+pub fn valid_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references() {
+        assert_eq!(
+            image_problem("quay.io/jetstack/cert-manager-controller:v1.21.1"),
+            None
+        );
+        assert_eq!(image_problem("registry.k8s.io/pause:3.10"), None);
+        assert_eq!(image_problem("127.0.0.1:5000/x/y:1"), None);
+        assert_eq!(
+            image_problem("quay.io/jetstack/cert-manager-controller"),
+            Some("no tag")
+        );
+        assert_eq!(image_problem("127.0.0.1:5000/x/y"), Some("no tag"));
+        assert!(image_problem("grafana/grafana:13.0.2").is_some());
+        assert!(image_problem("quay.io/a/b:1@sha256:00").is_some());
+    }
+
+    #[test]
+    fn digests() {
+        assert!(valid_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!valid_digest(&format!("sha256:{}", "A".repeat(64))));
+        assert!(!valid_digest("sha256:abc"));
+        assert!(!valid_digest(&format!("md5:{}", "a".repeat(64))));
+    }
+}

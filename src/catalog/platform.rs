@@ -1,0 +1,137 @@
+//! `kind: Platform`: a request for a platform, from a catalog profile or a user's `platform.yaml`.
+
+use super::diagnostics::{Diagnostic, LoadError};
+use super::load::{FileCtx, check_header};
+use super::wire::{PlatformFile, WithWire};
+use crate::types::{Date, VersionReq};
+
+/// One wanted component or capability, with an optional range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithSpec {
+    /// A component or capability name.
+    pub name: String,
+    /// The allowed versions (`*` when not given).
+    pub range: VersionReq,
+}
+
+impl WithSpec {
+    /// Reads `NAME` or `NAME@RANGE` (the form of `--with`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (name, range) = match text.split_once('@') {
+            Some((n, r)) => (n.trim(), Some(r)),
+            None => (text.trim(), None),
+        };
+        if name.is_empty() {
+            return Err(format!("`{text}`: a name is missing before `@`"));
+        }
+        let range = match range {
+            Some(r) => VersionReq::parse_lenient(r).map_err(|e| e.to_string())?,
+            None => VersionReq::any(),
+        };
+        Ok(WithSpec {
+            name: name.to_string(),
+            range,
+        })
+    }
+}
+
+impl std::fmt::Display for WithSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.range.is_any() {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}@{}", self.name, self.range)
+        }
+    }
+}
+
+/// A platform request as written in a `kind: Platform` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformSpec {
+    /// The Kubernetes range (`*` = newest allowed).
+    pub kubernetes: VersionReq,
+    /// Wanted components and capabilities, in file order.
+    pub with: Vec<WithSpec>,
+    /// Components never to choose.
+    pub without: Vec<String>,
+    /// Whether end-of-life and retired versions may be chosen.
+    pub allow_eol: bool,
+    /// The date lifecycle is judged on, if fixed in the file.
+    pub as_of: Option<Date>,
+}
+
+impl PlatformSpec {
+    /// Reads a `kind: Platform` document; `file` names it in errors.
+    pub fn parse_with_name(text: &str, file: &str) -> Result<Self, LoadError> {
+        let ctx = FileCtx {
+            shown: file.to_string(),
+            text,
+        };
+        let one = |d: Diagnostic| LoadError {
+            diagnostics: vec![d],
+        };
+        check_header(&ctx, "Platform").map_err(one)?;
+        let f: PlatformFile = ctx.parse().map_err(one)?;
+        let mut diags = Vec::new();
+        let kubernetes = match &f.kubernetes {
+            None => VersionReq::any(),
+            Some(k) => match VersionReq::parse_lenient(&k.value) {
+                Ok(r) => r,
+                Err(e) => {
+                    diags.push(ctx.at(
+                        k,
+                        e.to_string(),
+                        Some("e.g. \"~1.35\" or \">=1.33, <1.36\"".into()),
+                    ));
+                    VersionReq::any()
+                }
+            },
+        };
+        let mut with = Vec::new();
+        for w in f.with {
+            let parsed = match w {
+                WithWire::Name(n) => WithSpec::parse(&n),
+                WithWire::Full(full) => match full.range {
+                    None => WithSpec::parse(&full.name),
+                    Some(r) => VersionReq::parse_lenient(&r)
+                        .map(|range| WithSpec {
+                            name: full.name.clone(),
+                            range,
+                        })
+                        .map_err(|e| e.to_string()),
+                },
+            };
+            match parsed {
+                Ok(w) => with.push(w),
+                Err(message) => diags.push(Diagnostic {
+                    file: file.to_string(),
+                    line: 0,
+                    column: 0,
+                    field: Some("with".to_string()),
+                    message,
+                    hint: None,
+                }),
+            }
+        }
+        let as_of = match &f.as_of {
+            None => None,
+            Some(s) => match s.value.parse::<Date>() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    diags.push(ctx.at(s, e.to_string(), None));
+                    None
+                }
+            },
+        };
+        if !diags.is_empty() {
+            return Err(LoadError { diagnostics: diags });
+        }
+        Ok(PlatformSpec {
+            kubernetes,
+            with,
+            without: f.without.into_iter().map(|s| s.value).collect(),
+            allow_eol: f.allow_eol,
+            as_of,
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! The command line: argument parsing, printing and exit codes. Nothing below this module prints.
+//!
+//! Exit codes: 0 success; 1 a negative answer (lint problems, unsatisfiable, lock out of date);
+//! 2 bad usage or bad input.
+
+mod catalog_cmd;
+mod solve_cmd;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::catalog::Catalog;
+
+/// Solve, lock and ship a compatibility-validated Kubernetes platform.
+///
+/// `bundle` reads a catalog of published compatibility facts (every fact with its source), finds
+/// the newest set of versions that really work together, and explains in plain words when none
+/// does. Without `--catalog`, the catalog built into this binary is used.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bundle",
+    version,
+    propagate_version = true,
+    max_term_width = 110
+)]
+pub struct Cli {
+    /// Catalog directory (holding catalog.yaml, components/, profiles/). Default: the embedded catalog.
+    #[arg(long, global = true, env = "BUNDLE_CATALOG", value_name = "DIR")]
+    catalog: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Look into the catalog: list components, show one, check it for problems.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Solve the newest compatible platform and write bundle.lock.
+    ///
+    /// With no request (no file, no --kubernetes/--with/--without), an existing lock's request is
+    /// solved again, or else the catalog's `default` profile. Versions in an existing lock are kept
+    /// where they still fit; --upgrade and --upgrade-package move on.
+    Solve(solve_cmd::SolveArgs),
+    /// Explain why a component in the lock is at its version and not newer.
+    Why(solve_cmd::WhyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// List components with their versions, capabilities and lifecycle.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Show one component: every version with its constraints and their sources.
+    Show {
+        /// Component name.
+        name: String,
+        /// Output format (`yaml` is the catalog file itself).
+        #[arg(long, value_enum, default_value_t = ShowFormat::Yaml)]
+        format: ShowFormat,
+    },
+    /// Check the catalog: exit 0 when clean, 1 listing every problem as file:line: message.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
+}
+
+/// `catalog list` formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+/// `catalog show` formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ShowFormat {
+    Yaml,
+    Json,
+}
+
+/// `catalog check` formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CheckFormat {
+    Text,
+    Json,
+}
+
+/// A failure of a command: what to print and which exit code to use.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+    hints: Vec<String>,
+}
+
+impl Failure {
+    /// Bad usage or bad input (exit 2).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+    /// A negative answer (exit 1), already printed.
+    pub(crate) fn negative() -> Self {
+        Failure {
+            code: 1,
+            message: String::new(),
+            hints: Vec::new(),
+        }
+    }
+    /// Adds a hint line.
+    pub(crate) fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hints.push(h.into());
+        self
+    }
+}
+
+/// Parses the process arguments, runs the command and returns its exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
+            for h in &f.hints {
+                eprintln!("  hint: {h}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let catalog = load_catalog(cli.catalog.as_deref())?;
+    match cli.command {
+        Command::Catalog(CatalogCommand::List { format }) => catalog_cmd::list(&catalog, format),
+        Command::Catalog(CatalogCommand::Show { name, format }) => {
+            catalog_cmd::show(&catalog, &name, format)
+        }
+        Command::Catalog(CatalogCommand::Check(args)) => catalog_cmd::check(&catalog, args.format),
+        Command::Solve(args) => solve_cmd::solve(&catalog, args),
+        Command::Why(args) => solve_cmd::why(&catalog, args),
+    }
+}
+
+fn load_catalog(dir: Option<&std::path::Path>) -> Result<Catalog, Failure> {
+    let loaded = match dir {
+        Some(d) => Catalog::from_dir(d),
+        None => Catalog::embedded(),
+    };
+    loaded.map_err(|e| {
+        let n = e.diagnostics.len();
+        Failure::usage(format!(
+            "the catalog could not be read ({n} problem{}):\n{e}",
+            if n == 1 { "" } else { "s" }
+        ))
+    })
+}

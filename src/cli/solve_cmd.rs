@@ -1,0 +1,467 @@
+//! `bundle solve` and `bundle why`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+use super::Failure;
+use super::catalog_cmd::short_digest;
+use super::table::render;
+use crate::catalog::{Catalog, PlatformSpec, WithSpec};
+use crate::lock::Lock;
+use crate::solver::{self, Explanation, Request, SolveError};
+use crate::types::{Date, Version, VersionReq};
+
+/// Days ahead in which an end of life is reported as a warning.
+const EOL_WARNING_DAYS: i64 = 90;
+
+#[derive(Debug, Args)]
+pub(crate) struct SolveArgs {
+    /// A request file (`kind: Platform`, see catalog/FORMAT.md). Flags add to it.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Solve a profile of the catalog instead (`bundle catalog list` shows them).
+    #[arg(long, value_name = "NAME", conflicts_with = "file")]
+    profile: Option<String>,
+    /// Kubernetes range, e.g. `~1.33`, `>=1.32, <1.35`; a cluster version such as
+    /// `1.34.6-eks-1-34-5` or `v1.30.2+rke2r1` means that minor at that patch or later.
+    #[arg(long, value_name = "RANGE")]
+    kubernetes: Option<String>,
+    /// A component or capability to include, optionally with a range: `cert-manager`,
+    /// `ingress-controller` (any provider), `traefik@^3.6`. Repeatable.
+    #[arg(long, value_name = "NAME[@RANGE]")]
+    with: Vec<String>,
+    /// A component never to choose. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    without: Vec<String>,
+    /// Allow end-of-life and retired releases.
+    #[arg(long)]
+    allow_eol: bool,
+    /// Judge lifecycle on this date instead of today (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Where to write the lock.
+    #[arg(long, short = 'o', value_name = "PATH", default_value = "bundle.lock")]
+    output: PathBuf,
+    /// Output format: a table, or the lock as JSON.
+    #[arg(long, value_enum, default_value_t = SolveFormat::Table)]
+    format: SolveFormat,
+    /// Ignore the versions in the existing lock: take the newest that fit.
+    #[arg(long)]
+    upgrade: bool,
+    /// Let this component (and only it, besides what it needs) move to its newest fitting version.
+    #[arg(long, value_name = "NAME")]
+    upgrade_package: Vec<String>,
+    /// Fail (exit 1) if the lock would change; write nothing. For CI.
+    #[arg(long)]
+    locked: bool,
+    /// Print the solver's own conflict report too.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum SolveFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WhyArgs {
+    /// The component to explain.
+    name: String,
+    /// The lock to read.
+    #[arg(long, default_value = "bundle.lock", value_name = "PATH")]
+    lock: PathBuf,
+}
+
+fn parse_date(s: &str) -> Result<Date, Failure> {
+    s.parse::<Date>()
+        .map_err(|e| Failure::usage(format!("--as-of: {e}")))
+}
+
+fn read_lock(path: &Path) -> Result<Option<Lock>, Failure> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Lock::parse(&text, &path.display().to_string())
+            .map(Some)
+            .map_err(|e| {
+                Failure::usage(e.to_string()).hint(format!(
+                    "fix or remove {} (it is left untouched), or write elsewhere with -o",
+                    path.display()
+                ))
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::usage(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Builds the request from (in order) the file or profile, or the lock's request, or the default
+/// profile; then the flags on top.
+fn build_request(
+    catalog: &Catalog,
+    args: &SolveArgs,
+    existing: Option<&Lock>,
+    today: Date,
+) -> Result<(Request, bool), Failure> {
+    let flags_given =
+        args.kubernetes.is_some() || !args.with.is_empty() || !args.without.is_empty();
+    let mut as_of_given = args.as_of.is_some();
+    let mut request = if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let spec = PlatformSpec::parse_with_name(&text, &path.display().to_string())
+            .map_err(|e| Failure::usage(format!("the request file could not be read:\n{e}")))?;
+        as_of_given |= spec.as_of.is_some();
+        Request::from_spec(&spec, today)
+    } else if let Some(name) = &args.profile {
+        let p = catalog.profile(name).ok_or_else(|| {
+            let names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
+            Failure::usage(format!("the catalog has no profile `{name}`"))
+                .hint(format!("profiles: {}", names.join(", ")))
+        })?;
+        Request::from_spec(&p.spec, today)
+    } else if let (false, Some(lock)) = (flags_given, existing) {
+        as_of_given |= lock.request.as_of.is_some();
+        Request {
+            kubernetes: lock.request.kubernetes.clone(),
+            with: lock.request.with.clone(),
+            without: lock.request.without.clone(),
+            allow_eol: lock.request.allow_eol,
+            as_of: lock.request.as_of.unwrap_or(today),
+        }
+    } else if flags_given {
+        Request {
+            kubernetes: VersionReq::any(),
+            with: Vec::new(),
+            without: Vec::new(),
+            allow_eol: false,
+            as_of: today,
+        }
+    } else {
+        let p = catalog.profile("default").ok_or_else(|| {
+            Failure::usage("no request given and the catalog has no `default` profile")
+                .hint("pass --with NAME (repeatable) or --file platform.yaml")
+        })?;
+        Request::from_spec(&p.spec, today)
+    };
+    if let Some(k) = &args.kubernetes {
+        request.kubernetes = VersionReq::parse_lenient(k).map_err(|e| {
+            Failure::usage(format!("--kubernetes: {e}"))
+                .hint("e.g. --kubernetes '~1.35' or --kubernetes '>=1.32, <1.35'")
+        })?;
+    }
+    for w in &args.with {
+        let spec = WithSpec::parse(w).map_err(|e| Failure::usage(format!("--with: {e}")))?;
+        request.with.retain(|x| x.name != spec.name);
+        request.with.push(spec);
+    }
+    for w in &args.without {
+        request.with.retain(|x| &x.name != w);
+        if !request.without.contains(w) {
+            request.without.push(w.clone());
+        }
+    }
+    if args.allow_eol {
+        request.allow_eol = true;
+    }
+    if let Some(d) = &args.as_of {
+        request.as_of = parse_date(d)?;
+    }
+    Ok((request, as_of_given))
+}
+
+pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
+    let existing = read_lock(&args.output)?;
+    let (request, as_of_given) = build_request(catalog, &args, existing.as_ref(), Date::today())?;
+    let mut prefer: BTreeMap<String, Version> = BTreeMap::new();
+    if let (Some(lock), false) = (&existing, args.upgrade) {
+        for c in &lock.components {
+            if !args.upgrade_package.contains(&c.name) {
+                prefer.insert(c.name.clone(), c.version.clone());
+            }
+        }
+    }
+    for p in &args.upgrade_package {
+        if catalog.component(p).is_none() {
+            return Err(Failure::usage(format!(
+                "--upgrade-package {p}: not a component in the catalog"
+            )));
+        }
+    }
+    let solution = match solver::solve(catalog, &request, &prefer) {
+        Ok(s) => s,
+        Err(SolveError::Request(e)) => {
+            return Err(Failure::usage(e.to_string())
+                .hint("`bundle catalog list` shows every component and capability"));
+        }
+        Err(SolveError::Unsatisfiable(ex)) => {
+            if args.format == SolveFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&explanation_json(&ex)).unwrap_or_default()
+                );
+            } else {
+                eprint!("{}", render_explanation(&ex, args.verbose));
+            }
+            return Err(Failure::negative());
+        }
+    };
+    let lock = Lock::from_solution(catalog, &request, as_of_given, &solution);
+    let text = lock.to_yaml();
+    if args.locked {
+        let Some(old) = &existing else {
+            eprintln!("error: --locked: {} does not exist", args.output.display());
+            return Err(Failure::negative());
+        };
+        if old.to_yaml() != text {
+            eprintln!("error: --locked: {} would change:", args.output.display());
+            for line in lock_diff(old, &lock) {
+                eprintln!("  {line}");
+            }
+            eprintln!("  hint: run `bundle solve` and commit the new lock");
+            return Err(Failure::negative());
+        }
+    }
+    match args.format {
+        SolveFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&lock.to_json()).unwrap_or_default()
+        ),
+        SolveFormat::Table => print!(
+            "{}",
+            render_solution(catalog, &request, &solution, existing.as_ref())
+        ),
+    }
+    for (name, v, what) in solution.lifecycle_warnings(catalog, request.as_of, EOL_WARNING_DAYS) {
+        eprintln!("warning: {name} {v} {what}");
+    }
+    if !args.locked {
+        write_atomically(&args.output, &text)?;
+        eprintln!("wrote {}", args.output.display());
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
+    let tmp = path.with_extension("lock.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::usage(format!("{}: {e}", path.display()))
+        })
+}
+
+fn lock_diff(old: &Lock, new: &Lock) -> Vec<String> {
+    let mut out = Vec::new();
+    let o: BTreeMap<&str, &Version> = old
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), &c.version))
+        .collect();
+    let n: BTreeMap<&str, &Version> = new
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), &c.version))
+        .collect();
+    for (name, v) in &n {
+        match o.get(name) {
+            None => out.push(format!("+ {name} {v}")),
+            Some(ov) if ov != v => out.push(format!("~ {name} {ov} -> {v}")),
+            _ => {}
+        }
+    }
+    for (name, v) in &o {
+        if !n.contains_key(name) {
+            out.push(format!("- {name} {v}"));
+        }
+    }
+    if old.catalog != new.catalog {
+        out.push(format!(
+            "catalog {} -> {}",
+            short_digest(&old.catalog),
+            short_digest(&new.catalog)
+        ));
+    }
+    if old.request != new.request {
+        out.push("the request differs".to_string());
+    }
+    if out.is_empty() {
+        out.push("image digests differ".to_string());
+    }
+    out
+}
+
+fn render_solution(
+    catalog: &Catalog,
+    request: &Request,
+    solution: &solver::Solution,
+    existing: Option<&Lock>,
+) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Kubernetes {} with {} components (catalog {}, lifecycle as of {})\n\n",
+        solution.kubernetes,
+        solution.components.len() - 1,
+        short_digest(&catalog.digest),
+        request.as_of
+    ));
+    let old: BTreeMap<&str, &Version> = existing
+        .map(|l| {
+            l.components
+                .iter()
+                .map(|c| (c.name.as_str(), &c.version))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = solution
+        .components
+        .iter()
+        .map(|c| {
+            let comp = catalog.component(&c.name);
+            let r = comp.and_then(|x| x.release(&c.version));
+            let newest = comp.and_then(|x| x.newest()).map(|n| &n.version);
+            let status = if newest == Some(&c.version) {
+                "newest".to_string()
+            } else {
+                format!(
+                    "newest is {}",
+                    newest.map(|v| v.to_string()).unwrap_or_default()
+                )
+            };
+            let eol = r
+                .map(|r| match (r.lifecycle.retired, r.lifecycle.end_of_life) {
+                    (Some(d), _) => format!("retired {d}"),
+                    (None, Some(d)) => d.to_string(),
+                    _ => "-".to_string(),
+                })
+                .unwrap_or_default();
+            let change = match old.get(c.name.as_str()) {
+                Some(v) if *v == &c.version => "kept".to_string(),
+                Some(v) => format!("was {v}"),
+                None if existing.is_some() => "added".to_string(),
+                None => String::new(),
+            };
+            vec![
+                c.name.clone(),
+                c.version.to_string(),
+                comp.map(|x| x.provides.join(", ")).unwrap_or_default(),
+                eol,
+                status,
+                change,
+            ]
+        })
+        .collect();
+    out.push_str(&render(
+        &[
+            "COMPONENT",
+            "VERSION",
+            "PROVIDES",
+            "END OF LIFE",
+            "CATALOG",
+            "LOCK",
+        ],
+        &rows,
+    ));
+    out
+}
+
+/// The explanation of a failed solve, as people read it.
+pub(crate) fn render_explanation(ex: &Explanation, verbose: bool) -> String {
+    let mut out = String::from("error: no platform satisfies the request\n\n");
+    if ex.core.is_empty() {
+        out.push_str(
+            "Even an empty request fails: no Kubernetes version in the catalog can be chosen.\n",
+        );
+    } else {
+        out.push_str("The smallest part of the request that already conflicts:\n");
+        for item in &ex.core {
+            out.push_str(&format!("  {item}\n"));
+        }
+    }
+    if !ex.facts.is_empty() {
+        out.push_str("\nBecause:\n");
+        for f in &ex.facts {
+            out.push_str(&format!("  - {} {}\n", f.subject, f.text));
+            if let Some(s) = &f.source {
+                out.push_str(&format!("      source: {s}\n"));
+            }
+        }
+    }
+    if !ex.hints.is_empty() {
+        out.push('\n');
+        for h in &ex.hints {
+            out.push_str(&format!("hint: {h}\n"));
+        }
+    }
+    if verbose && !ex.solver_report.is_empty() {
+        out.push_str("\nsolver report:\n");
+        out.push_str(&ex.solver_report);
+        out.push('\n');
+    }
+    out
+}
+
+fn explanation_json(ex: &Explanation) -> serde_json::Value {
+    serde_json::json!({
+        "satisfiable": false,
+        "asOf": ex.as_of.to_string(),
+        "core": ex.core.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        "facts": ex.facts.iter().map(|f| serde_json::json!({
+            "subject": f.subject, "fact": f.text, "source": f.source,
+        })).collect::<Vec<_>>(),
+        "endOfLifeIsTheReason": ex.eol_is_reason,
+        "hints": ex.hints,
+    })
+}
+
+pub(super) fn why(catalog: &Catalog, args: WhyArgs) -> Result<(), Failure> {
+    let lock = read_lock(&args.lock)?.ok_or_else(|| {
+        Failure::usage(format!("{} does not exist", args.lock.display()))
+            .hint("run `bundle solve` first, or point --lock at a lock file")
+    })?;
+    let as_of = lock.request.as_of.unwrap_or_else(Date::today);
+    let held = solver::why(
+        catalog,
+        &lock.chosen(),
+        &args.name,
+        lock.request.allow_eol,
+        as_of,
+    )
+    .map_err(|e| {
+        Failure::usage(e).hint(format!(
+            "{} lists the platform's components",
+            args.lock.display()
+        ))
+    })?;
+    println!(
+        "{} is at {} in {}.",
+        held.name,
+        held.version,
+        args.lock.display()
+    );
+    if held.newer.is_empty() {
+        println!("That is the newest version in the catalog.");
+        return Ok(());
+    }
+    for (v, facts) in &held.newer {
+        if facts.is_empty() {
+            println!(
+                "\n{} {v}: nothing in the locked platform rules it out; the lock keeps its version \
+                 (minimal change) or the policy settled something else first.\n  \
+                 hint: `bundle solve --upgrade-package {}` moves it on if it fits",
+                held.name, held.name
+            );
+            continue;
+        }
+        println!("\n{} {v} is not chosen because:", held.name);
+        for f in facts {
+            println!("  - {} {}", f.subject, f.text);
+            if let Some(s) = &f.source {
+                println!("      source: {s}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! `bundle` ships a compatibility-validated Kubernetes platform into clusters that may have no
+//! internet: it solves the newest set of component versions that are really compatible with each
+//! other from a catalog of published upstream facts, explains conflicts with their sources, and
+//! writes the result as a lock file.
+//!
+//! Data flows `catalog` → `solver` → `lock`; `cli` is the only layer that prints.
+
+pub mod catalog;
+pub mod cli;
+pub mod lock;
+pub mod solver;
+pub mod types;

@@ -1,0 +1,5 @@
+//! The `bundle` command.
+
+fn main() -> std::process::ExitCode {
+    bundle::cli::run()
+}

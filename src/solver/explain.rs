@@ -1,0 +1,428 @@
+//! Why nothing fits: the smallest conflicting part of the request, the catalog facts that clash
+//! (each with its source), and what to do about it.
+//!
+//! resolvo's own conflict tree can leave out the decisive cause, so the explanation is built from
+//! re-solves: drop request items one at a time to find a minimal conflicting core, then test each
+//! fact of each candidate version against the rest of that core.
+
+use crate::catalog::{Catalog, Component, KUBERNETES, Release};
+use crate::types::{Date, Version};
+
+use super::policy::exclusions;
+use super::request::{Request, RequestItem, need_for};
+use super::sat::{Need, Oracle, Query, Set};
+
+/// One catalog fact in an explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactLine {
+    /// What the fact is about, e.g. `ingress-nginx 1.13.9`.
+    pub subject: String,
+    /// The fact, e.g. `requires kubernetes >=1.29.0, <1.34.0`.
+    pub text: String,
+    /// Where it comes from.
+    pub source: Option<String>,
+}
+
+/// An explained failure.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// The smallest part of the request that already conflicts (empty: the catalog alone fails).
+    pub core: Vec<RequestItem>,
+    /// The catalog facts that clash, each with its source.
+    pub facts: Vec<FactLine>,
+    /// Whether the request would fit if end-of-life and retired releases were allowed.
+    pub eol_is_reason: bool,
+    /// What the user can do.
+    pub hints: Vec<String>,
+    /// The date lifecycle was judged on.
+    pub as_of: Date,
+    /// resolvo's own account, for `--verbose`.
+    pub solver_report: String,
+}
+
+/// At most this many versions of one component are listed; the rest are summarised.
+const MAX_VERSIONS: usize = 6;
+
+/// Explains why `request` has no solution over `catalog`.
+pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
+    let oracle = Oracle::new(
+        catalog,
+        exclusions(catalog, request.allow_eol, request.as_of),
+    );
+    let fails = |items: &[RequestItem]| oracle.check(&Request::query_for(catalog, items)).is_none();
+
+    let mut core = request.items();
+    let mut i = 0;
+    while i < core.len() {
+        let mut trial = core.clone();
+        trial.remove(i);
+        if fails(&trial) {
+            core = trial;
+        } else {
+            i += 1;
+        }
+    }
+    let solver_report = oracle
+        .check_with_report(&Request::query_for(catalog, &core))
+        .err()
+        .unwrap_or_default();
+
+    let eol_is_reason = !request.allow_eol && {
+        let all = Oracle::new(catalog, exclusions(catalog, true, request.as_of));
+        all.check(&Request::query_for(catalog, &core)).is_some()
+    };
+
+    let mut facts = Vec::new();
+    let k8s = catalog.component_index(KUBERNETES);
+    if core.is_empty() {
+        if let Some(k) = k8s {
+            facts.extend(version_facts(&oracle, catalog, k, &Set::Any, &[], None));
+        }
+    }
+    for (idx, item) in core.iter().enumerate() {
+        let rest: Vec<RequestItem> = core
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != idx)
+            .map(|(_, it)| it.clone())
+            .collect();
+        match item {
+            RequestItem::Kubernetes(r) => {
+                let Some(k) = k8s else { continue };
+                let comp = &catalog.components[k];
+                let matching: Vec<String> = comp
+                    .versions
+                    .iter()
+                    .filter(|v| r.matches(&v.version))
+                    .map(|v| v.version.to_string())
+                    .collect();
+                facts.push(FactLine {
+                    subject: "request".to_string(),
+                    text: if matching.is_empty() {
+                        format!("kubernetes {r} matches no Kubernetes version in the catalog")
+                    } else {
+                        format!("kubernetes {r} allows {}", matching.join(", "))
+                    },
+                    source: None,
+                });
+                let dead: Vec<FactLine> = comp
+                    .versions
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .filter(|(_, v)| r.matches(&v.version))
+                    .filter_map(|(vi, v)| {
+                        oracle.excluded(k, vi).map(|why| FactLine {
+                            subject: format!("kubernetes {}", v.version),
+                            text: format!("is {why}"),
+                            source: v.lifecycle.source.clone(),
+                        })
+                    })
+                    .take(MAX_VERSIONS)
+                    .collect();
+                facts.extend(dead);
+            }
+            RequestItem::With(w) => {
+                let Need::AnyOf(providers) = need_for(catalog, w) else {
+                    let ci = catalog.component_index(&w.name).expect("validated");
+                    let set = if w.range.is_any() {
+                        Set::Any
+                    } else {
+                        Set::Range(w.range.clone())
+                    };
+                    facts.extend(version_facts(&oracle, catalog, ci, &set, &rest, None));
+                    continue;
+                };
+                for p in providers {
+                    facts.extend(version_facts(
+                        &oracle,
+                        catalog,
+                        p,
+                        &Set::Any,
+                        &rest,
+                        Some(&w.name),
+                    ));
+                }
+            }
+            RequestItem::Without(n) => facts.push(FactLine {
+                subject: "request".to_string(),
+                text: format!("{n} may not be chosen (--without {n})"),
+                source: None,
+            }),
+        }
+    }
+
+    let hints = hints(catalog, request, &oracle, &core, eol_is_reason);
+    Explanation {
+        core,
+        facts,
+        eol_is_reason,
+        hints,
+        as_of: request.as_of,
+        solver_report,
+    }
+}
+
+/// Why each version of component `ci` (in `set`) fails beside `rest`.
+fn version_facts(
+    oracle: &Oracle<'_>,
+    catalog: &Catalog,
+    ci: usize,
+    set: &Set,
+    rest: &[RequestItem],
+    capability: Option<&str>,
+) -> Vec<FactLine> {
+    let comp = &catalog.components[ci];
+    let base = Request::query_for(catalog, rest);
+    let mut out = Vec::new();
+    let candidates: Vec<(usize, &Release)> = comp
+        .versions
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, r)| set.contains(&r.version))
+        .collect();
+    if candidates.is_empty() {
+        out.push(FactLine {
+            subject: comp.name.clone(),
+            text: format!("has no version in {set} (catalog: {})", list_versions(comp)),
+            source: None,
+        });
+        return out;
+    }
+    let shown = candidates.len().min(MAX_VERSIONS);
+    for (vi, r) in candidates.iter().take(shown) {
+        let subject = format!("{} {}", comp.name, r.version);
+        if let Some(why) = oracle.excluded(ci, *vi) {
+            out.push(FactLine {
+                subject,
+                text: format!("is {why}"),
+                source: r.lifecycle.source.clone(),
+            });
+            continue;
+        }
+        let decisive = decisive_facts(oracle, catalog, &base, r);
+        if decisive.is_empty() {
+            // No single fact of this release clashes; other releases' facts do (listed with them).
+            let mut q = base.clone();
+            q.needs.push(Need::One(ci, Set::Exact(r.version.clone())));
+            if oracle.check(&q).is_some() {
+                continue;
+            }
+            out.push(FactLine {
+                subject: subject.clone(),
+                text: format!(
+                    "fits none of the combinations left by the rest of the request{}",
+                    capability
+                        .map(|c| format!(" (as the {c})"))
+                        .unwrap_or_default()
+                ),
+                source: None,
+            });
+        }
+        for (text, source) in decisive {
+            out.push(FactLine {
+                subject: subject.clone(),
+                text,
+                source,
+            });
+        }
+    }
+    if candidates.len() > shown {
+        out.push(FactLine {
+            subject: comp.name.clone(),
+            text: format!(
+                "{} older version(s) ({} … {}) do not fit either",
+                candidates.len() - shown,
+                candidates
+                    .last()
+                    .map(|c| c.1.version.to_string())
+                    .unwrap_or_default(),
+                candidates[shown].1.version
+            ),
+            source: None,
+        });
+    }
+    out
+}
+
+/// The facts of release `r` that, each on its own, cannot hold beside `base`.
+fn decisive_facts(
+    oracle: &Oracle<'_>,
+    catalog: &Catalog,
+    base: &Query,
+    r: &Release,
+) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for c in &r.requires {
+        let mut q = base.clone();
+        match catalog.component_index(&c.name) {
+            Some(t) => q.needs.push(Need::One(t, Set::Range(c.range.clone()))),
+            None => q.needs.push(Need::AnyOf(
+                oracle
+                    .providers(&c.name)
+                    .map(|p| p.to_vec())
+                    .unwrap_or_default(),
+            )),
+        }
+        if oracle.check(&q).is_none() {
+            let text = if catalog.component(&c.name).is_some() {
+                format!(
+                    "requires {} {}{}",
+                    c.name,
+                    c.range,
+                    held(catalog, &c.name, &c.range)
+                )
+            } else {
+                format!("requires a {} provider", c.name)
+            };
+            out.push((text, c.source.clone()));
+        }
+    }
+    for c in &r.constrains {
+        let Some(t) = catalog.component_index(&c.name) else {
+            continue;
+        };
+        let mut q = base.clone();
+        q.limits.push((t, Set::Range(c.range.clone())));
+        if oracle.check(&q).is_none() {
+            out.push((
+                format!("allows {} only in {}", c.name, c.range),
+                c.source.clone(),
+            ));
+        }
+    }
+    for c in &r.conflicts {
+        let Some(t) = catalog.component_index(&c.name) else {
+            continue;
+        };
+        let mut q = base.clone();
+        q.limits.push((t, Set::Nothing));
+        if oracle.check(&q).is_none() {
+            out.push((format!("cannot run beside {}", c.name), c.source.clone()));
+        }
+    }
+    out
+}
+
+/// For a Kubernetes range, the minors it covers, e.g. ` (Kubernetes 1.29 – 1.33)`.
+fn held(catalog: &Catalog, name: &str, range: &crate::types::VersionReq) -> String {
+    if name != KUBERNETES {
+        return String::new();
+    }
+    let Some(k) = catalog.component(KUBERNETES) else {
+        return String::new();
+    };
+    let minors: Vec<String> = k
+        .versions
+        .iter()
+        .filter(|v| range.matches(&v.version))
+        .map(|v| v.version.minor_string())
+        .collect();
+    match (minors.first(), minors.last()) {
+        (Some(a), Some(b)) if a == b => format!(" (Kubernetes {a} only)"),
+        (Some(a), Some(b)) => format!(" (Kubernetes {a} – {b})"),
+        _ => String::new(),
+    }
+}
+
+fn list_versions(c: &Component) -> String {
+    let v: Vec<String> = c.versions.iter().map(|r| r.version.to_string()).collect();
+    v.join(", ")
+}
+
+fn hints(
+    catalog: &Catalog,
+    request: &Request,
+    oracle: &Oracle<'_>,
+    core: &[RequestItem],
+    eol_is_reason: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if eol_is_reason {
+        out.push(format!(
+            "the request fits only with end-of-life or retired releases (as of {}): add --allow-eol (or `allowEol: true`) to accept them, or drop what is dead from the request",
+            request.as_of
+        ));
+    }
+    let k8s_item = core.iter().find_map(|i| match i {
+        RequestItem::Kubernetes(r) => Some(r.clone()),
+        _ => None,
+    });
+    for item in core {
+        let RequestItem::With(w) = item else { continue };
+        let Some(comp) = catalog.component(&w.name) else {
+            continue;
+        };
+        let rest: Vec<RequestItem> = core.iter().filter(|i| *i != item).cloned().collect();
+        if let Some(r) = &k8s_item {
+            // the newest Kubernetes this component fits with, without the Kubernetes range
+            let without_k8s: Vec<RequestItem> = core
+                .iter()
+                .filter(|i| !matches!(i, RequestItem::Kubernetes(_)))
+                .cloned()
+                .collect();
+            if let (Some(k), Some(a)) = (
+                catalog.component_index(KUBERNETES),
+                oracle.check(&Request::query_for(catalog, &without_k8s)),
+            ) {
+                let newest = newest_kubernetes(oracle, catalog, k, &without_k8s)
+                    .or_else(|| a[k].map(|v| catalog.components[k].versions[v].version.clone()));
+                if let Some(v) = newest {
+                    out.push(format!(
+                        "{} fits Kubernetes up to {} here; drop `--kubernetes '{r}'` or ask for `--kubernetes ~{}`",
+                        comp.name,
+                        v.minor_string(),
+                        v.minor_string()
+                    ));
+                }
+            }
+        }
+        for cap in &comp.provides {
+            for p in catalog.providers(cap) {
+                if p.name == comp.name {
+                    continue;
+                }
+                let mut alt = rest.clone();
+                alt.push(RequestItem::With(crate::catalog::WithSpec {
+                    name: p.name.clone(),
+                    range: crate::types::VersionReq::any(),
+                }));
+                if oracle.check(&Request::query_for(catalog, &alt)).is_some() {
+                    out.push(format!(
+                        "or pick {} as the {cap} instead of {} (`--with {}`)",
+                        p.name, comp.name, p.name
+                    ));
+                }
+            }
+        }
+    }
+    if core.len() > 1 {
+        let list: Vec<String> = core.iter().map(|i| format!("`{i}`")).collect();
+        out.push(format!(
+            "these request items cannot hold together; drop or widen one of: {}",
+            list.join(", ")
+        ));
+    }
+    if core.is_empty() && !eol_is_reason {
+        out.push(
+            "the catalog itself has no installable Kubernetes version; run `bundle catalog check`"
+                .to_string(),
+        );
+    }
+    out
+}
+
+fn newest_kubernetes(
+    oracle: &Oracle<'_>,
+    catalog: &Catalog,
+    k: usize,
+    items: &[RequestItem],
+) -> Option<Version> {
+    let base = Request::query_for(catalog, items);
+    catalog.components[k].versions.iter().rev().find_map(|v| {
+        let mut q = base.clone();
+        q.needs.push(Need::One(k, Set::Exact(v.version.clone())));
+        oracle.check(&q).map(|_| v.version.clone())
+    })
+}

@@ -1,0 +1,104 @@
+//! From a request and a catalog to a platform: the newest set of versions that are really
+//! compatible, or an explanation of why none is.
+//!
+//! Kubernetes is a package like any other. [`sat`] wraps `resolvo` as a yes/no oracle; [`solve`]
+//! applies the selection policy on top of it, [`explain`] turns a failure into facts with sources.
+//!
+//! **Policy.** The newest Kubernetes the whole request allows; then, for each capability the request
+//! names, the first provider in name order that fits; then the newest version of each component in
+//! name order (a component that enters the platform later is settled in a later pass). Versions
+//! taken from an existing lock are kept where they still fit (minimal change). End-of-life and
+//! retired versions are excluded unless `allow_eol`. The answer is a pure function of its inputs.
+
+mod explain;
+mod policy;
+mod request;
+pub mod sat;
+mod why;
+
+pub use explain::{Explanation, FactLine, explain};
+pub use policy::exclusions as lifecycle_exclusions;
+pub use policy::{Solution, Step, solve};
+pub use request::{Request, RequestError, RequestItem};
+pub use why::{HeldBack, why};
+
+use crate::catalog::{Catalog, Diagnostic};
+use crate::types::Version;
+
+/// The platform could not be solved.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SolveError {
+    /// The request names something the catalog does not have, or is contradictory.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// Nothing fits; the explanation says why.
+    #[error("no platform satisfies the request")]
+    Unsatisfiable(Box<Explanation>),
+}
+
+/// Catalog lint rule that needs the solver: a release whose own requirements can never be met
+/// (with every release allowed, end of life or not).
+pub fn lint_satisfiable(catalog: &Catalog) -> Vec<Diagnostic> {
+    let excluded = catalog
+        .components
+        .iter()
+        .map(|c| vec![None; c.versions.len()])
+        .collect();
+    let oracle = sat::Oracle::new(catalog, excluded);
+    let mut out = Vec::new();
+    for (ci, c) in catalog.components.iter().enumerate() {
+        for r in &c.versions {
+            let q = sat::Query {
+                needs: vec![sat::Need::One(ci, sat::Set::Exact(r.version.clone()))],
+                limits: vec![],
+            };
+            if oracle.check(&q).is_none() {
+                let culprits: Vec<String> = r
+                    .requires
+                    .iter()
+                    .filter(|c| {
+                        let need = match catalog.component_index(&c.name) {
+                            Some(t) => sat::Need::One(t, sat::Set::Range(c.range.clone())),
+                            None => sat::Need::AnyOf(
+                                oracle
+                                    .providers(&c.name)
+                                    .map(|p| p.to_vec())
+                                    .unwrap_or_default(),
+                            ),
+                        };
+                        oracle
+                            .check(&sat::Query {
+                                needs: vec![need],
+                                limits: vec![],
+                            })
+                            .is_none()
+                    })
+                    .map(|c| format!("`requires {} {}`", c.name, c.range))
+                    .collect();
+                let why = if culprits.is_empty() {
+                    "its requirements exclude each other".to_string()
+                } else {
+                    format!("{} cannot be met", culprits.join(" and "))
+                };
+                out.push(Diagnostic {
+                    file: c.file.clone(),
+                    line: r.line,
+                    column: 0,
+                    field: None,
+                    message: format!("{} {}: can never be installed: {why}", c.name, r.version),
+                    hint: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A chosen component version, resolved against the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    /// Component name.
+    pub name: String,
+    /// Chosen version.
+    pub version: Version,
+}

@@ -1,0 +1,240 @@
+//! The selection policy on top of the satisfiability oracle.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{Catalog, Dead, KUBERNETES};
+use crate::types::{Date, Version};
+
+use super::explain::explain;
+use super::request::{Request, need_for};
+use super::sat::{Assignment, Need, Oracle, Query, Set};
+use super::{Chosen, SolveError};
+
+/// How a component's version was settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The newest version that fits beside everything settled before it.
+    Newest {
+        /// Component.
+        name: String,
+        /// Version.
+        version: Version,
+    },
+    /// Kept from the existing lock (minimal change).
+    Kept {
+        /// Component.
+        name: String,
+        /// Version.
+        version: Version,
+    },
+    /// The provider chosen for a capability the request names.
+    Provider {
+        /// Capability.
+        capability: String,
+        /// The component chosen.
+        name: String,
+    },
+}
+
+/// A solved platform.
+#[derive(Debug, Clone)]
+pub struct Solution {
+    /// The chosen Kubernetes version.
+    pub kubernetes: Version,
+    /// Every chosen component (Kubernetes included), sorted by name.
+    pub components: Vec<Chosen>,
+    /// The decisions, in the order they were taken.
+    pub steps: Vec<Step>,
+    /// How many solver runs it took.
+    pub solver_runs: usize,
+}
+
+impl Solution {
+    /// The chosen version of `name`, if it is in the platform.
+    pub fn version_of(&self, name: &str) -> Option<&Version> {
+        self.components
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &c.version)
+    }
+
+    /// Chosen releases that reach end of life within `days` after `as_of` (or already have).
+    pub fn lifecycle_warnings(
+        &self,
+        catalog: &Catalog,
+        as_of: Date,
+        days: i64,
+    ) -> Vec<(String, Version, String)> {
+        let horizon = as_of.add_days(days);
+        let mut out = Vec::new();
+        for c in &self.components {
+            let Some(r) = catalog
+                .component(&c.name)
+                .and_then(|x| x.release(&c.version))
+            else {
+                continue;
+            };
+            if let Some(dead) = r.lifecycle.dead_on(as_of) {
+                out.push((c.name.clone(), c.version.clone(), format!("is {dead}")));
+            } else if let Some(eol) = r.lifecycle.end_of_life.filter(|e| *e <= horizon) {
+                out.push((
+                    c.name.clone(),
+                    c.version.clone(),
+                    format!(
+                        "reaches end of life on {eol} ({} days after {as_of})",
+                        eol.days() - as_of.days()
+                    ),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Per component, per version: why the release may not be chosen (dead on `as_of`, unless `allow_eol`).
+pub fn exclusions(catalog: &Catalog, allow_eol: bool, as_of: Date) -> Vec<Vec<Option<String>>> {
+    catalog
+        .components
+        .iter()
+        .map(|c| {
+            c.versions
+                .iter()
+                .map(|r| {
+                    if allow_eol {
+                        return None;
+                    }
+                    r.lifecycle.dead_on(as_of).map(|d| match d {
+                        Dead::EndOfLife(_) => format!("{d} (as of {as_of})"),
+                        Dead::Retired(_) => d.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Solves the request under the policy described in the module docs.
+///
+/// `prefer` holds versions from an existing lock to keep where they still fit.
+pub fn solve(
+    catalog: &Catalog,
+    request: &Request,
+    prefer: &BTreeMap<String, Version>,
+) -> Result<Solution, SolveError> {
+    request.validate(catalog)?;
+    let oracle = Oracle::new(
+        catalog,
+        exclusions(catalog, request.allow_eol, request.as_of),
+    );
+    let mut q = request.query(catalog);
+    let Some(mut cur) = oracle.check(&q) else {
+        return Err(SolveError::Unsatisfiable(Box::new(explain(
+            catalog, request,
+        ))));
+    };
+    let mut state = Settle {
+        oracle: &oracle,
+        catalog,
+        prefer,
+        settled: vec![false; catalog.components.len()],
+        steps: Vec::new(),
+    };
+    if let Some(k) = catalog.component_index(KUBERNETES) {
+        state.settle(k, &mut q, &mut cur);
+    }
+    for w in &request.with {
+        if catalog.component(&w.name).is_some() {
+            continue;
+        }
+        let Need::AnyOf(mut providers) = need_for(catalog, w) else {
+            continue;
+        };
+        // a provider kept from the lock first, then name order (catalog order is name order)
+        providers.sort_by_key(|p| !prefer.contains_key(&catalog.components[*p].name));
+        for p in providers {
+            let mut trial = q.clone();
+            trial.needs.push(Need::One(p, Set::Any));
+            if let Some(a) = oracle.check(&trial) {
+                q = trial;
+                cur = a;
+                state.steps.push(Step::Provider {
+                    capability: w.name.clone(),
+                    name: catalog.components[p].name.clone(),
+                });
+                break;
+            }
+        }
+    }
+    while let Some(i) =
+        (0..catalog.components.len()).find(|i| !state.settled[*i] && cur[*i].is_some())
+    {
+        state.settle(i, &mut q, &mut cur);
+    }
+    let components: Vec<Chosen> = cur
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            v.map(|v| Chosen {
+                name: catalog.components[i].name.clone(),
+                version: catalog.components[i].versions[v].version.clone(),
+            })
+        })
+        .collect();
+    let kubernetes = components
+        .iter()
+        .find(|c| c.name == KUBERNETES)
+        .map(|c| c.version.clone())
+        .unwrap_or_else(|| Version::new(0, 0, 0));
+    Ok(Solution {
+        kubernetes,
+        components,
+        steps: state.steps,
+        solver_runs: oracle.calls(),
+    })
+}
+
+struct Settle<'a, 'c> {
+    oracle: &'a Oracle<'c>,
+    catalog: &'c Catalog,
+    prefer: &'a BTreeMap<String, Version>,
+    settled: Vec<bool>,
+    steps: Vec<Step>,
+}
+
+impl Settle<'_, '_> {
+    /// Fixes component `i` at the kept or newest version that fits beside everything settled so far.
+    fn settle(&mut self, i: usize, q: &mut Query, cur: &mut Assignment) {
+        let comp = &self.catalog.components[i];
+        self.settled[i] = true;
+        if let Some(pv) = self.prefer.get(&comp.name) {
+            let mut trial = q.clone();
+            trial.needs.push(Need::One(i, Set::Exact(pv.clone())));
+            if let Some(a) = self.oracle.check(&trial) {
+                *q = trial;
+                *cur = a;
+                self.steps.push(Step::Kept {
+                    name: comp.name.clone(),
+                    version: pv.clone(),
+                });
+                return;
+            }
+        }
+        loop {
+            let Some(v) = cur[i] else { return };
+            let version = comp.versions[v].version.clone();
+            let mut trial = q.clone();
+            trial.needs.push(Need::One(i, Set::Above(version.clone())));
+            match self.oracle.check(&trial) {
+                Some(a) => *cur = a,
+                None => {
+                    q.needs.push(Need::One(i, Set::Exact(version.clone())));
+                    self.steps.push(Step::Newest {
+                        name: comp.name.clone(),
+                        version,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}

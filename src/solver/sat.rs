@@ -1,0 +1,393 @@
+//! The satisfiability oracle: one call = one `resolvo` run over the catalog plus root requirements.
+//!
+//! This is the only file that knows `resolvo`; everything above it (policy, explanations, matrix)
+//! talks to [`Oracle::check`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+use resolvo::utils::Pool;
+use resolvo::{
+    Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies, DependencyProvider,
+    HintDependenciesAvailable, Interner, KnownDependencies, NameId, Problem, Requirement,
+    SolvableId, Solver, SolverCache, StringId, UnsolvableOrCancelled, VersionSetId,
+    VersionSetUnionId,
+};
+
+use crate::catalog::Catalog;
+use crate::types::{Version, VersionReq};
+
+/// A set of versions of one component, as the solver sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Set {
+    /// Every version.
+    Any,
+    /// No version: the component must be absent.
+    Nothing,
+    /// A catalog or user range.
+    Range(VersionReq),
+    /// Exactly this version.
+    Exact(Version),
+    /// Any version newer than this one.
+    Above(Version),
+}
+
+impl Set {
+    /// Whether `v` is in the set.
+    pub fn contains(&self, v: &Version) -> bool {
+        match self {
+            Set::Any => true,
+            Set::Nothing => false,
+            Set::Range(r) => r.matches(v),
+            Set::Exact(x) => x == v,
+            Set::Above(x) => v > x,
+        }
+    }
+}
+
+impl fmt::Display for Set {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Set::Any => f.write_str("*"),
+            Set::Nothing => f.write_str("(absent)"),
+            Set::Range(r) => write!(f, "{r}"),
+            Set::Exact(v) => write!(f, "={v}"),
+            Set::Above(v) => write!(f, ">{v}"),
+        }
+    }
+}
+
+impl resolvo::utils::VersionSet for Set {
+    type V = Rec;
+}
+
+/// A solvable: one version of one component.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rec {
+    comp: usize,
+    ver: usize,
+    version: Version,
+}
+
+impl fmt::Display for Rec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.version)
+    }
+}
+
+/// A root-level requirement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Need {
+    /// Component (by index) in the set: it must be present.
+    One(usize, Set),
+    /// One of these components (any version): a capability.
+    AnyOf(Vec<usize>),
+}
+
+/// What to solve: root requirements, root constraints and excluded versions.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Must hold.
+    pub needs: Vec<Need>,
+    /// If the component is present it must be in the set.
+    pub limits: Vec<(usize, Set)>,
+}
+
+/// A chosen platform: for each component index, the index of its chosen version (or `None`).
+pub type Assignment = Vec<Option<usize>>;
+
+/// Solves queries over one catalog with one set of excluded versions.
+pub struct Oracle<'c> {
+    catalog: &'c Catalog,
+    /// Per component, per version: why it is excluded (dead releases without `--allow-eol`).
+    excluded: Vec<Vec<Option<String>>>,
+    /// Capability name → provider indices.
+    capabilities: HashMap<&'c str, Vec<usize>>,
+    calls: std::cell::Cell<usize>,
+}
+
+impl<'c> Oracle<'c> {
+    /// An oracle where `excluded[c][v]` gives the reason version `v` of component `c` may not be chosen.
+    pub fn new(catalog: &'c Catalog, excluded: Vec<Vec<Option<String>>>) -> Self {
+        let mut capabilities: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, c) in catalog.components.iter().enumerate() {
+            for p in &c.provides {
+                capabilities.entry(p.as_str()).or_default().push(i);
+            }
+        }
+        Oracle {
+            catalog,
+            excluded,
+            capabilities,
+            calls: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &'c Catalog {
+        self.catalog
+    }
+
+    /// Why this version is excluded, if it is.
+    pub fn excluded(&self, comp: usize, ver: usize) -> Option<&str> {
+        self.excluded
+            .get(comp)
+            .and_then(|v| v.get(ver))
+            .and_then(|r| r.as_deref())
+    }
+
+    /// Providers of a capability.
+    pub fn providers(&self, capability: &str) -> Option<&[usize]> {
+        self.capabilities.get(capability).map(|v| v.as_slice())
+    }
+
+    /// How many solver runs this oracle has made.
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+
+    /// Solves the query: `Some(assignment)` if a platform exists, `None` if not.
+    pub fn check(&self, q: &Query) -> Option<Assignment> {
+        self.run(q).ok()
+    }
+
+    /// Solves the query and, when nothing fits, returns resolvo's own account of the conflict.
+    pub fn check_with_report(&self, q: &Query) -> Result<Assignment, String> {
+        self.run(q)
+    }
+
+    fn run(&self, q: &Query) -> Result<Assignment, String> {
+        self.calls.set(self.calls.get() + 1);
+        let provider = Provider::new(self);
+        let mut requirements = Vec::new();
+        for need in &q.needs {
+            let req = match need {
+                Need::One(c, set) => Requirement::Single(provider.set(*c, set.clone())),
+                Need::AnyOf(cs) => provider.union(cs),
+            };
+            requirements.push(ConditionalRequirement {
+                condition: None,
+                requirement: req,
+            });
+        }
+        let constraints = q
+            .limits
+            .iter()
+            .map(|(c, s)| provider.set(*c, s.clone()))
+            .collect();
+        let problem = Problem::new()
+            .requirements(requirements)
+            .constraints(constraints);
+        let mut solver = Solver::new(provider);
+        match solver.solve(problem) {
+            Ok(ids) => {
+                let mut out = vec![None; self.catalog.components.len()];
+                for id in ids {
+                    let rec = &solver.provider().pool.resolve_solvable(id).record;
+                    out[rec.comp] = Some(rec.ver);
+                }
+                Ok(out)
+            }
+            Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
+                Err(conflict.display_user_friendly(&solver).to_string())
+            }
+            Err(UnsolvableOrCancelled::Cancelled(_)) => Err("cancelled".to_string()),
+        }
+    }
+}
+
+struct Provider<'o, 'c> {
+    oracle: &'o Oracle<'c>,
+    pool: Pool<Set, String>,
+    names: Vec<NameId>,
+    comp_of: HashMap<NameId, usize>,
+}
+
+impl<'o, 'c> Provider<'o, 'c> {
+    fn new(oracle: &'o Oracle<'c>) -> Self {
+        let pool = Pool::new();
+        let mut names = Vec::with_capacity(oracle.catalog.components.len());
+        let mut comp_of = HashMap::new();
+        for (i, c) in oracle.catalog.components.iter().enumerate() {
+            let id = pool.intern_package_name(c.name.clone());
+            names.push(id);
+            comp_of.insert(id, i);
+        }
+        Provider {
+            oracle,
+            pool,
+            names,
+            comp_of,
+        }
+    }
+
+    fn set(&self, comp: usize, set: Set) -> VersionSetId {
+        self.pool.intern_version_set(self.names[comp], set)
+    }
+
+    fn union(&self, comps: &[usize]) -> Requirement {
+        match comps.split_first() {
+            None => {
+                // a capability nobody provides: a requirement nothing can meet
+                let name = self.pool.intern_package_name("(no provider)".to_string());
+                Requirement::Single(self.pool.intern_version_set(name, Set::Any))
+            }
+            Some((first, rest)) => {
+                let first = self.set(*first, Set::Any);
+                let others: Vec<VersionSetId> =
+                    rest.iter().map(|c| self.set(*c, Set::Any)).collect();
+                let id: VersionSetUnionId = self
+                    .pool
+                    .intern_version_set_union(first, others.into_iter());
+                Requirement::Union(id)
+            }
+        }
+    }
+
+    /// The requirement for `requires NAME RANGE` from a catalog release.
+    fn requirement(&self, name: &str, range: &VersionReq) -> Requirement {
+        if let Some(c) = self.oracle.catalog.component_index(name) {
+            return Requirement::Single(self.set(c, Set::Range(range.clone())));
+        }
+        match self.oracle.capabilities.get(name) {
+            Some(cs) => self.union(cs),
+            None => self.union(&[]),
+        }
+    }
+}
+
+impl Interner for Provider<'_, '_> {
+    type NameId = NameId;
+    type SolvableId = SolvableId;
+
+    fn display_solvable(&self, solvable: SolvableId) -> impl fmt::Display + '_ {
+        let s = self.pool.resolve_solvable(solvable);
+        format!(
+            "{} {}",
+            self.pool.resolve_package_name(s.name),
+            s.record.version
+        )
+    }
+
+    fn display_merged_solvables(&self, solvables: &[SolvableId]) -> impl fmt::Display + '_ {
+        let Some(first) = solvables.first() else {
+            return String::new();
+        };
+        let name = self
+            .pool
+            .resolve_package_name(self.pool.resolve_solvable(*first).name);
+        let mut versions: Vec<&Version> = solvables
+            .iter()
+            .map(|s| &self.pool.resolve_solvable(*s).record.version)
+            .collect();
+        versions.sort();
+        let list: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
+        format!("{name} {}", list.join(" | "))
+    }
+
+    fn display_name(&self, name: NameId) -> impl fmt::Display + '_ {
+        self.pool.resolve_package_name(name).clone()
+    }
+
+    fn display_version_set(&self, version_set: VersionSetId) -> impl fmt::Display + '_ {
+        self.pool.resolve_version_set(version_set).to_string()
+    }
+
+    fn display_string(&self, string_id: StringId) -> impl fmt::Display + '_ {
+        self.pool.resolve_string(string_id).to_owned()
+    }
+
+    fn version_set_name(&self, version_set: VersionSetId) -> NameId {
+        self.pool.resolve_version_set_package_name(version_set)
+    }
+
+    fn solvable_name(&self, solvable: SolvableId) -> NameId {
+        self.pool.resolve_solvable(solvable).name
+    }
+
+    fn version_sets_in_union(
+        &self,
+        version_set_union: VersionSetUnionId,
+    ) -> impl Iterator<Item = VersionSetId> {
+        self.pool.resolve_version_set_union(version_set_union)
+    }
+
+    fn resolve_condition(&self, condition: ConditionId) -> Condition {
+        self.pool.resolve_condition(condition).clone()
+    }
+}
+
+impl DependencyProvider for Provider<'_, '_> {
+    async fn filter_candidates(
+        &self,
+        candidates: &[SolvableId],
+        version_set: VersionSetId,
+        inverse: bool,
+    ) -> Vec<SolvableId> {
+        let set = self.pool.resolve_version_set(version_set);
+        candidates
+            .iter()
+            .copied()
+            .filter(|s| set.contains(&self.pool.resolve_solvable(*s).record.version) != inverse)
+            .collect()
+    }
+
+    async fn get_candidates(&self, name: NameId) -> Option<Candidates> {
+        let comp = *self.comp_of.get(&name)?;
+        let component = &self.oracle.catalog.components[comp];
+        let mut candidates = Candidates {
+            candidates: Vec::with_capacity(component.versions.len()),
+            hint_dependencies_available: HintDependenciesAvailable::All,
+            ..Candidates::default()
+        };
+        for (ver, r) in component.versions.iter().enumerate() {
+            let id = self.pool.intern_solvable(
+                name,
+                Rec {
+                    comp,
+                    ver,
+                    version: r.version.clone(),
+                },
+            );
+            candidates.candidates.push(id);
+            if let Some(reason) = self.oracle.excluded(comp, ver) {
+                candidates
+                    .excluded
+                    .push((id, self.pool.intern_string(reason.to_string())));
+            }
+        }
+        Some(candidates)
+    }
+
+    async fn sort_candidates(&self, _solver: &SolverCache<Self>, solvables: &mut [SolvableId]) {
+        solvables.sort_by(|a, b| {
+            let a = &self.pool.resolve_solvable(*a).record.version;
+            let b = &self.pool.resolve_solvable(*b).record.version;
+            b.cmp(a)
+        });
+    }
+
+    async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
+        let rec = &self.pool.resolve_solvable(solvable).record;
+        let release = &self.oracle.catalog.components[rec.comp].versions[rec.ver];
+        let mut deps = KnownDependencies::default();
+        for r in &release.requires {
+            deps.requirements.push(ConditionalRequirement {
+                condition: None,
+                requirement: self.requirement(&r.name, &r.range),
+            });
+        }
+        for c in &release.constrains {
+            if let Some(i) = self.oracle.catalog.component_index(&c.name) {
+                deps.constrains
+                    .push(self.set(i, Set::Range(c.range.clone())));
+            }
+        }
+        for c in &release.conflicts {
+            if let Some(i) = self.oracle.catalog.component_index(&c.name) {
+                deps.constrains.push(self.set(i, Set::Nothing));
+            }
+        }
+        Dependencies::Known(deps)
+    }
+}
