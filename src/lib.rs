@@ -8,5 +8,6 @@
 pub mod catalog;
 pub mod cli;
 pub mod lock;
+pub mod matrix;
 pub mod solver;
 pub mod types;

@@ -4,6 +4,7 @@
 //! 2 bad usage or bad input.
 
 mod catalog_cmd;
+mod matrix_cmd;
 mod solve_cmd;
 mod table;
 
@@ -48,6 +49,8 @@ enum Command {
     Solve(solve_cmd::SolveArgs),
     /// Explain why a component in the lock is at its version and not newer.
     Why(solve_cmd::WhyArgs),
+    /// The compatibility matrix: every Kubernetes minor × every component, and the platform per minor.
+    Matrix(matrix_cmd::MatrixArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +160,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Catalog(CatalogCommand::Check(args)) => catalog_cmd::check(&catalog, args.format),
         Command::Solve(args) => solve_cmd::solve(&catalog, args),
         Command::Why(args) => solve_cmd::why(&catalog, args),
+        Command::Matrix(args) => matrix_cmd::run(&catalog, args),
     }
 }
 

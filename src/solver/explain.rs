@@ -45,10 +45,15 @@ const MAX_VERSIONS: usize = 6;
 
 /// Explains why `request` has no solution over `catalog`.
 pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
-    let oracle = Oracle::new(
-        catalog,
-        exclusions(catalog, request.allow_eol, request.as_of),
-    );
+    let strict = Oracle::new(catalog, exclusions(catalog, request.allow_eol, request.as_of));
+    let lax = Oracle::new(catalog, exclusions(catalog, true, request.as_of));
+    // When the request fails even with end-of-life releases allowed, the compatibility facts are
+    // the real conflict: explain those, and mention lifecycle only as an addition.
+    let lax_fails = !request.allow_eol
+        && lax
+            .check(&Request::query_for(catalog, &request.items()))
+            .is_none();
+    let oracle = if lax_fails { &lax } else { &strict };
     let fails = |items: &[RequestItem]| oracle.check(&Request::query_for(catalog, items)).is_none();
 
     let mut core = request.items();
@@ -67,16 +72,13 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
         .err()
         .unwrap_or_default();
 
-    let eol_is_reason = !request.allow_eol && {
-        let all = Oracle::new(catalog, exclusions(catalog, true, request.as_of));
-        all.check(&Request::query_for(catalog, &core)).is_some()
-    };
+    let eol_is_reason = !request.allow_eol && !lax_fails;
 
     let mut facts = Vec::new();
     let k8s = catalog.component_index(KUBERNETES);
     if core.is_empty() {
         if let Some(k) = k8s {
-            facts.extend(version_facts(&oracle, catalog, k, &Set::Any, &[], None));
+            facts.extend(version_facts(oracle, catalog, k, &Set::Any, &[], None));
         }
     }
     for (idx, item) in core.iter().enumerate() {
@@ -130,7 +132,7 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
                     } else {
                         Set::Range(w.range.clone())
                     };
-                    facts.extend(version_facts(&oracle, catalog, ci, &set, &rest, None));
+                    facts.extend(version_facts(oracle, catalog, ci, &set, &rest, None));
                     continue;
                 };
                 for p in providers {
@@ -152,15 +154,64 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
         }
     }
 
-    let hints = hints(catalog, request, &oracle, &core, eol_is_reason);
+    if lax_fails {
+        // lifecycle on top of the conflict: requested components with nothing alive left
+        for item in &core {
+            let RequestItem::With(w) = item else { continue };
+            let Some(ci) = catalog.component_index(&w.name) else { continue };
+            let comp = &catalog.components[ci];
+            let alive = (0..comp.versions.len()).any(|v| strict.excluded(ci, v).is_none());
+            if !alive {
+                if let Some(r) = comp.newest() {
+                    let why = strict.excluded(ci, comp.versions.len() - 1).unwrap_or_default();
+                    facts.push(FactLine {
+                        subject: comp.name.clone(),
+                        text: format!("is also {why} (every version), so --allow-eol alone would not help"),
+                        source: r.lifecycle.source.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let hints = hints(catalog, request, oracle, &core, eol_is_reason);
     Explanation {
         core,
-        facts,
+        facts: merge(facts),
         eol_is_reason,
         hints,
         as_of: request.as_of,
         solver_report,
     }
+}
+
+/// Merges consecutive facts that say the same thing about versions of one component.
+fn merge(facts: Vec<FactLine>) -> Vec<FactLine> {
+    let mut out: Vec<FactLine> = Vec::new();
+    for f in facts {
+        if let Some(last) = out.last_mut() {
+            let same_comp = last.subject.split(' ').next() == f.subject.split(' ').next();
+            if same_comp && last.text == f.text && f.subject.contains(' ') {
+                let version = f.subject.split_once(' ').map(|x| x.1).unwrap_or_default();
+                last.subject = format!("{}, {version}", last.subject);
+                if let Some(src) = f.source {
+                    match &mut last.source {
+                        Some(s) => {
+                            for part in src.split(" ; ") {
+                                if !s.split(" ; ").any(|x| x == part) {
+                                    s.push_str(" ; ");
+                                    s.push_str(part);
+                                }
+                            }
+                        }
+                        _ => last.source = Some(src),
+                    }
+                }
+                continue;
+            }
+        }
+        out.push(f);
+    }
+    out
 }
 
 /// Why each version of component `ci` (in `set`) fails beside `rest`.
@@ -231,15 +282,19 @@ fn version_facts(
     if candidates.len() > shown {
         out.push(FactLine {
             subject: comp.name.clone(),
-            text: format!(
-                "{} older version(s) ({} … {}) do not fit either",
-                candidates.len() - shown,
-                candidates
-                    .last()
-                    .map(|c| c.1.version.to_string())
-                    .unwrap_or_default(),
-                candidates[shown].1.version
-            ),
+            text: if candidates.len() - shown == 1 {
+                format!("{} does not fit either", candidates[shown].1.version)
+            } else {
+                format!(
+                    "{} older versions ({} … {}) do not fit either",
+                    candidates.len() - shown,
+                    candidates
+                        .last()
+                        .map(|c| c.1.version.to_string())
+                        .unwrap_or_default(),
+                    candidates[shown].1.version
+                )
+            },
             source: None,
         });
     }
@@ -380,7 +435,8 @@ fn hints(
         }
         for cap in &comp.provides {
             for p in catalog.providers(cap) {
-                if p.name == comp.name {
+                let already = core.iter().any(|i| matches!(i, RequestItem::With(x) if x.name == p.name));
+                if p.name == comp.name || already {
                     continue;
                 }
                 let mut alt = rest.clone();

@@ -1,1 +1,6 @@
 //! Integration tests: one binary, one module per concern.
+
+mod catalog;
+mod common;
+mod matrix;
+mod solve;

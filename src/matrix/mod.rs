@@ -1,0 +1,1 @@
+//! The compatibility matrix: catalog × Kubernetes minors → JSON, Markdown, HTML.

@@ -1,0 +1,1 @@
+//! Catalog loading, lint and output tests.
