@@ -45,7 +45,10 @@ const MAX_VERSIONS: usize = 6;
 
 /// Explains why `request` has no solution over `catalog`.
 pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
-    let strict = Oracle::new(catalog, exclusions(catalog, request.allow_eol, request.as_of));
+    let strict = Oracle::new(
+        catalog,
+        exclusions(catalog, request.allow_eol, request.as_of),
+    );
     let lax = Oracle::new(catalog, exclusions(catalog, true, request.as_of));
     // When the request fails even with end-of-life releases allowed, the compatibility facts are
     // the real conflict: explain those, and mention lifecycle only as an addition.
@@ -135,9 +138,23 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
                     facts.extend(version_facts(oracle, catalog, ci, &set, &rest, None));
                     continue;
                 };
+                if providers.is_empty() {
+                    facts.push(FactLine {
+                        subject: w.name.clone(),
+                        text: "is a capability that no component in the catalog provides"
+                            .to_string(),
+                        source: None,
+                    });
+                }
                 for p in providers {
+                    let refused = core.iter().any(
+                        |i| matches!(i, RequestItem::Without(n) if *n == catalog.components[p].name),
+                    );
+                    if refused {
+                        continue;
+                    }
                     facts.extend(version_facts(
-                        &oracle,
+                        oracle,
                         catalog,
                         p,
                         &Set::Any,
@@ -158,15 +175,21 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
         // lifecycle on top of the conflict: requested components with nothing alive left
         for item in &core {
             let RequestItem::With(w) = item else { continue };
-            let Some(ci) = catalog.component_index(&w.name) else { continue };
+            let Some(ci) = catalog.component_index(&w.name) else {
+                continue;
+            };
             let comp = &catalog.components[ci];
             let alive = (0..comp.versions.len()).any(|v| strict.excluded(ci, v).is_none());
             if !alive {
                 if let Some(r) = comp.newest() {
-                    let why = strict.excluded(ci, comp.versions.len() - 1).unwrap_or_default();
+                    let why = strict
+                        .excluded(ci, comp.versions.len() - 1)
+                        .unwrap_or_default();
                     facts.push(FactLine {
                         subject: comp.name.clone(),
-                        text: format!("is also {why} (every version), so --allow-eol alone would not help"),
+                        text: format!(
+                            "is also {why} (every version), so --allow-eol alone would not help"
+                        ),
                         source: r.lifecycle.source.clone(),
                     });
                 }
@@ -176,7 +199,7 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
     let hints = hints(catalog, request, oracle, &core, eol_is_reason);
     Explanation {
         core,
-        facts: merge(facts),
+        facts: merge(prune(facts)),
         eol_is_reason,
         hints,
         as_of: request.as_of,
@@ -184,15 +207,38 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
     }
 }
 
+/// The fallback line for a version without a decisive fact of its own, removed when another fact
+/// already names that component (the other side of a `conflicts` or `constrains`).
+const NO_SINGLE_FACT: &str = "fits none of the combinations";
+
+fn prune(facts: Vec<FactLine>) -> Vec<FactLine> {
+    let named_elsewhere = |comp: &str, facts: &[FactLine]| {
+        facts.iter().any(|f| {
+            !f.text.starts_with(NO_SINGLE_FACT)
+                && f.subject.split(' ').next() != Some(comp)
+                && f.text.split([' ', ',', '(', ')']).any(|w| w == comp)
+        })
+    };
+    facts
+        .iter()
+        .filter(|f| {
+            let comp = f.subject.split(' ').next().unwrap_or_default();
+            !(f.text.starts_with(NO_SINGLE_FACT) && named_elsewhere(comp, &facts))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Merges consecutive facts that say the same thing about versions of one component.
 fn merge(facts: Vec<FactLine>) -> Vec<FactLine> {
-    let mut out: Vec<FactLine> = Vec::new();
+    let mut groups: Vec<(FactLine, usize)> = Vec::new();
     for f in facts {
-        if let Some(last) = out.last_mut() {
+        if let Some((last, n)) = groups.last_mut() {
             let same_comp = last.subject.split(' ').next() == f.subject.split(' ').next();
             if same_comp && last.text == f.text && f.subject.contains(' ') {
                 let version = f.subject.split_once(' ').map(|x| x.1).unwrap_or_default();
                 last.subject = format!("{}, {version}", last.subject);
+                *n += 1;
                 if let Some(src) = f.source {
                     match &mut last.source {
                         Some(s) => {
@@ -203,15 +249,33 @@ fn merge(facts: Vec<FactLine>) -> Vec<FactLine> {
                                 }
                             }
                         }
-                        _ => last.source = Some(src),
+                        None => last.source = Some(src),
                     }
                 }
                 continue;
             }
         }
-        out.push(f);
+        groups.push((f, 1));
     }
-    out
+    groups
+        .into_iter()
+        .map(|(mut f, n)| {
+            if n > 1 {
+                for (one, many) in [
+                    ("is ", "are "),
+                    ("requires ", "require "),
+                    ("allows ", "allow "),
+                    ("fits ", "fit "),
+                ] {
+                    if let Some(rest) = f.text.strip_prefix(one) {
+                        f.text = format!("{many}{rest}");
+                        break;
+                    }
+                }
+            }
+            f
+        })
+        .collect()
 }
 
 /// Why each version of component `ci` (in `set`) fails beside `rest`.
@@ -263,7 +327,7 @@ fn version_facts(
             out.push(FactLine {
                 subject: subject.clone(),
                 text: format!(
-                    "fits none of the combinations left by the rest of the request{}",
+                    "{NO_SINGLE_FACT} left by the rest of the request{}",
                     capability
                         .map(|c| format!(" (as the {c})"))
                         .unwrap_or_default()
@@ -435,7 +499,9 @@ fn hints(
         }
         for cap in &comp.provides {
             for p in catalog.providers(cap) {
-                let already = core.iter().any(|i| matches!(i, RequestItem::With(x) if x.name == p.name));
+                let already = core
+                    .iter()
+                    .any(|i| matches!(i, RequestItem::With(x) if x.name == p.name));
                 if p.name == comp.name || already {
                     continue;
                 }

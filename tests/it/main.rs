@@ -3,4 +3,5 @@
 mod catalog;
 mod common;
 mod matrix;
+mod oracle;
 mod solve;
