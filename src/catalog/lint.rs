@@ -7,6 +7,33 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Catalog, Component, Diagnostic, Release};
 
+/// The first line (1-based) of `file` at or after the line that starts with `after` that contains
+/// `needle` as a word; 1 when not found (the file as a whole).
+fn line_of(catalog: &Catalog, file: &str, after: &str, needle: &str) -> u32 {
+    let Some(text) = catalog
+        .files
+        .iter()
+        .find(|f| f.path == file)
+        .map(|f| f.text.as_str())
+    else {
+        return 1;
+    };
+    let mut started = after.is_empty();
+    for (i, l) in text.lines().enumerate() {
+        if !started && l.trim_start().starts_with(after) {
+            started = true;
+        }
+        let is_word = |w: &str| w == needle;
+        if started
+            && l.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '.' || c == '_'))
+                .any(is_word)
+        {
+            return i as u32 + 1;
+        }
+    }
+    1
+}
+
 fn problem(file: &str, line: u32, message: String) -> Diagnostic {
     Diagnostic {
         file: file.to_string(),
@@ -28,17 +55,18 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
         .collect();
     let mut seen_caps = BTreeSet::new();
     for c in &catalog.capabilities {
+        let line = line_of(catalog, "catalog.yaml", "", &c.name);
         if !seen_caps.insert(c.name.as_str()) {
             out.push(problem(
                 "catalog.yaml",
-                0,
+                line,
                 format!("capability `{}` is declared twice", c.name),
             ));
         }
         if catalog.component(&c.name).is_some() {
             out.push(problem(
                 "catalog.yaml",
-                0,
+                line,
                 format!("`{}` is both a capability and a component name", c.name),
             ));
         }
@@ -47,12 +75,22 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
         check_component(catalog, &caps, comp, &mut out);
     }
     for p in &catalog.profiles {
-        let file = format!("profiles/{}.yaml", p.name);
+        let file = catalog
+            .files
+            .iter()
+            .map(|f| f.path.clone())
+            .find(|f| {
+                f.strip_prefix("profiles/")
+                    .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
+                    == Some(p.name.as_str())
+            })
+            .unwrap_or_else(|| format!("profiles/{}.yaml", p.name));
         for w in &p.spec.with {
+            let wl = line_of(catalog, &file, "with", &w.name);
             if catalog.component(&w.name).is_none() && !caps.contains(w.name.as_str()) {
                 out.push(problem(
                     &file,
-                    0,
+                    wl,
                     format!(
                         "`with` names `{}`, which is neither a component nor a capability",
                         w.name
@@ -61,7 +99,7 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
             } else if caps.contains(w.name.as_str()) && catalog.providers(&w.name).is_empty() {
                 out.push(problem(
                     &file,
-                    0,
+                    wl,
                     format!("no component provides capability `{}`", w.name),
                 ));
             }
@@ -70,7 +108,7 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
             if catalog.component(w).is_none() {
                 out.push(problem(
                     &file,
-                    0,
+                    line_of(catalog, &file, "without", w),
                     format!("`without` names `{w}`, which is not a component"),
                 ));
             }
@@ -91,7 +129,7 @@ fn check_component(
         if !caps.contains(p.as_str()) {
             out.push(problem(
                 file,
-                1,
+                line_of(catalog, file, "provides", p),
                 format!("`provides` names `{p}`, which is not a capability in catalog.yaml"),
             ));
         }

@@ -175,6 +175,19 @@ fn from_files_with_prefix(
             hint: None,
         });
     }
+    let mut by_name: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for c in &components {
+        if let Some(first) = by_name.insert(c.name.as_str(), c.file.as_str()) {
+            diags.push(Diagnostic {
+                file: format!("{shown}{}", c.file),
+                line: 1,
+                column: 1,
+                field: Some("name".to_string()),
+                message: format!("component `{}` is already defined in {first}", c.name),
+                hint: Some("keep one file per component".to_string()),
+            });
+        }
+    }
     if !diags.is_empty() {
         return Err(LoadError { diagnostics: diags });
     }
@@ -236,11 +249,36 @@ impl FileCtx<'_> {
         } else {
             "fix the YAML at this place; catalog/FORMAT.md describes the format".to_string()
         };
+        let (mut line, mut column) = (line, column);
+        let mut field = field_path_at(self.text, line, column);
+        if message.contains("missing field")
+            && field
+                .as_deref()
+                .is_some_and(|f| !f.contains('.') && !f.ends_with(']'))
+        {
+            // a top-level field is missing: the document as a whole lacks it
+            (line, column) = (1, 1);
+        }
+        if message.contains("missing field") {
+            // the parser reports the last key it read; the missing field belongs to its mapping
+            field = Some(
+                match field
+                    .as_deref()
+                    .and_then(|f| f.rfind('.').map(|i| f[..i].to_string()))
+                {
+                    Some(parent) => parent,
+                    None if field.as_deref().is_some_and(|f| f.ends_with(']')) => {
+                        field.unwrap_or_default()
+                    }
+                    None => "(top level)".to_string(),
+                },
+            );
+        }
         Diagnostic {
             file: self.shown.clone(),
             line,
             column,
-            field: field_path_at(self.text, line, column),
+            field,
             message,
             hint: Some(hint),
         }

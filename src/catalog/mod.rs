@@ -88,7 +88,7 @@ pub struct Lifecycle {
     pub retired: Option<Date>,
     /// Where the dates come from.
     pub source: Option<String>,
-    /// Line of `lifecycle:` (of `version:` when there is none).
+    /// Line of the first entry under `lifecycle:` (of `version:` when there is none).
     pub line: u32,
 }
 

@@ -54,7 +54,7 @@ pub(super) fn list(catalog: &Catalog, format: ListFormat) -> Result<(), Failure>
                 })).collect::<Vec<_>>(),
                 "profiles": catalog.profiles.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = catalog
@@ -74,7 +74,7 @@ pub(super) fn list(catalog: &Catalog, format: ListFormat) -> Result<(), Failure>
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 render(
                     &[
@@ -87,7 +87,7 @@ pub(super) fn list(catalog: &Catalog, format: ListFormat) -> Result<(), Failure>
                     &rows
                 )
             );
-            println!();
+            outln!();
             let rows: Vec<Vec<String>> = catalog
                 .capabilities
                 .iter()
@@ -107,9 +107,9 @@ pub(super) fn list(catalog: &Catalog, format: ListFormat) -> Result<(), Failure>
                     ]
                 })
                 .collect();
-            print!("{}", render(&["CAPABILITY", "PROVIDERS"], &rows));
-            println!();
-            println!(
+            out!("{}", render(&["CAPABILITY", "PROVIDERS"], &rows));
+            outln!();
+            outln!(
                 "{} components, {} versions; catalog {} ({})",
                 catalog.components.len(),
                 catalog
@@ -158,7 +158,7 @@ pub(super) fn show(catalog: &Catalog, name: &str, format: ShowFormat) -> Result<
                 .find(|f| f.path == c.file)
                 .map(|f| f.text.as_str())
                 .unwrap_or("");
-            print!("{text}");
+            out!("{text}");
         }
         ShowFormat::Json => {
             let constraint = |x: &crate::catalog::Constraint| json!({"name": x.name, "range": x.range.as_str(), "source": x.source, "note": x.note});
@@ -177,7 +177,7 @@ pub(super) fn show(catalog: &Catalog, name: &str, format: ShowFormat) -> Result<
                     "images": r.images.iter().map(|i| json!({"reference": i.reference, "digest": i.digest, "source": i.source})).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
     }
     Ok(())
@@ -186,6 +186,7 @@ pub(super) fn show(catalog: &Catalog, name: &str, format: ShowFormat) -> Result<
 pub(super) fn check(catalog: &Catalog, format: CheckFormat) -> Result<(), Failure> {
     let mut problems = lint::check(catalog);
     problems.extend(lint_satisfiable(catalog));
+    problems.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
     let root = if catalog.origin == "embedded" {
         "<embedded>/".to_string()
     } else {
@@ -199,11 +200,11 @@ pub(super) fn check(catalog: &Catalog, format: CheckFormat) -> Result<(), Failur
                     "file": format!("{root}{}", p.file), "line": p.line, "message": p.message,
                 })).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         CheckFormat::Text => {
             for p in &problems {
-                println!("{root}{}:{}: {}", p.file, p.line, p.message);
+                outln!("{root}{}:{}: {}", p.file, p.line, p.message);
             }
             if problems.is_empty() {
                 eprintln!(

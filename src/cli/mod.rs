@@ -3,6 +3,35 @@
 //! Exit codes: 0 success; 1 a negative answer (lint problems, unsatisfiable, lock out of date);
 //! 2 bad usage or bad input.
 
+/// `println!` for command output: a closed pipe (`bundle … | head`) ends the process quietly.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// `print!` for command output, see [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// Standard output could not be written: quiet exit on a closed pipe, exit 2 otherwise.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(2);
+}
+
 mod catalog_cmd;
 mod matrix_cmd;
 mod solve_cmd;

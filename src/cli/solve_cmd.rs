@@ -197,7 +197,7 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         }
         Err(SolveError::Unsatisfiable(ex)) => {
             if args.format == SolveFormat::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&explanation_json(&ex)).unwrap_or_default()
                 );
@@ -224,11 +224,11 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         }
     }
     match args.format {
-        SolveFormat::Json => println!(
+        SolveFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&lock.to_json()).unwrap_or_default()
         ),
-        SolveFormat::Table => print!(
+        SolveFormat::Table => out!(
             "{}",
             render_solution(catalog, &request, &solution, existing.as_ref())
         ),
@@ -435,31 +435,32 @@ pub(super) fn why(catalog: &Catalog, args: WhyArgs) -> Result<(), Failure> {
             args.lock.display()
         ))
     })?;
-    println!(
+    outln!(
         "{} is at {} in {}.",
         held.name,
         held.version,
         args.lock.display()
     );
     if held.newer.is_empty() {
-        println!("That is the newest version in the catalog.");
+        outln!("That is the newest version in the catalog.");
         return Ok(());
     }
     for (v, facts) in &held.newer {
         if facts.is_empty() {
-            println!(
+            outln!(
                 "\n{} {v}: nothing in the locked platform rules it out; the lock keeps its version \
                  (minimal change) or the policy settled something else first.\n  \
                  hint: `bundle solve --upgrade-package {}` moves it on if it fits",
-                held.name, held.name
+                held.name,
+                held.name
             );
             continue;
         }
-        println!("\n{} {v} is not chosen because:", held.name);
+        outln!("\n{} {v} is not chosen because:", held.name);
         for f in facts {
-            println!("  - {} {}", f.subject, f.text);
+            outln!("  - {} {}", f.subject, f.text);
             if let Some(s) = &f.source {
-                println!("      source: {s}");
+                outln!("      source: {s}");
             }
         }
     }

@@ -137,6 +137,8 @@ pub fn solve(
         catalog,
         prefer,
         settled: vec![false; catalog.components.len()],
+        fixed: vec![None; catalog.components.len()],
+        mentioned_by: mentioned_by(catalog),
         steps: Vec::new(),
     };
     if let Some(k) = catalog.component_index(KUBERNETES) {
@@ -198,7 +200,36 @@ struct Settle<'a, 'c> {
     catalog: &'c Catalog,
     prefer: &'a BTreeMap<String, Version>,
     settled: Vec<bool>,
+    /// The version index each settled component is fixed at.
+    fixed: Vec<Option<usize>>,
+    /// For each component, the components whose releases name it in a fact.
+    mentioned_by: Vec<Vec<usize>>,
     steps: Vec<Step>,
+}
+
+/// For each component index, the indices of components whose releases name it.
+fn mentioned_by(catalog: &Catalog) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new(); catalog.components.len()];
+    for (s, c) in catalog.components.iter().enumerate() {
+        let mut named: Vec<usize> = c
+            .versions
+            .iter()
+            .flat_map(|r| {
+                r.requires
+                    .iter()
+                    .chain(r.constrains.iter())
+                    .map(|x| x.name.as_str())
+                    .chain(r.conflicts.iter().map(|x| x.name.as_str()))
+            })
+            .filter_map(|n| catalog.component_index(n))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        for t in named {
+            out[t].push(s);
+        }
+    }
+    out
 }
 
 impl Settle<'_, '_> {
@@ -210,31 +241,88 @@ impl Settle<'_, '_> {
             let mut trial = q.clone();
             trial.needs.push(Need::One(i, Set::Exact(pv.clone())));
             if let Some(a) = self.oracle.check(&trial) {
-                *q = trial;
                 *cur = a;
-                self.steps.push(Step::Kept {
-                    name: comp.name.clone(),
-                    version: pv.clone(),
-                });
+                let v = cur[i].expect("a kept component is present");
+                self.fix(i, v, q, true);
                 return;
             }
         }
         loop {
             let Some(v) = cur[i] else { return };
             let version = comp.versions[v].version.clone();
+            // nothing newer that could be chosen beside what is settled: no need to ask the solver
+            let newer_possible = comp.versions.iter().enumerate().any(|(w, r)| {
+                r.version > version
+                    && self.oracle.excluded(i, w).is_none()
+                    && q.limits
+                        .iter()
+                        .all(|(c, s)| *c != i || s.contains(&r.version))
+                    && q.needs.iter().all(|n| match n {
+                        Need::One(c, s) => *c != i || s.contains(&r.version),
+                        Need::AnyOf(_) => true,
+                    })
+                    && self.fits_settled(i, w)
+            });
+            if !newer_possible {
+                self.fix(i, v, q, false);
+                return;
+            }
             let mut trial = q.clone();
             trial.needs.push(Need::One(i, Set::Above(version.clone())));
             match self.oracle.check(&trial) {
                 Some(a) => *cur = a,
                 None => {
-                    q.needs.push(Need::One(i, Set::Exact(version.clone())));
-                    self.steps.push(Step::Newest {
-                        name: comp.name.clone(),
-                        version,
-                    });
+                    self.fix(i, v, q, false);
                     return;
                 }
             }
         }
+    }
+
+    /// Records that component `i` is settled at version index `v`.
+    fn fix(&mut self, i: usize, v: usize, q: &mut Query, kept: bool) {
+        let comp = &self.catalog.components[i];
+        let version = comp.versions[v].version.clone();
+        q.needs.push(Need::One(i, Set::Exact(version.clone())));
+        self.fixed[i] = Some(v);
+        let name = comp.name.clone();
+        self.steps.push(if kept {
+            Step::Kept { name, version }
+        } else {
+            Step::Newest { name, version }
+        });
+    }
+
+    /// Whether version index `w` of component `i` is compatible, fact by fact, with every settled
+    /// component (a cheap test that spares solver runs; the solver still has the last word).
+    fn fits_settled(&self, i: usize, w: usize) -> bool {
+        let cat = self.catalog;
+        let comp = &cat.components[i];
+        let r = &comp.versions[w];
+        let fixed_version = |name: &str| {
+            cat.component_index(name)
+                .and_then(|s| self.fixed[s].map(|x| &cat.components[s].versions[x].version))
+        };
+        for c in r.requires.iter().chain(r.constrains.iter()) {
+            if fixed_version(&c.name).is_some_and(|v| !c.range.matches(v)) {
+                return false;
+            }
+        }
+        if r.conflicts.iter().any(|c| fixed_version(&c.name).is_some()) {
+            return false;
+        }
+        for &s in &self.mentioned_by[i] {
+            let Some(x) = self.fixed[s] else { continue };
+            let rs = &cat.components[s].versions[x];
+            for c in rs.requires.iter().chain(rs.constrains.iter()) {
+                if c.name == comp.name && !c.range.matches(&r.version) {
+                    return false;
+                }
+            }
+            if rs.conflicts.iter().any(|c| c.name == comp.name) {
+                return false;
+            }
+        }
+        true
     }
 }

@@ -97,28 +97,28 @@ pub struct Query {
 pub type Assignment = Vec<Option<usize>>;
 
 /// Solves queries over one catalog with one set of excluded versions.
+///
+/// One `resolvo` solver is kept for the oracle's lifetime, so what it learns about candidates,
+/// dependencies and version-set matches is computed once and shared by every check.
 pub struct Oracle<'c> {
     catalog: &'c Catalog,
-    /// Per component, per version: why it is excluded (dead releases without `--allow-eol`).
-    excluded: Vec<Vec<Option<String>>>,
-    /// Capability name → provider indices.
-    capabilities: HashMap<&'c str, Vec<usize>>,
+    solver: std::cell::RefCell<Solver<Provider<'c>>>,
     calls: std::cell::Cell<usize>,
 }
 
 impl<'c> Oracle<'c> {
     /// An oracle where `excluded[c][v]` gives the reason version `v` of component `c` may not be chosen.
     pub fn new(catalog: &'c Catalog, excluded: Vec<Vec<Option<String>>>) -> Self {
-        let mut capabilities: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut capabilities: HashMap<&'c str, Vec<usize>> = HashMap::new();
         for (i, c) in catalog.components.iter().enumerate() {
             for p in &c.provides {
                 capabilities.entry(p.as_str()).or_default().push(i);
             }
         }
+        let provider = Provider::new(catalog, excluded, capabilities);
         Oracle {
             catalog,
-            excluded,
-            capabilities,
+            solver: std::cell::RefCell::new(Solver::new(provider)),
             calls: std::cell::Cell::new(0),
         }
     }
@@ -129,16 +129,24 @@ impl<'c> Oracle<'c> {
     }
 
     /// Why this version is excluded, if it is.
-    pub fn excluded(&self, comp: usize, ver: usize) -> Option<&str> {
-        self.excluded
+    pub fn excluded(&self, comp: usize, ver: usize) -> Option<String> {
+        self.solver
+            .borrow()
+            .provider()
+            .excluded
             .get(comp)
             .and_then(|v| v.get(ver))
-            .and_then(|r| r.as_deref())
+            .and_then(|r| r.clone())
     }
 
     /// Providers of a capability.
-    pub fn providers(&self, capability: &str) -> Option<&[usize]> {
-        self.capabilities.get(capability).map(|v| v.as_slice())
+    pub fn providers(&self, capability: &str) -> Option<Vec<usize>> {
+        self.solver
+            .borrow()
+            .provider()
+            .capabilities
+            .get(capability)
+            .cloned()
     }
 
     /// How many solver runs this oracle has made.
@@ -158,7 +166,8 @@ impl<'c> Oracle<'c> {
 
     fn run(&self, q: &Query) -> Result<Assignment, String> {
         self.calls.set(self.calls.get() + 1);
-        let provider = Provider::new(self);
+        let mut solver = self.solver.borrow_mut();
+        let provider = solver.provider();
         let mut requirements = Vec::new();
         for need in &q.needs {
             let req = match need {
@@ -178,7 +187,6 @@ impl<'c> Oracle<'c> {
         let problem = Problem::new()
             .requirements(requirements)
             .constraints(constraints);
-        let mut solver = Solver::new(provider);
         match solver.solve(problem) {
             Ok(ids) => {
                 let mut out = vec![None; self.catalog.components.len()];
@@ -196,25 +204,35 @@ impl<'c> Oracle<'c> {
     }
 }
 
-struct Provider<'o, 'c> {
-    oracle: &'o Oracle<'c>,
+struct Provider<'c> {
+    catalog: &'c Catalog,
+    /// Per component, per version: why it is excluded (dead releases without `--allow-eol`).
+    excluded: Vec<Vec<Option<String>>>,
+    /// Capability name → provider indices.
+    capabilities: HashMap<&'c str, Vec<usize>>,
     pool: Pool<Set, String>,
     names: Vec<NameId>,
     comp_of: HashMap<NameId, usize>,
 }
 
-impl<'o, 'c> Provider<'o, 'c> {
-    fn new(oracle: &'o Oracle<'c>) -> Self {
+impl<'c> Provider<'c> {
+    fn new(
+        catalog: &'c Catalog,
+        excluded: Vec<Vec<Option<String>>>,
+        capabilities: HashMap<&'c str, Vec<usize>>,
+    ) -> Self {
         let pool = Pool::new();
-        let mut names = Vec::with_capacity(oracle.catalog.components.len());
+        let mut names = Vec::with_capacity(catalog.components.len());
         let mut comp_of = HashMap::new();
-        for (i, c) in oracle.catalog.components.iter().enumerate() {
+        for (i, c) in catalog.components.iter().enumerate() {
             let id = pool.intern_package_name(c.name.clone());
             names.push(id);
             comp_of.insert(id, i);
         }
         Provider {
-            oracle,
+            catalog,
+            excluded,
+            capabilities,
             pool,
             names,
             comp_of,
@@ -246,17 +264,17 @@ impl<'o, 'c> Provider<'o, 'c> {
 
     /// The requirement for `requires NAME RANGE` from a catalog release.
     fn requirement(&self, name: &str, range: &VersionReq) -> Requirement {
-        if let Some(c) = self.oracle.catalog.component_index(name) {
+        if let Some(c) = self.catalog.component_index(name) {
             return Requirement::Single(self.set(c, Set::Range(range.clone())));
         }
-        match self.oracle.capabilities.get(name) {
+        match self.capabilities.get(name) {
             Some(cs) => self.union(cs),
             None => self.union(&[]),
         }
     }
 }
 
-impl Interner for Provider<'_, '_> {
+impl Interner for Provider<'_> {
     type NameId = NameId;
     type SolvableId = SolvableId;
 
@@ -317,7 +335,7 @@ impl Interner for Provider<'_, '_> {
     }
 }
 
-impl DependencyProvider for Provider<'_, '_> {
+impl DependencyProvider for Provider<'_> {
     async fn filter_candidates(
         &self,
         candidates: &[SolvableId],
@@ -334,7 +352,7 @@ impl DependencyProvider for Provider<'_, '_> {
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates> {
         let comp = *self.comp_of.get(&name)?;
-        let component = &self.oracle.catalog.components[comp];
+        let component = &self.catalog.components[comp];
         let mut candidates = Candidates {
             candidates: Vec::with_capacity(component.versions.len()),
             hint_dependencies_available: HintDependenciesAvailable::All,
@@ -350,10 +368,10 @@ impl DependencyProvider for Provider<'_, '_> {
                 },
             );
             candidates.candidates.push(id);
-            if let Some(reason) = self.oracle.excluded(comp, ver) {
+            if let Some(Some(reason)) = self.excluded.get(comp).and_then(|v| v.get(ver)) {
                 candidates
                     .excluded
-                    .push((id, self.pool.intern_string(reason.to_string())));
+                    .push((id, self.pool.intern_string(reason.clone())));
             }
         }
         Some(candidates)
@@ -369,22 +387,25 @@ impl DependencyProvider for Provider<'_, '_> {
 
     async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
         let rec = &self.pool.resolve_solvable(solvable).record;
-        let release = &self.oracle.catalog.components[rec.comp].versions[rec.ver];
+        let release = &self.catalog.components[rec.comp].versions[rec.ver];
         let mut deps = KnownDependencies::default();
-        for r in &release.requires {
+        // A fact naming the component itself is a catalog error (`catalog check` reports it); the
+        // solver ignores it rather than feed resolvo a clause over a single package.
+        let own = &self.catalog.components[rec.comp].name;
+        for r in release.requires.iter().filter(|r| &r.name != own) {
             deps.requirements.push(ConditionalRequirement {
                 condition: None,
                 requirement: self.requirement(&r.name, &r.range),
             });
         }
-        for c in &release.constrains {
-            if let Some(i) = self.oracle.catalog.component_index(&c.name) {
+        for c in release.constrains.iter().filter(|c| &c.name != own) {
+            if let Some(i) = self.catalog.component_index(&c.name) {
                 deps.constrains
                     .push(self.set(i, Set::Range(c.range.clone())));
             }
         }
-        for c in &release.conflicts {
-            if let Some(i) = self.oracle.catalog.component_index(&c.name) {
+        for c in release.conflicts.iter().filter(|c| &c.name != own) {
+            if let Some(i) = self.catalog.component_index(&c.name) {
                 deps.constrains.push(self.set(i, Set::Nothing));
             }
         }

@@ -165,7 +165,7 @@ impl PartialEq for VersionReq {
 impl Eq for VersionReq {}
 impl std::hash::Hash for VersionReq {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.req.to_string().hash(state)
+        self.req.hash(state)
     }
 }
 
