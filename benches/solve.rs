@@ -149,7 +149,13 @@ fn benches(c: &mut Criterion) {
     g.bench_function("load embedded catalog", |b| {
         b.iter(|| Catalog::embedded().unwrap())
     });
-    for (n, m) in [(100, 20), (500, 50), (1000, 50)] {
+    // The large synthetic sizes take minutes per iteration (see benches/README.md): opt in.
+    let sizes: &[(usize, usize)] = if std::env::var_os("BUNDLE_BENCH_LARGE").is_some() {
+        &[(100, 20), (500, 50), (1000, 50)]
+    } else {
+        &[(100, 20)]
+    };
+    for &(n, m) in sizes {
         for unsat in [false, true] {
             let cat = synthetic(n, m, unsat);
             let req = request_all(&cat);

@@ -123,24 +123,24 @@ fn from_files_with_prefix(
         } else {
             continue;
         };
-        if let Err(d) = check_header(&ctx, expected) {
-            diags.push(d);
-            continue;
-        }
         match expected {
-            "Catalog" => match ctx.parse::<wire::CatalogFile>() {
-                Ok(f) => {
-                    saw_catalog = true;
-                    for c in f.capabilities {
-                        capabilities.push(Capability {
-                            name: c.name.value,
-                            description: c.description,
-                        });
+            "Catalog" => {
+                match ctx.parse_kind::<wire::CatalogFile>(expected, |f| (&f.api_version, &f.kind)) {
+                    Ok(f) => {
+                        saw_catalog = true;
+                        for c in f.capabilities {
+                            capabilities.push(Capability {
+                                name: c.name.value,
+                                description: c.description,
+                            });
+                        }
                     }
+                    Err(d) => diags.push(d),
                 }
-                Err(d) => diags.push(d),
-            },
-            "Component" => match ctx.parse::<wire::ComponentFile>() {
+            }
+            "Component" => match ctx
+                .parse_kind::<wire::ComponentFile>(expected, |f| (&f.api_version, &f.kind))
+            {
                 Ok(f) => {
                     let stem = path
                         .trim_start_matches("components/")
@@ -209,6 +209,28 @@ pub(super) struct FileCtx<'a> {
 }
 
 impl FileCtx<'_> {
+    /// Parses a whole file of kind `expected`. The header (`apiVersion`, `kind`) is read on its own
+    /// only when something is wrong, so that a wrong kind gets its own message.
+    pub fn parse_kind<T: serde::de::DeserializeOwned>(
+        &self,
+        expected: &str,
+        header: impl Fn(&T) -> (&String, &String),
+    ) -> Result<T, Diagnostic> {
+        match self.parse::<T>() {
+            Ok(f) => {
+                let (api, kind) = header(&f);
+                if api != API_VERSION || kind != expected {
+                    check_header(self, expected)?;
+                }
+                Ok(f)
+            }
+            Err(d) => {
+                check_header(self, expected)?;
+                Err(d)
+            }
+        }
+    }
+
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, Diagnostic> {
         let options = serde_saphyr::options! { strict_booleans: true };
         serde_saphyr::from_str_with_options::<T>(self.text, options)

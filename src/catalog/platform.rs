@@ -1,7 +1,7 @@
 //! `kind: Platform`: a request for a platform, from a catalog profile or a user's `platform.yaml`.
 
 use super::diagnostics::{Diagnostic, LoadError};
-use super::load::{FileCtx, check_header};
+use super::load::FileCtx;
 use super::wire::{PlatformFile, WithWire};
 use crate::types::{Date, VersionReq};
 
@@ -70,8 +70,9 @@ impl PlatformSpec {
         let one = |d: Diagnostic| LoadError {
             diagnostics: vec![d],
         };
-        check_header(&ctx, "Platform").map_err(one)?;
-        let f: PlatformFile = ctx.parse().map_err(one)?;
+        let f: PlatformFile = ctx
+            .parse_kind("Platform", |f: &PlatformFile| (&f.api_version, &f.kind))
+            .map_err(one)?;
         let mut diags = Vec::new();
         let kubernetes = match &f.kubernetes {
             None => VersionReq::any(),

@@ -18,9 +18,7 @@ pub struct Header {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CatalogFile {
-    #[allow(dead_code)]
     pub api_version: String,
-    #[allow(dead_code)]
     pub kind: String,
     pub capabilities: Vec<CapabilityWire>,
 }
@@ -35,9 +33,7 @@ pub struct CapabilityWire {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ComponentFile {
-    #[allow(dead_code)]
     pub api_version: String,
-    #[allow(dead_code)]
     pub kind: String,
     pub name: Spanned<String>,
     pub description: String,
@@ -110,9 +106,7 @@ pub struct ImageWire {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PlatformFile {
-    #[allow(dead_code)]
     pub api_version: String,
-    #[allow(dead_code)]
     pub kind: String,
     #[serde(default)]
     pub kubernetes: Option<Spanned<String>>,
