@@ -9,5 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod lock;
 pub mod matrix;
+pub mod oci;
+pub mod render;
 pub mod solver;
 pub mod types;

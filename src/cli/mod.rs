@@ -34,6 +34,8 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
 
 mod catalog_cmd;
 mod matrix_cmd;
+mod pin_cmd;
+mod render_cmd;
 mod solve_cmd;
 mod table;
 
@@ -80,6 +82,10 @@ enum Command {
     Why(solve_cmd::WhyArgs),
     /// The compatibility matrix: every Kubernetes minor × every component, and the platform per minor.
     Matrix(matrix_cmd::MatrixArgs),
+    /// Resolve every image in the lock to its digest (tags move; digests do not).
+    Pin(pin_cmd::PinArgs),
+    /// Render the locked platform as digest-pinned Kubernetes manifests.
+    Render(render_cmd::RenderArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +196,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Solve(args) => solve_cmd::solve(&catalog, args),
         Command::Why(args) => solve_cmd::why(&catalog, args),
         Command::Matrix(args) => matrix_cmd::run(&catalog, args),
+        Command::Pin(args) => pin_cmd::run(&catalog, args),
+        Command::Render(args) => render_cmd::run(&catalog, args),
     }
 }
 

@@ -4,4 +4,6 @@ mod catalog;
 mod common;
 mod matrix;
 mod oracle;
+mod pin;
+mod render;
 mod solve;

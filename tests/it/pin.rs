@@ -1,0 +1,1 @@
+//! `bundle pin` against a real registry process.
