@@ -35,6 +35,7 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
 mod catalog_cmd;
 mod matrix_cmd;
 mod pin_cmd;
+mod registry;
 mod render_cmd;
 mod solve_cmd;
 mod table;

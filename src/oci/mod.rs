@@ -1,1 +1,55 @@
 //! OCI registry access: resolve references to digests; mirrors, TLS, credentials. The only module that touches the network.
+//!
+//! - [`RegistryOptions`] says how registries are reached: per-registry mirrors
+//!   ([`Mirror`], as containerd's `hosts.toml` rewrites a source registry to another host and path),
+//!   insecure hosts (plain HTTP, or TLS without verification, for that host only), extra CA certificates
+//!   and credentials ([`Credentials`], or auth files in the containers/Docker format).
+//! - [`Resolver::resolve_all`] resolves many references to their manifest digests in parallel (bounded),
+//!   reporting each result through [`Progress`] as it arrives: the library never prints.
+//!
+//! The digest of a multi-architecture image is the digest of its index (manifest list), not of one platform's
+//! manifest: that is what a pin must hold so that every node pulls the same bytes.
+
+mod auth;
+mod error;
+mod reference;
+mod resolve;
+
+pub use auth::{Credentials, Password};
+pub use error::{ResolveError, SetupError};
+pub use reference::{Mirror, MirrorParseError};
+pub use resolve::{Outcome, Progress, RegistryOptions, Resolved, Resolver};
+
+/// Whether `s` is a `sha256:` digest: the algorithm, a colon and 64 lower-case hex digits.
+pub fn is_sha256_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// The `sha256:…` digest of some bytes (a manifest as served).
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in hash.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(is_sha256_digest(&sha256_digest(b"x")));
+        assert!(!is_sha256_digest("sha256:ABC"));
+        assert!(!is_sha256_digest(&format!("sha512:{}", "a".repeat(64))));
+    }
+}

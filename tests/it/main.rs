@@ -5,5 +5,6 @@ mod common;
 mod matrix;
 mod oracle;
 mod pin;
+mod registry;
 mod render;
 mod solve;

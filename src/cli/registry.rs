@@ -1,0 +1,139 @@
+//! The registry options shared by every command that talks to a registry (`pin`, later `export` and
+//! `mirror`): `#[command(flatten)]` a [`RegistryArgs`] and call [`RegistryArgs::options`].
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Failure;
+use crate::oci::{Credentials, Mirror, Password, RegistryOptions, ResolveError};
+
+/// How registries are reached: mirrors, TLS and credentials.
+#[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// Fetch the images of registry SOURCE from TARGET (host[:port][/path]) instead, as containerd mirrors
+    /// do: `registry.k8s.io=127.0.0.1:5001/registry.k8s.io` fetches `registry.k8s.io/pause:3.10` as
+    /// `127.0.0.1:5001/registry.k8s.io/pause:3.10`. The lock keeps the upstream references. Repeatable.
+    #[arg(
+        long = "registry-mirror",
+        value_name = "SOURCE=TARGET",
+        help_heading = "Registry"
+    )]
+    pub(crate) mirrors: Vec<Mirror>,
+    /// Reach this host (as contacted, after mirroring) over plain HTTP or TLS without verification.
+    /// Every other host is verified. Repeatable.
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        help_heading = "Registry"
+    )]
+    pub(crate) insecure: Vec<String>,
+    /// Trust the CA certificates in this PEM file, in addition to the system roots. Repeatable.
+    #[arg(long = "ca-file", value_name = "PATH", help_heading = "Registry")]
+    pub(crate) ca_files: Vec<PathBuf>,
+    /// User name for every registry contacted (with --password-stdin). Without it, credentials come from
+    /// REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json or
+    /// ~/.docker/config.json (including credential helpers), as `podman login`/`docker login` write them.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "password_stdin",
+        help_heading = "Registry"
+    )]
+    pub(crate) username: Option<String>,
+    /// Read the password (or token) for --username from standard input.
+    #[arg(long, requires = "username", help_heading = "Registry")]
+    pub(crate) password_stdin: bool,
+    /// How many images to resolve at the same time.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Registry")]
+    pub(crate) jobs: u16,
+}
+
+impl RegistryArgs {
+    /// The options for the registry client: reads the password from standard input when asked, and
+    /// lists the auth files from the environment.
+    pub(crate) fn options(&self) -> Result<RegistryOptions, Failure> {
+        let credentials = match (&self.username, self.password_stdin) {
+            (Some(user), true) => {
+                let mut secret = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut secret)
+                    .map_err(|e| Failure::usage(format!("--password-stdin: {e}")))?;
+                let secret = secret.trim_end_matches(['\n', '\r']).to_string();
+                if secret.is_empty() {
+                    return Err(Failure::usage("--password-stdin: standard input is empty")
+                        .hint("e.g. `printf %s \"$TOKEN\" | bundle pin --username USER --password-stdin`"));
+                }
+                Some(Credentials {
+                    username: user.clone(),
+                    password: Password::new(secret),
+                })
+            }
+            _ => None,
+        };
+        Ok(RegistryOptions {
+            mirrors: self.mirrors.clone(),
+            insecure: self.insecure.clone(),
+            ca_files: self.ca_files.clone(),
+            credentials,
+            auth_files: auth_files(),
+            concurrency: usize::from(self.jobs),
+        })
+    }
+}
+
+/// The auth files searched, in order (as podman and skopeo do, then Docker's).
+fn auth_files() -> Vec<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut files = Vec::new();
+    if let Some(f) = env("REGISTRY_AUTH_FILE") {
+        files.push(f);
+    }
+    if let Some(d) = env("XDG_RUNTIME_DIR") {
+        files.push(d.join("containers").join("auth.json"));
+    }
+    let home = env("HOME");
+    match env("XDG_CONFIG_HOME") {
+        Some(c) => files.push(c.join("containers").join("auth.json")),
+        None => {
+            if let Some(h) = &home {
+                files.push(h.join(".config").join("containers").join("auth.json"));
+            }
+        }
+    }
+    match env("DOCKER_CONFIG") {
+        Some(d) => files.push(d.join("config.json")),
+        None => {
+            if let Some(h) = &home {
+                files.push(h.join(".docker").join("config.json"));
+            }
+        }
+    }
+    files
+}
+
+/// What to tell the user to do about a registry error, if anything.
+pub(crate) fn hint_for(e: &ResolveError) -> Option<String> {
+    match e {
+        ResolveError::Unauthorized { registry, .. }
+        | ResolveError::Credentials { registry, .. } => Some(format!(
+            "supply credentials for {registry}: --username USER --password-stdin, or `podman login {registry}` \
+                 / `docker login {registry}` (read from REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, \
+                 ~/.config/containers/auth.json, ~/.docker/config.json)"
+        )),
+        ResolveError::Tls { registry, .. } => Some(format!(
+            "trust the CA that signed {registry}'s certificate with --ca-file PATH (PEM), \
+             or skip verification for that host only with --insecure-registry {registry}"
+        )),
+        ResolveError::Unreachable { registry, .. } => Some(format!(
+            "check that {registry} is up and reachable from here (and the --registry-mirror target, if any); \
+             a registry without TLS needs --insecure-registry {registry}"
+        )),
+        _ => None,
+    }
+}

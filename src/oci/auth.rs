@@ -1,0 +1,304 @@
+//! Registry credentials: given directly, or looked up in auth files (`containers-auth.json(5)`, Docker's
+//! `config.json`) and Docker credential helpers. Secrets never reach a `Debug` or an error message.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::reference::normalize_registry;
+
+/// A secret: shown as `<redacted>` by `Debug` and never by `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a secret.
+    pub fn new(secret: String) -> Self {
+        Password(secret)
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A user name and password for a registry (HTTP Basic, or exchanged for a Bearer token by the client).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password or token.
+    pub password: Password,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AuthFile {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default)]
+    creds_store: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+/// Strips a scheme and a `/v1/`-style suffix from an auth-file key: `https://index.docker.io/v1/` → `docker.io`.
+fn normalize_key(key: &str) -> String {
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let k = k.trim_end_matches('/');
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
+    match k.split_once('/') {
+        Some((host, path)) => format!("{}/{path}", normalize_registry(host)),
+        None => normalize_registry(k).to_string(),
+    }
+}
+
+/// The keys an entry for `registry`/`repository` may be stored under, most specific first.
+fn candidate_keys(registry: &str, repository: &str) -> Vec<String> {
+    let registry = normalize_registry(registry);
+    let parts: Vec<&str> = repository.split('/').collect();
+    let mut keys: Vec<String> = (1..=parts.len())
+        .rev()
+        .map(|n| format!("{registry}/{}", parts[..n].join("/")))
+        .collect();
+    keys.push(registry.to_string());
+    keys
+}
+
+/// Looks up credentials for `registry` (host[:port]) and `repository` in the auth files, in order; the
+/// first file with an entry (or helper) for it wins. Files that do not exist are skipped.
+pub(crate) fn lookup(
+    registry: &str,
+    repository: &str,
+    files: &[PathBuf],
+) -> Result<Option<Credentials>, String> {
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let file: AuthFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a valid auth file: {e}", path.display()))?;
+        if let Some(found) = lookup_in(&file, path, registry, repository)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+fn lookup_in(
+    file: &AuthFile,
+    path: &Path,
+    registry: &str,
+    repository: &str,
+) -> Result<Option<Credentials>, String> {
+    let keys = candidate_keys(registry, repository);
+    let helpers: BTreeMap<String, &String> = file
+        .cred_helpers
+        .iter()
+        .map(|(k, v)| (normalize_key(k), v))
+        .collect();
+    if let Some(helper) = keys.iter().find_map(|k| helpers.get(k)) {
+        return run_helper(helper, registry);
+    }
+    let auths: BTreeMap<String, &AuthEntry> = file
+        .auths
+        .iter()
+        .map(|(k, v)| (normalize_key(k), v))
+        .collect();
+    if let Some((key, entry)) = keys
+        .iter()
+        .find_map(|k| auths.get(k).map(|e| (k.as_str(), *e)))
+    {
+        if let Some(c) =
+            decode_entry(entry).map_err(|e| format!("{}: {key}: {e}", path.display()))?
+        {
+            return Ok(Some(c));
+        }
+    }
+    match &file.creds_store {
+        Some(store) if !store.is_empty() => run_helper(store, registry),
+        _ => Ok(None),
+    }
+}
+
+fn decode_entry(entry: &AuthEntry) -> Result<Option<Credentials>, String> {
+    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| "the `auth` value is not base64".to_string())?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| "the `auth` value is not UTF-8 after base64 decoding".to_string())?;
+        let (user, pass) = text
+            .split_once(':')
+            .ok_or_else(|| "the `auth` value is not base64 of USER:PASSWORD".to_string())?;
+        return Ok(Some(Credentials {
+            username: user.to_string(),
+            password: Password::new(pass.to_string()),
+        }));
+    }
+    if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
+        return Ok(Some(Credentials {
+            username: u.clone(),
+            password: Password::new(p.clone()),
+        }));
+    }
+    if entry.identitytoken.is_some() {
+        return Err("identity tokens (OAuth refresh tokens) are not supported; log in with a user name and password or token".to_string());
+    }
+    Ok(None)
+}
+
+#[derive(Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
+}
+
+/// `docker-credential-NAME get`, with the server on standard input.
+fn run_helper(name: &str, registry: &str) -> Result<Option<Credentials>, String> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(format!("credential helper name `{name}` is not valid"));
+    }
+    let program = format!("docker-credential-{name}");
+    let server = if normalize_registry(registry) == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its exit status below.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stdout);
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        // The helper's output is not echoed: it is not ours to show.
+        return Err(format!("{program} get failed ({})", out.status));
+    }
+    let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
+        .map_err(|_| format!("{program} get: the answer is not the helper protocol's JSON"))?;
+    if answer.username == "<token>" {
+        return Err(format!(
+            "{program} gave an identity token (OAuth refresh token), which is not supported"
+        ));
+    }
+    Ok(Some(Credentials {
+        username: answer.username,
+        password: Password::new(answer.secret),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(json: &str) -> AuthFile {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn keys_normalize() {
+        assert_eq!(normalize_key("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_key("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(normalize_key("quay.io/org"), "quay.io/org");
+        assert_eq!(
+            candidate_keys("quay.io", "org/app"),
+            ["quay.io/org/app", "quay.io/org", "quay.io"]
+        );
+    }
+
+    #[test]
+    fn auth_entries_decode_most_specific_first() {
+        let f = file(
+            r#"{"auths": {
+                "quay.io": {"auth": "dTE6cDE="},
+                "https://quay.io/org": {"auth": "dTI6cDI6d2l0aDpjb2xvbnM="}
+            }}"#,
+        );
+        let p = Path::new("auth.json");
+        let c = lookup_in(&f, p, "quay.io", "org/app").unwrap().unwrap();
+        assert_eq!(c.username, "u2");
+        assert_eq!(c.password.expose(), "p2:with:colons");
+        let c = lookup_in(&f, p, "quay.io", "other/app").unwrap().unwrap();
+        assert_eq!(c.username, "u1");
+        assert!(lookup_in(&f, p, "ghcr.io", "x").unwrap().is_none());
+    }
+
+    #[test]
+    fn debug_redacts() {
+        let c = Credentials {
+            username: "me".into(),
+            password: Password::new("hunter2".into()),
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("me") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_entries_do_not_show_the_secret() {
+        let f = file(r#"{"auths": {"r.test": {"auth": "bm9jb2xvbg=="}}}"#);
+        let e = lookup_in(&f, Path::new("a.json"), "r.test", "x").unwrap_err();
+        assert!(!e.contains("nocolon") && e.contains("a.json"), "{e}");
+    }
+}

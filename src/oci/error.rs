@@ -1,0 +1,121 @@
+//! Errors of registry access. They name the registry and the image, never a credential.
+
+use std::path::PathBuf;
+
+/// The registry options could not be put to use (before any network access).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A CA file could not be read.
+    #[error("CA file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A CA file holds no PEM certificate.
+    #[error("{path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file")]
+    CaFileEmpty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The HTTP client could not be built (e.g. a certificate is malformed).
+    #[error("cannot set up the registry client: {message}")]
+    Client {
+        /// What went wrong.
+        message: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// One reference could not be resolved.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    /// The reference does not parse, or its mirror rewrite does not.
+    #[error("{reference}: not a valid image reference: {message}")]
+    InvalidReference {
+        /// The reference.
+        reference: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The registry refused the credentials, or wants some (HTTP 401/403).
+    #[error("{registry}: access denied ({status}) {}", if *.anonymous { "without credentials" } else { "with the credentials given" })]
+    Unauthorized {
+        /// The registry contacted.
+        registry: String,
+        /// The reference fetched.
+        fetched: String,
+        /// `401 Unauthorized`, `403 Forbidden`, or the registry's error code.
+        status: String,
+        /// Whether no credentials were sent.
+        anonymous: bool,
+    },
+    /// The registry does not have this tag (or repository).
+    #[error("{fetched}: not found on {registry}")]
+    NotFound {
+        /// The registry contacted.
+        registry: String,
+        /// The reference fetched.
+        fetched: String,
+    },
+    /// The registry's TLS certificate could not be verified.
+    #[error("{registry}: TLS certificate verification failed: {detail}")]
+    Tls {
+        /// The registry contacted.
+        registry: String,
+        /// The TLS library's words.
+        detail: String,
+    },
+    /// No connection (refused, DNS, timeout).
+    #[error("{registry}: unreachable: {detail}")]
+    Unreachable {
+        /// The registry contacted.
+        registry: String,
+        /// Why.
+        detail: String,
+    },
+    /// The registry answered something this client cannot use.
+    #[error("{registry}: {fetched}: {detail}")]
+    Protocol {
+        /// The registry contacted.
+        registry: String,
+        /// The reference fetched.
+        fetched: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+    /// The credentials for a registry could not be looked up.
+    #[error("{registry}: cannot read credentials: {detail}")]
+    Credentials {
+        /// The registry.
+        registry: String,
+        /// What went wrong (a file name, a helper name; never a secret).
+        detail: String,
+    },
+}
+
+impl ResolveError {
+    /// The registry contacted, when the error is about one.
+    pub fn registry(&self) -> Option<&str> {
+        match self {
+            ResolveError::InvalidReference { .. } => None,
+            ResolveError::Unauthorized { registry, .. }
+            | ResolveError::NotFound { registry, .. }
+            | ResolveError::Tls { registry, .. }
+            | ResolveError::Unreachable { registry, .. }
+            | ResolveError::Protocol { registry, .. }
+            | ResolveError::Credentials { registry, .. } => Some(registry),
+        }
+    }
+
+    /// Whether this is a matter of credentials (bad usage/input rather than a negative answer).
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            ResolveError::Unauthorized { .. } | ResolveError::Credentials { .. }
+        )
+    }
+}

@@ -1,0 +1,199 @@
+//! Image references and registry mirrors (pure: no network).
+
+use std::fmt;
+use std::str::FromStr;
+
+use oci_client::Reference;
+
+use super::error::ResolveError;
+
+/// A per-registry rewrite `SOURCE=TARGET`: images of registry `SOURCE` are fetched from `TARGET`
+/// (a host, optionally with a port and a path prefix), as containerd mirrors do.
+///
+/// `registry.k8s.io=127.0.0.1:5001/registry.k8s.io` fetches `registry.k8s.io/pause:3.10` as
+/// `127.0.0.1:5001/registry.k8s.io/pause:3.10`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    source: String,
+    target_host: String,
+    target_prefix: String,
+}
+
+/// A `--registry-mirror` value that is not `SOURCE=TARGET`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{value}`: {reason} (expected SOURCE=TARGET, e.g. registry.k8s.io=127.0.0.1:5001/registry.k8s.io)"
+)]
+pub struct MirrorParseError {
+    value: String,
+    reason: &'static str,
+}
+
+impl Mirror {
+    /// The source registry (`docker.io` for Docker Hub).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The target as given: host, port and path prefix.
+    pub fn target(&self) -> String {
+        if self.target_prefix.is_empty() {
+            self.target_host.clone()
+        } else {
+            format!("{}/{}", self.target_host, self.target_prefix)
+        }
+    }
+}
+
+impl fmt::Display for Mirror {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.source, self.target())
+    }
+}
+
+impl FromStr for Mirror {
+    type Err = MirrorParseError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let err = |reason| MirrorParseError {
+            value: value.to_string(),
+            reason,
+        };
+        let (source, target) = value.split_once('=').ok_or_else(|| err("no `=`"))?;
+        let source = source.trim();
+        let target = target.trim().trim_end_matches('/');
+        let target = target
+            .strip_prefix("https://")
+            .or_else(|| target.strip_prefix("http://"))
+            .unwrap_or(target);
+        if source.is_empty() || source.contains('/') {
+            return Err(err(
+                "SOURCE must be a registry host such as registry.k8s.io",
+            ));
+        }
+        let (host, prefix) = target.split_once('/').unwrap_or((target, ""));
+        if host.is_empty() || !valid_host(host) {
+            return Err(err("TARGET must start with a registry host[:port]"));
+        }
+        if prefix.split('/').any(|p| p.is_empty()) && !prefix.is_empty() {
+            return Err(err("TARGET has an empty path segment"));
+        }
+        Ok(Mirror {
+            source: normalize_registry(source).to_string(),
+            target_host: host.to_string(),
+            target_prefix: prefix.to_string(),
+        })
+    }
+}
+
+fn valid_host(host: &str) -> bool {
+    host.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// Docker Hub goes by several names; references parse to `docker.io`.
+pub(crate) fn normalize_registry(host: &str) -> &str {
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        h => h,
+    }
+}
+
+/// Where a reference is fetched from after mirroring.
+#[derive(Debug, Clone)]
+pub(crate) struct Located {
+    /// The reference to fetch (the mirror's, or the original).
+    pub fetch: Reference,
+    /// `fetch` as text.
+    pub fetch_text: String,
+}
+
+/// Parses `reference` and applies the first mirror whose source is its registry.
+pub(crate) fn locate(reference: &str, mirrors: &[Mirror]) -> Result<Located, ResolveError> {
+    let invalid = |message: String| ResolveError::InvalidReference {
+        reference: reference.to_string(),
+        message,
+    };
+    let parsed = Reference::from_str(reference).map_err(|e| invalid(e.to_string()))?;
+    if parsed.tag().is_none() && parsed.digest().is_none() {
+        return Err(invalid("it has neither a tag nor a digest".to_string()));
+    }
+    let Some(m) = mirrors
+        .iter()
+        .find(|m| m.source == normalize_registry(parsed.registry()))
+    else {
+        return Ok(Located {
+            fetch_text: reference.to_string(),
+            fetch: parsed,
+        });
+    };
+    let mut text = m.target();
+    text.push('/');
+    text.push_str(parsed.repository());
+    if let Some(t) = parsed.tag() {
+        text.push(':');
+        text.push_str(t);
+    }
+    if let Some(d) = parsed.digest() {
+        text.push('@');
+        text.push_str(d);
+    }
+    let fetch =
+        Reference::from_str(&text).map_err(|e| invalid(format!("mirrored as `{text}`: {e}")))?;
+    if fetch.registry() != m.target_host {
+        return Err(invalid(format!(
+            "mirror {m}: `{text}` does not name registry {} (use a host with a dot or a port)",
+            m.target_host
+        )));
+    }
+    Ok(Located {
+        fetch,
+        fetch_text: text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_rewrites_host_and_prefix() {
+        let m: Mirror = "registry.k8s.io=127.0.0.1:5001/registry.k8s.io"
+            .parse()
+            .unwrap();
+        let l = locate("registry.k8s.io/pause:3.10", &[m]).unwrap();
+        assert_eq!(l.fetch_text, "127.0.0.1:5001/registry.k8s.io/pause:3.10");
+        assert_eq!(l.fetch.registry(), "127.0.0.1:5001");
+        assert_eq!(l.fetch.repository(), "registry.k8s.io/pause");
+        assert_eq!(l.fetch.tag(), Some("3.10"));
+    }
+
+    #[test]
+    fn mirror_without_prefix_and_other_registries_untouched() {
+        let m: Mirror = "registry.example.test=localhost:5000".parse().unwrap();
+        let l = locate(
+            "registry.example.test/team/app:v1",
+            std::slice::from_ref(&m),
+        )
+        .unwrap();
+        assert_eq!(l.fetch_text, "localhost:5000/team/app:v1");
+        let l = locate("quay.io/x/y:1", &[m]).unwrap();
+        assert_eq!(l.fetch_text, "quay.io/x/y:1");
+    }
+
+    #[test]
+    fn docker_hub_names() {
+        let m: Mirror = "index.docker.io=mirror.local:5000/hub".parse().unwrap();
+        assert_eq!(m.source(), "docker.io");
+        let l = locate("nginx:1.27", &[m]).unwrap();
+        assert_eq!(l.fetch_text, "mirror.local:5000/hub/library/nginx:1.27");
+    }
+
+    #[test]
+    fn bad_mirrors() {
+        for bad in ["registry.k8s.io", "=x:1", "a/b=x:1", "a=", "a=x:1//y"] {
+            assert!(bad.parse::<Mirror>().is_err(), "{bad}");
+        }
+        assert!(locate("Not A Reference", &[]).is_err());
+    }
+}
