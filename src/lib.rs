@@ -5,6 +5,7 @@
 //!
 //! Data flows `catalog` → `solver` → `lock`; `cli` is the only layer that prints.
 
+pub mod bundle;
 pub mod catalog;
 pub mod cli;
 pub mod lock;

@@ -32,6 +32,7 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
     std::process::exit(2);
 }
 
+mod bundle_cmd;
 mod catalog_cmd;
 mod matrix_cmd;
 mod pin_cmd;
@@ -87,6 +88,12 @@ enum Command {
     Pin(pin_cmd::PinArgs),
     /// Render the locked platform as digest-pinned Kubernetes manifests.
     Render(render_cmd::RenderArgs),
+    /// Export the locked platform as one air-gapped OCI bundle (directory, .tar or .tar.zst).
+    Export(bundle_cmd::ExportArgs),
+    /// Verify a bundle: every blob rehashed, every reference present.
+    Verify(bundle_cmd::VerifyArgs),
+    /// Show what is in a bundle: the lock, images per component, sizes, platforms.
+    Inspect(bundle_cmd::InspectArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +206,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Matrix(args) => matrix_cmd::run(&catalog, args),
         Command::Pin(args) => pin_cmd::run(&catalog, args),
         Command::Render(args) => render_cmd::run(&catalog, args),
+        Command::Export(args) => bundle_cmd::export(&catalog, args),
+        Command::Verify(args) => bundle_cmd::verify(args),
+        Command::Inspect(args) => bundle_cmd::inspect(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern.
 
+mod bundle;
 mod catalog;
 mod common;
 mod matrix;

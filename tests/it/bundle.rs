@@ -1,0 +1,1 @@
+//! `bundle export`, `verify` and `inspect` against a real registry.
