@@ -2,3 +2,4 @@
 //! name of the bundle lives in [`format`].
 
 pub mod format;
+pub mod verify;
