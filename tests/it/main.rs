@@ -3,6 +3,7 @@
 mod bundle;
 mod catalog;
 mod common;
+mod e2e;
 mod matrix;
 mod oracle;
 mod pin;

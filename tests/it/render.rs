@@ -390,7 +390,7 @@ fn kubernetes_of(dir: &Path) -> String {
 
 /// Runs `scripts/validate-manifests DIR VERSION`; a validator that cannot be installed fails the
 /// test under CI and is a skip elsewhere.
-fn validate_or_skip(out: &Path, version: &str) -> bool {
+pub(crate) fn validate_or_skip(out: &Path, version: &str) -> bool {
     let r = Command::new(root().join("scripts").join("validate-manifests"))
         .arg(out)
         .arg(version)
