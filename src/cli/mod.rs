@@ -35,6 +35,7 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
 mod bundle_cmd;
 mod catalog_cmd;
 mod matrix_cmd;
+mod mirror_cmd;
 mod pin_cmd;
 mod registry;
 mod render_cmd;
@@ -94,6 +95,8 @@ enum Command {
     Verify(bundle_cmd::VerifyArgs),
     /// Show what is in a bundle: the lock, images per component, sizes, platforms.
     Inspect(bundle_cmd::InspectArgs),
+    /// Push a bundle into Harbor or any OCI registry: verified first, blobs before manifests before tags.
+    Mirror(mirror_cmd::MirrorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +212,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Export(args) => bundle_cmd::export(&catalog, args),
         Command::Verify(args) => bundle_cmd::verify(args),
         Command::Inspect(args) => bundle_cmd::inspect(args),
+        Command::Mirror(args) => mirror_cmd::run(&catalog, args),
     }
 }
 
