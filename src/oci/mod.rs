@@ -12,13 +12,20 @@
 
 mod auth;
 mod error;
+pub mod pull;
+mod push;
 mod reference;
 mod resolve;
+mod retry;
 
 pub use auth::{Credentials, Password};
 pub use error::{ResolveError, SetupError};
+pub use push::{
+    BlobOutcome, CHUNK_SIZE, ProjectOutcome, PushClient, PushError, PushOptions, Scope,
+};
 pub use reference::{Mirror, MirrorParseError};
 pub use resolve::{Outcome, Progress, RegistryOptions, Resolved, Resolver};
+pub use retry::RetryPolicy;
 
 /// Whether `s` is a `sha256:` digest: the algorithm, a colon and 64 lower-case hex digits.
 pub fn is_sha256_digest(s: &str) -> bool {

@@ -456,3 +456,57 @@ fn bad_usage_is_exit_2() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let _ = Path::new(&dir);
 }
+
+#[test]
+fn pin_through_token_auth_like_harbor() {
+    use crate::tokenserver::{Policy, TokenServer};
+    let (user, password) = ("robot$platform+pin", "t0ken-Pass-42");
+    let Some(tokens) = TokenServer::start(user, password, Policy::default(), "pin token auth")
+    else {
+        return;
+    };
+    let Some(s) = Setup::new(
+        tokens.variant(),
+        "pin_through_token_auth_like_harbor",
+        "",
+        &[],
+    ) else {
+        return;
+    };
+    let host = s.registry.host.clone();
+    let insecure = ["--insecure-registry", host.as_str()];
+    tokens.clear();
+
+    // Without credentials the token service grants nothing and the registry answers 401: exit 2.
+    let r = s.pin(&insecure);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(&host), "{}", r.stderr);
+    assert_eq!(s.lock_text(), s.solved, "nothing written on failure");
+    assert!(
+        tokens.issued().iter().all(|i| i.account.is_none()),
+        "{:?}",
+        tokens.issued()
+    );
+
+    // A wrong password: the token service refuses it; exit 2, the password never printed.
+    let mut args = insecure.to_vec();
+    args.extend(["--username", user, "--password-stdin"]);
+    let r = s.pin_with(&args, Some("wrong-Pass-99\n"), &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_no_secret(&r, "wrong-Pass-99");
+    assert_eq!(s.lock_text(), s.solved);
+
+    // The right one: tokens fetched with the robot account, every image pinned.
+    tokens.clear();
+    let r = s.pin_with(&args, Some(&format!("{password}\n")), &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, s.registry.log());
+    assert_no_secret(&r, password);
+    s.assert_pinned();
+    let issued = tokens.issued();
+    assert!(
+        issued
+            .iter()
+            .any(|i| i.status == 200 && i.account.as_deref() == Some(user)),
+        "{issued:?}"
+    );
+}

@@ -30,6 +30,15 @@ pub enum Variant {
     Basic { user: String, password: String },
     /// HTTPS with a server certificate (SAN 127.0.0.1) signed by a CA made for this registry.
     Tls,
+    /// Plain HTTP with token auth (as Harbor runs it): Bearer challenges to `realm` (service
+    /// `harbor-registry`, issuer `bundle-test`), tokens signed by the key of `cert` (see
+    /// `tokenserver.rs`); `user`/`password` are what the token service accepts.
+    Token {
+        realm: String,
+        cert: PathBuf,
+        user: String,
+        password: String,
+    },
 }
 
 /// A running registry; killed (and its storage removed) on drop.
@@ -51,7 +60,7 @@ pub fn tools_for(variant: &Variant, test: &str) -> bool {
     match variant {
         Variant::Plain => {}
         Variant::Basic { .. } => needed.push(("htpasswd", "apache2-utils")),
-        Variant::Tls => needed.push(("openssl", "openssl")),
+        Variant::Tls | Variant::Token { .. } => needed.push(("openssl", "openssl")),
     }
     for (program, package) in needed {
         let found = std::env::var_os("PATH")
@@ -186,6 +195,13 @@ impl Registry {
                 ));
                 ca_file = Some(ca);
             }
+            Variant::Token { realm, cert, .. } => {
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: harbor-registry\n    \
+                     issuer: bundle-test\n    rootcertbundle: {}\n",
+                    cert.display()
+                ));
+            }
         }
         let config_path = dir.join("config.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -247,7 +263,7 @@ impl Registry {
             }];
         }
         let auth = match &self.variant {
-            Variant::Basic { user, password } => {
+            Variant::Basic { user, password } | Variant::Token { user, password, .. } => {
                 RegistryAuth::Basic(user.clone(), password.clone())
             }
             _ => RegistryAuth::Anonymous,
@@ -286,7 +302,9 @@ impl Registry {
                 cmd.arg("--tls-verify=false");
             }
         }
-        if let Variant::Basic { user, password } = &self.variant {
+        if let Variant::Basic { user, password } | Variant::Token { user, password, .. } =
+            &self.variant
+        {
             cmd.arg(format!("--creds={user}:{password}"));
         }
         cmd.arg(format!("docker://{}/{repository_and_tag}", self.host));

@@ -1,0 +1,267 @@
+//! `bundle inspect`: what is in a bundle — the lock it was exported from, the images per component with
+//! their digests, sizes and platforms.
+//!
+//! Inspection does not judge (that is `verify`): it reads what is there and leaves out what is missing.
+//! Sizes count unique blobs: an image's size is the sum of the blobs it reaches (manifests, configs,
+//! layers), each once; the total counts every blob reached by any image once; shared bytes are the
+//! bytes of blobs reached by more than one image.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::format::{
+    COMPONENT_ANNOTATION, DOCKER_REFERENCE_TYPE_ANNOTATION, FORMAT_VERSION_ANNOTATION, INDEX_FILE,
+    LOCK_MEDIA_TYPE, MAX_LOCK_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
+    REF_NAME_ANNOTATION,
+};
+use super::read::{self, ConfigPlatform, Descriptor, Index, Manifest, Platform, ReadError, Scan};
+use crate::lock::Lock;
+
+/// The lock found in the platform artifact.
+#[derive(Debug, Clone)]
+pub enum LockStatus {
+    /// Read and parsed.
+    Found(Box<Lock>),
+    /// The bundle has no platform artifact, or it has no lock layer.
+    Missing,
+    /// There, but could not be read or parsed (the reason).
+    Unreadable(String),
+}
+
+/// One image (an entry of `index.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Full original reference (`org.opencontainers.image.ref.name`).
+    pub reference: String,
+    /// The components it belongs to (`dev.bundle.component`, comma-separated when an image is shared),
+    /// sorted; empty when not annotated.
+    pub components: Vec<String>,
+    /// Digest of its manifest or index, as stored.
+    pub digest: String,
+    /// Media type of that manifest or index.
+    pub media_type: String,
+    /// For an index filtered to fewer platforms: the digest of the upstream index.
+    pub original_digest: Option<String>,
+    /// Its platforms (`linux/amd64`, `linux/arm64/v8`), sorted; attestation manifests left out.
+    pub platforms: Vec<String>,
+    /// Bytes of the unique blobs it reaches (present ones).
+    pub bytes: u64,
+    /// Number of those blobs.
+    pub blobs: usize,
+}
+
+/// What is in a bundle.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// How it is stored: `directory`, `tar`, `tar.zst`.
+    pub container: String,
+    /// `dev.bundle.format-version` from `index.json`.
+    pub format_version: Option<String>,
+    /// The lock.
+    pub lock: LockStatus,
+    /// Digest of the platform artifact's manifest.
+    pub platform_artifact: Option<String>,
+    /// Images, sorted by component then reference (the platform artifact is not an image).
+    pub images: Vec<Image>,
+    /// Bytes of every blob reached by some image, each counted once.
+    pub total_bytes: u64,
+    /// Bytes of the blobs reached by more than one image, each counted once.
+    pub shared_bytes: u64,
+    /// Bytes of all blob files in the bundle (platform artifact and orphans included).
+    pub blob_bytes: u64,
+    /// Number of blob files.
+    pub blob_count: usize,
+}
+
+/// Reads what is in the bundle at `path`.
+pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
+    let scan = read::scan(path)?;
+    let not_bundle = |message: String| ReadError::NotABundle {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = scan
+        .index
+        .as_deref()
+        .ok_or_else(|| not_bundle(format!("no {INDEX_FILE}")))?;
+    let index: Index = serde_json::from_slice(bytes)
+        .map_err(|e| not_bundle(format!("{INDEX_FILE} is not an OCI image index: {e}")))?;
+
+    let mut images = Vec::new();
+    let mut reach: Vec<BTreeSet<String>> = Vec::new();
+    let mut platform_artifact = None;
+    let mut lock_digest = None;
+    for d in &index.manifests {
+        let reference = d.annotations.get(REF_NAME_ANNOTATION).cloned();
+        if reference.as_deref() == Some(PLATFORM_REF_NAME) {
+            platform_artifact = Some(d.digest.clone());
+            lock_digest = scan
+                .document(&d.digest)
+                .and_then(|doc| serde_json::from_slice::<Manifest>(doc).ok())
+                .and_then(|m| {
+                    m.layers
+                        .iter()
+                        .find(|l| l.media_type == LOCK_MEDIA_TYPE)
+                        .map(|l| l.digest.clone())
+                });
+            continue;
+        }
+        let mut blobs = BTreeSet::new();
+        reachable(&scan, d, &mut blobs, 0);
+        let mut platforms: Vec<String> = platforms(&scan, d).into_iter().collect();
+        platforms.sort();
+        images.push(Image {
+            reference: reference.unwrap_or_else(|| "(unnamed)".to_string()),
+            components: components(d),
+            digest: d.digest.clone(),
+            media_type: d.media_type.clone(),
+            original_digest: d.annotations.get(ORIGINAL_DIGEST_ANNOTATION).cloned(),
+            platforms,
+            bytes: blobs.iter().map(|b| size_of(&scan, b)).sum(),
+            blobs: blobs.len(),
+        });
+        reach.push(blobs);
+    }
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for set in &reach {
+        for b in set {
+            *uses.entry(b.as_str()).or_default() += 1;
+        }
+    }
+    let total_bytes = uses.keys().map(|b| size_of(&scan, b)).sum();
+    let shared_bytes = uses
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(b, _)| size_of(&scan, b))
+        .sum();
+    images.sort_by(|a, b| (&a.components, &a.reference).cmp(&(&b.components, &b.reference)));
+
+    let lock = match lock_digest {
+        None => LockStatus::Missing,
+        Some(d) => read_lock(path, &d),
+    };
+    Ok(Inspection {
+        container: scan.container.name().to_string(),
+        format_version: index.annotations.get(FORMAT_VERSION_ANNOTATION).cloned(),
+        lock,
+        platform_artifact,
+        images,
+        total_bytes,
+        shared_bytes,
+        blob_bytes: scan.bytes(),
+        blob_count: scan.blobs.len(),
+    })
+}
+
+fn read_lock(path: &Path, digest: &str) -> LockStatus {
+    let wanted = BTreeSet::from([digest.to_string()]);
+    let found = match read::fetch(path, &wanted, MAX_LOCK_SIZE) {
+        Ok(f) => f,
+        Err(e) => return LockStatus::Unreadable(e.to_string()),
+    };
+    let Some(bytes) = found.get(digest) else {
+        return LockStatus::Unreadable(format!(
+            "the lock blob {digest} is missing, corrupt or larger than {MAX_LOCK_SIZE} bytes"
+        ));
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return LockStatus::Unreadable(format!("the lock blob {digest} is not UTF-8 text"));
+    };
+    match Lock::parse(text, &format!("{PLATFORM_REF_NAME}:bundle.lock")) {
+        Ok(l) => LockStatus::Found(Box::new(l)),
+        Err(e) => LockStatus::Unreadable(e.to_string()),
+    }
+}
+
+/// The components named by an entry's `dev.bundle.component` annotation.
+fn components(d: &Descriptor) -> Vec<String> {
+    let mut v: Vec<String> = d
+        .annotations
+        .get(COMPONENT_ANNOTATION)
+        .map(|c| {
+            c.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn size_of(scan: &Scan, digest: &str) -> u64 {
+    scan.blobs.get(digest).map_or(0, |b| b.size)
+}
+
+/// Nesting limit for indexes of indexes (a cycle cannot be built with digests, but stay bounded).
+const MAX_DEPTH: usize = 8;
+
+/// Every present blob reached from `d`.
+fn reachable(scan: &Scan, d: &Descriptor, out: &mut BTreeSet<String>, depth: usize) {
+    if depth > MAX_DEPTH || !scan.blobs.contains_key(&d.digest) || !out.insert(d.digest.clone()) {
+        return;
+    }
+    let Some(doc) = scan.document(&d.digest) else {
+        return;
+    };
+    if let Ok(m) = serde_json::from_slice::<Manifest>(doc) {
+        for x in std::iter::once(&m.config).chain(&m.layers) {
+            if scan.blobs.contains_key(&x.digest) {
+                out.insert(x.digest.clone());
+            }
+        }
+    } else if let Ok(i) = serde_json::from_slice::<Index>(doc) {
+        for c in &i.manifests {
+            reachable(scan, c, out, depth + 1);
+        }
+    }
+}
+
+/// The platforms of the image named by `d`.
+fn platforms(scan: &Scan, d: &Descriptor) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    collect_platforms(scan, d, &mut out, 0);
+    out
+}
+
+fn collect_platforms(scan: &Scan, d: &Descriptor, out: &mut BTreeSet<String>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Some(doc) = scan.document(&d.digest) else {
+        if let Some(p) = d.platform.as_ref().filter(|p| runnable(p)) {
+            out.insert(p.to_string());
+        }
+        return;
+    };
+    if let Ok(m) = serde_json::from_slice::<Manifest>(doc) {
+        if let Some(p) = d.platform.as_ref().filter(|p| runnable(p)) {
+            out.insert(p.to_string());
+        } else if let Some(c) = scan
+            .document(&m.config.digest)
+            .and_then(|c| serde_json::from_slice::<ConfigPlatform>(c).ok())
+        {
+            let p = Platform {
+                architecture: c.architecture,
+                os: c.os,
+                variant: c.variant,
+            };
+            if runnable(&p) {
+                out.insert(p.to_string());
+            }
+        }
+    } else if let Ok(i) = serde_json::from_slice::<Index>(doc) {
+        for c in &i.manifests {
+            if c.annotations.contains_key(DOCKER_REFERENCE_TYPE_ANNOTATION) {
+                continue; // an attestation, not a platform
+            }
+            collect_platforms(scan, c, out, depth + 1);
+        }
+    }
+}
+
+fn runnable(p: &Platform) -> bool {
+    !p.os.is_empty() && !p.architecture.is_empty() && p.os != "unknown"
+}

@@ -1,0 +1,342 @@
+//! Writing an OCI image layout (image-spec v1.1 `image-layout.md`) safely and resumably.
+//!
+//! - Every blob is written to `blobs/sha256/<hex>` + [`PARTIAL_SUFFIX`], hashed while written, and renamed
+//!   to its final name only once its size and digest are right: a final name always holds the right bytes.
+//! - A blob already under its final name is checked (size, then rehash) before it is reused; a wrong one
+//!   is removed and fetched again. That is how an interrupted export resumes.
+//! - `index.json` is written once, by [`Layout::write_index`], to a temporary name and renamed.
+
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use sha2::Digest as _;
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+
+use super::format::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, PARTIAL_SUFFIX};
+
+/// Writing the layout failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// What was written does not match its descriptor (the temporary file is removed).
+    #[error(
+        "{digest}: {actual_size} bytes hashing to {actual} were written, expected {expected_size} bytes"
+    )]
+    Mismatch {
+        /// The digest expected.
+        digest: String,
+        /// The digest of what was written.
+        actual: String,
+        /// The size expected.
+        expected_size: u64,
+        /// The size written.
+        actual_size: u64,
+    },
+    /// Not a `sha256:` digest: no file name can be made from it.
+    #[error("`{0}` is not a sha256 digest")]
+    BadDigest(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LayoutError + '_ {
+    move |source| LayoutError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An OCI image layout being written.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+/// Whether a blob is already in the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Present {
+    /// Under its final name with the right size and digest.
+    Yes,
+    /// Absent (or it was wrong and has been removed).
+    No,
+}
+
+impl Layout {
+    /// Opens (creating it if needed) the layout at `root`: the directories, the `oci-layout` marker,
+    /// and no leftover temporary blobs from an interrupted run.
+    pub fn create(root: &Path) -> Result<Layout, LayoutError> {
+        let blobs = root.join(BLOBS_DIR);
+        fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+        let marker = root.join(OCI_LAYOUT_FILE);
+        if fs::read(&marker).ok().as_deref() != Some(OCI_LAYOUT_CONTENT.as_bytes()) {
+            write_atomically(&marker, OCI_LAYOUT_CONTENT.as_bytes())?;
+        }
+        for entry in fs::read_dir(&blobs).map_err(io(&blobs))? {
+            let entry = entry.map_err(io(&blobs))?;
+            let path = entry.path();
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(PARTIAL_SUFFIX))
+            {
+                fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(Layout {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The layout's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `blobs/sha256/<hex>` for a `sha256:` digest.
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, LayoutError> {
+        if !crate::oci::is_sha256_digest(digest) {
+            return Err(LayoutError::BadDigest(digest.to_string()));
+        }
+        let hex = &digest["sha256:".len()..];
+        Ok(self.root.join(BLOBS_DIR).join(hex))
+    }
+
+    /// Whether blob `digest` of `size` bytes is in the layout (rehashed). A wrong file under that name
+    /// is removed. Blocking: call it from a blocking context.
+    pub fn check_blob(&self, digest: &str, size: u64) -> Result<Present, LayoutError> {
+        let path = self.blob_path(digest)?;
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Present::No),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        if meta.is_file() && meta.len() == size && hash_file(&path)? == digest {
+            return Ok(Present::Yes);
+        }
+        fs::remove_file(&path).map_err(io(&path))?;
+        Ok(Present::No)
+    }
+
+    /// Reads a small blob (a manifest) when present and right; `None` otherwise.
+    pub fn read_small_blob(&self, digest: &str, max: u64) -> Result<Option<Vec<u8>>, LayoutError> {
+        let path = self.blob_path(digest)?;
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() <= max => {}
+            _ => return Ok(None),
+        }
+        let bytes = fs::read(&path).map_err(io(&path))?;
+        Ok((crate::oci::sha256_digest(&bytes) == digest).then_some(bytes))
+    }
+
+    /// Writes a small blob held in memory (a manifest, the lock); returns its digest. A blob already
+    /// present is left as it is.
+    pub fn write_small_blob(&self, bytes: &[u8]) -> Result<String, LayoutError> {
+        let digest = crate::oci::sha256_digest(bytes);
+        let path = self.blob_path(&digest)?;
+        if fs::read(&path).ok().as_deref() == Some(bytes) {
+            return Ok(digest);
+        }
+        write_atomically(&path, bytes)?;
+        Ok(digest)
+    }
+
+    /// A writer for blob `digest` of `size` bytes: writes to a temporary name, hashing as it goes;
+    /// [`BlobWriter::commit`] renames it once verified.
+    pub async fn blob_writer(&self, digest: &str, size: u64) -> Result<BlobWriter, LayoutError> {
+        let path = self.blob_path(digest)?;
+        let temp = with_suffix(&path, PARTIAL_SUFFIX);
+        let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
+        Ok(BlobWriter {
+            file: tokio::io::BufWriter::with_capacity(256 * 1024, file),
+            hasher: sha2::Sha256::new(),
+            written: 0,
+            digest: digest.to_string(),
+            size,
+            temp,
+            path,
+        })
+    }
+
+    /// Writes `index.json` (to a temporary name, then renamed over the old one).
+    pub fn write_index(&self, bytes: &[u8]) -> Result<(), LayoutError> {
+        write_atomically(&self.root.join(INDEX_FILE), bytes)
+    }
+
+    /// Removes `index.json` (a layout being rewritten is not a finished one).
+    pub fn remove_index(&self) -> Result<(), LayoutError> {
+        let path = self.root.join(INDEX_FILE);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A blob being written; see [`Layout::blob_writer`].
+#[derive(Debug)]
+pub struct BlobWriter {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    hasher: sha2::Sha256,
+    written: u64,
+    digest: String,
+    size: u64,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes, checks size and digest, and renames the blob to its final name. On a mismatch the
+    /// temporary file is removed and nothing appears under the final name.
+    pub async fn commit(mut self) -> Result<(), LayoutError> {
+        if let Err(e) = self.file.flush().await {
+            self.discard().await;
+            return Err(io(&self.temp)(e));
+        }
+        let actual = hex(self.hasher.clone().finalize().as_slice());
+        if actual != self.digest || self.written != self.size {
+            self.discard().await;
+            return Err(LayoutError::Mismatch {
+                digest: self.digest.clone(),
+                actual,
+                expected_size: self.size,
+                actual_size: self.written,
+            });
+        }
+        tokio::fs::rename(&self.temp, &self.path)
+            .await
+            .map_err(io(&self.temp))
+    }
+
+    /// Removes the temporary file.
+    pub async fn discard(&self) {
+        let _ = tokio::fs::remove_file(&self.temp).await;
+    }
+}
+
+impl AsyncWrite for BlobWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.file).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                let n = n.min(buf.len());
+                this.hasher.update(&buf[..n]);
+                this.written += n as u64;
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.file).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.file).poll_shutdown(cx)
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` + [`PARTIAL_SUFFIX`], then renames it to `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let temp = with_suffix(path, PARTIAL_SUFFIX);
+    fs::write(&temp, bytes).map_err(io(&temp))?;
+    fs::rename(&temp, path).map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        io(path)(e)
+    })
+}
+
+/// `sha256:` of a file, read in 1 MiB pieces.
+pub fn hash_file(path: &Path) -> Result<String, LayoutError> {
+    let mut file = fs::File::open(path).map_err(io(path))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(hasher.finalize().as_slice()))
+}
+
+fn hex(hash: &[u8]) -> String {
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in hash {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("bundle-layout-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[tokio::test]
+    async fn blobs_appear_only_when_verified() {
+        let root = temp("verified");
+        let layout = Layout::create(&root).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join(OCI_LAYOUT_FILE)).unwrap(),
+            OCI_LAYOUT_CONTENT
+        );
+        let good = crate::oci::sha256_digest(b"hello");
+        let mut w = layout.blob_writer(&good, 5).await.unwrap();
+        w.write_all(b"hello").await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(layout.check_blob(&good, 5).unwrap(), Present::Yes);
+
+        let other = crate::oci::sha256_digest(b"other");
+        let mut w = layout.blob_writer(&other, 5).await.unwrap();
+        w.write_all(b"hellp").await.unwrap();
+        assert!(matches!(
+            w.commit().await,
+            Err(LayoutError::Mismatch { .. })
+        ));
+        assert!(!layout.blob_path(&other).unwrap().exists());
+        let leftovers: Vec<_> = fs::read_dir(root.join(BLOBS_DIR))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(PARTIAL_SUFFIX))
+            .collect();
+        assert!(leftovers.is_empty());
+
+        // A corrupted blob is noticed and removed.
+        fs::write(layout.blob_path(&good).unwrap(), b"hellx").unwrap();
+        assert_eq!(layout.check_blob(&good, 5).unwrap(), Present::No);
+        assert!(!layout.blob_path(&good).unwrap().exists());
+        assert!(layout.blob_path("sha256:nope").is_err());
+        let _ = fs::remove_dir_all(&root);
+    }
+}
