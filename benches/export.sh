@@ -5,7 +5,8 @@
 # Also reports bundle's peak RSS (/usr/bin/time -v).
 #
 #   benches/export.sh [N_IMAGES=20] [MIB_TOTAL=1024] [RUNS=3]
-# Env: BENCH_DIR (default /tmp/bundle-export-bench), PORT (5181), JOBS (8), KEEP=1 keeps the registry running.
+# Env: BENCH_DIR (default /tmp/bundle-export-bench), PORT (5181), JOBS (8), KEEP=1 keeps the registry running,
+#      BEFORE=/path/to/an/older/bundle times that binary too, in the same runs (before/after comparisons).
 # Needs: docker-registry, skopeo, curl, python3, /usr/bin/time, and a release build (cargo build --release).
 # The images are generated here (python3, no external tools): 4 of N are multi-arch (amd64+arm64) indexes,
 # every image shares one base layer (15 % of the bytes), the rest are unique gzip layers (stored deflate,
@@ -113,8 +114,17 @@ PY
 
 secs() { awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$1"; }
 median() { sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-: > "$B/bundle.s"; : > "$B/skopeo.s"; : > "$B/curl.s"; : > "$B/rss.kb"
+: > "$B/bundle.s"; : > "$B/skopeo.s"; : > "$B/curl.s"; : > "$B/rss.kb"; : > "$B/before.s"; : > "$B/before.kb"
+BEFORE=${BEFORE:-}
 for r in $(seq "$RUNS"); do
+  if [[ -n $BEFORE ]]; then
+    rm -rf "$B/out-before"; sync
+    /usr/bin/time -v -o "$B/t.before" "$BEFORE" --catalog "$C" export --airgap --lock "$B/bundle.lock" \
+      -o "$B/out-before" -q --jobs "$JOBS" "${REG_ARGS[@]}" 2>"$B/before.err" || { cat "$B/before.err"; exit 1; }
+    secs "$B/t.before" >> "$B/before.s"; awk -F': ' '/Maximum resident/{print $2}' "$B/t.before" >> "$B/before.kb"
+    rm -rf "$B/out-before"
+  fi
+
   rm -rf "$B/out-bundle"; sync
   /usr/bin/time -v -o "$B/t.bundle" "$BUNDLE" --catalog "$C" export --airgap --lock "$B/bundle.lock" \
     -o "$B/out-bundle" -q --jobs "$JOBS" "${REG_ARGS[@]}" 2>"$B/bundle.err" || { cat "$B/bundle.err"; exit 1; }
@@ -129,7 +139,7 @@ for r in $(seq "$RUNS"); do
   rm -rf "$B/out-curl"; mkdir -p "$B/out-curl"; sync
   /usr/bin/time -v -o "$B/t.curl" bash -c 'cd "'"$B"'/out-curl" && xargs -P '"$JOBS"' -n 1 curl -sf -O < "'"$B"'/urls.txt"'
   secs "$B/t.curl" >> "$B/curl.s"
-  echo "run $r: bundle $(tail -1 "$B/bundle.s") s, skopeo $(tail -1 "$B/skopeo.s") s, curl $(tail -1 "$B/curl.s") s"
+  echo "run $r: bundle $(tail -1 "$B/bundle.s") s, skopeo $(tail -1 "$B/skopeo.s") s, curl $(tail -1 "$B/curl.s") s${BEFORE:+, before $(tail -1 "$B/before.s") s}"
 done
 TB=$(median < "$B/bundle.s"); TS=$(median < "$B/skopeo.s"); TC=$(median < "$B/curl.s"); RSS=$(median < "$B/rss.kb")
 BL=$(du -sb "$B/out-bundle/blobs" | cut -f1)
@@ -140,3 +150,9 @@ awk -v b="$TB" -v s="$TS" -v c="$TC" -v bytes="$BL" -v rss="$RSS" 'BEGIN{
   printf "skopeo --all    %6.2f s  %6.0f MB/s   bundle is %.2fx faster\n", s, bytes/1e6/s, s/b
   printf "curl -P (wire)  %6.2f s  %6.0f MB/s   bundle takes %.2fx the wire time\n", c, bytes/1e6/c, b/c
   printf "bundle peak RSS %6.1f MiB\n", rss/1024 }'
+if [[ -n $BEFORE ]]; then
+  TBB=$(median < "$B/before.s"); RSSB=$(median < "$B/before.kb")
+  awk -v b="$TBB" -v a="$TB" -v s="$TS" -v c="$TC" -v bytes="$BL" -v rss="$RSSB" 'BEGIN{
+    printf "BEFORE export   %6.2f s  %6.0f MB/s   %.2fx faster than skopeo, %.2fx the wire time; now %.2fx faster\n", b, bytes/1e6/b, s/b, b/c, b/a
+    printf "BEFORE peak RSS %6.1f MiB\n", rss/1024 }'
+fi

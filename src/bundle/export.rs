@@ -20,12 +20,13 @@
 //! 7. **`index.json`**, written once, here, at the end; only when every image made it.
 //! 8. **Pack**: for `.tar`/`.tar.zst`, the layout is built in `PATH.partial.d/` (kept when the run
 //!    fails, to resume) and archived deterministically at the end ([`super::pack`]).
-//! 9. **Verify** the result with [`super::verify::verify`].
+//! 9. **Verify** the result with [`super::verify::verify_with`]: structure, sizes and references; blobs
+//!    hashed by this run (every config and layer) are not read again for a directory output.
 //!
 //! Images and blobs are fetched in parallel (`jobs` at a time). The library never prints: progress goes
 //! through [`Progress`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -42,6 +43,7 @@ use super::format::{
 };
 use super::layout::{Layout, LayoutError, Present};
 use super::pack::{self, Compression, PackError};
+use super::verify::{Options as VerifyOptions, Rehash};
 use crate::catalog::Catalog;
 use crate::lock::Lock;
 use crate::oci::pull::{
@@ -244,10 +246,13 @@ pub struct ImageFailure {
 /// How the bundle's own check went.
 #[derive(Debug, Clone)]
 pub enum Verified {
-    /// Sound: every blob rehashed, every reference present.
+    /// Sound: every reference present with the right size; every blob's content checked, either
+    /// by the final check or, for the blobs this run fetched or reused, as it was written or reused.
     Sound {
-        /// Blobs rehashed.
+        /// Blobs checked.
         blobs: usize,
+        /// Of which not read again by the final check (hashed by this run already).
+        trusted: usize,
     },
     /// Problems found (the export failed).
     Problems(Vec<super::verify::Problem>),
@@ -798,6 +803,8 @@ pub fn export(
     let total_bytes: u64 = blob_jobs.values().map(|b| b.size).sum();
     let (mut blobs_fetched, mut blobs_reused, mut bytes_fetched) = (0usize, 0usize, 0u64);
     let mut blob_failures: BTreeMap<String, Arc<Cause>> = BTreeMap::new();
+    // Blobs this run hashed (fetched, or found and rehashed): the final check need not read them again.
+    let mut hashed: BTreeSet<String> = BTreeSet::new();
     {
         let (p, l) = (puller.clone(), layout.clone());
         let mut done = 0;
@@ -814,6 +821,9 @@ pub fn export(
             },
             |(digest, size, r)| {
                 done += 1;
+                if r.is_ok() {
+                    hashed.insert(digest.clone());
+                }
                 match r {
                     Ok(true) => {
                         blobs_fetched += 1;
@@ -843,10 +853,17 @@ pub fn export(
         }
         let mut w = l.blob_writer(&job.digest, job.size).await?;
         match p.blob(&job.source, &job.digest, job.size, &mut w).await {
-            Ok(()) => {
-                w.commit().await?;
-                Ok(true)
-            }
+            // The writer hashed every byte: the one check of the content.
+            Ok(()) => match w.commit().await {
+                Ok(()) => Ok(true),
+                Err(LayoutError::Mismatch { actual, .. }) => Err(PullError::DigestMismatch {
+                    fetched: job.source.blob_location(&job.digest),
+                    digest: job.digest.clone(),
+                    actual,
+                }
+                .into()),
+                Err(e) => Err(e.into()),
+            },
             Err(e) => {
                 w.discard().await;
                 Err(e.into())
@@ -957,9 +974,19 @@ pub fn export(
         }
     };
 
-    // Check what was written.
-    summary.verified = Some(match super::verify::verify(&checked_path) {
-        Ok(r) if r.problems.is_empty() => Verified::Sound { blobs: r.blobs },
+    // Check what was written: structure, sizes and references. In a directory, the blobs this run has
+    // hashed are not read again; an archive is new bytes (packed from the layout), read and rehashed
+    // whole.
+    let rehash = match form {
+        Form::Directory => Rehash::AllBut(hashed),
+        Form::Tar | Form::TarZst => Rehash::All,
+    };
+    let checked = super::verify::verify_with(&checked_path, &VerifyOptions { rehash });
+    summary.verified = Some(match checked {
+        Ok(r) if r.problems.is_empty() => Verified::Sound {
+            blobs: r.blobs,
+            trusted: r.trusted,
+        },
         Ok(r) => Verified::Problems(r.problems),
         Err(e) => Verified::NotAvailable(e.to_string()),
     });

@@ -7,10 +7,11 @@
 //! - `index.json` is written once, by [`Layout::write_index`], to a temporary name and renamed.
 
 use std::fs;
+use std::future::Future as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use sha2::Digest as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
@@ -155,7 +156,10 @@ impl Layout {
         let temp = with_suffix(&path, PARTIAL_SUFFIX);
         let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
         Ok(BlobWriter {
-            file: tokio::io::BufWriter::with_capacity(256 * 1024, file),
+            file: Some(file.into_std().await),
+            in_flight: None,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            spare: None,
             hasher: sha2::Sha256::new(),
             written: 0,
             digest: digest.to_string(),
@@ -180,10 +184,26 @@ impl Layout {
     }
 }
 
+/// How much a [`BlobWriter`] gathers before one write to the file (on a blocking thread). Two such
+/// buffers per blob: one filling while the other is written.
+const WRITE_CHUNK: usize = 512 * 1024;
+
+/// A write of a full buffer, on a blocking thread: gives back the file, the buffer and the result.
+type WriteTask = tokio::task::JoinHandle<(fs::File, Vec<u8>, std::io::Result<()>)>;
+
 /// A blob being written; see [`Layout::blob_writer`].
+///
+/// Bytes are hashed as they arrive and copied once, into a buffer that goes to the file whole, on a
+/// blocking thread, while the next one fills.
 #[derive(Debug)]
 pub struct BlobWriter {
-    file: tokio::io::BufWriter<tokio::fs::File>,
+    /// The temporary file; `None` while a write is in flight.
+    file: Option<fs::File>,
+    in_flight: Option<WriteTask>,
+    /// Filling.
+    buf: Vec<u8>,
+    /// Written, cleared, ready to fill again.
+    spare: Option<Vec<u8>>,
     hasher: sha2::Sha256,
     written: u64,
     digest: String,
@@ -201,7 +221,7 @@ impl BlobWriter {
     /// Flushes, checks size and digest, and renames the blob to its final name. On a mismatch the
     /// temporary file is removed and nothing appears under the final name.
     pub async fn commit(mut self) -> Result<(), LayoutError> {
-        if let Err(e) = self.file.flush().await {
+        if let Err(e) = self.flush().await {
             self.discard().await;
             return Err(io(&self.temp)(e));
         }
@@ -215,6 +235,7 @@ impl BlobWriter {
                 actual_size: self.written,
             });
         }
+        self.file = None;
         tokio::fs::rename(&self.temp, &self.path)
             .await
             .map_err(io(&self.temp))
@@ -224,32 +245,76 @@ impl BlobWriter {
     pub async fn discard(&self) {
         let _ = tokio::fs::remove_file(&self.temp).await;
     }
+
+    /// Waits for the write in flight, if any.
+    fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let Some(task) = self.in_flight.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let done = match Pin::new(task).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(done) => done,
+        };
+        self.in_flight = None;
+        let (file, mut buf, result) = done.map_err(std::io::Error::other)?;
+        self.file = Some(file);
+        buf.clear();
+        self.spare = Some(buf);
+        Poll::Ready(result)
+    }
+
+    /// Sends the filled buffer to the file (no write may be in flight).
+    fn start_write(&mut self) -> std::io::Result<()> {
+        let Some(file) = self.file.take() else {
+            return Err(std::io::Error::other("a failed write left no file"));
+        };
+        let next = self
+            .spare
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(WRITE_CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let result = (&file).write_all(&full);
+            (file, full, result)
+        }));
+        Ok(())
+    }
 }
 
 impl AsyncWrite for BlobWriter {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &[u8],
+        data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.file).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                let n = n.min(buf.len());
-                this.hasher.update(&buf[..n]);
-                this.written += n as u64;
-                Poll::Ready(Ok(n))
+        if this.buf.len() >= WRITE_CHUNK {
+            if let Err(e) = ready!(this.poll_in_flight(cx)) {
+                return Poll::Ready(Err(e));
             }
-            other => other,
+            this.start_write()?;
         }
+        let n = (WRITE_CHUNK - this.buf.len()).min(data.len());
+        this.buf.extend_from_slice(&data[..n]);
+        this.hasher.update(&data[..n]);
+        this.written += n as u64;
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.file).poll_flush(cx)
+        let this = &mut *self;
+        loop {
+            ready!(this.poll_in_flight(cx))?;
+            if this.buf.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            this.start_write()?;
+        }
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.file).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
     }
 }
 

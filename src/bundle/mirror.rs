@@ -12,8 +12,11 @@
 //!    tags. A failure stops the run before any tag is written, so no tag ever points at something
 //!    missing; a rerun pushes only what is missing.
 //!
-//! Reading bundles: the directory form is read here. The `.tar`/`.tar.zst` forms plug in at
-//! [`open_bundle`] once `bundle::read` provides a reader over them.
+//! Reading bundles: blobs are pushed from files. A directory bundle is read where it is; a `.tar` or
+//! `.tar.zst` bundle is verified as an archive (one stream), then extracted by [`read::extract`] (same
+//! refusal rules, every blob hashed again on the way) into a work directory next to the bundle, or
+//! under the system's temporary directory when the bundle's directory is not writable. The work
+//! directory lives as long as the [`Plan`] made from it and is removed when the plan is dropped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read as _;
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::format;
+use super::read::{self, ExtractError};
 use super::verify::{self, Problem, VerifyError};
 use crate::catalog::Catalog;
 use crate::lock::Lock;
@@ -161,6 +165,10 @@ pub struct Manifest {
 /// What will be pushed, worked out without the network.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// The directory blobs are read from: the bundle itself, or where an archive was extracted.
+    pub root: PathBuf,
+    /// Keeps an archive's extraction alive while the plan is; removes it when the last clone drops.
+    workdir: Option<Arc<Workdir>>,
     /// The images, in `index.json` order.
     pub images: Vec<Image>,
     /// Target repository → what it receives.
@@ -172,6 +180,12 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Where an archive bundle was extracted for this plan (removed when the plan is dropped); `None`
+    /// for a directory bundle, read where it is.
+    pub fn extracted_to(&self) -> Option<&Path> {
+        self.workdir.as_ref().map(|w| w.path.as_path())
+    }
+
     /// Distinct blobs and their total size.
     pub fn blob_totals(&self) -> (usize, u64) {
         let mut seen = BTreeMap::new();
@@ -345,17 +359,104 @@ struct ManifestWire {
     manifests: Option<Vec<Descriptor>>,
 }
 
-/// The bundle as a directory. Archives (`.tar`, `.tar.zst`) plug in here via `bundle::read`.
-fn open_bundle(path: &Path) -> Result<PathBuf, MirrorError> {
-    if path.is_dir() {
-        return Ok(path.to_path_buf());
+/// A directory holding an extracted archive bundle; removed on drop.
+#[derive(Debug)]
+struct Workdir {
+    path: PathBuf,
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// A bundle ready to be read from files.
+struct Opened {
+    root: PathBuf,
+    workdir: Option<Arc<Workdir>>,
+}
+
+/// Where an archive is extracted: `.<name>.mirror-<pid>.d` next to it when that directory is
+/// writable (the same disk the bundle was sized for), otherwise under the temporary directory.
+fn workdir_for(archive: &Path) -> Result<PathBuf, MirrorError> {
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".to_string());
+    let leaf = format!(".{name}.mirror-{}.d", std::process::id());
+    let beside = archive
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .map(|p| p.join(&leaf));
+    let mut last = None;
+    for candidate in beside.into_iter().chain([std::env::temp_dir().join(&leaf)]) {
+        // Probe: the directory must be creatable (and must not exist yet).
+        match std::fs::create_dir(&candidate) {
+            Ok(()) => {
+                let _ = std::fs::remove_dir(&candidate);
+                return Ok(candidate);
+            }
+            Err(e) => last = Some((candidate, e)),
+        }
+    }
+    let (path, e) = last.unwrap_or_else(|| {
+        (
+            std::env::temp_dir(),
+            std::io::Error::other("no place to extract to"),
+        )
+    });
     Err(MirrorError::Bundle {
         path: path.display().to_string(),
-        message: "only the directory form of a bundle can be mirrored by this build; \
-                  extract the archive first (tar -xf, or zstd -d | tar -x)"
-            .to_string(),
+        message: format!("cannot create a directory to extract the bundle into: {e}"),
     })
+}
+
+/// The bundle as a directory: a directory as it is, an archive extracted into a work directory.
+fn open_bundle(path: &Path) -> Result<Opened, MirrorError> {
+    if path.is_dir() {
+        return Ok(Opened {
+            root: path.to_path_buf(),
+            workdir: None,
+        });
+    }
+    let dir = workdir_for(path)?;
+    let guard = Workdir { path: dir.clone() };
+    read::extract(path, &dir).map_err(|e| extract_error(path, e))?;
+    Ok(Opened {
+        root: dir,
+        workdir: Some(Arc::new(guard)),
+    })
+}
+
+fn extract_error(bundle: &Path, e: ExtractError) -> MirrorError {
+    match e {
+        ExtractError::Read(e) => MirrorError::Unreadable(e.into()),
+        ExtractError::Refused { entry, reason, .. } => MirrorError::Corrupt {
+            path: bundle.display().to_string(),
+            problems: vec![Problem {
+                subject: entry,
+                message: format!("refused: {reason}"),
+            }],
+        },
+        ExtractError::Corrupt { entry, message, .. } => MirrorError::Corrupt {
+            path: bundle.display().to_string(),
+            problems: vec![Problem {
+                subject: entry,
+                message,
+            }],
+        },
+        ExtractError::Write { path, source } => MirrorError::Bundle {
+            path,
+            message: format!("extracting the bundle: {source}"),
+        },
+    }
 }
 
 fn blob_path(root: &Path, digest: &str) -> PathBuf {
@@ -434,7 +535,7 @@ pub fn plan(
     target: &Target,
     strip_registry_host: bool,
 ) -> Result<Plan, MirrorError> {
-    let root = open_bundle(bundle)?;
+    let Opened { root, workdir } = open_bundle(bundle)?;
     let index_path = root.join(format::INDEX_FILE);
     let index_bytes = read_small(&index_path, format::MAX_INDEX_SIZE)?;
     let index: IndexWire =
@@ -442,7 +543,11 @@ pub fn plan(
             path: index_path.display().to_string(),
             message: format!("not an OCI index: {e}"),
         })?;
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        root: root.clone(),
+        workdir,
+        ..Plan::default()
+    };
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
     for entry in &index.manifests {
         let Some(name) = entry.annotations.get(format::REF_NAME_ANNOTATION) else {
@@ -649,6 +754,9 @@ fn add_references(
 }
 
 /// Verifies the bundle and works out the plan: everything that is checked before the network.
+///
+/// An archive (`.tar`, `.tar.zst`) is verified as it is, then extracted next to it (see the module
+/// docs); the extraction lives as long as the returned plan.
 pub fn prepare(bundle: &Path, options: &MirrorOptions) -> Result<Plan, MirrorError> {
     let report = verify::verify(bundle)?;
     if !report.problems.is_empty() {
@@ -826,7 +934,14 @@ pub fn mirror(
     progress: &dyn Progress,
 ) -> Result<Summary, MirrorError> {
     let started = Instant::now();
-    let root = open_bundle(bundle)?;
+    // The plan's directory (kept alive by the plan); a default plan reads the bundle itself.
+    let opened;
+    let root = if plan.root.as_os_str().is_empty() {
+        opened = open_bundle(bundle)?;
+        opened.root.clone()
+    } else {
+        plan.root.clone()
+    };
     let push_err = |error: PushError| MirrorError::Push {
         error: Box::new(error),
         missing: Box::new(everything(plan)),
@@ -1058,21 +1173,31 @@ fn everything(plan: &Plan) -> Missing {
     m
 }
 
-/// `-o DIR`: renders the bundle's locked platform with every image on the mirror, plus containerd
-/// `hosts.toml` files. In memory; write with [`render::write`].
-pub fn render_for_mirror(
-    bundle: &Path,
+/// `-o DIR` for a bundle already planned by [`prepare`]: reads the lock from the plan's directory
+/// (an archive's extraction, or the bundle directory itself).
+pub fn render_for_plan(
+    plan: &Plan,
     target: &Target,
     catalog: &Catalog,
 ) -> Result<render::Output, MirrorError> {
-    let root = open_bundle(bundle)?;
-    let index_path = root.join(format::INDEX_FILE);
+    let (label, text) = lock_from_dir(&plan.root)?;
+    render_lock(&label, &text, target, catalog)
+}
+
+/// Reads a blob (digest, size limit) and says where it was read from.
+type BlobReader<'a> = dyn FnMut(&str, u64) -> Result<(String, Vec<u8>), MirrorError> + 'a;
+
+/// Finds the lock through `index.json` → the platform artifact → its lock layer. `blob` reads a blob
+/// (digest, size limit) and says where from.
+fn find_lock(
+    index_label: &str,
+    index_bytes: &[u8],
+    blob: &mut BlobReader<'_>,
+) -> Result<(String, String), MirrorError> {
     let index: IndexWire =
-        serde_json::from_slice(&read_small(&index_path, format::MAX_INDEX_SIZE)?).map_err(|e| {
-            MirrorError::Bundle {
-                path: index_path.display().to_string(),
-                message: e.to_string(),
-            }
+        serde_json::from_slice(index_bytes).map_err(|e| MirrorError::Bundle {
+            path: index_label.to_string(),
+            message: e.to_string(),
         })?;
     let entry = index
         .manifests
@@ -1084,37 +1209,60 @@ pub fn render_for_mirror(
                 == Some(format::PLATFORM_REF_NAME)
         })
         .ok_or_else(|| MirrorError::Bundle {
-            path: index_path.display().to_string(),
+            path: index_label.to_string(),
             message: format!(
                 "no platform artifact ({}) to render from",
                 format::PLATFORM_REF_NAME
             ),
         })?;
-    let manifest_path = blob_path(&root, &entry.digest);
+    let (manifest_label, manifest) = blob(&entry.digest, format::MAX_DOCUMENT_SIZE)?;
     let wire: ManifestWire =
-        serde_json::from_slice(&read_small(&manifest_path, format::MAX_DOCUMENT_SIZE)?).map_err(
-            |e| MirrorError::Bundle {
-                path: manifest_path.display().to_string(),
-                message: e.to_string(),
-            },
-        )?;
+        serde_json::from_slice(&manifest).map_err(|e| MirrorError::Bundle {
+            path: manifest_label.clone(),
+            message: e.to_string(),
+        })?;
     let layer = wire
         .layers
         .iter()
         .find(|l| l.media_type == format::LOCK_MEDIA_TYPE)
         .ok_or_else(|| MirrorError::Bundle {
-            path: manifest_path.display().to_string(),
+            path: manifest_label,
             message: format!("no {} layer", format::LOCK_MEDIA_TYPE),
         })?;
-    let lock_path = blob_path(&root, &layer.digest);
-    let text = String::from_utf8(read_small(&lock_path, format::MAX_LOCK_SIZE)?).map_err(|_| {
-        MirrorError::Bundle {
-            path: lock_path.display().to_string(),
-            message: "the lock is not UTF-8".to_string(),
-        }
+    let (lock_label, bytes) = blob(&layer.digest, format::MAX_LOCK_SIZE)?;
+    let text = String::from_utf8(bytes).map_err(|_| MirrorError::Bundle {
+        path: lock_label.clone(),
+        message: "the lock is not UTF-8".to_string(),
     })?;
-    let lock = Lock::parse(&text, &lock_path.display().to_string())
-        .map_err(|e| MirrorError::Render(e.to_string()))?;
+    Ok((lock_label, text))
+}
+
+fn lock_from_dir(root: &Path) -> Result<(String, String), MirrorError> {
+    let index_path = root.join(format::INDEX_FILE);
+    let index = read_small(&index_path, format::MAX_INDEX_SIZE)?;
+    find_lock(
+        &index_path.display().to_string(),
+        &index,
+        &mut |digest, limit| {
+            if !crate::oci::is_sha256_digest(digest) {
+                return Err(MirrorError::Bundle {
+                    path: index_path.display().to_string(),
+                    message: format!("`{digest}` is not a sha256 digest"),
+                });
+            }
+            let path = blob_path(root, digest);
+            Ok((path.display().to_string(), read_small(&path, limit)?))
+        },
+    )
+}
+
+fn render_lock(
+    label: &str,
+    text: &str,
+    target: &Target,
+    catalog: &Catalog,
+) -> Result<render::Output, MirrorError> {
+    let lock = Lock::parse(text, label).map_err(|e| MirrorError::Render(e.to_string()))?;
     let options = render::Options {
         mirror: Some(render::Mirror {
             host: target.host.clone(),

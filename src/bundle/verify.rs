@@ -1,4 +1,5 @@
 //! `bundle verify`: rehash every blob, check sizes, media types and that every reference is present.
+//! [`verify_with`] can leave out blobs the caller has just hashed (an export checking what it wrote).
 //!
 //! API contract (used by `export`, which verifies what it wrote, and later by `mirror`, which refuses a
 //! corrupt bundle before pushing anything): [`verify`] reads a bundle at a path (directory, `.tar` or
@@ -12,11 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::format::{
-    BUNDLE_FORMAT_VERSION, COMPONENT_ANNOTATION, DOCKER_CONFIG, DOCKER_FOREIGN_LAYER,
+    BLOBS_DIR, BUNDLE_FORMAT_VERSION, COMPONENT_ANNOTATION, DOCKER_CONFIG, DOCKER_FOREIGN_LAYER,
     DOCKER_LAYER_PREFIX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, FORMAT_VERSION_ANNOTATION,
-    INDEX_FILE, LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, OCI_CONFIG, OCI_EMPTY,
-    OCI_EMPTY_DIGEST, OCI_INDEX, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, OCI_MANIFEST,
-    OCI_NONDISTRIBUTABLE_PREFIX, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
+    INDEX_FILE, LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE,
+    OCI_CONFIG, OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_INDEX, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION,
+    OCI_MANIFEST, OCI_NONDISTRIBUTABLE_PREFIX, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
     PLATFORM_REF_NAME, REF_NAME_ANNOTATION,
 };
 use super::read::{self, Descriptor, EntryNote, Index, Manifest, ReadError, Scan};
@@ -47,10 +48,12 @@ pub struct Report {
     pub warnings: Vec<Problem>,
     /// Images (entries of `index.json`) checked.
     pub images: usize,
-    /// Blobs rehashed.
+    /// Blobs checked (every one rehashed, but for the `trusted` ones).
     pub blobs: usize,
-    /// Bytes rehashed.
+    /// Bytes of all blobs.
     pub bytes: u64,
+    /// Blobs whose content was not hashed again ([`Rehash::AllBut`]); 0 for [`verify`].
+    pub trusted: usize,
     /// How the bundle is stored: `directory`, `tar` or `tar.zst`.
     pub container: String,
 }
@@ -92,10 +95,134 @@ impl From<ReadError> for VerifyError {
     }
 }
 
-/// Verifies the bundle at `path`.
+/// How much [`verify_with`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Which blobs are rehashed.
+    pub rehash: Rehash,
+}
+
+/// Which blobs [`verify_with`] rehashes.
+#[derive(Debug, Clone, Default)]
+pub enum Rehash {
+    /// Every blob (what `bundle verify` does).
+    #[default]
+    All,
+    /// Every blob but these digests, whose content the caller has just hashed as it wrote them (an
+    /// export). Their presence, size and place in the graph are checked, and documents among them
+    /// (at most [`MAX_DOCUMENT_SIZE`] bytes) are read for the checks that need their content; they are
+    /// not hashed again. Applies to a directory bundle of the plain shape an export writes; anything
+    /// else (an archive, a stray file, a link) is read and rehashed whole.
+    AllBut(BTreeSet<String>),
+}
+
+/// Verifies the bundle at `path`, rehashing every blob.
 pub fn verify(path: &Path) -> Result<Report, VerifyError> {
+    verify_with(path, &Options::default())
+}
+
+/// Verifies the bundle at `path`, rehashing the blobs `options` says.
+pub fn verify_with(path: &Path, options: &Options) -> Result<Report, VerifyError> {
+    if let Rehash::AllBut(trusted) = &options.rehash
+        && let Some((scan, not_read)) = scan_plain_directory(path, trusted)
+    {
+        let mut report = check(&scan);
+        report.trusted = not_read;
+        return Ok(report);
+    }
     let scan = read::scan(path)?;
     Ok(check(&scan))
+}
+
+/// A [`Scan`] of a directory bundle that holds exactly `oci-layout`, `index.json` and regular files
+/// named by 64 hex digits under `blobs/sha256/` (the shape an export writes), without hashing the
+/// `trusted` blobs; with the number of blobs not hashed. `None` for anything else, or on any read
+/// error: the caller then scans the usual way, which notes every oddity.
+fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan, usize)> {
+    use std::fs;
+    if read::detect(path).ok()? != read::Container::Directory {
+        return None;
+    }
+    let plain_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+    let names = |p: &Path| -> Option<BTreeSet<String>> {
+        fs::read_dir(p)
+            .ok()?
+            .map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+            .collect()
+    };
+    let (blobs_top, algorithm) = BLOBS_DIR.split_once('/')?;
+    let top: BTreeSet<String> = [OCI_LAYOUT_FILE, INDEX_FILE, blobs_top]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let blobs_dir = path.join(BLOBS_DIR);
+    if names(path)? != top
+        || !plain_dir(&path.join(blobs_top))
+        || names(&path.join(blobs_top))? != BTreeSet::from([algorithm.to_string()])
+        || !plain_dir(&blobs_dir)
+    {
+        return None;
+    }
+    let small = |p: &Path, limit: u64| -> Option<Vec<u8>> {
+        let m = fs::symlink_metadata(p).ok()?;
+        (m.file_type().is_file() && m.len() <= limit)
+            .then(|| fs::read(p).ok())
+            .flatten()
+    };
+    let mut scan = Scan {
+        path: path.to_path_buf(),
+        container: read::Container::Directory,
+        oci_layout: Some(small(&path.join(OCI_LAYOUT_FILE), MAX_INDEX_SIZE)?),
+        index: Some(small(&path.join(INDEX_FILE), MAX_INDEX_SIZE)?),
+        blobs: BTreeMap::new(),
+        notes: Vec::new(),
+    };
+    let mut not_read = 0;
+    for name in names(&blobs_dir)? {
+        if !(name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
+            return None;
+        }
+        let file = blobs_dir.join(&name);
+        let meta = fs::symlink_metadata(&file).ok()?;
+        if !meta.file_type().is_file() {
+            return None;
+        }
+        let digest = format!("sha256:{name}");
+        let size = meta.len();
+        let is_json = |b: &[u8]| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{');
+        let blob = if trusted.contains(&digest) {
+            // Not hashed again; read only when it may be a document the check needs.
+            not_read += 1;
+            let document = if size <= MAX_DOCUMENT_SIZE {
+                Some(fs::read(&file).ok()?).filter(|b| is_json(b))
+            } else {
+                None
+            };
+            read::Blob {
+                digest: digest.clone(),
+                size,
+                document,
+                read_error: None,
+            }
+        } else if size <= MAX_DOCUMENT_SIZE {
+            let bytes = fs::read(&file).ok()?;
+            read::Blob {
+                digest: crate::oci::sha256_digest(&bytes),
+                size: bytes.len() as u64,
+                document: Some(bytes).filter(|b| is_json(b)),
+                read_error: None,
+            }
+        } else {
+            read::Blob {
+                digest: super::layout::hash_file(&file).ok()?,
+                size,
+                document: None,
+                read_error: None,
+            }
+        };
+        scan.blobs.insert(digest, blob);
+    }
+    Some((scan, not_read))
 }
 
 /// Checks what [`read::scan`] found. Pure: no I/O.
@@ -122,6 +249,7 @@ pub fn check(scan: &Scan) -> Report {
         images,
         blobs: scan.blobs.len(),
         bytes: scan.bytes(),
+        trusted: 0,
         container: scan.container.name().to_string(),
     }
 }
@@ -664,5 +792,43 @@ impl Checker<'_> {
             }
             self.warn(name.clone(), msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_blobs_are_not_rehashed_in_a_plain_directory() {
+        let root = std::env::temp_dir().join(format!("bundle-verify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let blobs = root.join(BLOBS_DIR);
+        std::fs::create_dir_all(&blobs).unwrap();
+        std::fs::write(root.join(OCI_LAYOUT_FILE), b"{}").unwrap();
+        std::fs::write(root.join(INDEX_FILE), b"{}").unwrap();
+        // A blob whose content does not match its name (same size): only a rehash notices.
+        let digest = crate::oci::sha256_digest(b"hello");
+        std::fs::write(blobs.join(&digest[7..]), b"hellx").unwrap();
+        let misnamed = |r: &Report| r.warnings.iter().any(|w| w.message.contains("misnamed"));
+
+        let full = verify(&root).unwrap();
+        assert!(misnamed(&full), "{:?}", full.warnings);
+        assert_eq!(full.trusted, 0);
+
+        let trusting = Options {
+            rehash: Rehash::AllBut(BTreeSet::from([digest.clone()])),
+        };
+        let fast = verify_with(&root, &trusting).unwrap();
+        assert!(!misnamed(&fast), "{:?}", fast.warnings);
+        assert_eq!((fast.blobs, fast.trusted), (1, 1));
+        assert_eq!(fast.problems, full.problems);
+
+        // Anything but the plain shape is read the usual way, every blob rehashed.
+        std::fs::write(root.join("stray.txt"), b"x").unwrap();
+        let fallback = verify_with(&root, &trusting).unwrap();
+        assert!(misnamed(&fallback), "{:?}", fallback.warnings);
+        assert_eq!(fallback.trusted, 0);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -19,7 +19,7 @@ use crate::oci::{PushError, PushOptions, RetryPolicy};
 /// Arguments of `bundle mirror`.
 #[derive(Debug, Args)]
 pub(crate) struct MirrorArgs {
-    /// The bundle: a directory (an OCI image layout written by `bundle export`).
+    /// The bundle written by `bundle export`: a directory (OCI image layout), a .tar or a .tar.zst.
     #[arg(value_name = "BUNDLE")]
     bundle: PathBuf,
     /// Where to: `HOST[:PORT]/PROJECT[/PREFIX]`. Images go to
@@ -119,9 +119,7 @@ pub(super) fn run(catalog: &Catalog, args: MirrorArgs) -> Result<(), Failure> {
     };
     let plan = mirror::prepare(&args.bundle, &options).map_err(failure)?;
     let rendered = match &args.output {
-        Some(_) => {
-            Some(mirror::render_for_mirror(&args.bundle, &target, catalog).map_err(failure)?)
-        }
+        Some(_) => Some(mirror::render_for_plan(&plan, &target, catalog).map_err(failure)?),
         None => None,
     };
     for (what, why) in &plan.not_pushed {

@@ -4,26 +4,24 @@
 //! hosts, extra CA certificates, credentials given or looked up in auth files). Manifests come back as
 //! the exact bytes the registry served, with their media type, checked against the digest they were
 //! asked by. Blobs are streamed into any [`AsyncWrite`] as they arrive: the caller hashes and stores them
-//! (nothing holds a whole blob in memory); oci-client checks the digest, this module the size.
+//! (nothing holds a whole blob in memory); this module checks the size, the caller's writer the
+//! digest, so each byte is hashed once on its way in.
 //!
 //! Everything here is safe to share between tasks: one [`Puller`] serves every concurrent pull.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
-use tokio::io::AsyncWrite;
+use futures_util::StreamExt as _;
+use oci_client::Reference;
+use oci_client::client::{BlobResponse, Certificate};
+use oci_client::errors::{DigestError, OciDistributionError};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
-use super::auth::{self, Credentials};
 use super::error::{ResolveError, SetupError};
 use super::reference::locate;
-use super::resolve::RegistryOptions;
+use super::resolve::{
+    Host, HostKey, RegistryOptions, classify, credentials_for, is_insecure, load_roots, with_scheme,
+};
 
 /// Manifest media types asked for (`Accept`), in order of preference.
 pub const MANIFEST_MEDIA_TYPES: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
@@ -39,9 +37,6 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 
 /// The largest manifest accepted (the OCI distribution spec asks registries to accept at least 4 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A manifest as the registry served it.
 #[derive(Debug, Clone)]
@@ -130,28 +125,6 @@ impl std::fmt::Debug for Source {
     }
 }
 
-/// One registry with one set of credentials.
-struct Host {
-    registry: String,
-    auth: RegistryAuth,
-    tls: Client,
-    plain: Option<Client>,
-    /// 0 unknown, 1 https, 2 http.
-    scheme: AtomicU8,
-}
-
-impl Host {
-    fn client(&self) -> &Client {
-        match (&self.plain, self.scheme.load(Ordering::SeqCst)) {
-            (Some(plain), 2) => plain,
-            _ => &self.tls,
-        }
-    }
-}
-
-/// A registry and the credentials used there.
-type HostKey = (String, Option<Credentials>);
-
 /// Pulls manifests and blobs; share it (it is `Send + Sync`) between tasks.
 pub struct Puller {
     options: RegistryOptions,
@@ -169,22 +142,13 @@ impl std::fmt::Debug for Puller {
 
 impl Puller {
     /// Checks the options and reads the CA files (no network).
+    ///
+    /// Also starts, on a thread of its own, oci-spec's compilation of its reference grammar: a large
+    /// regex compiled on first use that takes about 0.1 s, which would otherwise delay the first
+    /// fetch; this way it overlaps whatever the caller does next (an export renders the lock).
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
-        let mut roots = Vec::new();
-        for path in &options.ca_files {
-            let text = std::fs::read_to_string(path).map_err(|source| SetupError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let found = pem_certificates(&text);
-            if found.is_empty() {
-                return Err(SetupError::CaFileEmpty { path: path.clone() });
-            }
-            roots.extend(found.into_iter().map(|data| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            }));
-        }
+        std::thread::spawn(|| "registry.invalid/warm-up:tag".parse::<Reference>().is_ok());
+        let roots = load_roots(&options.ca_files)?;
         Ok(Puller {
             options,
             roots,
@@ -196,19 +160,7 @@ impl Puller {
     pub fn source(&self, reference: &str) -> Result<Source, PullError> {
         let located = locate(reference, &self.options.mirrors)?;
         let registry = located.fetch.registry().to_string();
-        let creds = match &self.options.credentials {
-            Some(c) => Some(c.clone()),
-            None => auth::lookup(
-                located.fetch.resolve_registry(),
-                located.fetch.repository(),
-                &self.options.auth_files,
-            )
-            .map_err(|detail| ResolveError::Credentials {
-                registry: registry.clone(),
-                detail,
-            })?,
-        };
-        let key = (registry.clone(), creds);
+        let key: HostKey = (registry.clone(), credentials_for(&self.options, &located)?);
         let mut hosts = self.hosts.lock().map_err(|_| ResolveError::Protocol {
             registry: registry.clone(),
             fetched: located.fetch_text.clone(),
@@ -217,31 +169,14 @@ impl Puller {
         let host = match hosts.iter().find(|(k, _)| k == &key) {
             Some((_, h)) => h.clone(),
             None => {
-                let insecure = self.is_insecure(&registry);
-                let setup = |e: SetupError| ResolveError::Protocol {
-                    registry: registry.clone(),
-                    fetched: located.fetch_text.clone(),
-                    detail: e.to_string(),
-                };
-                let auth = match &key.1 {
-                    Some(c) => {
-                        RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string())
-                    }
-                    None => RegistryAuth::Anonymous,
-                };
-                let host = Arc::new(Host {
-                    registry: registry.clone(),
-                    auth,
-                    tls: self
-                        .client(ClientProtocol::Https, insecure)
-                        .map_err(setup)?,
-                    plain: if insecure {
-                        Some(self.client(ClientProtocol::Http, true).map_err(setup)?)
-                    } else {
-                        None
-                    },
-                    scheme: AtomicU8::new(0),
-                });
+                let insecure = is_insecure(&self.options.insecure, &registry);
+                let host = Host::new(registry.clone(), key.1.as_ref(), insecure, &self.roots)
+                    .map_err(|e| ResolveError::Protocol {
+                        registry: registry.clone(),
+                        fetched: located.fetch_text.clone(),
+                        detail: e.to_string(),
+                    })?;
+                let host = Arc::new(host);
                 hosts.push((key, host.clone()));
                 host
             }
@@ -251,36 +186,6 @@ impl Puller {
             fetched: located.fetch_text,
             fetch: located.fetch,
             host,
-        })
-    }
-
-    fn is_insecure(&self, registry: &str) -> bool {
-        let host = host_part(registry);
-        self.options
-            .insecure
-            .iter()
-            .map(|i| i.trim_end_matches('/'))
-            .map(|i| {
-                i.strip_prefix("http://")
-                    .or_else(|| i.strip_prefix("https://"))
-                    .unwrap_or(i)
-            })
-            .any(|i| i == registry || (host_part(i) == i && i == host))
-    }
-
-    fn client(&self, protocol: ClientProtocol, insecure: bool) -> Result<Client, SetupError> {
-        let config = ClientConfig {
-            protocol,
-            accept_invalid_certificates: insecure,
-            extra_root_certificates: self.roots.clone(),
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
-            platform_resolver: None,
-            user_agent: concat!("bundle/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
-        Client::try_from(config).map_err(|e| SetupError::Client {
-            message: e.to_string(),
         })
     }
 
@@ -360,8 +265,10 @@ impl Puller {
         })
     }
 
-    /// Streams blob `digest` (of `size` bytes) of `source`'s repository into `out`, checking size and
-    /// digest on the way. `out` sees every byte; on error it may hold a prefix (the caller discards it).
+    /// Streams blob `digest` (of `size` bytes) of `source`'s repository into `out`, checking the size
+    /// on the way. The digest is `out`'s to check: it sees every byte, hashes them once, and must not
+    /// keep the blob unless they hash to `digest` (the bundle layout's `BlobWriter` does exactly that).
+    /// On error `out` may hold a prefix (the caller discards it).
     pub async fn blob<W: AsyncWrite + Unpin>(
         &self,
         source: &Source,
@@ -370,7 +277,7 @@ impl Puller {
         out: W,
     ) -> Result<(), PullError> {
         let host = &source.host;
-        let fetched = format!("{}@{digest}", source.fetched_repository());
+        let fetched = source.blob_location(digest);
         if !super::is_sha256_digest(digest) {
             return Err(PullError::BadManifest {
                 fetched,
@@ -386,21 +293,52 @@ impl Puller {
             p.store_auth_if_needed(source.fetch.resolve_registry(), &host.auth)
                 .await;
         }
-        let mut checker = Checked {
-            inner: out,
-            written: 0,
-            limit: size,
-            overflow: false,
+        let client = host.client();
+        // `Range: bytes=0-` asks for the whole blob; a registry that honours ranges answers 206, and
+        // oci-client hands such a stream over without hashing it (it cannot know it is the whole
+        // blob). The writer hashes every byte and checks the digest before it names the blob, so
+        // that is the one hash on the way in. A 200 answer (ranges ignored) comes back as a stream
+        // oci-client verifies as well: still correct, one hash more. An empty blob, or a 416 answer,
+        // is fetched without a range.
+        let answer = if size == 0 {
+            client.pull_blob_stream(&source.fetch, digest).await
+        } else {
+            match client
+                .pull_blob_stream_partial(&source.fetch, digest, 0, None)
+                .await
+            {
+                Ok(BlobResponse::Full(s) | BlobResponse::Partial(s)) => Ok(s),
+                Err(OciDistributionError::ServerError { code: 416, .. }) => {
+                    client.pull_blob_stream(&source.fetch, digest).await
+                }
+                Err(e) => Err(e),
+            }
         };
-        let result = host
-            .client()
-            .pull_blob(&source.fetch, digest, &mut checker)
-            .await;
-        let overflow = checker.overflow;
-        let written = checker.written;
-        match result {
-            Ok(()) => {}
-            Err(_) if overflow => {
+        let stream = answer.map_err(|e| match e {
+            OciDistributionError::DigestError(DigestError::VerificationError {
+                actual, ..
+            }) => PullError::DigestMismatch {
+                fetched: fetched.clone(),
+                digest: digest.to_string(),
+                actual,
+            },
+            e => PullError::Registry(classify(e, host, &fetched)),
+        })?;
+        if let Some(announced) = stream.content_length.filter(|n| *n != size) {
+            return Err(PullError::SizeMismatch {
+                fetched,
+                digest: digest.to_string(),
+                expected: size,
+                actual: announced,
+            });
+        }
+        let mut stream = stream.stream;
+        let mut out = out;
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| stream_error(e, host, &fetched, digest))?;
+            written = written.saturating_add(chunk.len() as u64);
+            if written > size {
                 return Err(PullError::SizeMismatch {
                     fetched,
                     digest: digest.to_string(),
@@ -408,25 +346,19 @@ impl Puller {
                     actual: written,
                 });
             }
-            Err(OciDistributionError::DigestError(DigestError::VerificationError {
-                actual,
-                ..
-            })) => {
-                return Err(PullError::DigestMismatch {
-                    fetched,
-                    digest: digest.to_string(),
-                    actual,
-                });
-            }
-            Err(OciDistributionError::IoError(source)) => {
-                return Err(PullError::Write {
-                    fetched,
+            out.write_all(&chunk)
+                .await
+                .map_err(|source| PullError::Write {
+                    fetched: fetched.clone(),
                     digest: digest.to_string(),
                     source,
-                });
-            }
-            Err(e) => return Err(PullError::Registry(classify(e, host, &fetched))),
+                })?;
         }
+        out.flush().await.map_err(|source| PullError::Write {
+            fetched: fetched.clone(),
+            digest: digest.to_string(),
+            source,
+        })?;
         if written != size {
             return Err(PullError::SizeMismatch {
                 fetched,
@@ -435,9 +367,46 @@ impl Puller {
                 actual: written,
             });
         }
-        // oci-client has checked the digest of the stream (and the registry's `Docker-Content-Digest`);
-        // the writer (the layout) hashes what it stored and checks it again before naming it.
         Ok(())
+    }
+}
+
+/// An error in the middle of a blob's body: the connection failed, or (for a stream oci-client
+/// verifies) the content does not hash to the digest.
+fn stream_error(e: std::io::Error, host: &Host, fetched: &str, digest: &str) -> PullError {
+    let inner = match e.into_inner() {
+        Some(inner) => inner,
+        None => {
+            return PullError::Registry(ResolveError::Unreachable {
+                registry: host.registry.clone(),
+                detail: "the connection failed while the blob was sent".to_string(),
+            });
+        }
+    };
+    let inner = match inner.downcast::<DigestError>() {
+        Ok(d) => {
+            let actual = match *d {
+                DigestError::VerificationError { actual, .. } => actual,
+                other => other.to_string(),
+            };
+            return PullError::DigestMismatch {
+                fetched: fetched.to_string(),
+                digest: digest.to_string(),
+                actual,
+            };
+        }
+        Err(other) => other,
+    };
+    match inner.downcast::<reqwest::Error>() {
+        Ok(r) => PullError::Registry(classify(
+            OciDistributionError::RequestError(*r),
+            host,
+            fetched,
+        )),
+        Err(other) => PullError::Registry(ResolveError::Unreachable {
+            registry: host.registry.clone(),
+            detail: other.to_string(),
+        }),
     }
 }
 
@@ -446,77 +415,10 @@ impl Source {
     fn fetched_repository(&self) -> String {
         format!("{}/{}", self.fetch.registry(), self.fetch.repository())
     }
-}
 
-/// Runs `op` with the host's client; for an insecure host whose scheme is not known yet, TLS without
-/// verification first, then plain HTTP, remembering which one answered.
-async fn with_scheme<'a, T, F, Fut>(host: &'a Host, op: F) -> Result<T, OciDistributionError>
-where
-    F: Fn(&'a Client) -> Fut,
-    Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
-{
-    let Some(plain) = &host.plain else {
-        return op(&host.tls).await;
-    };
-    match host.scheme.load(Ordering::SeqCst) {
-        1 => op(&host.tls).await,
-        2 => op(plain).await,
-        _ => match op(&host.tls).await {
-            Err(OciDistributionError::RequestError(tls_err)) => match op(plain).await {
-                Err(OciDistributionError::RequestError(_)) => {
-                    Err(OciDistributionError::RequestError(tls_err))
-                }
-                other => {
-                    host.scheme.store(2, Ordering::SeqCst);
-                    other
-                }
-            },
-            other => {
-                host.scheme.store(1, Ordering::SeqCst);
-                other
-            }
-        },
-    }
-}
-
-/// A writer that counts and refuses bytes past the expected size.
-struct Checked<W> {
-    inner: W,
-    written: u64,
-    limit: u64,
-    overflow: bool,
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for Checked<W> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        if this.written.saturating_add(buf.len() as u64) > this.limit {
-            this.overflow = true;
-            this.written = this.written.saturating_add(buf.len() as u64);
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "more bytes than the descriptor's size",
-            )));
-        }
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.written += n.min(buf.len()) as u64;
-                Poll::Ready(Ok(n))
-            }
-            other => other,
-        }
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    /// `registry/repository@digest` as fetched: where blob `digest` comes from, for messages.
+    pub fn blob_location(&self, digest: &str) -> String {
+        format!("{}@{digest}", self.fetched_repository())
     }
 }
 
@@ -550,146 +452,6 @@ pub fn media_type_of(bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// Turns a client error into one that names the registry (as `pin` reports them).
-fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> ResolveError {
-    let registry = host.registry.clone();
-    let anonymous = matches!(host.auth, RegistryAuth::Anonymous);
-    let unauthorized = |status: &str| ResolveError::Unauthorized {
-        registry: registry.clone(),
-        fetched: fetched.to_string(),
-        status: status.to_string(),
-        anonymous,
-    };
-    let not_found = || ResolveError::NotFound {
-        registry: registry.clone(),
-        fetched: fetched.to_string(),
-    };
-    let protocol = |detail: String| ResolveError::Protocol {
-        registry: registry.clone(),
-        fetched: fetched.to_string(),
-        detail,
-    };
-    match e {
-        OciDistributionError::UnauthorizedError { .. } => unauthorized("401 Unauthorized"),
-        OciDistributionError::AuthenticationFailure(_) => {
-            unauthorized("the token service refused the credentials")
-        }
-        OciDistributionError::ImageManifestNotFoundError(_) => not_found(),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-            if codes.contains(&&OciErrorCode::Unauthorized) {
-                unauthorized("401 Unauthorized")
-            } else if codes.contains(&&OciErrorCode::Denied) {
-                unauthorized("403 Forbidden")
-            } else if codes.iter().any(|c| {
-                matches!(
-                    c,
-                    OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::NotFound
-                        | OciErrorCode::BlobUnknown
-                )
-            }) {
-                not_found()
-            } else {
-                let msgs: Vec<String> = envelope
-                    .errors
-                    .iter()
-                    .map(|e| format!("{:?}: {}", e.code, e.message))
-                    .collect();
-                protocol(format!("the registry answered: {}", msgs.join("; ")))
-            }
-        }
-        OciDistributionError::ServerError { code, message, .. } => match code {
-            401 => unauthorized("401 Unauthorized"),
-            403 => unauthorized("403 Forbidden"),
-            404 => not_found(),
-            _ => protocol(format!(
-                "HTTP {code}: {}",
-                message.trim().chars().take(200).collect::<String>()
-            )),
-        },
-        OciDistributionError::RequestError(err) => {
-            let chain = error_chain(&err);
-            let lower = chain.to_ascii_lowercase();
-            if lower.contains("certificate") || lower.contains("unknownissuer") {
-                ResolveError::Tls {
-                    registry,
-                    detail: deepest(&err),
-                }
-            } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
-                ResolveError::Unreachable {
-                    registry,
-                    detail: "the TLS handshake failed: the server does not speak TLS on this port \
-                             (a plain-HTTP registry must be declared insecure)"
-                        .to_string(),
-                }
-            } else if err.is_connect() || err.is_timeout() {
-                ResolveError::Unreachable {
-                    registry,
-                    detail: deepest(&err),
-                }
-            } else {
-                ResolveError::Unreachable {
-                    registry,
-                    detail: chain,
-                }
-            }
-        }
-        other => protocol(other.to_string()),
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
-fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: &(dyn std::error::Error + 'static) = e;
-    while let Some(s) = cur.source() {
-        cur = s;
-    }
-    cur.to_string()
-}
-
-fn host_part(registry: &str) -> &str {
-    if registry.starts_with('[') {
-        return registry
-            .find(']')
-            .map(|i| &registry[..=i])
-            .unwrap_or(registry);
-    }
-    registry
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(registry)
-}
-
-/// The `-----BEGIN CERTIFICATE-----` blocks of a PEM file, each as its own PEM text.
-fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(BEGIN) {
-        let Some(len) = rest[start..].find(END) else {
-            break;
-        };
-        let end = start + len + END.len();
-        let mut block = rest[start..end].to_string();
-        block.push('\n');
-        out.push(block.into_bytes());
-        rest = &rest[end..];
-    }
-    out
-}
-
 /// [`Puller`] and [`Source`] are shared between tasks.
 #[allow(dead_code)]
 fn assert_send_sync() {
@@ -721,32 +483,5 @@ mod tests {
         );
         assert!(media_type_of(br#"{"schemaVersion":1}"#).is_err());
         assert!(media_type_of(b"nope").is_err());
-    }
-
-    #[test]
-    fn insecure_hosts() {
-        let p = Puller::new(RegistryOptions {
-            insecure: vec!["127.0.0.1:5001".into(), "mirror.local".into()],
-            ..RegistryOptions::default()
-        })
-        .unwrap();
-        assert!(p.is_insecure("127.0.0.1:5001"));
-        assert!(!p.is_insecure("127.0.0.1:5002"));
-        assert!(p.is_insecure("mirror.local:443"));
-    }
-
-    #[tokio::test]
-    async fn checked_writer_refuses_overflow() {
-        use tokio::io::AsyncWriteExt as _;
-        let mut sink = Vec::new();
-        let mut c = Checked {
-            inner: &mut sink,
-            written: 0,
-            limit: 3,
-            overflow: false,
-        };
-        c.write_all(b"abc").await.unwrap();
-        assert!(c.write_all(b"d").await.is_err());
-        assert!(c.overflow);
     }
 }

@@ -1,8 +1,11 @@
 //! Resolving references to manifest digests, many at a time.
+//!
+//! Also home of what every registry client of this crate shares ([`Host`], [`with_scheme`],
+//! [`classify`], CA and credential loading), used by [`super::pull`] as well.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -63,23 +66,167 @@ pub struct Resolver {
     roots: Vec<Certificate>,
 }
 
-/// Which scheme answered an insecure host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scheme {
-    Unknown,
-    Https,
-    Http,
+/// Everything needed to talk to one registry with one set of credentials.
+pub(super) struct Host {
+    /// The registry as contacted (after mirroring).
+    pub(super) registry: String,
+    pub(super) auth: RegistryAuth,
+    /// TLS (verified, or unverified for an insecure host).
+    pub(super) tls: Client,
+    /// Plain HTTP, for an insecure host only.
+    pub(super) plain: Option<Client>,
+    /// Which scheme answered an insecure host (`SCHEME_*`).
+    scheme: AtomicU8,
 }
 
-/// Everything needed to talk to one registry with one set of credentials.
-struct Host {
-    registry: String,
-    auth: RegistryAuth,
-    /// TLS (verified, or unverified for an insecure host).
-    tls: Client,
-    /// Plain HTTP, for an insecure host only.
-    plain: Option<Client>,
-    scheme: Mutex<Scheme>,
+const SCHEME_UNKNOWN: u8 = 0;
+const SCHEME_HTTPS: u8 = 1;
+const SCHEME_HTTP: u8 = 2;
+
+/// A registry and the credentials used there: the key under which a [`Host`] is shared.
+pub(super) type HostKey = (String, Option<Credentials>);
+
+impl Host {
+    /// The clients for `registry` with `credentials` (no network). `insecure`: plain HTTP or TLS
+    /// without verification; `roots`: extra CA certificates.
+    pub(super) fn new(
+        registry: String,
+        credentials: Option<&Credentials>,
+        insecure: bool,
+        roots: &[Certificate],
+    ) -> Result<Host, SetupError> {
+        let auth = match credentials {
+            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
+            None => RegistryAuth::Anonymous,
+        };
+        Ok(Host {
+            registry,
+            auth,
+            tls: build_client(roots, ClientProtocol::Https, insecure)?,
+            plain: if insecure {
+                Some(build_client(roots, ClientProtocol::Http, true)?)
+            } else {
+                None
+            },
+            scheme: AtomicU8::new(SCHEME_UNKNOWN),
+        })
+    }
+
+    /// The client to use once the scheme is settled (TLS until plain HTTP is known to answer).
+    pub(super) fn client(&self) -> &Client {
+        match (&self.plain, self.scheme.load(Ordering::SeqCst)) {
+            (Some(plain), SCHEME_HTTP) => plain,
+            _ => &self.tls,
+        }
+    }
+}
+
+/// Runs `op` with the host's client; for an insecure host whose scheme is not known yet, TLS without
+/// verification first, then plain HTTP, remembering which one answered.
+pub(super) async fn with_scheme<'a, T, F, Fut>(
+    host: &'a Host,
+    op: F,
+) -> Result<T, OciDistributionError>
+where
+    F: Fn(&'a Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+{
+    let Some(plain) = &host.plain else {
+        return op(&host.tls).await;
+    };
+    match host.scheme.load(Ordering::SeqCst) {
+        SCHEME_HTTPS => op(&host.tls).await,
+        SCHEME_HTTP => op(plain).await,
+        _ => match op(&host.tls).await {
+            Err(OciDistributionError::RequestError(tls_err)) => match op(plain).await {
+                Err(OciDistributionError::RequestError(_)) => {
+                    Err(OciDistributionError::RequestError(tls_err))
+                }
+                other => {
+                    host.scheme.store(SCHEME_HTTP, Ordering::SeqCst);
+                    other
+                }
+            },
+            other => {
+                host.scheme.store(SCHEME_HTTPS, Ordering::SeqCst);
+                other
+            }
+        },
+    }
+}
+
+/// Reads the CA files: every `-----BEGIN CERTIFICATE-----` block of each; a file without one is an error.
+pub(super) fn load_roots(ca_files: &[PathBuf]) -> Result<Vec<Certificate>, SetupError> {
+    let mut roots = Vec::new();
+    for path in ca_files {
+        let text = std::fs::read_to_string(path).map_err(|source| SetupError::CaFile {
+            path: path.clone(),
+            source,
+        })?;
+        let before = roots.len();
+        roots.extend(pem_certificates(&text).into_iter().map(|data| Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        }));
+        if roots.len() == before {
+            return Err(SetupError::CaFileEmpty { path: path.clone() });
+        }
+    }
+    Ok(roots)
+}
+
+/// The credentials for `located`: the ones given for every registry, else those of the auth files.
+pub(super) fn credentials_for(
+    options: &RegistryOptions,
+    located: &Located,
+) -> Result<Option<Credentials>, ResolveError> {
+    match &options.credentials {
+        Some(c) => Ok(Some(c.clone())),
+        None => auth::lookup(
+            located.fetch.resolve_registry(),
+            located.fetch.repository(),
+            &options.auth_files,
+        )
+        .map_err(|detail| ResolveError::Credentials {
+            registry: located.fetch.registry().to_string(),
+            detail,
+        }),
+    }
+}
+
+/// Whether `registry` (as contacted) is one of the `insecure` hosts: `HOST:PORT` matches exactly,
+/// `HOST` alone matches any port; an `http://` or `https://` prefix and a trailing `/` are ignored.
+pub(super) fn is_insecure(insecure: &[String], registry: &str) -> bool {
+    let host = host_part(registry);
+    insecure
+        .iter()
+        .map(|i| i.trim_end_matches('/'))
+        .map(|i| {
+            i.strip_prefix("http://")
+                .or_else(|| i.strip_prefix("https://"))
+                .unwrap_or(i)
+        })
+        .any(|i| i == registry || (!has_port(i) && i == host))
+}
+
+fn build_client(
+    roots: &[Certificate],
+    protocol: ClientProtocol,
+    insecure: bool,
+) -> Result<Client, SetupError> {
+    let config = ClientConfig {
+        protocol,
+        accept_invalid_certificates: insecure,
+        extra_root_certificates: roots.to_vec(),
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(READ_TIMEOUT),
+        platform_resolver: None,
+        user_agent: concat!("bundle/", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    };
+    Client::try_from(config).map_err(|e| SetupError::Client {
+        message: e.to_string(),
+    })
 }
 
 struct Job {
@@ -93,57 +240,13 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 impl Resolver {
     /// Checks the options and reads the CA files.
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
-        let mut roots = Vec::new();
-        for path in &options.ca_files {
-            let text = std::fs::read_to_string(path).map_err(|source| SetupError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let before = roots.len();
-            roots.extend(pem_certificates(&text).into_iter().map(|data| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            }));
-            if roots.len() == before {
-                return Err(SetupError::CaFileEmpty { path: path.clone() });
-            }
-        }
+        let roots = load_roots(&options.ca_files)?;
         Ok(Resolver { options, roots })
     }
 
     /// Where `reference` is fetched from after mirroring (no network).
     pub fn fetched_as(&self, reference: &str) -> Result<String, ResolveError> {
         locate(reference, &self.options.mirrors).map(|l| l.fetch_text)
-    }
-
-    fn is_insecure(&self, registry: &str) -> bool {
-        let host = host_part(registry);
-        self.options
-            .insecure
-            .iter()
-            .map(|i| i.trim_end_matches('/'))
-            .map(|i| {
-                i.strip_prefix("http://")
-                    .or_else(|| i.strip_prefix("https://"))
-                    .unwrap_or(i)
-            })
-            .any(|i| i == registry || (!has_port(i) && i == host))
-    }
-
-    fn client(&self, protocol: ClientProtocol, insecure: bool) -> Result<Client, SetupError> {
-        let config = ClientConfig {
-            protocol,
-            accept_invalid_certificates: insecure,
-            extra_root_certificates: self.roots.clone(),
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
-            platform_resolver: None,
-            user_agent: concat!("bundle/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
-        Client::try_from(config).map_err(|e| SetupError::Client {
-            message: e.to_string(),
-        })
     }
 
     /// Resolves every reference, at most `concurrency` at a time; `progress` hears of each result.
@@ -154,7 +257,7 @@ impl Resolver {
         progress: &dyn Progress,
     ) -> Result<Vec<Outcome>, SetupError> {
         let mut hosts: Vec<Arc<Host>> = Vec::new();
-        let mut host_keys: Vec<(String, Option<Credentials>)> = Vec::new();
+        let mut host_keys: Vec<HostKey> = Vec::new();
         let mut jobs = Vec::with_capacity(references.len());
         for reference in references {
             let located = match locate(reference, &self.options.mirrors) {
@@ -168,19 +271,7 @@ impl Resolver {
                 }
             };
             let registry = located.fetch.registry().to_string();
-            let creds = match &self.options.credentials {
-                Some(c) => Ok(Some(c.clone())),
-                None => auth::lookup(
-                    located.fetch.resolve_registry(),
-                    located.fetch.repository(),
-                    &self.options.auth_files,
-                )
-                .map_err(|detail| ResolveError::Credentials {
-                    registry: registry.clone(),
-                    detail,
-                }),
-            };
-            let creds = match creds {
+            let creds = match credentials_for(&self.options, &located) {
                 Ok(c) => c,
                 Err(e) => {
                     jobs.push(Job {
@@ -194,24 +285,13 @@ impl Resolver {
             let index = match host_keys.iter().position(|k| k == &key) {
                 Some(i) => i,
                 None => {
-                    let insecure = self.is_insecure(&registry);
-                    let auth = match &key.1 {
-                        Some(c) => {
-                            RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string())
-                        }
-                        None => RegistryAuth::Anonymous,
-                    };
-                    hosts.push(Arc::new(Host {
-                        registry: registry.clone(),
-                        auth,
-                        tls: self.client(ClientProtocol::Https, insecure)?,
-                        plain: if insecure {
-                            Some(self.client(ClientProtocol::Http, true)?)
-                        } else {
-                            None
-                        },
-                        scheme: Mutex::new(Scheme::Unknown),
-                    }));
+                    let insecure = is_insecure(&self.options.insecure, &registry);
+                    hosts.push(Arc::new(Host::new(
+                        registry.clone(),
+                        key.1.as_ref(),
+                        insecure,
+                        &self.roots,
+                    )?));
                     host_keys.push(key);
                     hosts.len() - 1
                 }
@@ -307,33 +387,10 @@ async fn resolve_one(
     fetch: &Reference,
     fetch_text: &str,
 ) -> Result<Resolved, ResolveError> {
-    let scheme = host.scheme.lock().map(|s| *s).unwrap_or(Scheme::Unknown);
-    let answer = match (&host.plain, scheme) {
-        (None, _) | (Some(_), Scheme::Https) => {
-            host.tls.fetch_manifest_digest(fetch, &host.auth).await
-        }
-        (Some(plain), Scheme::Http) => plain.fetch_manifest_digest(fetch, &host.auth).await,
-        (Some(plain), Scheme::Unknown) => {
-            // An insecure host: TLS without verification first, then plain HTTP.
-            match host.tls.fetch_manifest_digest(fetch, &host.auth).await {
-                Err(OciDistributionError::RequestError(tls_err)) => {
-                    match plain.fetch_manifest_digest(fetch, &host.auth).await {
-                        Err(OciDistributionError::RequestError(_)) => {
-                            Err(OciDistributionError::RequestError(tls_err))
-                        }
-                        other => {
-                            remember(host, Scheme::Http);
-                            other
-                        }
-                    }
-                }
-                other => {
-                    remember(host, Scheme::Https);
-                    other
-                }
-            }
-        }
-    };
+    let answer = with_scheme(host, |c| async move {
+        c.fetch_manifest_digest(fetch, &host.auth).await
+    })
+    .await;
     let digest = answer.map_err(|e| classify(e, host, fetch_text))?;
     if !super::is_sha256_digest(&digest) {
         return Err(ResolveError::Protocol {
@@ -348,14 +405,8 @@ async fn resolve_one(
     Ok(Resolved { digest })
 }
 
-fn remember(host: &Host, scheme: Scheme) {
-    if let Ok(mut s) = host.scheme.lock() {
-        *s = scheme;
-    }
-}
-
-/// Turns a client error into one that names the registry and says what to do.
-fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> ResolveError {
+/// Turns a client error into one that names the registry and says what to do (as `pin` reports them).
+pub(super) fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> ResolveError {
     let registry = host.registry.clone();
     let anonymous = matches!(host.auth, RegistryAuth::Anonymous);
     let unauthorized = |status: &str| ResolveError::Unauthorized {
@@ -391,6 +442,7 @@ fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> ResolveError
                     OciErrorCode::ManifestUnknown
                         | OciErrorCode::NameUnknown
                         | OciErrorCode::NotFound
+                        | OciErrorCode::BlobUnknown
                 )
             }) {
                 not_found()
@@ -503,16 +555,12 @@ mod tests {
 
     #[test]
     fn insecure_hosts_match_with_or_without_port() {
-        let r = Resolver::new(RegistryOptions {
-            insecure: vec!["127.0.0.1:5001".into(), "mirror.local".into()],
-            ..RegistryOptions::default()
-        })
-        .unwrap();
-        assert!(r.is_insecure("127.0.0.1:5001"));
-        assert!(!r.is_insecure("127.0.0.1:5002"));
-        assert!(r.is_insecure("mirror.local:443"));
-        assert!(r.is_insecure("mirror.local"));
-        assert!(!r.is_insecure("quay.io"));
+        let insecure = ["127.0.0.1:5001".to_string(), "http://mirror.local/".into()];
+        assert!(is_insecure(&insecure, "127.0.0.1:5001"));
+        assert!(!is_insecure(&insecure, "127.0.0.1:5002"));
+        assert!(is_insecure(&insecure, "mirror.local:443"));
+        assert!(is_insecure(&insecure, "mirror.local"));
+        assert!(!is_insecure(&insecure, "quay.io"));
     }
 
     #[test]

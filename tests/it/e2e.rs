@@ -1,6 +1,7 @@
-//! The whole path of the pin/render issue on the real, embedded catalog: `solve` → `pin` against a
-//! real registry that mirrors every upstream registry → `render` → the manifests validate against the
-//! Kubernetes schemas of the chosen version, with every image pinned to the digest the registry serves.
+//! The whole path on the real, embedded catalog: `solve` → `pin` against a real registry that mirrors
+//! every upstream registry → `render` (the manifests validate against the Kubernetes schemas of the
+//! chosen version, every image pinned to the digest the registry serves) → `export --airgap` →
+//! `verify` → `mirror` into a second, empty registry (the far side) → every digest intact there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -109,6 +110,59 @@ fn solve_pin_render_validate_on_the_real_catalog() {
     }
     assert!(images >= 10, "the platform has images ({images})");
     validate_or_skip(&out, &pinned.kubernetes.to_string());
+
+    // the air gap: export everything into one archive, verify it, mirror it into an empty registry
+    let mut args: Vec<String> = vec![
+        "export".into(),
+        "--airgap".into(),
+        "-o".into(),
+        "platform.tar.zst".into(),
+        "--quiet".into(),
+        "--insecure-registry".into(),
+        reg.host.clone(),
+    ];
+    for r in &registries {
+        args.push("--registry-mirror".into());
+        args.push(format!("{r}={}/{r}", reg.host));
+    }
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let r = bundle_env(&dir, &args, None, &[]);
+    assert_eq!(r.code, 0, "export: {}\n{}", r.stdout, r.stderr);
+    let r = bundle_env(&dir, &["verify", "platform.tar.zst"], None, &[]);
+    assert_eq!(r.code, 0, "verify: {}\n{}", r.stdout, r.stderr);
+
+    let Some(far) = Registry::start(Variant::Plain, "e2e far side") else {
+        return;
+    };
+    let to = format!("{}/platform", far.host);
+    let r = bundle_env(
+        &dir,
+        &[
+            "mirror",
+            "platform.tar.zst",
+            "--to",
+            &to,
+            "--insecure-registry",
+            &far.host,
+            "-o",
+            "far",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(r.code, 0, "mirror: {}\n{}", r.stdout, r.stderr);
+    // every image is on the far side under <project>/<source registry>/<repository>, same digest
+    for (reference, digest) in &served {
+        let (registry, rest) = split(reference);
+        let (repo, _tag) = rest.rsplit_once(':').unwrap();
+        let Some(got) = far.skopeo_digest(&format!("platform/{registry}/{repo}@{digest}")) else {
+            return; // skopeo not installed (the harness already said so)
+        };
+        assert_eq!(&got, digest, "{reference} on the far side");
+    }
+    // the manifests written for the far side pull from it
+    let far_out = std::fs::read_to_string(dir.join("far").join("kustomization.yaml"));
+    assert!(far_out.is_ok(), "mirror -o wrote manifests");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

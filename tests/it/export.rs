@@ -304,12 +304,28 @@ fn interrupted_export_resumes_fetching_only_what_is_missing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let total = json(&r)["blobs"]["total"].as_u64().unwrap();
     let out = s.path("out");
-    // As if stopped early: no index.json, two layers and one manifest missing, one blob half-written.
     let app: serde_json::Value = serde_json::from_slice(&s.pushed["team/app:v1"].manifest).unwrap();
     let tool: serde_json::Value =
         serde_json::from_slice(&s.pushed["legacy/tool:1.0"].manifest).unwrap();
     let layer_a = app["layers"][0]["digest"].as_str().unwrap().to_string();
     let layer_b = tool["layers"][1]["digest"].as_str().unwrap().to_string();
+    // A layer corrupted in place (same size): `bundle verify` on its own rehashes every blob and
+    // notices; the next export rehashes it before reusing it, and fetches it again.
+    let layer_c = tool["layers"][0]["digest"].as_str().unwrap().to_string();
+    let mut bytes = std::fs::read(blob(&out, &layer_c)).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(blob(&out, &layer_c), &bytes).unwrap();
+    let v = bundle_env(&s.dir, &["verify", "out"], None, &[]);
+    assert_ne!(v.code, 0, "{}", v.stdout);
+    let said = format!("{}{}", v.stdout, v.stderr);
+    assert!(
+        said.contains(&layer_c) && said.contains("corrupt"),
+        "{}\n{}",
+        v.stdout,
+        v.stderr
+    );
+    // As if stopped early: no index.json, two layers and one manifest missing, one blob half-written.
     std::fs::remove_file(out.join("index.json")).unwrap();
     std::fs::rename(blob(&out, &layer_a), {
         let mut p = blob(&out, &layer_a).into_os_string();
@@ -326,8 +342,9 @@ fn interrupted_export_resumes_fetching_only_what_is_missing() {
     let r = s.export(&["-o", "out", "-q", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = json(&r);
-    assert_eq!(j["blobs"]["fetched"], 3, "{j}");
-    assert_eq!(j["blobs"]["reused"], total - 3, "{j}");
+    assert_eq!(j["verified"], "sound", "{j}");
+    assert_eq!(j["blobs"]["fetched"], 4, "{j}");
+    assert_eq!(j["blobs"]["reused"], total - 4, "{j}");
     assert_eq!(j["manifests"]["fetched"], 1, "{j}");
     assert_blobs_sound(&out);
     assert_eq!(entries(&out).len(), 6);

@@ -1,6 +1,7 @@
 //! `bundle mirror` against real registry processes (distribution 2.8 on 127.0.0.1), directly and
 //! through the fault-injecting proxy: digests intact, reruns push nothing, corrupt bundles push
-//! nothing, Basic auth, TLS, 5xx/429/connection resets, a registry that goes away mid-run.
+//! nothing, Basic auth, token auth as Harbor does it (short-lived tokens renewed mid-run, a refused
+//! cross-repository mount), TLS, 5xx/429/connection resets, a registry that goes away mid-run.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
@@ -12,6 +13,7 @@ use oci_client::{Client, Reference};
 use crate::common::{Run, tempdir};
 use crate::faultproxy::{FaultProxy, Faults};
 use crate::registry::{Image, Kind, Registry, Variant, bundle_env, image};
+use crate::tokenserver::{Issued, Policy, TokenServer};
 
 const MANIFEST_TYPES: [&str; 4] = [
     "application/vnd.oci.image.manifest.v1+json",
@@ -156,7 +158,9 @@ fn client_for(reg: &Registry) -> (Client, RegistryAuth) {
         }];
     }
     let auth = match &reg.variant {
-        Variant::Basic { user, password } => RegistryAuth::Basic(user.clone(), password.clone()),
+        Variant::Basic { user, password } | Variant::Token { user, password, .. } => {
+            RegistryAuth::Basic(user.clone(), password.clone())
+        }
         _ => RegistryAuth::Anonymous,
     };
     (Client::try_from(config).unwrap(), auth)
@@ -514,4 +518,494 @@ fn a_registry_that_goes_away_leaves_no_dangling_tag_and_a_rerun_completes() {
         interrupted >= 2,
         "the proxy cut in too late to test anything"
     );
+}
+
+/// `mirror` with `--username USER --password-stdin`.
+fn mirror_as(
+    dir: &Path,
+    bundle: &TestBundle,
+    to: &str,
+    user: &str,
+    password: &str,
+    extra: &[&str],
+) -> Run {
+    let mut args = vec![
+        "mirror",
+        bundle.dir.to_str().unwrap(),
+        "--to",
+        to,
+        "--username",
+        user,
+        "--password-stdin",
+    ];
+    args.extend_from_slice(extra);
+    bundle_env(dir, &args, Some(&format!("{password}\n")), &[])
+}
+
+/// How many tokens were issued to `user` for the same scopes, at most.
+fn most_tokens_for_one_scope(issued: &[Issued], user: &str) -> usize {
+    let mut counts = std::collections::BTreeMap::new();
+    for i in issued
+        .iter()
+        .filter(|i| i.status == 200 && i.account.as_deref() == Some(user) && !i.scopes.is_empty())
+    {
+        *counts.entry(i.scopes.join(" ")).or_insert(0usize) += 1;
+    }
+    counts.into_values().max().unwrap_or(0)
+}
+
+#[test]
+fn mirror_with_token_auth_renews_tokens_that_expire_mid_run() {
+    let (user, password) = ("robot$platform+ci", "t0ken-s3cret");
+    let policy = Policy {
+        lifetime: std::time::Duration::from_secs(1),
+        ..Policy::default()
+    };
+    let Some((tokens, reg)) =
+        TokenServer::with_registry(user, password, policy, "mirror token auth")
+    else {
+        return;
+    };
+    // Every request held 40 ms: a run takes several token lifetimes. One job at a time, so that a
+    // second token for the same scope means a renewal, not two workers asking at once.
+    let proxy = FaultProxy::start(
+        &reg.host,
+        Faults {
+            stall: Some(std::time::Duration::from_millis(40)),
+            ..Faults::default()
+        },
+    );
+    let dir = tempdir();
+    let to = format!("{}/platform", proxy.host);
+    let flags = ["--insecure-registry", proxy.host.as_str(), "--jobs", "1"];
+    let bundle = standard_bundle();
+
+    // No credentials: the token grants nothing, the registry refuses; exit 2, nothing tagged.
+    let run = mirror(&dir, &bundle, &to, &flags);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains(&proxy.host), "{}", run.stderr);
+    let (repo, tag) = target_repo("platform", &bundle.images[0].0);
+    assert_eq!(served(&reg, &repo, &tag), None, "nothing tagged");
+
+    // Tokens said to live 1 s (and refused by the registry after that): renewed before they expire.
+    tokens.clear();
+    let started = std::time::Instant::now();
+    let run = mirror_as(&dir, &bundle, &to, user, password, &flags);
+    assert_eq!(run.code, 0, "{run:?}\n{}", reg.log());
+    assert!(!run.stderr.contains(password) && !run.stdout.contains(password));
+    assert!(
+        started.elapsed() > std::time::Duration::from_secs(2),
+        "the run was too quick to outlive a token"
+    );
+    assert!(
+        most_tokens_for_one_scope(&tokens.issued(), user) >= 2,
+        "no token was renewed: {:?}",
+        tokens.issued()
+    );
+    assert_mirrored(&reg, "platform", &bundle);
+
+    // Tokens said to live an hour but refused by the registry after 1 s: the 401 fetches a new one.
+    tokens.set_policy(Policy {
+        lifetime: std::time::Duration::from_secs(1),
+        claimed_expires_in: Some(3600),
+        ..Policy::default()
+    });
+    tokens.clear();
+    let bundle = standard_bundle();
+    let run = mirror_as(&dir, &bundle, &to, user, password, &flags);
+    assert_eq!(run.code, 0, "{run:?}\n{}", reg.log());
+    assert!(
+        most_tokens_for_one_scope(&tokens.issued(), user) >= 2,
+        "no token was renewed after a 401: {:?}",
+        tokens.issued()
+    );
+    assert_mirrored(&reg, "platform", &bundle);
+}
+
+#[test]
+fn mirror_with_token_auth_uploads_when_a_cross_repo_mount_is_refused() {
+    let (user, password) = ("robot$platform+ci", "t0ken-s3cret");
+    let policy = Policy {
+        refuse_cross_repo_pull: true,
+        ..Policy::default()
+    };
+    let Some((tokens, reg)) =
+        TokenServer::with_registry(user, password, policy, "mirror token mount")
+    else {
+        return;
+    };
+    let proxy = FaultProxy::start(&reg.host, Faults::default());
+    let dir = tempdir();
+    let to = format!("{}/platform", proxy.host);
+    let bundle = standard_bundle();
+    let run = mirror_as(
+        &dir,
+        &bundle,
+        &to,
+        user,
+        password,
+        &[
+            "--insecure-registry",
+            proxy.host.as_str(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}\n{}", reg.log());
+    let s = json(&run);
+    assert_eq!(s["blobs"]["mounted"], 0, "{s}");
+    // The mounts were tried, refused (pull on the source not granted), and uploaded instead.
+    let mounts = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST ") && r.contains("mount="))
+        .count();
+    assert!(mounts >= 4, "{:?}", proxy.requests());
+    assert!(
+        tokens
+            .issued()
+            .iter()
+            .any(|i| i.scopes.len() == 2 && i.granted.iter().any(|g| g.ends_with(':'))),
+        "{:?}",
+        tokens.issued()
+    );
+    assert!(proxy.uploads_started() >= mounts, "{:?}", proxy.requests());
+    assert_mirrored(&reg, "platform", &bundle);
+}
+
+/// Packs a bundle directory as `bundle export` does (FORMAT.md §2): `oci-layout`, `index.json`,
+/// `blobs/`, `blobs/sha256/`, then the blobs by name; GNU headers, mtime 0, modes 0644/0755;
+/// zstd-compressed (level 3) when `zstd`.
+fn pack(layout: &Path, out: &Path, zstd: bool) {
+    fn build<W: std::io::Write>(layout: &Path, w: W) -> W {
+        let mut b = tar::Builder::new(w);
+        let mut add = |name: &str, data: Option<Vec<u8>>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(0);
+            h.set_uid(0);
+            h.set_gid(0);
+            match data {
+                Some(bytes) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(0o644);
+                    h.set_size(bytes.len() as u64);
+                    h.set_cksum();
+                    b.append_data(&mut h, name, bytes.as_slice()).unwrap();
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    h.set_cksum();
+                    b.append_data(&mut h, name, std::io::empty()).unwrap();
+                }
+            }
+        };
+        for f in ["oci-layout", "index.json"] {
+            add(f, Some(std::fs::read(layout.join(f)).unwrap()));
+        }
+        add("blobs/", None);
+        add("blobs/sha256/", None);
+        let mut names: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for n in names {
+            let bytes = std::fs::read(layout.join("blobs/sha256").join(&n)).unwrap();
+            add(&format!("blobs/sha256/{n}"), Some(bytes));
+        }
+        b.into_inner().unwrap()
+    }
+    let file = std::fs::File::create(out).unwrap();
+    if zstd {
+        build(layout, zstd::stream::write::Encoder::new(file, 3).unwrap())
+            .finish()
+            .unwrap();
+    } else {
+        build(layout, file);
+    }
+}
+
+/// Files and directories in `dir` whose name holds `.mirror-` (a work directory left behind).
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".mirror-"))
+        .collect()
+}
+
+#[test]
+fn mirror_from_tar_and_tar_zst_bundles() {
+    let Some(reg) = Registry::start(Variant::Plain, "mirror archives") else {
+        return;
+    };
+    let dir = tempdir();
+    for (zstd, name, project) in [
+        (false, "platform.tar", "from-tar"),
+        (true, "platform.tar.zst", "from-zst"),
+    ] {
+        let bundle = standard_bundle();
+        let archive = dir.join(name);
+        pack(&bundle.dir, &archive, zstd);
+        let as_archive = TestBundle {
+            dir: archive.clone(),
+            images: bundle.images.clone(),
+        };
+        let to = format!("{}/{project}", reg.host);
+        let run = mirror(
+            &dir,
+            &as_archive,
+            &to,
+            &[
+                "--insecure-registry",
+                &reg.host,
+                "--format",
+                "json",
+                "--verify-remote",
+            ],
+        );
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let s = json(&run);
+        assert_eq!(s["tags"]["pushed"], 5, "{name}: {s}");
+        assert_mirrored(&reg, project, &as_archive);
+        assert_eq!(leftovers(&dir), Vec::<String>::new(), "{name}");
+        // A rerun from the archive pushes nothing.
+        let again = mirror(
+            &dir,
+            &as_archive,
+            &to,
+            &["--insecure-registry", &reg.host, "--format", "json"],
+        );
+        assert_eq!(again.code, 0, "{name}: {again:?}");
+        assert_eq!(json(&again)["blobs"]["pushed"], 0, "{name}");
+        assert_eq!(leftovers(&dir), Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
+fn mirror_refuses_an_unsafe_or_corrupt_archive_and_writes_nothing_outside() {
+    let bundle = standard_bundle();
+    let dir = tempdir();
+    let archive = dir.join("evil.tar");
+    pack(&bundle.dir, &archive, false);
+    // Append a `../escape` entry and a symbolic link before the end-of-archive blocks.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    while bytes.len() >= 512 && bytes[bytes.len() - 512..].iter().all(|b| *b == 0) {
+        bytes.truncate(bytes.len() - 512);
+    }
+    let mut extra = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"../escape");
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(4);
+    h.set_cksum();
+    extra.append(&h, &b"boom"[..]).unwrap();
+    let mut l = tar::Header::new_gnu();
+    l.set_entry_type(tar::EntryType::Symlink);
+    l.set_size(0);
+    l.set_mode(0o777);
+    extra
+        .append_link(&mut l, "blobs/link", "/etc/passwd")
+        .unwrap();
+    bytes.extend(extra.into_inner().unwrap());
+    std::fs::write(&archive, bytes).unwrap();
+    let evil = TestBundle {
+        dir: archive,
+        images: Vec::new(),
+    };
+    let run = mirror(
+        &dir,
+        &evil,
+        "127.0.0.1:9/p",
+        &["--insecure-registry", "127.0.0.1:9"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("nothing was pushed"), "{}", run.stderr);
+    assert!(!dir.parent().unwrap().join("escape").exists());
+    assert!(!dir.join("escape").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+
+    // A flipped byte in a blob of a .tar.zst: refused before anything is extracted or pushed.
+    let bundle = standard_bundle();
+    let (_, img) = &bundle.images[1];
+    let (layer, _) = &img.blobs[1];
+    let path = bundle
+        .dir
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut b = std::fs::read(&path).unwrap();
+    let at = b.len() - 20;
+    b[at] ^= 0xff;
+    std::fs::write(&path, b).unwrap();
+    let archive = dir.join("corrupt.tar.zst");
+    pack(&bundle.dir, &archive, true);
+    let corrupt = TestBundle {
+        dir: archive,
+        images: Vec::new(),
+    };
+    let run = mirror(
+        &dir,
+        &corrupt,
+        "127.0.0.1:9/p",
+        &["--insecure-registry", "127.0.0.1:9"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn mirror_with_output_renders_images_on_the_mirror_and_hosts_toml() {
+    let Some(reg) = Registry::start(Variant::Plain, "mirror -o") else {
+        return;
+    };
+    let catalog = crate::common::fixture("pin").join("catalog");
+    let catalog = catalog.to_str().unwrap();
+    let dir = tempdir();
+    let r = bundle_env(&dir, &["--catalog", catalog, "solve"], None, &[]);
+    assert_eq!(r.code, 0, "solve: {}", r.stderr);
+    // The images of the pin catalog, pinned in the lock to what the bundle holds.
+    let images: Vec<(&str, Image)> = vec![
+        (
+            "registry.example.test/kube/apiserver:v1.30.0",
+            image(Kind::OciImage),
+        ),
+        ("registry.example.test/team/app:v1", image(Kind::OciImage)),
+        ("registry.example.test/team/multi:v2", image(Kind::OciIndex)),
+        (
+            "registry.example.test/legacy/tool:1.0",
+            image(Kind::DockerImage),
+        ),
+        (
+            "registry.example.test/legacy/multi:1.0",
+            image(Kind::DockerList),
+        ),
+    ];
+    let mut lock = String::new();
+    for line in std::fs::read_to_string(dir.join("bundle.lock"))
+        .unwrap()
+        .lines()
+    {
+        lock.push_str(line);
+        lock.push('\n');
+        if let Some(reference) = line.trim().strip_prefix("- reference: ") {
+            let (_, img) = images
+                .iter()
+                .find(|(r, _)| *r == reference)
+                .unwrap_or_else(|| panic!("{reference} is not in the test's images"));
+            lock.push_str(&format!("        digest: {}\n", img.digest));
+        }
+    }
+    let bundle = make_bundle_with_lock(images, &lock);
+    let out = dir.join("out");
+    let to = format!("{}/platform/site", reg.host);
+    let run = bundle_env(
+        &dir,
+        &[
+            "--catalog",
+            catalog,
+            "mirror",
+            bundle.dir.to_str().unwrap(),
+            "--to",
+            &to,
+            "--insecure-registry",
+            &reg.host,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_mirrored(&reg, "platform/site", &bundle);
+
+    // containerd: pulls of registry.example.test/… go to the mirror, under the project's path.
+    let hosts =
+        std::fs::read_to_string(out.join("airgap/certs.d/registry.example.test/hosts.toml"))
+            .unwrap_or_else(|e| panic!("{e}: {run:?}"));
+    assert!(hosts.contains(&reg.host), "{hosts}");
+    assert!(hosts.contains("platform/site"), "{hosts}");
+    // Every image the rendered files name is on the mirror, pinned by the digest the bundle holds.
+    let mut texts = String::new();
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                texts.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    let mut named = 0;
+    for (reference, img) in &bundle.images {
+        let (name, _) = reference.rsplit_once(':').unwrap();
+        let on_mirror = format!("{to}/{name}");
+        if texts.contains(&on_mirror) {
+            named += 1;
+            assert!(
+                texts.contains(&format!("{on_mirror}@{}", img.digest))
+                    || texts.contains(&img.digest),
+                "{on_mirror} without its digest"
+            );
+        }
+    }
+    assert!(
+        !texts.contains("image: registry.example.test/"),
+        "an image left on the source registry:\n{texts}"
+    );
+    assert!(named >= 1, "no image rendered:\n{texts}");
+    // kubeadm pulls the control plane from the mirror, and the digest it must get is the bundle's.
+    let kubeadm = std::fs::read_to_string(out.join("kubeadm/cluster-configuration.yaml")).unwrap();
+    assert!(
+        kubeadm.contains(&format!(
+            "imageRepository: \"{to}/registry.example.test/kube\""
+        )),
+        "{kubeadm}"
+    );
+    let apiserver = &bundle.images[0].1.digest;
+    assert!(
+        kubeadm.contains(&format!(
+            "{to}/registry.example.test/kube/apiserver:v1.30.0 @ {apiserver}"
+        )),
+        "{kubeadm}"
+    );
+
+    // The same from a .tar.zst bundle (the lock read from the archive): the same files.
+    let archive = dir.join("platform.tar.zst");
+    pack(&bundle.dir, &archive, true);
+    let out_zst = dir.join("out-zst");
+    let run = bundle_env(
+        &dir,
+        &[
+            "--catalog",
+            catalog,
+            "mirror",
+            archive.to_str().unwrap(),
+            "--to",
+            &to,
+            "--insecure-registry",
+            &reg.host,
+            "-o",
+            out_zst.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for f in [
+        "kubeadm/cluster-configuration.yaml",
+        "airgap/certs.d/registry.example.test/hosts.toml",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(out_zst.join(f)).unwrap(),
+            std::fs::read_to_string(out.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
 }

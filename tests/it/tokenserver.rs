@@ -13,8 +13,8 @@
 //! - wrong credentials: `401` from the token service itself.
 //!
 //! distribution accepts a token up to 60 s after its `exp` (clock-skew leeway). So that a short
-//! lifetime means something in a test, `exp` is set to `issued + lifetime - 60 s`: the registry
-//! refuses the token exactly `lifetime` after it was issued.
+//! lifetime means something in a test, `exp` is set to `issued + lifetime + 1 s - 60 s`: the registry
+//! refuses the token between `lifetime` and `lifetime + 1 s` after it was issued.
 
 #![allow(dead_code)]
 
@@ -407,7 +407,9 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
         "iss": ISSUER,
         "sub": account.clone().unwrap_or_default(),
         "aud": SERVICE,
-        "exp": (now + lifetime).saturating_sub(LEEWAY_SECS),
+        // `exp` is in whole seconds: one more so that the registry accepts the token for at least
+        // `lifetime` (and less than `lifetime` + 1 s).
+        "exp": (now + lifetime + 1).saturating_sub(LEEWAY_SECS),
         "nbf": now,
         "iat": now,
         "jti": format!("bundle-test-{jti}"),
