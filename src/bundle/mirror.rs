@@ -568,13 +568,13 @@ pub fn plan(
             path: index_path.display().to_string(),
             message: e.to_string(),
         })?;
-        let source = format!("{}/{}", image.registry, image.repository);
+        let source = image.name();
         let repository = if strip_registry_host {
-            format!("{}/{}", target.path(), image.repository)
+            format!("{}/{}", target.path(), image.repository())
         } else {
-            format!("{}/{}/{}", target.path(), image.registry, image.repository)
+            format!("{}/{}", target.path(), image.name())
         };
-        check_repository(&repository, &image.registry, strip_registry_host)?;
+        check_repository(&repository, image.registry(), strip_registry_host)?;
         if let Some(first) = sources.get(&repository) {
             if *first != source {
                 return Err(MirrorError::Collision {
@@ -586,7 +586,7 @@ pub fn plan(
             }
         }
         sources.insert(repository.clone(), source);
-        if let Some(tag) = &image.tag {
+        if let Some(tag) = image.tag() {
             if !valid_tag(tag) {
                 return Err(MirrorError::Name {
                     name: name.clone(),
@@ -596,8 +596,8 @@ pub fn plan(
         }
         let repo = plan.repositories.entry(repository.clone()).or_default();
         walk(&root, entry, &mut plan.manifests, repo, 0)?;
-        if let Some(tag) = &image.tag {
-            if let Some(other) = repo.tags.insert(tag.clone(), entry.digest.clone()) {
+        if let Some(tag) = image.tag() {
+            if let Some(other) = repo.tags.insert(tag.to_string(), entry.digest.clone()) {
                 if other != entry.digest {
                     return Err(MirrorError::Bundle {
                         path: index_path.display().to_string(),
@@ -612,7 +612,7 @@ pub fn plan(
         plan.images.push(Image {
             source: name.clone(),
             repository,
-            tag: image.tag.clone(),
+            tag: image.tag().map(str::to_string),
             digest: entry.digest.clone(),
         });
     }

@@ -1,5 +1,5 @@
 //! The air-gapped bundle: export (plan + execute), verify, inspect. One verb per file; every on-disk
-//! name of the bundle lives in [`format`].
+//! name of the bundle lives in [`format`](mod@format).
 
 pub mod export;
 pub mod format;

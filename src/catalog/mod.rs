@@ -1,6 +1,6 @@
 //! The version catalog: components, their release lines and the published facts that bind them.
 //!
-//! Files are read strictly ([`load`]), checked for consistency ([`lint`]), and turned into a
+//! Files are read strictly (the private `load` module), checked for consistency ([`lint`]), and turned into a
 //! [`Catalog`] that the solver and the matrix work on. The file format is described in
 //! `catalog/FORMAT.md`.
 

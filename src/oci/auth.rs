@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::reference::normalize_registry;
+use crate::types::normalize_registry;
 
 /// A secret: shown as `<redacted>` by `Debug` and never by `Display`.
 #[derive(Clone, PartialEq, Eq)]

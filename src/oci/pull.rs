@@ -142,12 +142,7 @@ impl std::fmt::Debug for Puller {
 
 impl Puller {
     /// Checks the options and reads the CA files (no network).
-    ///
-    /// Also starts, on a thread of its own, oci-spec's compilation of its reference grammar: a large
-    /// regex compiled on first use that takes about 0.1 s, which would otherwise delay the first
-    /// fetch; this way it overlaps whatever the caller does next (an export renders the lock).
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
-        std::thread::spawn(|| "registry.invalid/warm-up:tag".parse::<Reference>().is_ok());
         let roots = load_roots(&options.ca_files)?;
         Ok(Puller {
             options,

@@ -25,7 +25,7 @@ use super::retry::{RetryPolicy, parse_retry_after};
 
 /// Blobs up to this size go in one `PUT`; bigger ones in `PATCH` chunks of this size. Memory per
 /// upload in flight is bounded by it.
-pub const CHUNK_SIZE: usize = 8 * 1024 * 1024;
+pub const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 /// The most a manifest may weigh when read back (as registries limit it).
 const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -831,10 +831,12 @@ impl PushClient {
         let mut f = tokio::fs::File::open(file).await.map_err(io)?;
         let mut sent: u64 = 0;
         let mut last: Vec<u8> = Vec::new();
-        // Chunks while more than one chunk remains; the rest goes with the closing PUT.
+        // Chunks while more than one chunk remains; the rest goes with the closing PUT. A chunk is
+        // held once (`Bytes`: a retry re-sends the same buffer, it does not copy it).
         while size - sent > CHUNK_SIZE as u64 {
             let mut buf = vec![0u8; CHUNK_SIZE];
             f.read_exact(&mut buf).await.map_err(io)?;
+            let buf = bytes::Bytes::from(buf);
             let end = sent + CHUNK_SIZE as u64 - 1;
             let r = self
                 .send(Method::PATCH, &loc, &scope, |b| {
@@ -853,6 +855,7 @@ impl PushClient {
         let rest = usize::try_from(size - sent).unwrap_or(CHUNK_SIZE);
         last.resize(rest, 0);
         f.read_exact(&mut last).await.map_err(io)?;
+        let last = bytes::Bytes::from(last);
         let put = with_query(&loc, "digest", digest)
             .ok_or_else(|| self.protocol(&what, format!("bad upload location `{loc}`")))?;
         let r = self

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use oci_client::Reference;
 
 use super::error::ResolveError;
+use crate::types::{ImageRef, normalize_registry};
 
 /// A per-registry rewrite `SOURCE=TARGET`: images of registry `SOURCE` are fetched from `TARGET`
 /// (a host, optionally with a port and a path prefix), as containerd mirrors do.
@@ -91,14 +92,6 @@ fn valid_host(host: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
-/// Docker Hub goes by several names; references parse to `docker.io`.
-pub(crate) fn normalize_registry(host: &str) -> &str {
-    match host {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io",
-        h => h,
-    }
-}
-
 /// Where a reference is fetched from after mirroring.
 #[derive(Debug, Clone)]
 pub(crate) struct Located {
@@ -109,47 +102,66 @@ pub(crate) struct Located {
 }
 
 /// Parses `reference` and applies the first mirror whose source is its registry.
+///
+/// References are parsed by [`ImageRef`] and handed to oci-client already split
+/// (`Reference::with_tag` and friends), never through `Reference::from_str`, whose grammar is a
+/// large regex that takes about 0.1 s to compile on first use. A reference with neither a tag nor
+/// a digest means `:latest`, as it does to oci-client.
 pub(crate) fn locate(reference: &str, mirrors: &[Mirror]) -> Result<Located, ResolveError> {
     let invalid = |message: String| ResolveError::InvalidReference {
         reference: reference.to_string(),
         message,
     };
-    let parsed = Reference::from_str(reference).map_err(|e| invalid(e.to_string()))?;
-    if parsed.tag().is_none() && parsed.digest().is_none() {
-        return Err(invalid("it has neither a tag nor a digest".to_string()));
-    }
-    let Some(m) = mirrors
-        .iter()
-        .find(|m| m.source == normalize_registry(parsed.registry()))
-    else {
+    let parsed = ImageRef::parse(reference).map_err(|e| invalid(e.reason))?;
+    let Some(m) = mirrors.iter().find(|m| m.source == parsed.registry()) else {
         return Ok(Located {
+            fetch: oci_reference(&parsed),
             fetch_text: reference.to_string(),
-            fetch: parsed,
         });
     };
     let mut text = m.target();
     text.push('/');
     text.push_str(parsed.repository());
-    if let Some(t) = parsed.tag() {
-        text.push(':');
-        text.push_str(t);
+    match (parsed.tag(), parsed.digest()) {
+        (None, None) => text.push_str(":latest"),
+        (tag, digest) => {
+            if let Some(t) = tag {
+                text.push(':');
+                text.push_str(t);
+            }
+            if let Some(d) = digest {
+                text.push('@');
+                text.push_str(d);
+            }
+        }
     }
-    if let Some(d) = parsed.digest() {
-        text.push('@');
-        text.push_str(d);
-    }
-    let fetch =
-        Reference::from_str(&text).map_err(|e| invalid(format!("mirrored as `{text}`: {e}")))?;
-    if fetch.registry() != m.target_host {
+    let mirrored = ImageRef::parse(&text)
+        .map_err(|e| invalid(format!("mirrored as `{text}`: {}", e.reason)))?;
+    if mirrored.registry() != normalize_registry(&m.target_host) {
         return Err(invalid(format!(
             "mirror {m}: `{text}` does not name registry {} (use a host with a dot or a port)",
             m.target_host
         )));
     }
     Ok(Located {
-        fetch,
+        fetch: oci_reference(&mirrored),
         fetch_text: text,
     })
+}
+
+/// `image` as oci-client's reference, built from its parts (no parsing); no tag and no digest
+/// means `:latest`.
+fn oci_reference(image: &ImageRef) -> Reference {
+    let registry = image.registry().to_string();
+    let repository = image.repository().to_string();
+    match (image.tag(), image.digest()) {
+        (Some(t), Some(d)) => {
+            Reference::with_tag_and_digest(registry, repository, t.to_string(), d.to_string())
+        }
+        (Some(t), None) => Reference::with_tag(registry, repository, t.to_string()),
+        (None, Some(d)) => Reference::with_digest(registry, repository, d.to_string()),
+        (None, None) => Reference::with_tag(registry, repository, "latest".to_string()),
+    }
 }
 
 #[cfg(test)]

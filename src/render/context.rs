@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::image::{ImageRef, is_sha256_digest};
+use super::image::{ImageRef, is_sha256_digest, repository_on};
 use super::{Options, RenderError};
 use crate::catalog::Catalog;
 use crate::lock::Lock;
@@ -54,8 +54,8 @@ pub(crate) fn build(
         let mut list = Vec::new();
         for i in &c.images {
             let r = ImageRef::parse(&i.reference)?;
-            registries.insert(r.registry.clone());
-            let repo = r.repository_on(mirror);
+            registries.insert(r.registry().to_string());
+            let repo = repository_on(&r, mirror);
             let rendered = match &i.digest {
                 Some(d) if is_sha256_digest(d) => format!("{repo}@{d}"),
                 Some(d) => {
@@ -66,10 +66,10 @@ pub(crate) fn build(
                 }
                 None => {
                     unpinned.push(i.reference.clone());
-                    format!("{repo}:{}", r.tag.as_deref().unwrap_or("latest"))
+                    format!("{repo}:{}", r.tag().unwrap_or("latest"))
                 }
             };
-            let role = r.role().to_string();
+            let role = r.base_name().to_string();
             if images
                 .insert(role.clone(), Value::String(rendered))
                 .is_some()
@@ -79,7 +79,7 @@ pub(crate) fn build(
                     role,
                 });
             }
-            tags.insert(role, json!(r.tag));
+            tags.insert(role, json!(r.tag()));
             list.push((r, i.digest.clone()));
         }
         parsed.insert(c.name.clone(), list);
@@ -146,7 +146,7 @@ fn kubeadm(
 ) -> Value {
     let mirror = opts.mirror.as_ref();
     let parent = |r: &ImageRef| {
-        let full = r.repository_on(mirror);
+        let full = repository_on(r, mirror);
         full.rsplit_once('/')
             .map(|(p, _)| p.to_string())
             .unwrap_or(full)
@@ -160,14 +160,14 @@ fn kubeadm(
                 .unwrap_or_default()
         });
     let part = |name: &str| match first(name) {
-        Some((r, _)) => json!({"repository": parent(r), "tag": r.tag}),
+        Some((r, _)) => json!({"repository": parent(r), "tag": r.tag()}),
         None => Value::Null,
     };
     let mut digests = Vec::new();
     for name in ["kubernetes", "etcd", "coredns", "pause"] {
         for (r, d) in parsed.get(name).into_iter().flatten() {
             digests.push(json!({
-                "image": format!("{}:{}", r.repository_on(mirror), r.tag.as_deref().unwrap_or("latest")),
+                "image": format!("{}:{}", repository_on(r, mirror), r.tag().unwrap_or("latest")),
                 "digest": d,
             }));
         }

@@ -1,7 +1,9 @@
-//! Validated value types shared by every layer: versions, ranges, dates.
+//! Validated value types shared by every layer: versions, ranges, dates, image references.
 
 mod date;
+mod image_ref;
 mod version;
 
 pub use date::{Date, DateError};
+pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, normalize_registry};
 pub use version::{Version, VersionError, VersionReq};
