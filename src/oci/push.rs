@@ -21,6 +21,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::auth::{self, Credentials};
 use super::error::SetupError;
+use super::resolve::{deepest, error_chain};
 use super::retry::{RetryPolicy, parse_retry_after};
 
 /// Blobs up to this size go in one `PUT`; bigger ones in `PATCH` chunks of this size. Memory per
@@ -1166,24 +1167,6 @@ fn registry_words(body: &[u8]) -> String {
         .take(200)
         .filter(|c| !c.is_control())
         .collect()
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
-fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: &(dyn std::error::Error + 'static) = e;
-    while let Some(s) = cur.source() {
-        cur = s;
-    }
-    cur.to_string()
 }
 
 #[cfg(test)]

@@ -495,7 +495,8 @@ pub(super) fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> R
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes, `: `-separated.
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -505,7 +506,8 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
+/// The innermost cause of an error.
+pub(super) fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: &(dyn std::error::Error + 'static) = e;
     while let Some(s) = cur.source() {
         cur = s;
