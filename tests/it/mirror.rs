@@ -1009,3 +1009,165 @@ fn mirror_with_output_renders_images_on_the_mirror_and_hosts_toml() {
     }
     assert_eq!(leftovers(&dir), Vec::<String>::new());
 }
+
+/// A stand-in for Harbor's front: answers `POST /api/v2.0/projects` itself (201 the first time for a
+/// name, 409 after; 403 for the `reader` account) and splices every other connection to the registry.
+struct HarborFront {
+    host: String,
+    created: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl HarborFront {
+    fn start(upstream: &str) -> HarborFront {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let created = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (upstream, seen) = (upstream.to_string(), created.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (upstream, seen) = (upstream.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    // read the request head (and, for the project API, its small body)
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    if head.starts_with("POST /api/v2.0/projects ") {
+                        let end = head.find("\r\n\r\n").unwrap() + 4;
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        while buf.len() < end + len {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let body: serde_json::Value =
+                            serde_json::from_slice(&buf[end..end + len]).unwrap_or_default();
+                        let name = body["project_name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        // Basic cmVhZGVyOnB3 = reader:pw, an account that may not create projects
+                        let status = if head.contains("cmVhZGVyOnB3") {
+                            "403 Forbidden"
+                        } else {
+                            let mut s = seen.lock().unwrap();
+                            if s.contains(&name) {
+                                "409 Conflict"
+                            } else {
+                                s.push(name);
+                                "201 Created"
+                            }
+                        };
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                        return;
+                    }
+                    // one request per connection: the registry answers `Connection: close`, so the
+                    // client opens a new connection (seen here first) for its next request
+                    let end = head.find("\r\n\r\n").unwrap();
+                    let mut forwarded = String::new();
+                    for (i, line) in head[..end].split("\r\n").enumerate() {
+                        if i > 0 && line.to_ascii_lowercase().starts_with("connection:") {
+                            continue;
+                        }
+                        forwarded.push_str(line);
+                        forwarded.push_str("\r\n");
+                        if i == 0 {
+                            forwarded.push_str("Connection: close\r\n");
+                        }
+                    }
+                    forwarded.push_str("\r\n");
+                    let mut out = forwarded.into_bytes();
+                    out.extend_from_slice(&buf[end + 4..]);
+                    let buf = out;
+                    let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    if up.write_all(&buf).is_err() {
+                        return;
+                    }
+                    let (mut c2, mut u2) = (conn.try_clone().unwrap(), up.try_clone().unwrap());
+                    let t = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut u2, &mut c2);
+                        let _ = c2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut conn, &mut up);
+                    let _ = up.shutdown(std::net::Shutdown::Write);
+                    let _ = t.join();
+                });
+            }
+        });
+        HarborFront { host, created }
+    }
+}
+
+#[test]
+fn create_project_through_the_harbor_api_then_push() {
+    let Some(reg) = Registry::start(Variant::Plain, "mirror --create-project") else {
+        return;
+    };
+    let front = HarborFront::start(&reg.host);
+    let bundle = standard_bundle();
+    let dir = tempdir();
+    let to = format!("{}/platform", front.host);
+    let flags = [
+        "--insecure-registry",
+        front.host.as_str(),
+        "--create-project",
+        "--format",
+        "json",
+    ];
+    let run = mirror(&dir, &bundle, &to, &flags);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(front.created.lock().unwrap().as_slice(), ["platform"]);
+    assert_mirrored(&reg, "platform", &bundle);
+    // the project exists now (409): still fine
+    let again = mirror(&dir, &bundle, &to, &flags);
+    assert_eq!(again.code, 0, "{again:?}");
+    // an account that may not create projects: exit 2, the account and the action named, nothing pushed
+    let denied = bundle_env(
+        &dir,
+        &[
+            "mirror",
+            bundle.dir.to_str().unwrap(),
+            "--to",
+            &format!("{}/other", front.host),
+            "--insecure-registry",
+            &front.host,
+            "--create-project",
+            "--username",
+            "reader",
+            "--password-stdin",
+        ],
+        Some("pw"),
+        &[],
+    );
+    assert_eq!(denied.code, 2, "{denied:?}");
+    assert!(
+        denied.stderr.contains("create projects"),
+        "{}",
+        denied.stderr
+    );
+    assert!(denied.stderr.contains("reader"), "{}", denied.stderr);
+    assert!(
+        !denied.stderr.contains("pw\n"),
+        "the password is never printed"
+    );
+}
