@@ -284,15 +284,7 @@ pub fn to_html(m: &Matrix) -> String {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n</div>\n");
-    let conflicts: Vec<_> = m
-        .minors
-        .iter()
-        .zip(&m.platforms)
-        .filter_map(|(minor, p)| match p {
-            Platform::Conflict { core, facts, .. } => Some((minor, core, facts)),
-            Platform::Solved { .. } => None,
-        })
-        .collect();
+    let conflicts = m.conflicts();
     if !conflicts.is_empty() {
         out.push_str("<ul class=\"why\">\n");
         for (minor, core, facts) in conflicts {

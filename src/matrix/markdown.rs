@@ -190,15 +190,7 @@ pub fn to_markdown(m: &Matrix) -> String {
         }
         out.push('\n');
     }
-    let conflicts: Vec<_> = m
-        .minors
-        .iter()
-        .zip(&m.platforms)
-        .filter_map(|(minor, p)| match p {
-            Platform::Conflict { core, facts, .. } => Some((minor, core, facts)),
-            Platform::Solved { .. } => None,
-        })
-        .collect();
+    let conflicts = m.conflicts();
     if !conflicts.is_empty() {
         out.push_str("\nWhy there is no platform:\n\n");
         for (minor, core, facts) in conflicts {

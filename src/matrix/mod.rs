@@ -219,6 +219,20 @@ pub struct Matrix {
     pub platforms: Vec<Platform>,
 }
 
+impl Matrix {
+    /// The minors whose platform does not solve, with the conflicting core and the clashing facts.
+    pub fn conflicts(&self) -> Vec<(&Minor, &Vec<String>, &Vec<FactLine>)> {
+        self.minors
+            .iter()
+            .zip(&self.platforms)
+            .filter_map(|(minor, p)| match p {
+                Platform::Conflict { core, facts, .. } => Some((minor, core, facts)),
+                Platform::Solved { .. } => None,
+            })
+            .collect()
+    }
+}
+
 /// Options for the catalog's `default` profile (an empty request when the catalog has none).
 pub fn default_options(catalog: &Catalog) -> Options {
     match catalog.profile("default") {

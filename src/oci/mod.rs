@@ -27,11 +27,7 @@ pub use reference::{Mirror, MirrorParseError};
 pub use resolve::{Outcome, Progress, RegistryOptions, Resolved, Resolver};
 pub use retry::RetryPolicy;
 
-/// Whether `s` is a `sha256:` digest: the algorithm, a colon and 64 lower-case hex digits.
-pub fn is_sha256_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
+pub use crate::types::is_sha256_digest;
 
 /// The `sha256:…` digest of some bytes (a manifest as served).
 pub fn sha256_digest(bytes: &[u8]) -> String {

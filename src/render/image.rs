@@ -11,14 +11,7 @@ pub fn repository_on(image: &ImageRef, mirror: Option<&Mirror>) -> String {
     }
 }
 
-/// Whether `s` is `sha256:` followed by 64 lower-case hex digits.
-pub fn is_sha256_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+pub use crate::types::is_sha256_digest;
 
 /// Whether an `image:` value in a manifest is pinned: `REPOSITORY@sha256:<64 hex>`, no tag.
 pub fn is_pinned(image: &str) -> bool {

@@ -2,24 +2,14 @@
 //!
 //! Each test pushes synthetic images (OCI image, OCI index, Docker schema2 image, Docker manifest list)
 //! under `registry.example.test` (reached through `--registry-mirror`), solves the synthetic catalog in
-//! `tests/fixtures/export/catalog` (the lock has no digests: export pins them first) and exports it.
+//! `tests/fixtures/registry-catalog` (the lock has no digests: export pins them first) and exports it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{Run, fixture, tempdir};
-use crate::registry::{Image, Kind, Registry, Variant, bundle_env, image, sha256};
-
-const IMAGES: [(&str, Kind); 5] = [
-    ("kube/apiserver:v1.30.0", Kind::OciImage),
-    ("team/app:v1", Kind::OciImage),
-    ("team/multi:v2", Kind::OciIndex),
-    ("legacy/tool:1.0", Kind::DockerImage),
-    ("legacy/multi:1.0", Kind::DockerList),
-];
-
-const SOURCE: &str = "registry.example.test";
+use crate::registry::{IMAGES, Image, Kind, Registry, SOURCE, Variant, bundle_env, image, sha256};
 
 struct Setup {
     registry: Registry,
@@ -40,7 +30,7 @@ impl Setup {
             pushed.insert(repo, img);
         }
         let dir = tempdir();
-        let catalog = fixture("export").join("catalog");
+        let catalog = fixture("registry-catalog");
         let r = bundle_env(
             &dir,
             &["--catalog", catalog.to_str().unwrap(), "solve"],
@@ -61,7 +51,7 @@ impl Setup {
     }
 
     fn export_with(&self, extra: &[&str], stdin: Option<&str>) -> Run {
-        let catalog = fixture("export").join("catalog");
+        let catalog = fixture("registry-catalog");
         let mirror = format!("{SOURCE}={}", self.registry.host);
         let mut args = vec![
             "--catalog",

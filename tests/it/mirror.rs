@@ -862,7 +862,7 @@ fn mirror_with_output_renders_images_on_the_mirror_and_hosts_toml() {
     let Some(reg) = Registry::start(Variant::Plain, "mirror -o") else {
         return;
     };
-    let catalog = crate::common::fixture("pin").join("catalog");
+    let catalog = crate::common::fixture("registry-catalog");
     let catalog = catalog.to_str().unwrap();
     let dir = tempdir();
     let r = bundle_env(&dir, &["--catalog", catalog, "solve"], None, &[]);

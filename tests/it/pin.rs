@@ -1,7 +1,7 @@
 //! `bundle pin` against a real registry process.
 //!
 //! Each test starts its own `docker-registry` (see `registry.rs`), pushes synthetic images, solves the
-//! synthetic catalog in `tests/fixtures/pin/catalog` (every image under `registry.example.test`) and pins the
+//! synthetic catalog in `tests/fixtures/registry-catalog` (every image under `registry.example.test`) and pins the
 //! lock through `--registry-mirror registry.example.test=127.0.0.1:PORT[/prefix]`: the lock keeps the upstream
 //! references, the digests come from the mirror.
 
@@ -12,18 +12,7 @@ use base64::Engine as _;
 use bundle::lock::Lock;
 
 use crate::common::{Run, fixture, tempdir};
-use crate::registry::{Image, Kind, Registry, Variant, bundle_env, image};
-
-/// Repositories (under the source registry) and the kind of image each one is.
-const IMAGES: [(&str, Kind); 5] = [
-    ("kube/apiserver:v1.30.0", Kind::OciImage),
-    ("team/app:v1", Kind::OciImage),
-    ("team/multi:v2", Kind::OciIndex),
-    ("legacy/tool:1.0", Kind::DockerImage),
-    ("legacy/multi:1.0", Kind::DockerList),
-];
-
-const SOURCE: &str = "registry.example.test";
+use crate::registry::{IMAGES, Image, Kind, Registry, SOURCE, Variant, bundle_env, image};
 
 struct Setup {
     registry: Registry,
@@ -51,7 +40,7 @@ impl Setup {
             pushed.insert(repo, img);
         }
         let dir = tempdir();
-        let catalog = fixture("pin").join("catalog");
+        let catalog = fixture("registry-catalog");
         let r = bundle_env(
             &dir,
             &["--catalog", catalog.to_str().unwrap(), "solve"],

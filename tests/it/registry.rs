@@ -21,6 +21,19 @@ use sha2::Digest as _;
 
 use crate::common::{Run, tempdir};
 
+/// The images of `tests/fixtures/registry-catalog` (under [`SOURCE`]) and the kind of image each one
+/// is: the pin, export and mirror tests push these and solve that catalog.
+pub const IMAGES: [(&str, Kind); 5] = [
+    ("kube/apiserver:v1.30.0", Kind::OciImage),
+    ("team/app:v1", Kind::OciImage),
+    ("team/multi:v2", Kind::OciIndex),
+    ("legacy/tool:1.0", Kind::DockerImage),
+    ("legacy/multi:1.0", Kind::DockerList),
+];
+
+/// The source registry the fixture catalog's image references name.
+pub const SOURCE: &str = "registry.example.test";
+
 /// How the registry is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Variant {
