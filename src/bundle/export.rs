@@ -622,8 +622,9 @@ fn wanted(lock: &Lock) -> Result<Vec<Wanted>, ExportError> {
     let mut by_ref: BTreeMap<String, Wanted> = BTreeMap::new();
     for c in &lock.components {
         for i in &c.images {
-            let w = by_ref.entry(i.reference.clone()).or_insert_with(|| Wanted {
-                reference: i.reference.clone(),
+            let reference = i.reference.to_string();
+            let w = by_ref.entry(reference.clone()).or_insert_with(|| Wanted {
+                reference: reference.clone(),
                 components: Vec::new(),
                 digest: None,
             });
@@ -631,20 +632,15 @@ fn wanted(lock: &Lock) -> Result<Vec<Wanted>, ExportError> {
                 w.components.push(c.name.clone());
             }
             if let Some(d) = &i.digest {
-                if !crate::oci::is_sha256_digest(d) {
-                    return Err(ExportError::Lock(format!(
-                        "{}: `{d}` is not a sha256 digest",
-                        i.reference
-                    )));
-                }
+                let d = d.to_string();
                 match &w.digest {
-                    Some(old) if old != d => {
+                    Some(old) if *old != d => {
                         return Err(ExportError::Lock(format!(
                             "{} is locked with two digests, {old} and {d}",
                             i.reference
                         )));
                     }
-                    _ => w.digest = Some(d.clone()),
+                    _ => w.digest = Some(d),
                 }
             }
         }
@@ -726,8 +722,9 @@ pub fn export(
             if i.digest.is_none() {
                 i.digest = wanted
                     .iter()
-                    .find(|w| w.reference == i.reference)
-                    .and_then(|w| w.digest.clone());
+                    .find(|w| w.reference == i.reference.to_string())
+                    .and_then(|w| w.digest.as_deref())
+                    .and_then(|d| crate::types::Digest::parse_sha256(d).ok());
             }
         }
     }

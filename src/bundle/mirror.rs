@@ -33,88 +33,33 @@ use super::verify::{self, Problem, VerifyError};
 use crate::catalog::Catalog;
 use crate::lock::Lock;
 use crate::oci::{BlobOutcome, ProjectOutcome, PushClient, PushError, PushOptions};
-use crate::render::{self, ImageRef};
+use crate::render;
+use crate::types::grammar::{MAX_REPOSITORY_LEN, valid_component};
+use crate::types::{ImageRef, RegistryPrefix};
 
-/// The longest repository name registries accept (distribution answers 500 beyond it).
-pub const MAX_REPOSITORY_NAME: usize = 255;
-
-/// Where the bundle goes: `HOST[:PORT]/PROJECT[/PREFIX]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// `HOST[:PORT]`.
-    pub host: String,
-    /// The first path component (a Harbor project).
-    pub project: String,
-    /// The rest of the path, possibly empty.
-    pub prefix: String,
-}
-
-impl Target {
-    /// Parses `HOST[:PORT]/PROJECT[/PREFIX]`.
-    pub fn parse(given: &str) -> Result<Target, MirrorError> {
-        let err = |reason: &str| MirrorError::Target {
+/// Reads `--to`: `HOST[:PORT]/PROJECT[/PREFIX]` (a project is required: Harbor keeps repositories
+/// in projects).
+pub fn parse_target(given: &str) -> Result<RegistryPrefix, MirrorError> {
+    let target = RegistryPrefix::parse(given).map_err(|e| MirrorError::Target {
+        given: given.to_string(),
+        reason: e.reason,
+    })?;
+    if target.first_component().is_none() {
+        return Err(MirrorError::Target {
             given: given.to_string(),
-            reason: reason.to_string(),
-        };
-        if given.contains("://") {
-            return Err(err("give HOST[:PORT]/PROJECT[/PREFIX] without a scheme"));
-        }
-        let trimmed = given.trim_end_matches('/');
-        let Some((host, path)) = trimmed.split_once('/') else {
-            return Err(err(
-                "a project is required: HOST[:PORT]/PROJECT[/PREFIX], e.g. harbor.local/platform",
-            ));
-        };
-        if host.is_empty()
-            || !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        {
-            return Err(err(
-                "the host must be a DNS name or IP address, with an optional :PORT",
-            ));
-        }
-        if let Some((_, port)) = host.rsplit_once(':').filter(|_| !host.ends_with(']')) {
-            if port.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(err("the port must be a number from 1 to 65535"));
-            }
-        }
-        for part in path.split('/') {
-            if !valid_component(part) {
-                return Err(err(&format!(
-                    "`{part}` is not a valid path component (lower-case [a-z0-9], separated by . _ __ or -)"
-                )));
-            }
-        }
-        let (project, prefix) = path.split_once('/').unwrap_or((path, ""));
-        Ok(Target {
-            host: host.to_ascii_lowercase(),
-            project: project.to_string(),
-            prefix: prefix.to_string(),
-        })
+            reason:
+                "a project is required: HOST[:PORT]/PROJECT[/PREFIX], e.g. harbor.local/platform"
+                    .to_string(),
+        });
     }
-
-    /// `PROJECT[/PREFIX]`.
-    pub fn path(&self) -> String {
-        if self.prefix.is_empty() {
-            self.project.clone()
-        } else {
-            format!("{}/{}", self.project, self.prefix)
-        }
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.host, self.path())
-    }
+    Ok(target)
 }
 
 /// What `mirror` is asked to do.
 #[derive(Debug, Clone)]
 pub struct MirrorOptions {
-    /// Where to.
-    pub target: Target,
+    /// Where to: `HOST[:PORT]/PROJECT[/PREFIX]` (see [`parse_target`]).
+    pub target: RegistryPrefix,
     /// Map `<source-registry>/<repository>` to `<repository>` only.
     pub strip_registry_host: bool,
     /// Create the Harbor project first (201 created, 409 exists).
@@ -489,50 +434,10 @@ fn is_nondistributable(media_type: &str) -> bool {
         || media_type == format::DOCKER_FOREIGN_LAYER
 }
 
-/// A path component as the distribution spec allows it.
-fn valid_component(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
-        return false;
-    }
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
-    {
-        return false;
-    }
-    // Separators: one `.`, one or two `_`, or any number of `-`.
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_alphanumeric() {
-            let start = i;
-            while i < b.len() && !b[i].is_ascii_alphanumeric() {
-                i += 1;
-            }
-            let sep = &s[start..i];
-            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-')) {
-                return false;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    true
-}
-
-fn valid_tag(t: &str) -> bool {
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
-}
-
 /// Works out what to push where (reads the bundle's `index.json` and manifests; no network).
 pub fn plan(
     bundle: &Path,
-    target: &Target,
+    target: &RegistryPrefix,
     strip_registry_host: bool,
 ) -> Result<Plan, MirrorError> {
     let Opened { root, workdir } = open_bundle(bundle)?;
@@ -569,11 +474,7 @@ pub fn plan(
             message: e.to_string(),
         })?;
         let source = image.name();
-        let repository = if strip_registry_host {
-            format!("{}/{}", target.path(), image.repository())
-        } else {
-            format!("{}/{}", target.path(), image.name())
-        };
+        let repository = target.repository_for(&image, strip_registry_host);
         check_repository(&repository, image.registry(), strip_registry_host)?;
         if let Some(first) = sources.get(&repository) {
             if *first != source {
@@ -586,14 +487,6 @@ pub fn plan(
             }
         }
         sources.insert(repository.clone(), source);
-        if let Some(tag) = image.tag() {
-            if !valid_tag(tag) {
-                return Err(MirrorError::Name {
-                    name: name.clone(),
-                    reason: "not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})".to_string(),
-                });
-            }
-        }
         let repo = plan.repositories.entry(repository.clone()).or_default();
         walk(&root, entry, &mut plan.manifests, repo, 0)?;
         if let Some(tag) = image.tag() {
@@ -620,11 +513,11 @@ pub fn plan(
 }
 
 fn check_repository(repository: &str, registry: &str, stripped: bool) -> Result<(), MirrorError> {
-    if repository.len() > MAX_REPOSITORY_NAME {
+    if repository.len() > MAX_REPOSITORY_LEN {
         return Err(MirrorError::Name {
             name: repository.to_string(),
             reason: format!(
-                "{} characters; registries accept at most {MAX_REPOSITORY_NAME} (shorten the prefix{})",
+                "{} characters; registries accept at most {MAX_REPOSITORY_LEN} (shorten the prefix{})",
                 repository.len(),
                 if stripped {
                     ""
@@ -946,8 +839,9 @@ pub fn mirror(
         error: Box::new(error),
         missing: Box::new(everything(plan)),
     };
-    let client = PushClient::new(&options.target.host, &options.target.project, &options.push)
-        .map_err(push_err)?;
+    let project = options.target.first_component().unwrap_or_default();
+    let client =
+        PushClient::new(options.target.host(), project, &options.push).map_err(push_err)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -962,7 +856,7 @@ pub fn mirror(
     runtime.block_on(client.login()).map_err(push_err)?;
     if options.create_project {
         let outcome = runtime
-            .block_on(client.create_project(&options.target.project))
+            .block_on(client.create_project(project))
             .map_err(push_err)?;
         summary.project_created = Some(outcome == ProjectOutcome::Created);
     }
@@ -1177,7 +1071,7 @@ fn everything(plan: &Plan) -> Missing {
 /// (an archive's extraction, or the bundle directory itself).
 pub fn render_for_plan(
     plan: &Plan,
-    target: &Target,
+    target: &RegistryPrefix,
     catalog: &Catalog,
 ) -> Result<render::Output, MirrorError> {
     let (label, text) = lock_from_dir(&plan.root)?;
@@ -1259,15 +1153,12 @@ fn lock_from_dir(root: &Path) -> Result<(String, String), MirrorError> {
 fn render_lock(
     label: &str,
     text: &str,
-    target: &Target,
+    target: &RegistryPrefix,
     catalog: &Catalog,
 ) -> Result<render::Output, MirrorError> {
     let lock = Lock::parse(text, label).map_err(|e| MirrorError::Render(e.to_string()))?;
     let options = render::Options {
-        mirror: Some(render::Mirror {
-            host: target.host.clone(),
-            prefix: target.path(),
-        }),
+        mirror: Some(target.clone()),
         allow_tags: false,
     };
     let out =
@@ -1285,35 +1176,13 @@ mod tests {
 
     #[test]
     fn targets() {
-        let t = Target::parse("harbor.local:8443/platform/k8s/").unwrap();
-        assert_eq!(t.host, "harbor.local:8443");
-        assert_eq!(t.project, "platform");
-        assert_eq!(t.prefix, "k8s");
+        let t = parse_target("harbor.local:8443/platform/k8s/").unwrap();
+        assert_eq!(t.host(), "harbor.local:8443");
+        assert_eq!(t.first_component(), Some("platform"));
         assert_eq!(t.to_string(), "harbor.local:8443/platform/k8s");
-        assert!(Target::parse("harbor.local").is_err());
-        assert!(Target::parse("https://h/p").is_err());
-        assert!(Target::parse("h/Bad").is_err());
-        assert!(Target::parse("h:0/p").is_err());
-    }
-
-    #[test]
-    fn components() {
-        for ok in ["a", "a.b", "a__b", "a---b", "registry.k8s.io", "x0"] {
-            assert!(valid_component(ok), "{ok}");
+        for bad in ["harbor.local", "https://h/p", "h/Bad", "h:0/p"] {
+            assert!(parse_target(bad).is_err(), "{bad}");
         }
-        for bad in [
-            "",
-            "A",
-            "-a",
-            "a-",
-            "a..b",
-            "a___b",
-            "127.0.0.1:5000",
-            "a._b",
-        ] {
-            assert!(!valid_component(bad), "{bad}");
-        }
-        assert!(valid_tag("v1.13.9") && valid_tag("_x") && !valid_tag(".x") && !valid_tag(""));
     }
 
     #[test]

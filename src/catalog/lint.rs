@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Catalog, Component, Diagnostic, Release};
-use crate::types::is_sha256_digest;
+use crate::types::Digest;
 
 /// The first line (1-based) of `file` at or after the line that starts with `after` that contains
 /// `needle` as a word; 1 when not found (the file as a whole).
@@ -273,7 +273,7 @@ fn check_release(
             ));
         }
         if let Some(d) = &img.digest {
-            if !is_sha256_digest(d) {
+            if Digest::parse_sha256(d).is_err() {
                 out.push(problem(
                     file,
                     img.line,

@@ -11,9 +11,10 @@ mod load;
 mod platform;
 mod wire;
 
+pub use crate::types::WithSpec;
 pub use diagnostics::{Diagnostic, LoadError};
 pub use load::SourceFile;
-pub use platform::{PlatformSpec, WithSpec};
+pub use platform::PlatformSpec;
 pub use wire::API_VERSION;
 
 use crate::types::{Date, Version, VersionReq};

@@ -3,47 +3,7 @@
 use super::diagnostics::{Diagnostic, LoadError};
 use super::load::FileCtx;
 use super::wire::{PlatformFile, WithWire};
-use crate::types::{Date, VersionReq};
-
-/// One wanted component or capability, with an optional range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WithSpec {
-    /// A component or capability name.
-    pub name: String,
-    /// The allowed versions (`*` when not given).
-    pub range: VersionReq,
-}
-
-impl WithSpec {
-    /// Reads `NAME` or `NAME@RANGE` (the form of `--with`).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (name, range) = match text.split_once('@') {
-            Some((n, r)) => (n.trim(), Some(r)),
-            None => (text.trim(), None),
-        };
-        if name.is_empty() {
-            return Err(format!("`{text}`: a name is missing before `@`"));
-        }
-        let range = match range {
-            Some(r) => VersionReq::parse_lenient(r).map_err(|e| e.to_string())?,
-            None => VersionReq::any(),
-        };
-        Ok(WithSpec {
-            name: name.to_string(),
-            range,
-        })
-    }
-}
-
-impl std::fmt::Display for WithSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.range.is_any() {
-            write!(f, "{}", self.name)
-        } else {
-            write!(f, "{}@{}", self.name, self.range)
-        }
-    }
-}
+use crate::types::{Date, VersionReq, WithSpec};
 
 /// A platform request as written in a `kind: Platform` file.
 #[derive(Debug, Clone, PartialEq, Eq)]

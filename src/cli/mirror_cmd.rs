@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 
 use super::Failure;
 use super::registry::RegistryArgs;
-use crate::bundle::mirror::{self, MirrorError, MirrorOptions, Progress, Summary, Target};
+use crate::bundle::mirror::{self, MirrorError, MirrorOptions, Progress, Summary};
 use crate::catalog::Catalog;
 use crate::oci::{PushError, PushOptions, RetryPolicy};
 
@@ -83,7 +83,7 @@ impl Progress for Lines {
 }
 
 pub(super) fn run(catalog: &Catalog, args: MirrorArgs) -> Result<(), Failure> {
-    let target = Target::parse(&args.to)
+    let target = mirror::parse_target(&args.to)
         .map_err(|e| Failure::usage(e.to_string()).hint("e.g. --to harbor.example.com/platform"))?;
     if args.output.is_some() && args.strip_registry_host {
         return Err(Failure::usage(
@@ -97,7 +97,7 @@ pub(super) fn run(catalog: &Catalog, args: MirrorArgs) -> Result<(), Failure> {
             .trim_end_matches('/')
             .trim_start_matches("https://")
             .trim_start_matches("http://");
-        i == target.host || (!i.contains(':') && target.host.split(':').next() == Some(i))
+        i == target.host() || (!i.contains(':') && target.host().split(':').next() == Some(i))
     });
     let options = MirrorOptions {
         target: target.clone(),
@@ -224,11 +224,8 @@ fn failure(e: MirrorError) -> Failure {
             for p in problems.iter().take(20) {
                 message.push_str(&format!("\n  {}: {}", p.subject, p.message));
             }
-            Failure {
-                code: 1,
-                message,
-                hints: vec!["export the bundle again, or copy it again from the source".into()],
-            }
+            Failure::failed(message)
+                .hint("export the bundle again, or copy it again from the source")
         }
         MirrorError::Push { error, missing } => {
             let mut message = error.to_string();
@@ -278,11 +275,7 @@ fn failure(e: MirrorError) -> Failure {
             };
             f
         }
-        MirrorError::RemoteMismatch { .. } => Failure {
-            code: 1,
-            message: e.to_string(),
-            hints: Vec::new(),
-        },
+        MirrorError::RemoteMismatch { .. } => Failure::failed(e.to_string()),
         MirrorError::Collision { .. } | MirrorError::Name { .. } => {
             Failure::usage(e.to_string()).hint("nothing was pushed")
         }

@@ -34,6 +34,8 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
 
 mod bundle_cmd;
 mod catalog_cmd;
+mod error;
+mod lockfile;
 mod matrix_cmd;
 mod mirror_cmd;
 mod pin_cmd;
@@ -48,6 +50,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Catalog;
+
+pub(crate) use error::Failure;
 
 /// Solve, lock and ship a compatibility-validated Kubernetes platform.
 ///
@@ -145,38 +149,6 @@ enum ShowFormat {
 enum CheckFormat {
     Text,
     Json,
-}
-
-/// A failure of a command: what to print and which exit code to use.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: u8,
-    message: String,
-    hints: Vec<String>,
-}
-
-impl Failure {
-    /// Bad usage or bad input (exit 2).
-    pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: 2,
-            message: message.into(),
-            hints: Vec::new(),
-        }
-    }
-    /// A negative answer (exit 1), already printed.
-    pub(crate) fn negative() -> Self {
-        Failure {
-            code: 1,
-            message: String::new(),
-            hints: Vec::new(),
-        }
-    }
-    /// Adds a hint line.
-    pub(crate) fn hint(mut self, h: impl Into<String>) -> Self {
-        self.hints.push(h.into());
-        self
-    }
 }
 
 /// Parses the process arguments, runs the command and returns its exit code.

@@ -135,14 +135,15 @@ pub(super) fn run(_catalog: &Catalog, args: PinArgs) -> Result<(), Failure> {
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
     for c in &lock.components {
         for i in &c.images {
-            let e = images.entry(i.reference.clone()).or_insert_with(|| Image {
-                reference: i.reference.clone(),
+            let reference = i.reference.to_string();
+            let e = images.entry(reference.clone()).or_insert_with(|| Image {
+                reference: reference.clone(),
                 components: Vec::new(),
                 locked: None,
                 outcome: None,
             });
             e.components.push(format!("{} {}", c.name, c.version));
-            match (&e.locked, &i.digest) {
+            match (&e.locked, &i.digest.as_ref().map(|d| d.to_string())) {
                 (Some(a), Some(b)) if a != b => {
                     return Err(Failure::usage(format!(
                         "{}: {} is locked with two digests, {a} and {b}",
@@ -273,8 +274,12 @@ pub(super) fn run(_catalog: &Catalog, args: PinArgs) -> Result<(), Failure> {
         let mut pinned = lock.clone();
         for c in &mut pinned.components {
             for i in &mut c.images {
-                if let Some(d) = images.get(&i.reference).and_then(|img| img.served()) {
-                    i.digest = Some(d.to_string());
+                if let Some(d) = images
+                    .get(&i.reference.to_string())
+                    .and_then(|img| img.served())
+                    .and_then(|d| crate::types::Digest::parse_sha256(d).ok())
+                {
+                    i.digest = Some(d);
                 }
             }
         }

@@ -7,7 +7,8 @@ use clap::Args;
 use super::Failure;
 use crate::catalog::Catalog;
 use crate::lock::Lock;
-use crate::render::{self, Mirror, Options, RenderError};
+use crate::render::{self, Options, RenderError};
+use crate::types::RegistryPrefix;
 
 /// Arguments of `bundle render`.
 #[derive(Debug, Args)]
@@ -47,7 +48,7 @@ pub(super) fn run(catalog: &Catalog, args: RenderArgs) -> Result<(), Failure> {
     let lock = Lock::parse(&text, &args.lock.display().to_string())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let mirror = match &args.registry {
-        Some(r) => Some(Mirror::parse(r).map_err(|e| {
+        Some(r) => Some(RegistryPrefix::parse(r).map_err(|e| {
             Failure::usage(format!("--registry: {e}")).hint("e.g. --registry harbor.local/platform")
         })?),
         None => None,

@@ -1,12 +1,13 @@
 //! `bundle solve` and `bundle why`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use super::Failure;
 use super::catalog_cmd::short_digest;
+use super::lockfile::{chosen, lock_of, read_lock, read_lock_if_present, write_lock};
 use super::table::render;
 use crate::catalog::{Catalog, PlatformSpec, WithSpec};
 use crate::lock::Lock;
@@ -79,21 +80,6 @@ pub(crate) struct WhyArgs {
 fn parse_date(s: &str) -> Result<Date, Failure> {
     s.parse::<Date>()
         .map_err(|e| Failure::usage(format!("--as-of: {e}")))
-}
-
-fn read_lock(path: &Path) -> Result<Option<Lock>, Failure> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Lock::parse(&text, &path.display().to_string())
-            .map(Some)
-            .map_err(|e| {
-                Failure::usage(e.to_string()).hint(format!(
-                    "fix or remove {} (it is left untouched), or write elsewhere with -o",
-                    path.display()
-                ))
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::usage(format!("{}: {e}", path.display()))),
-    }
 }
 
 /// Builds the request from (in order) the file or profile, or the lock's request, or the default
@@ -172,7 +158,12 @@ fn build_request(
 }
 
 pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
-    let existing = read_lock(&args.output)?;
+    let existing = read_lock_if_present(&args.output).map_err(|f| {
+        f.hint(format!(
+            "{} is left untouched; write elsewhere with -o",
+            args.output.display()
+        ))
+    })?;
     let (request, as_of_given) = build_request(catalog, &args, existing.as_ref(), Date::today())?;
     let mut prefer: BTreeMap<String, Version> = BTreeMap::new();
     if let (Some(lock), false) = (&existing, args.upgrade) {
@@ -207,7 +198,7 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
             return Err(Failure::negative());
         }
     };
-    let lock = Lock::from_solution(catalog, &request, as_of_given, &solution);
+    let lock = lock_of(catalog, &request, as_of_given, &solution)?;
     let text = lock.to_yaml();
     if args.locked {
         let Some(old) = &existing else {
@@ -237,20 +228,10 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         eprintln!("warning: {name} {v} {what}");
     }
     if !args.locked {
-        write_atomically(&args.output, &text)?;
+        write_lock(&args.output, &lock)?;
         eprintln!("wrote {}", args.output.display());
     }
     Ok(())
-}
-
-fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
-    let tmp = path.with_extension("lock.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Failure::usage(format!("{}: {e}", path.display()))
-        })
 }
 
 fn lock_diff(old: &Lock, new: &Lock) -> Vec<String> {
@@ -417,14 +398,11 @@ fn explanation_json(ex: &Explanation) -> serde_json::Value {
 }
 
 pub(super) fn why(catalog: &Catalog, args: WhyArgs) -> Result<(), Failure> {
-    let lock = read_lock(&args.lock)?.ok_or_else(|| {
-        Failure::usage(format!("{} does not exist", args.lock.display()))
-            .hint("run `bundle solve` first, or point --lock at a lock file")
-    })?;
+    let lock = read_lock(&args.lock)?;
     let as_of = lock.request.as_of.unwrap_or_else(Date::today);
     let held = solver::why(
         catalog,
-        &lock.chosen(),
+        &chosen(&lock),
         &args.name,
         lock.request.allow_eol,
         as_of,

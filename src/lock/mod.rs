@@ -1,15 +1,19 @@
-//! `bundle.lock`: the solved platform, versioned, sorted and stable under diff.
+//! `bundle.lock`: the solved platform, versioned, sorted and stable under diff (the format is
+//! described in `docs/lock.md`).
 //!
-//! The lock is written by hand (not by a generic serializer) so that its layout never changes
-//! between releases of a YAML library; it is read back strictly.
+//! The lock stands on [`crate::types`] alone: it holds values, not the solver's or the catalog's
+//! types. It is written by hand (not by a generic serializer) so that its layout never changes
+//! between releases of a YAML library, and read back strictly ([`Lock::parse`]): every image
+//! reference is normalised as it is read (`docker.io/traefik` is `docker.io/library/traefik`) and
+//! every digest validated, so the rest of the program never sees a malformed one.
+
+mod read;
 
 use std::fmt::Write as _;
 
-use serde::Deserialize;
+use crate::types::{Date, Digest, ImageRef, Version, VersionReq, WithSpec};
 
-use crate::catalog::{Catalog, WithSpec};
-use crate::solver::{Chosen, Request, Solution};
-use crate::types::{Date, Version, VersionReq};
+pub use read::LockError;
 
 /// The lock format version this build writes and reads.
 pub const LOCK_VERSION: u32 = 1;
@@ -60,96 +64,21 @@ pub struct LockedComponent {
 /// An image in the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockedImage {
-    /// Full reference with tag.
-    pub reference: String,
-    /// `sha256:…` when known (from the catalog, or filled by `bundle pin`).
-    pub digest: Option<String>,
+    /// The canonical reference with its tag and without a digest
+    /// (`docker.io/library/traefik:v3.7.11`).
+    pub reference: ImageRef,
+    /// The `sha256:` manifest digest when known (from the catalog, or filled by `bundle pin`).
+    pub digest: Option<Digest>,
 }
 
-/// The lock could not be read.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LockError {
-    /// Not YAML, or not the lock's shape.
-    #[error("{path}:{line}:{column}: {message}")]
-    Malformed {
-        /// The file.
-        path: String,
-        /// Line.
-        line: u32,
-        /// Column.
-        column: u32,
-        /// What is wrong.
-        message: String,
-    },
-    /// Written by another version of the format.
-    #[error(
-        "{path}: lock format version {found} is not supported (this bundle reads version {LOCK_VERSION})"
-    )]
-    UnsupportedVersion {
-        /// The file.
-        path: String,
-        /// The version found.
-        found: u64,
-    },
+impl LockedImage {
+    /// The reference pinned to its digest (`REFERENCE@DIGEST`), when it has one.
+    pub fn pinned(&self) -> Option<ImageRef> {
+        self.digest.clone().map(|d| self.reference.with_digest(d))
+    }
 }
 
 impl Lock {
-    /// The lock for a solution.
-    pub fn from_solution(
-        catalog: &Catalog,
-        request: &Request,
-        as_of_given: bool,
-        solution: &Solution,
-    ) -> Lock {
-        let components = solution
-            .components
-            .iter()
-            .map(|c| LockedComponent {
-                name: c.name.clone(),
-                version: c.version.clone(),
-                images: catalog
-                    .component(&c.name)
-                    .and_then(|x| x.release(&c.version))
-                    .map(|r| {
-                        let mut imgs: Vec<LockedImage> = r
-                            .images
-                            .iter()
-                            .map(|i| LockedImage {
-                                reference: i.reference.clone(),
-                                digest: i.digest.clone(),
-                            })
-                            .collect();
-                        imgs.sort_by(|a, b| a.reference.cmp(&b.reference));
-                        imgs
-                    })
-                    .unwrap_or_default(),
-            })
-            .collect();
-        Lock {
-            catalog: catalog.digest.clone(),
-            request: LockedRequest {
-                kubernetes: request.kubernetes.clone(),
-                with: request.with.clone(),
-                without: request.without.clone(),
-                allow_eol: request.allow_eol,
-                as_of: as_of_given.then_some(request.as_of),
-            },
-            kubernetes: solution.kubernetes.clone(),
-            components,
-        }
-    }
-
-    /// The chosen versions, for `why` and minimal-change re-solves.
-    pub fn chosen(&self) -> Vec<Chosen> {
-        self.components
-            .iter()
-            .map(|c| Chosen {
-                name: c.name.clone(),
-                version: c.version.clone(),
-            })
-            .collect()
-    }
-
     /// The lock as YAML text (deterministic: same lock, same bytes).
     pub fn to_yaml(&self) -> String {
         let mut s = String::new();
@@ -195,9 +124,9 @@ impl Lock {
             }
             let _ = writeln!(s, "    images:");
             for i in &c.images {
-                let _ = writeln!(s, "      - reference: {}", scalar(&i.reference));
+                let _ = writeln!(s, "      - reference: {}", scalar(&i.reference.to_string()));
                 if let Some(d) = &i.digest {
-                    let _ = writeln!(s, "        digest: {}", scalar(d));
+                    let _ = writeln!(s, "        digest: {}", scalar(d.as_str()));
                 }
             }
         }
@@ -221,99 +150,10 @@ impl Lock {
                 "name": c.name,
                 "version": c.version.to_string(),
                 "images": c.images.iter().map(|i| serde_json::json!({
-                    "reference": i.reference,
+                    "reference": i.reference.to_string(),
                     "digest": i.digest,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-        })
-    }
-
-    /// Reads a lock; `path` names it in errors.
-    pub fn parse(text: &str, path: &str) -> Result<Lock, LockError> {
-        let malformed = |e: serde_saphyr::Error| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line() as u32, l.column() as u32))
-                .unwrap_or((0, 0));
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("").trim();
-            let message = first
-                .strip_prefix("error: ")
-                .unwrap_or(first)
-                .split_once(": ")
-                .filter(|(h, _)| h.starts_with("line "))
-                .map(|(_, r)| r.to_string())
-                .unwrap_or_else(|| first.to_string());
-            LockError::Malformed {
-                path: path.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
-        let head: LockHead = serde_saphyr::from_str(text).map_err(malformed)?;
-        match head.version {
-            Some(v) if v == u64::from(LOCK_VERSION) => {}
-            Some(v) => {
-                return Err(LockError::UnsupportedVersion {
-                    path: path.to_string(),
-                    found: v,
-                });
-            }
-            None => {
-                return Err(LockError::Malformed {
-                    path: path.to_string(),
-                    line: 1,
-                    column: 1,
-                    message: "missing field `version`: this is not a bundle.lock".to_string(),
-                });
-            }
-        }
-        let w: LockWire = serde_saphyr::from_str(text).map_err(malformed)?;
-        let bad = |message: String| LockError::Malformed {
-            path: path.to_string(),
-            line: 0,
-            column: 0,
-            message,
-        };
-        let version = |s: &str| Version::parse_strict(s).map_err(|e| bad(e.to_string()));
-        let mut with = Vec::new();
-        for x in &w.request.with {
-            with.push(WithSpec::parse(x).map_err(bad)?);
-        }
-        let mut components = Vec::new();
-        for c in w.components {
-            components.push(LockedComponent {
-                version: version(&c.version)?,
-                name: c.name,
-                images: c
-                    .images
-                    .into_iter()
-                    .map(|i| LockedImage {
-                        reference: i.reference,
-                        digest: i.digest,
-                    })
-                    .collect(),
-            });
-        }
-        Ok(Lock {
-            catalog: w.catalog,
-            request: LockedRequest {
-                kubernetes: VersionReq::parse_lenient(&w.request.kubernetes)
-                    .map_err(|e| bad(e.to_string()))?,
-                with,
-                without: w.request.without,
-                allow_eol: w.request.allow_eol,
-                as_of: match w.request.as_of {
-                    Some(d) => Some(
-                        d.parse()
-                            .map_err(|e: crate::types::DateError| bad(e.to_string()))?,
-                    ),
-                    None => None,
-                },
-            },
-            kubernetes: version(&w.kubernetes)?,
-            components,
         })
     }
 }
@@ -335,53 +175,6 @@ fn scalar(s: &str) -> String {
     } else {
         serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
     }
-}
-
-#[derive(Deserialize)]
-struct LockHead {
-    version: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct LockWire {
-    #[allow(dead_code)]
-    version: u64,
-    catalog: String,
-    request: RequestWire,
-    kubernetes: String,
-    components: Vec<ComponentWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RequestWire {
-    kubernetes: String,
-    #[serde(default)]
-    with: Vec<String>,
-    #[serde(default)]
-    without: Vec<String>,
-    #[serde(default)]
-    allow_eol: bool,
-    #[serde(default)]
-    as_of: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ComponentWire {
-    name: String,
-    version: String,
-    #[serde(default)]
-    images: Vec<ImageWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImageWire {
-    reference: String,
-    #[serde(default)]
-    digest: Option<String>,
 }
 
 #[cfg(test)]
@@ -406,8 +199,9 @@ mod tests {
                 name: "cert-manager".to_string(),
                 version: Version::new(1, 20, 4),
                 images: vec![LockedImage {
-                    reference: "quay.io/jetstack/cert-manager-controller:v1.20.4".to_string(),
-                    digest: Some(format!("sha256:{}", "a".repeat(64))),
+                    reference: ImageRef::parse("quay.io/jetstack/cert-manager-controller:v1.20.4")
+                        .unwrap(),
+                    digest: Some(Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap()),
                 }],
             }],
         }
@@ -437,5 +231,44 @@ mod tests {
             Lock::parse(&text, "x"),
             Err(LockError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn references_are_normalised_and_digests_validated_where_read() {
+        let text = sample().to_yaml().replace(
+            "quay.io/jetstack/cert-manager-controller:v1.20.4",
+            "docker.io/traefik:v3.7.11",
+        );
+        let lock = Lock::parse(&text, "bundle.lock").unwrap();
+        let image = &lock.components[0].images[0];
+        assert_eq!(
+            image.reference.to_string(),
+            "docker.io/library/traefik:v3.7.11"
+        );
+        assert!(
+            lock.to_yaml()
+                .contains("reference: docker.io/library/traefik:v3.7.11")
+        );
+        assert_eq!(
+            image.pinned().unwrap().to_string(),
+            format!(
+                "docker.io/library/traefik:v3.7.11@sha256:{}",
+                "a".repeat(64)
+            )
+        );
+
+        let bad_digest = sample().to_yaml().replace(&"a".repeat(64), &"A".repeat(64));
+        let e = Lock::parse(&bad_digest, "bundle.lock").unwrap_err();
+        assert!(
+            matches!(&e, LockError::Malformed { line, .. } if *line > 0)
+                && e.to_string().contains("64 lower-case hex digits"),
+            "{e}"
+        );
+        let digest_in_reference = sample().to_yaml().replace(
+            "cert-manager-controller:v1.20.4",
+            &format!("cert-manager-controller@sha256:{}", "b".repeat(64)),
+        );
+        let e = Lock::parse(&digest_in_reference, "bundle.lock").unwrap_err();
+        assert!(e.to_string().contains("belongs in `digest:`"), "{e}");
     }
 }

@@ -27,18 +27,14 @@ pub use reference::{Mirror, MirrorParseError};
 pub use resolve::{Outcome, Progress, RegistryOptions, Resolved, Resolver};
 pub use retry::RetryPolicy;
 
-pub use crate::types::is_sha256_digest;
+/// Whether `s` is a `sha256:` digest (see [`crate::types::Digest`]).
+pub fn is_sha256_digest(s: &str) -> bool {
+    crate::types::Digest::parse_sha256(s).is_ok()
+}
 
 /// The `sha256:…` digest of some bytes (a manifest as served).
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in hash.iter() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    crate::types::Digest::sha256_of(bytes).to_string()
 }
 
 #[cfg(test)]

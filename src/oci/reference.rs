@@ -6,7 +6,7 @@ use std::str::FromStr;
 use oci_client::Reference;
 
 use super::error::ResolveError;
-use crate::types::{ImageRef, normalize_registry};
+use crate::types::{ImageRef, RegistryPrefix, normalize_registry};
 
 /// A per-registry rewrite `SOURCE=TARGET`: images of registry `SOURCE` are fetched from `TARGET`
 /// (a host, optionally with a port and a path prefix), as containerd mirrors do.
@@ -16,8 +16,7 @@ use crate::types::{ImageRef, normalize_registry};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
     source: String,
-    target_host: String,
-    target_prefix: String,
+    target: RegistryPrefix,
 }
 
 /// A `--registry-mirror` value that is not `SOURCE=TARGET`.
@@ -27,7 +26,7 @@ pub struct Mirror {
 )]
 pub struct MirrorParseError {
     value: String,
-    reason: &'static str,
+    reason: String,
 }
 
 impl Mirror {
@@ -36,13 +35,9 @@ impl Mirror {
         &self.source
     }
 
-    /// The target as given: host, port and path prefix.
-    pub fn target(&self) -> String {
-        if self.target_prefix.is_empty() {
-            self.target_host.clone()
-        } else {
-            format!("{}/{}", self.target_host, self.target_prefix)
-        }
+    /// The target: host, port and path prefix.
+    pub fn target(&self) -> &RegistryPrefix {
+        &self.target
     }
 }
 
@@ -56,9 +51,9 @@ impl FromStr for Mirror {
     type Err = MirrorParseError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let err = |reason| MirrorParseError {
+        let err = |reason: &str| MirrorParseError {
             value: value.to_string(),
-            reason,
+            reason: reason.to_string(),
         };
         let (source, target) = value.split_once('=').ok_or_else(|| err("no `=`"))?;
         let source = source.trim();
@@ -72,24 +67,13 @@ impl FromStr for Mirror {
                 "SOURCE must be a registry host such as registry.k8s.io",
             ));
         }
-        let (host, prefix) = target.split_once('/').unwrap_or((target, ""));
-        if host.is_empty() || !valid_host(host) {
-            return Err(err("TARGET must start with a registry host[:port]"));
-        }
-        if prefix.split('/').any(|p| p.is_empty()) && !prefix.is_empty() {
-            return Err(err("TARGET has an empty path segment"));
-        }
+        let target =
+            RegistryPrefix::parse(target).map_err(|e| err(&format!("TARGET {}", e.reason)))?;
         Ok(Mirror {
             source: normalize_registry(source).to_string(),
-            target_host: host.to_string(),
-            target_prefix: prefix.to_string(),
+            target,
         })
     }
-}
-
-fn valid_host(host: &str) -> bool {
-    host.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// Where a reference is fetched from after mirroring.
@@ -119,9 +103,11 @@ pub(crate) fn locate(reference: &str, mirrors: &[Mirror]) -> Result<Located, Res
             fetch_text: reference.to_string(),
         });
     };
-    let mut text = m.target();
-    text.push('/');
-    text.push_str(parsed.repository());
+    let mut text = format!(
+        "{}/{}",
+        m.target.host(),
+        m.target.repository(parsed.repository())
+    );
     match (parsed.tag(), parsed.digest()) {
         (None, None) => text.push_str(":latest"),
         (tag, digest) => {
@@ -131,16 +117,16 @@ pub(crate) fn locate(reference: &str, mirrors: &[Mirror]) -> Result<Located, Res
             }
             if let Some(d) = digest {
                 text.push('@');
-                text.push_str(d);
+                text.push_str(d.as_str());
             }
         }
     }
     let mirrored = ImageRef::parse(&text)
         .map_err(|e| invalid(format!("mirrored as `{text}`: {}", e.reason)))?;
-    if mirrored.registry() != normalize_registry(&m.target_host) {
+    if mirrored.registry() != normalize_registry(m.target.host()) {
         return Err(invalid(format!(
             "mirror {m}: `{text}` does not name registry {} (use a host with a dot or a port)",
-            m.target_host
+            m.target.host()
         )));
     }
     Ok(Located {

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::image::{ImageRef, is_sha256_digest, repository_on};
+use super::image::{ImageRef, repository_on};
 use super::{Options, RenderError};
 use crate::catalog::Catalog;
 use crate::lock::Lock;
-use crate::types::Version;
+use crate::types::{Digest, Version};
 
 /// The namespace each rendered component is installed in.
 pub(crate) fn namespace_of(component: &str) -> &'static str {
@@ -47,25 +47,19 @@ pub(crate) fn build(
     let mut components = serde_json::Map::new();
     let mut provides = serde_json::Map::new();
     let mut namespaces = BTreeSet::new();
-    let mut parsed: BTreeMap<String, Vec<(ImageRef, Option<String>)>> = BTreeMap::new();
+    let mut parsed: BTreeMap<String, Vec<(ImageRef, Option<Digest>)>> = BTreeMap::new();
     for c in &lock.components {
         let mut images = serde_json::Map::new();
         let mut tags = serde_json::Map::new();
         let mut list = Vec::new();
         for i in &c.images {
-            let r = ImageRef::parse(&i.reference)?;
+            let r = i.reference.clone();
             registries.insert(r.registry().to_string());
             let repo = repository_on(&r, mirror);
             let rendered = match &i.digest {
-                Some(d) if is_sha256_digest(d) => format!("{repo}@{d}"),
-                Some(d) => {
-                    return Err(RenderError::BadDigest {
-                        reference: i.reference.clone(),
-                        digest: d.clone(),
-                    });
-                }
+                Some(d) => format!("{repo}@{d}"),
                 None => {
-                    unpinned.push(i.reference.clone());
+                    unpinned.push(i.reference.to_string());
                     format!("{repo}:{}", r.tag().unwrap_or("latest"))
                 }
             };
@@ -132,7 +126,7 @@ pub(crate) fn build(
             "cluster_domain": CLUSTER_DOMAIN,
         },
         "kubeadm": kubeadm,
-        "mirror": mirror.map(|m| m.base()),
+        "mirror": mirror.map(|m| m.to_string()),
     });
     Ok(Context { json, registries })
 }
@@ -141,7 +135,7 @@ pub(crate) fn build(
 /// take digests), so the digests are listed for the reader.
 fn kubeadm(
     lock: &Lock,
-    parsed: &BTreeMap<String, Vec<(ImageRef, Option<String>)>>,
+    parsed: &BTreeMap<String, Vec<(ImageRef, Option<Digest>)>>,
     opts: &Options,
 ) -> Value {
     let mirror = opts.mirror.as_ref();

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-pub use image::{ImageRef, ImageRefError, Mirror, MirrorError};
+pub use image::{ImageRef, ImageRefError, RegistryPrefix, hosts_toml};
 pub use validate::{Problem, validate};
 
 use crate::catalog::Catalog;
@@ -33,7 +33,7 @@ use crate::lock::Lock;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Rewrite every image to this mirror, and write containerd `hosts.toml` files for it.
-    pub mirror: Option<Mirror>,
+    pub mirror: Option<RegistryPrefix>,
     /// Render images without a digest as `REPOSITORY:TAG` instead of failing.
     pub allow_tags: bool,
 }
@@ -105,19 +105,6 @@ pub enum RenderError {
         /// The references.
         images: Vec<String>,
     },
-    /// A digest in the lock is not `sha256:` + 64 hex digits.
-    #[error(
-        "image `{reference}` has a malformed digest `{digest}` (want sha256: and 64 lower-case hex digits)"
-    )]
-    BadDigest {
-        /// The image.
-        reference: String,
-        /// The digest as found.
-        digest: String,
-    },
-    /// An image reference in the lock cannot be read.
-    #[error(transparent)]
-    BadImage(#[from] ImageRefError),
     /// Two images of one component end in the same repository name.
     #[error(
         "component {component} has two images named `{role}`; templates address images by that name"
@@ -186,7 +173,7 @@ pub fn render(lock: &Lock, catalog: &Catalog, opts: &Options) -> Result<Output, 
         for registry in &ctx.registries {
             files.insert(
                 format!("airgap/certs.d/{registry}/hosts.toml"),
-                m.hosts_toml(registry),
+                hosts_toml(m, registry),
             );
         }
     }

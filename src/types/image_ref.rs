@@ -9,14 +9,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::digest::Digest;
+use super::grammar::{check_host, check_repository, check_tag};
+
 /// The registry Docker Hub images come from when a reference names none.
 pub const DOCKER_HUB: &str = "docker.io";
-
-/// The longest repository name accepted (distribution's `NameTotalLengthMax`).
-const MAX_REPOSITORY_LEN: usize = 255;
-
-/// The longest tag accepted.
-const MAX_TAG_LEN: usize = 128;
 
 /// Docker Hub goes by several names; this returns `docker.io` for all of them and any other host
 /// unchanged.
@@ -37,7 +34,7 @@ pub struct ImageRef {
     registry: String,
     repository: String,
     tag: Option<String>,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 /// An image reference that cannot be read.
@@ -71,8 +68,8 @@ impl ImageRef {
         }
         let (name, digest) = match reference.split_once('@') {
             Some((name, digest)) => {
-                check_digest(digest).map_err(err)?;
-                (name, Some(digest.to_string()))
+                let digest = Digest::parse(digest).map_err(|e| err(e.to_string()))?;
+                (name, Some(digest))
             }
             None => (reference, None),
         };
@@ -87,7 +84,7 @@ impl ImageRef {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
-                check_registry(first).map_err(err)?;
+                check_host(first).map_err(err)?;
                 (normalize_registry(first), rest)
             }
             _ => (DOCKER_HUB, name),
@@ -122,8 +119,24 @@ impl ImageRef {
     }
 
     /// The digest (`sha256:…`), when the reference has one.
-    pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// The same image pinned to `digest` (the tag is kept, for people to read).
+    pub fn with_digest(&self, digest: Digest) -> ImageRef {
+        ImageRef {
+            digest: Some(digest),
+            ..self.clone()
+        }
+    }
+
+    /// The same image without its digest.
+    pub fn without_digest(&self) -> ImageRef {
+        ImageRef {
+            digest: None,
+            ..self.clone()
+        }
     }
 
     /// `REGISTRY/REPOSITORY`: the reference without its tag and digest.
@@ -161,141 +174,6 @@ impl FromStr for ImageRef {
     }
 }
 
-/// `HOST[:PORT]`, where `HOST` is dot-separated DNS labels or a bracketed IPv6 address.
-fn check_registry(registry: &str) -> Result<(), String> {
-    let bad = || Err(format!("`{registry}` is not a registry host[:port]"));
-    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
-        let Some((addr, after)) = rest.split_once(']') else {
-            return bad();
-        };
-        if addr.is_empty() || !addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
-            return bad();
-        }
-        match after {
-            "" => ("", None),
-            p => match p.strip_prefix(':') {
-                Some(port) => ("", Some(port)),
-                None => return bad(),
-            },
-        }
-    } else {
-        match registry.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (registry, None),
-        }
-    };
-    let label_ok = |l: &str| {
-        let b = l.as_bytes();
-        !b.is_empty()
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-    };
-    if !registry.starts_with('[') && !host.split('.').all(label_ok) {
-        return bad();
-    }
-    if let Some(port) = port {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("`{registry}`: the port must be a number"));
-        }
-    }
-    Ok(())
-}
-
-/// Lower-case path components: `[a-z0-9]+` joined by `.`, `_`, `__` or any number of `-`.
-fn check_repository(repository: &str) -> Result<(), String> {
-    if repository.is_empty() {
-        return Err("empty repository".to_string());
-    }
-    if repository.len() > MAX_REPOSITORY_LEN {
-        return Err(format!(
-            "the repository is longer than {MAX_REPOSITORY_LEN} characters"
-        ));
-    }
-    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err("the repository must be lower-case".to_string());
-    }
-    for part in repository.split('/') {
-        if part.is_empty() {
-            return Err("empty path component in the repository".to_string());
-        }
-        if !valid_component(part) {
-            return Err(format!(
-                "`{part}` is not a valid path component (lower-case [a-z0-9], separated by . _ __ or -)"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn valid_component(part: &str) -> bool {
-    let b = part.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if b.is_empty() || !alnum(&b[0]) || !alnum(&b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(&b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(&b[i]) {
-            i += 1;
-        }
-        let sep = &b[start..i];
-        if !(sep == b"." || sep == b"_" || sep == b"__" || sep.iter().all(|c| *c == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn check_tag(tag: &str) -> Result<(), String> {
-    let b = tag.as_bytes();
-    if b.is_empty() {
-        return Err("empty tag".to_string());
-    }
-    let ok = b.len() <= MAX_TAG_LEN
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{tag}` is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"
-        ))
-    }
-}
-
-/// `sha256:` (64), `sha384:` (96) or `sha512:` (128) followed by that many lower-case hex digits.
-fn check_digest(digest: &str) -> Result<(), String> {
-    let not_a_digest = || Err(format!("`{digest}` is not a digest (ALGORITHM:HEX)"));
-    let Some((algorithm, hex)) = digest.split_once(':') else {
-        return not_a_digest();
-    };
-    let hex_len = match algorithm {
-        "sha256" => 64,
-        "sha384" => 96,
-        "sha512" => 128,
-        "" => return not_a_digest(),
-        other => return Err(format!("unsupported digest algorithm `{other}`")),
-    };
-    if hex.len() != hex_len
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(format!(
-            "`{digest}` is not a digest ({hex_len} lower-case hex digits expected)"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +184,7 @@ mod tests {
             r.registry().to_string(),
             r.repository().to_string(),
             r.tag().map(str::to_string),
-            r.digest().map(str::to_string),
+            r.digest().map(|d| d.to_string()),
         )
     }
 
@@ -387,10 +265,16 @@ mod tests {
     fn digests() {
         let d = format!("sha256:{}", "0123456789abcdef".repeat(4));
         let r = ImageRef::parse(&format!("quay.io/x/y@{d}")).unwrap();
-        assert_eq!((r.tag(), r.digest()), (None, Some(d.as_str())));
+        assert_eq!(
+            (r.tag(), r.digest().map(|d| d.as_str())),
+            (None, Some(d.as_str()))
+        );
         assert_eq!(r.to_string(), format!("quay.io/x/y@{d}"));
         let r = ImageRef::parse(&format!("127.0.0.1:5000/y:v1@{d}")).unwrap();
-        assert_eq!((r.tag(), r.digest()), (Some("v1"), Some(d.as_str())));
+        assert_eq!(
+            (r.tag(), r.digest().map(|d| d.as_str())),
+            (Some("v1"), Some(d.as_str()))
+        );
         assert_eq!(r.to_string(), format!("127.0.0.1:5000/y:v1@{d}"));
         let sha512 = format!("sha512:{}", "a".repeat(128));
         assert!(ImageRef::parse(&format!("quay.io/x@{sha512}")).is_ok());

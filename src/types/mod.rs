@@ -1,11 +1,17 @@
-//! Validated value types shared by every layer: versions, ranges, dates, image references.
+//! Validated value types shared by every layer, parsed once where data enters: versions, ranges,
+//! dates, content digests, image references, registry prefixes, wanted components.
 
 mod date;
 mod digest;
+pub mod grammar;
 mod image_ref;
+mod registry_prefix;
 mod version;
+mod with_spec;
 
 pub use date::{Date, DateError};
-pub use digest::is_sha256_digest;
+pub use digest::{Algorithm, Digest, DigestError, Sha256Hasher};
 pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, normalize_registry};
+pub use registry_prefix::{RegistryPrefix, RegistryPrefixError};
 pub use version::{Version, VersionError, VersionReq};
+pub use with_spec::WithSpec;

@@ -6,23 +6,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bundle::lock::Lock;
+use bundle::types::{Digest, ImageRef};
 
 use crate::common::tempdir;
 use crate::registry::{Kind, Registry, Variant, bundle_env, image};
 use crate::render::validate_or_skip;
 
-/// `registry.k8s.io/pause:3.10` → (`registry.k8s.io`, `pause:3.10`), with Docker Hub's implicit
-/// `library/` made explicit, as registries and containerd see the path.
-fn split(reference: &str) -> (String, String) {
-    let (registry, rest) = reference
-        .split_once('/')
-        .expect("full references in the catalog");
-    let rest = if registry == "docker.io" && !rest.contains('/') {
-        format!("library/{rest}")
-    } else {
-        rest.to_string()
-    };
-    (registry.to_string(), rest)
+/// `registry.k8s.io/pause:3.10` → (`registry.k8s.io`, `pause:3.10`): the lock holds canonical
+/// references (Docker Hub's implicit `library/` explicit), as registries and containerd see the path.
+fn split(reference: &ImageRef) -> (String, String) {
+    let tag = reference.tag().expect("the lock's references carry tags");
+    (
+        reference.registry().to_string(),
+        format!("{}:{tag}", reference.repository()),
+    )
 }
 
 #[test]
@@ -52,7 +49,7 @@ fn solve_pin_render_validate_on_the_real_catalog() {
             let (registry, rest) = split(&i.reference);
             let img = image(Kind::OciIndex);
             reg.push(&format!("{registry}/{rest}"), &img);
-            served.insert(i.reference.clone(), img.digest.clone());
+            served.insert(i.reference.to_string(), img.digest.clone());
             registries.insert(registry);
         }
     }
@@ -77,8 +74,8 @@ fn solve_pin_render_validate_on_the_real_catalog() {
     for c in &pinned.components {
         for i in &c.images {
             assert_eq!(
-                i.digest.as_ref(),
-                served.get(&i.reference),
+                i.digest.as_ref().map(Digest::to_string).as_ref(),
+                served.get(&i.reference.to_string()),
                 "{}",
                 i.reference
             );
@@ -153,7 +150,7 @@ fn solve_pin_render_validate_on_the_real_catalog() {
     assert_eq!(r.code, 0, "mirror: {}\n{}", r.stdout, r.stderr);
     // every image is on the far side under <project>/<source registry>/<repository>, same digest
     for (reference, digest) in &served {
-        let (registry, rest) = split(reference);
+        let (registry, rest) = split(&ImageRef::parse(reference).unwrap());
         let (repo, _tag) = rest.rsplit_once(':').unwrap();
         let Some(got) = far.skopeo_digest(&format!("platform/{registry}/{repo}@{digest}")) else {
             return; // skopeo not installed (the harness already said so)

@@ -93,7 +93,12 @@ impl Setup {
         lock.components
             .iter()
             .flat_map(|c| c.images.iter())
-            .map(|i| (i.reference.clone(), i.digest.clone()))
+            .map(|i| {
+                (
+                    i.reference.to_string(),
+                    i.digest.as_ref().map(|d| d.to_string()),
+                )
+            })
             .collect()
     }
 

@@ -1,0 +1,104 @@
+//! The lock file on disk: one `read_lock`, one `write_lock` for every command, and the lock of a
+//! solution (the one place that knows the solver, the catalog and the lock together).
+
+use std::path::Path;
+
+use super::Failure;
+use crate::catalog::Catalog;
+use crate::lock::{Lock, LockedComponent, LockedImage, LockedRequest};
+use crate::solver::{Chosen, Request, Solution};
+use crate::types::{Digest, ImageRef};
+
+/// Reads the lock at `path`; a missing file is bad input, with a hint that says how to make one.
+pub(crate) fn read_lock(path: &Path) -> Result<Lock, Failure> {
+    read_lock_if_present(path)?.ok_or_else(|| {
+        Failure::usage(format!("{} does not exist", path.display()))
+            .hint("run `bundle solve` first, or point --lock at a lock file")
+    })
+}
+
+/// Reads the lock at `path`, `None` when there is no file there.
+pub(crate) fn read_lock_if_present(path: &Path) -> Result<Option<Lock>, Failure> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Lock::parse(&text, &path.display().to_string())
+            .map(Some)
+            .map_err(Failure::from),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::usage(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Writes `lock` to a temporary file next to `path`, then renames it over `path`: a reader never
+/// sees half a lock, and a failed write leaves the old one.
+pub(crate) fn write_lock(path: &Path, lock: &Lock) -> Result<(), Failure> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    std::fs::write(&tmp, lock.to_yaml())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::usage(format!("{}: {e}", path.display()))
+        })
+}
+
+/// The lock for a solution: the chosen versions with their images from the catalog, each reference
+/// normalised and each published digest validated here, where catalog data enters the lock.
+pub(crate) fn lock_of(
+    catalog: &Catalog,
+    request: &Request,
+    as_of_given: bool,
+    solution: &Solution,
+) -> Result<Lock, Failure> {
+    let mut components = Vec::new();
+    for c in &solution.components {
+        let release = catalog
+            .component(&c.name)
+            .and_then(|x| x.release(&c.version));
+        let mut images = Vec::new();
+        for i in release.map(|r| r.images.as_slice()).unwrap_or_default() {
+            let bad = |e: String| {
+                Failure::usage(format!(
+                    "the catalog's {} {}: image `{}`: {e}",
+                    c.name, c.version, i.reference
+                ))
+                .hint("`bundle catalog check` lists what is wrong with the catalog")
+            };
+            let reference = ImageRef::parse(&i.reference).map_err(|e| bad(e.reason))?;
+            let digest = match &i.digest {
+                Some(d) => Some(Digest::parse_sha256(d).map_err(|e| bad(e.to_string()))?),
+                None => None,
+            };
+            images.push(LockedImage { reference, digest });
+        }
+        images.sort_by_key(|i| i.reference.to_string());
+        components.push(LockedComponent {
+            name: c.name.clone(),
+            version: c.version.clone(),
+            images,
+        });
+    }
+    Ok(Lock {
+        catalog: catalog.digest.clone(),
+        request: LockedRequest {
+            kubernetes: request.kubernetes.clone(),
+            with: request.with.clone(),
+            without: request.without.clone(),
+            allow_eol: request.allow_eol,
+            as_of: as_of_given.then_some(request.as_of),
+        },
+        kubernetes: solution.kubernetes.clone(),
+        components,
+    })
+}
+
+/// The chosen versions of a lock, for `why` and minimal-change re-solves.
+pub(crate) fn chosen(lock: &Lock) -> Vec<Chosen> {
+    lock.components
+        .iter()
+        .map(|c| Chosen {
+            name: c.name.clone(),
+            version: c.version.clone(),
+        })
+        .collect()
+}
