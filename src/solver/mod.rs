@@ -6,8 +6,11 @@
 //!
 //! **Policy.** The newest Kubernetes the whole request allows; then, for each capability the request
 //! names, the first provider in name order that fits; then the newest version of each component in
-//! name order (a component that enters the platform later is settled in a later pass). Versions
-//! taken from an existing lock are kept where they still fit (minimal change). End-of-life and
+//! name order, among the components that have entered the platform: named by the request, chosen as
+//! a provider, or required by a version settled before (so a dependency is settled after what
+//! requires it, and nothing enters that nothing asks for). A capability that a settled version
+//! requires and no settled component provides gets its first provider in name order that fits.
+//! Versions taken from an existing lock are kept where they still fit (minimal change). End-of-life and
 //! retired versions are excluded unless `allow_eol`. The answer is a pure function of its inputs.
 
 mod explain;

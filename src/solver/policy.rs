@@ -167,12 +167,46 @@ pub fn solve(
             }
         }
     }
-    while let Some(i) =
-        (0..catalog.components.len()).find(|i| !state.settled[*i] && cur[*i].is_some())
-    {
-        state.settle(i, &mut q, &mut cur);
+    // Settle, in name order, the components that have entered the platform: named by the request,
+    // chosen as a provider, or required by a version settled before. A component that the current
+    // assignment merely happens to contain has not entered: fixing it would make it a requirement
+    // that nothing in the request or the platform asks for.
+    loop {
+        if let Some(i) = (0..catalog.components.len())
+            .find(|i| !state.settled[*i] && state.entered(*i, &q) && cur[*i].is_some())
+        {
+            state.settle(i, &mut q, &mut cur);
+            continue;
+        }
+        // A capability that a settled version requires and no settled component provides: its
+        // first provider in name order that fits (a provider kept from the lock first).
+        let Some(capability) = state.open_capability() else {
+            break;
+        };
+        let mut providers = state.oracle.providers(&capability).unwrap_or_default();
+        providers.sort_by_key(|p| !prefer.contains_key(&catalog.components[*p].name));
+        let mut chosen = false;
+        for p in providers {
+            let mut trial = q.clone();
+            trial.needs.push(Need::One(p, Set::Any));
+            if let Some(a) = oracle.check(&trial) {
+                q = trial;
+                cur = a;
+                state.steps.push(Step::Provider {
+                    capability: capability.clone(),
+                    name: catalog.components[p].name.clone(),
+                });
+                chosen = true;
+                break;
+            }
+        }
+        if !chosen {
+            // cannot happen: the current assignment meets the requirement with some provider
+            break;
+        }
     }
-    let components: Vec<Chosen> = cur
+    let components: Vec<Chosen> = state
+        .fixed
         .iter()
         .enumerate()
         .filter_map(|(i, v)| {
@@ -233,6 +267,44 @@ fn mentioned_by(catalog: &Catalog) -> Vec<Vec<usize>> {
 }
 
 impl Settle<'_, '_> {
+    /// Whether component `i` has entered the platform: the query requires it (the request, a
+    /// chosen provider, Kubernetes) or a settled version requires it by name.
+    fn entered(&self, i: usize, q: &Query) -> bool {
+        let name = &self.catalog.components[i].name;
+        q.needs
+            .iter()
+            .any(|n| matches!(n, Need::One(c, _) if *c == i))
+            || self.fixed.iter().enumerate().any(|(s, v)| {
+                v.is_some_and(|v| {
+                    self.catalog.components[s].versions[v]
+                        .requires
+                        .iter()
+                        .any(|r| &r.name == name)
+                })
+            })
+    }
+
+    /// The first capability (in name order) that a settled version requires and no settled
+    /// component provides.
+    fn open_capability(&self) -> Option<String> {
+        let cat = self.catalog;
+        let provided = |cap: &str| {
+            self.fixed
+                .iter()
+                .enumerate()
+                .any(|(s, v)| v.is_some() && cat.components[s].provides.iter().any(|p| p == cap))
+        };
+        self.fixed
+            .iter()
+            .enumerate()
+            .filter_map(|(s, v)| v.map(|v| &cat.components[s].versions[v]))
+            .flat_map(|r| r.requires.iter())
+            .map(|r| r.name.as_str())
+            .filter(|n| cat.component_index(n).is_none() && !provided(n))
+            .min()
+            .map(str::to_string)
+    }
+
     /// Fixes component `i` at the kept or newest version that fits beside everything settled so far.
     fn settle(&mut self, i: usize, q: &mut Query, cur: &mut Assignment) {
         let comp = &self.catalog.components[i];
