@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use bundle::catalog::{Capability, Catalog, Component, Constraint, Lifecycle, Release, WithSpec};
+use bundle::catalog::{
+    Artifacts, Capability, Catalog, Component, Constraint, KubernetesRelation, Lifecycle, Release,
+    WithSpec,
+};
 use bundle::solver::{self, Request};
 use bundle::types::{Date, Version, VersionReq};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -43,6 +46,7 @@ pub fn synthetic(n: usize, m: usize, unsat: bool) -> Catalog {
         retired: None,
         source: None,
         line: 0,
+        ..Lifecycle::default()
     };
     let release = |version: Version, requires: Vec<Constraint>| Release {
         version,
@@ -52,6 +56,8 @@ pub fn synthetic(n: usize, m: usize, unsat: bool) -> Catalog {
         constrains: vec![],
         conflicts: vec![],
         images: vec![],
+        kubernetes: KubernetesRelation::Unstated,
+        artifacts: Artifacts::default(),
     };
     let mut comps = vec![Component {
         name: "kubernetes".into(),
@@ -59,6 +65,7 @@ pub fn synthetic(n: usize, m: usize, unsat: bool) -> Catalog {
         homepage: String::new(),
         provides: vec![],
         notes: vec![],
+        support_policy: None,
         versions: (0..8)
             .map(|k| release(Version::new(1, 30 + k, 0), vec![]))
             .collect(),
@@ -108,6 +115,7 @@ pub fn synthetic(n: usize, m: usize, unsat: bool) -> Catalog {
             homepage: String::new(),
             provides: vec![],
             notes: vec![],
+            support_policy: None,
             versions,
             file: String::new(),
         });

@@ -4,15 +4,24 @@
 //! [`Catalog`] that the solver and the matrix work on. The file format is described in
 //! `catalog/FORMAT.md`.
 
+mod age;
+mod component;
 mod diagnostics;
 mod embedded;
+mod facts;
 pub mod lint;
 mod load;
+mod parse;
 mod platform;
 mod wire;
 
 pub use crate::types::WithSpec;
+pub use age::{Age, STALE_AFTER_DAYS};
 pub use diagnostics::{Diagnostic, LoadError};
+pub use facts::{
+    Artifacts, Chart, KubernetesRelation, Manifest, NoArtifacts, Statement, SupportPolicy,
+    source_part_problem, source_parts,
+};
 pub use load::SourceFile;
 pub use platform::PlatformSpec;
 pub use wire::API_VERSION;
@@ -61,6 +70,8 @@ pub struct Component {
     pub provides: Vec<String>,
     /// Facts that are not constraints.
     pub notes: Vec<Note>,
+    /// When a release line reaches its end of life, by upstream's published policy.
+    pub support_policy: Option<SupportPolicy>,
     /// Its versions, oldest first.
     pub versions: Vec<Release>,
     /// The file it was read from.
@@ -79,7 +90,7 @@ impl Component {
 }
 
 /// Lifecycle dates of a release line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
     /// When the minor line first shipped, where a source gives it.
     pub released: Option<Date>,
@@ -87,8 +98,12 @@ pub struct Lifecycle {
     pub end_of_life: Option<Date>,
     /// When the whole project was retired, if it was.
     pub retired: Option<Date>,
+    /// The date of the git tag of the line's first release (x.y.0), where the file gives it.
+    pub tagged: Option<Date>,
     /// Where the dates come from.
     pub source: Option<String>,
+    /// Why a date departs from what the rules expect (tag date, support policy), for people.
+    pub note: Option<String>,
     /// Line of the first entry under `lifecycle:` (of `version:` when there is none).
     pub line: u32,
 }
@@ -140,6 +155,10 @@ pub struct Release {
     pub conflicts: Vec<Conflict>,
     /// Container images.
     pub images: Vec<Image>,
+    /// How it relates to Kubernetes (a copy of the range when a `requires` names Kubernetes).
+    pub kubernetes: KubernetesRelation,
+    /// Charts and release manifests upstream publishes for installing it.
+    pub artifacts: Artifacts,
 }
 
 /// A `requires` or `constrains` fact.
@@ -201,6 +220,8 @@ pub struct Catalog {
     pub components: Vec<Component>,
     /// Profiles, sorted by name.
     pub profiles: Vec<Profile>,
+    /// The date the facts were last checked against their sources (`checked:` in catalog.yaml).
+    pub checked: Option<Date>,
     /// `sha256:…` over every file (path and content), in path order.
     pub digest: String,
     /// Where it came from: a directory, or `embedded`.
@@ -228,15 +249,23 @@ impl Catalog {
         load::from_files(origin, files)
     }
 
-    /// Builds a catalog from components directly (used by tests and benchmarks).
+    /// Builds a catalog from components directly (used by tests and benchmarks). A release whose
+    /// relation to Kubernetes is [`KubernetesRelation::Unstated`] gets the one its `requires` imply
+    /// (a range, or [`KubernetesRelation::Itself`] for Kubernetes).
     pub fn from_parts(capabilities: Vec<Capability>, mut components: Vec<Component>) -> Catalog {
         components.sort_by(|a, b| a.name.cmp(&b.name));
         for c in &mut components {
             c.versions.sort_by(|a, b| a.version.cmp(&b.version));
+            for r in &mut c.versions {
+                if r.kubernetes == KubernetesRelation::Unstated {
+                    r.kubernetes = KubernetesRelation::from_requires(&c.name, &r.requires);
+                }
+            }
         }
         Catalog {
             capabilities,
             components,
+            checked: None,
             profiles: Vec::new(),
             digest: String::new(),
             origin: "memory".to_string(),

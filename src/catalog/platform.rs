@@ -1,7 +1,7 @@
 //! `kind: Platform`: a request for a platform, from a catalog profile or a user's `platform.yaml`.
 
 use super::diagnostics::{Diagnostic, LoadError};
-use super::load::FileCtx;
+use super::parse::FileCtx;
 use super::wire::{PlatformFile, WithWire};
 use crate::types::{Date, VersionReq, WithSpec};
 

@@ -20,6 +20,9 @@ pub struct Header {
 pub struct CatalogFile {
     pub api_version: String,
     pub kind: String,
+    /// The date the catalog's facts were last checked against their sources.
+    #[serde(default)]
+    pub checked: Option<Spanned<String>>,
     pub capabilities: Vec<CapabilityWire>,
 }
 
@@ -42,7 +45,19 @@ pub struct ComponentFile {
     pub provides: Vec<Spanned<String>>,
     #[serde(default)]
     pub notes: Vec<NoteWire>,
+    #[serde(default)]
+    pub support_policy: Option<Spanned<SupportPolicyWire>>,
     pub versions: Vec<VersionWire>,
+}
+
+/// `supportPolicy: {endOfLife: N+2, source, note}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SupportPolicyWire {
+    pub end_of_life: Spanned<String>,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +81,58 @@ pub struct VersionWire {
     pub conflicts: Vec<ConflictWire>,
     #[serde(default)]
     pub images: Vec<ImageWire>,
+    #[serde(default)]
+    pub kubernetes: Option<Spanned<KubernetesWire>>,
+    #[serde(default)]
+    pub charts: Vec<ChartWire>,
+    #[serde(default)]
+    pub manifests: Vec<ManifestWire>,
+    #[serde(default)]
+    pub no_artifacts: Option<Spanned<NoArtifactsWire>>,
+}
+
+/// `kubernetes: {status: independent|untested, note, source}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubernetesWire {
+    pub status: Spanned<KubernetesStatusWire>,
+    pub note: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KubernetesStatusWire {
+    Independent,
+    Untested,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChartWire {
+    pub repository: Spanned<String>,
+    pub name: Spanned<String>,
+    pub version: Spanned<String>,
+    pub app_version: Spanned<String>,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ManifestWire {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NoArtifactsWire {
+    pub text: String,
+    pub source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +141,11 @@ pub struct LifecycleWire {
     pub released: Option<Spanned<String>>,
     pub end_of_life: Option<Spanned<String>>,
     pub retired: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tagged: Option<Spanned<String>>,
     pub source: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

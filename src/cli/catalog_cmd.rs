@@ -4,16 +4,59 @@ use serde_json::json;
 
 use super::table::render;
 use super::{CheckFormat, Failure, ListFormat, ShowFormat};
-use crate::catalog::{Catalog, Component, Release, lint, suggest};
+use crate::catalog::{Catalog, Component, KubernetesRelation, Release, lint, suggest};
 use crate::solver::lint_satisfiable;
+use crate::types::Date;
 
 fn lifecycle_json(r: &Release) -> serde_json::Value {
     json!({
         "released": r.lifecycle.released.map(|d| d.to_string()),
+        "tagged": r.lifecycle.tagged.map(|d| d.to_string()),
         "endOfLife": r.lifecycle.end_of_life.map(|d| d.to_string()),
         "retired": r.lifecycle.retired.map(|d| d.to_string()),
         "source": r.lifecycle.source,
+        "note": r.lifecycle.note,
     })
+}
+
+fn kubernetes_json(k: &KubernetesRelation) -> serde_json::Value {
+    match k {
+        KubernetesRelation::Range { range, source, .. } => {
+            json!({"status": "range", "range": range.as_str(), "source": source})
+        }
+        KubernetesRelation::Independent(s) | KubernetesRelation::Untested(s) => {
+            json!({"status": k.kind(), "note": s.note, "source": s.source})
+        }
+        KubernetesRelation::Itself | KubernetesRelation::Unstated => json!({"status": k.kind()}),
+    }
+}
+
+/// The catalog's `checked` date and its age on `as_of`, for JSON output.
+fn age_json(catalog: &Catalog, as_of: Date) -> serde_json::Value {
+    match catalog.age(as_of) {
+        Some(a) => json!({
+            "checked": a.checked.to_string(),
+            "asOf": a.as_of.to_string(),
+            "ageDays": a.days,
+            "stale": a.stale(),
+            "staleAfterDays": crate::catalog::STALE_AFTER_DAYS,
+        }),
+        None => json!({"checked": null, "asOf": as_of.to_string()}),
+    }
+}
+
+/// Prints the catalog's age warning on stderr, at most once per process, when its facts were
+/// checked more than 90 days before `as_of`.
+pub(super) fn warn_if_stale(catalog: &Catalog, as_of: Date) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Some(w) = catalog.age(as_of).and_then(|a| a.warning()) {
+        ONCE.call_once(|| {
+            eprintln!("warning: {w}");
+            eprintln!(
+                "  hint: use a newer bundle or catalog (--catalog DIR); `bundle catalog show` says how old this one is"
+            );
+        });
+    }
 }
 
 fn lifecycle_cell(r: &Release) -> String {
@@ -36,7 +79,7 @@ pub(super) fn list(catalog: &Catalog, format: ListFormat) -> Result<(), Failure>
     match format {
         ListFormat::Json => {
             let v = json!({
-                "catalog": {"origin": catalog.origin, "digest": catalog.digest},
+                "catalog": {"origin": catalog.origin, "digest": catalog.digest, "checked": catalog.checked.map(|d| d.to_string())},
                 "capabilities": catalog.capabilities.iter().map(|c| json!({
                     "name": c.name,
                     "description": c.description,
@@ -129,7 +172,67 @@ pub(crate) fn short_digest(d: &str) -> String {
     d.get(..19).unwrap_or(d).to_string()
 }
 
-pub(super) fn show(catalog: &Catalog, name: &str, format: ShowFormat) -> Result<(), Failure> {
+/// `catalog show` without a name: where the catalog comes from and how old its facts are.
+fn show_catalog(catalog: &Catalog, format: ShowFormat, as_of: Date) {
+    let versions: usize = catalog.components.iter().map(|c| c.versions.len()).sum();
+    match format {
+        ShowFormat::Json => {
+            let v = json!({
+                "origin": catalog.origin,
+                "digest": catalog.digest,
+                "age": age_json(catalog, as_of),
+                "components": catalog.components.len(),
+                "versions": versions,
+            });
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        ShowFormat::Yaml => {
+            outln!("origin: {}", catalog.origin);
+            outln!("digest: {}", catalog.digest);
+            match catalog.age(as_of) {
+                Some(a) => {
+                    outln!("checked: {}", a.checked);
+                    outln!(
+                        "age: {} days on {}{}",
+                        a.days,
+                        a.as_of,
+                        if a.stale() {
+                            format!(
+                                " (stale: more than {} days)",
+                                crate::catalog::STALE_AFTER_DAYS
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                None => outln!("checked: unknown (catalog.yaml does not say)"),
+            }
+            outln!("components: {}", catalog.components.len());
+            outln!("versions: {versions}");
+        }
+    }
+    if let Some(w) = catalog.age(as_of).and_then(|a| a.warning()) {
+        eprintln!("warning: {w}");
+    }
+}
+
+pub(super) fn show(
+    catalog: &Catalog,
+    name: Option<&str>,
+    format: ShowFormat,
+    as_of: Option<&str>,
+) -> Result<(), Failure> {
+    let as_of = match as_of {
+        Some(d) => d
+            .parse::<Date>()
+            .map_err(|e| Failure::usage(format!("--as-of: {e}")))?,
+        None => Date::today(),
+    };
+    let Some(name) = name else {
+        show_catalog(catalog, format, as_of);
+        return Ok(());
+    };
     let Some(c) = catalog.component(name) else {
         let names: Vec<&str> = catalog.components.iter().map(|c| c.name.as_str()).collect();
         let s = suggest(name, &names);
@@ -168,13 +271,23 @@ pub(super) fn show(catalog: &Catalog, name: &str, format: ShowFormat) -> Result<
                 "homepage": c.homepage,
                 "provides": c.provides,
                 "notes": c.notes.iter().map(|n| json!({"text": n.text, "source": n.source})).collect::<Vec<_>>(),
+                "supportPolicy": c.support_policy.as_ref().map(|p| json!({
+                    "endOfLife": format!("N+{}", p.end_of_life_after), "source": p.source, "note": p.note,
+                })),
                 "versions": c.versions.iter().map(|r| json!({
                     "version": r.version.to_string(),
                     "lifecycle": lifecycle_json(r),
+                    "kubernetes": kubernetes_json(&r.kubernetes),
                     "requires": r.requires.iter().map(constraint).collect::<Vec<_>>(),
                     "constrains": r.constrains.iter().map(constraint).collect::<Vec<_>>(),
                     "conflicts": r.conflicts.iter().map(|x| json!({"name": x.name, "source": x.source, "note": x.note})).collect::<Vec<_>>(),
                     "images": r.images.iter().map(|i| json!({"reference": i.reference, "digest": i.digest, "source": i.source})).collect::<Vec<_>>(),
+                    "charts": r.artifacts.charts.iter().map(|x| json!({
+                        "repository": x.repository, "name": x.name, "version": x.version,
+                        "appVersion": x.app_version, "source": x.source, "note": x.note,
+                    })).collect::<Vec<_>>(),
+                    "manifests": r.artifacts.manifests.iter().map(|x| json!({"url": x.url, "sha256": x.sha256, "source": x.source})).collect::<Vec<_>>(),
+                    "noArtifacts": r.artifacts.none.as_ref().map(|x| json!({"text": x.text, "source": x.source})),
                 })).collect::<Vec<_>>(),
             });
             outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -183,22 +296,29 @@ pub(super) fn show(catalog: &Catalog, name: &str, format: ShowFormat) -> Result<
     Ok(())
 }
 
-pub(super) fn check(catalog: &Catalog, format: CheckFormat) -> Result<(), Failure> {
-    let mut problems = lint::check(catalog);
-    problems.extend(lint_satisfiable(catalog));
+pub(super) fn check(catalog: &Catalog, format: CheckFormat, sources: bool) -> Result<(), Failure> {
+    let (mut problems, pending) = if sources {
+        (lint::sources::check(catalog), Vec::new())
+    } else {
+        let report = lint::report(catalog);
+        (report.problems, report.pending)
+    };
+    if !sources {
+        problems.extend(lint_satisfiable(catalog));
+    }
     problems.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
     let root = if catalog.origin == "embedded" {
         "<embedded>/".to_string()
     } else {
         format!("{}/", catalog.origin.trim_end_matches('/'))
     };
+    let entry = |p: &crate::catalog::Diagnostic| json!({"file": format!("{root}{}", p.file), "line": p.line, "message": p.message});
     match format {
         CheckFormat::Json => {
             let v = json!({
                 "ok": problems.is_empty(),
-                "problems": problems.iter().map(|p| json!({
-                    "file": format!("{root}{}", p.file), "line": p.line, "message": p.message,
-                })).collect::<Vec<_>>(),
+                "problems": problems.iter().map(entry).collect::<Vec<_>>(),
+                "pending": pending.iter().map(entry).collect::<Vec<_>>(),
             });
             outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
@@ -206,18 +326,29 @@ pub(super) fn check(catalog: &Catalog, format: CheckFormat) -> Result<(), Failur
             for p in &problems {
                 outln!("{root}{}:{}: {}", p.file, p.line, p.message);
             }
-            if problems.is_empty() {
+            for p in &pending {
+                eprintln!("warning: {root}{}:{}: {}", p.file, p.line, p.message);
+            }
+            let versions: usize = catalog.components.iter().map(|c| c.versions.len()).sum();
+            match (problems.is_empty(), sources) {
+                (true, false) => eprintln!(
+                    "catalog is clean: {} components, {versions} versions",
+                    catalog.components.len()
+                ),
+                (true, true) => eprintln!("every source is a URL or owner/repo:path@commit"),
+                (false, false) => eprintln!("{} problem(s) found", problems.len()),
+                (false, true) => eprintln!(
+                    "{} source(s) are not a URL or owner/repo:path@commit",
+                    problems.len()
+                ),
+            }
+            if !pending.is_empty() {
                 eprintln!(
-                    "catalog is clean: {} components, {} versions",
-                    catalog.components.len(),
-                    catalog
-                        .components
-                        .iter()
-                        .map(|c| c.versions.len())
-                        .sum::<usize>()
+                    "{} warning(s) in files that do not use the new fields yet (a `kubernetes:` block, `charts`, \
+                     `manifests`, `noArtifacts`): they become problems once a file uses any of them \
+                     (catalog/FORMAT.md)",
+                    pending.len()
                 );
-            } else {
-                eprintln!("{} problem(s) found", problems.len());
             }
         }
     }

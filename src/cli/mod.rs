@@ -111,13 +111,17 @@ enum CatalogCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
-    /// Show one component: every version with its constraints and their sources.
+    /// Show one component (every version with its facts and their sources), or without a name the
+    /// catalog itself: where it comes from and how old its facts are.
     Show {
-        /// Component name.
-        name: String,
-        /// Output format (`yaml` is the catalog file itself).
+        /// Component name (none: the catalog).
+        name: Option<String>,
+        /// Output format (`yaml` is the component's catalog file itself).
         #[arg(long, value_enum, default_value_t = ShowFormat::Yaml)]
         format: ShowFormat,
+        /// The date the catalog's age is judged on (YYYY-MM-DD; default today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
     },
     /// Check the catalog: exit 0 when clean, 1 listing every problem as file:line: message.
     Check(CheckArgs),
@@ -128,6 +132,10 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
+    /// Only list the facts whose source is not machine-checkable (each part of a source must be a URL
+    /// or `owner/repo:path@commit`; parts are separated by ` ; `).
+    #[arg(long)]
+    sources: bool,
 }
 
 /// `catalog list` formats.
@@ -172,10 +180,14 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     let catalog = load_catalog(cli.catalog.as_deref())?;
     match cli.command {
         Command::Catalog(CatalogCommand::List { format }) => catalog_cmd::list(&catalog, format),
-        Command::Catalog(CatalogCommand::Show { name, format }) => {
-            catalog_cmd::show(&catalog, &name, format)
+        Command::Catalog(CatalogCommand::Show {
+            name,
+            format,
+            as_of,
+        }) => catalog_cmd::show(&catalog, name.as_deref(), format, as_of.as_deref()),
+        Command::Catalog(CatalogCommand::Check(args)) => {
+            catalog_cmd::check(&catalog, args.format, args.sources)
         }
-        Command::Catalog(CatalogCommand::Check(args)) => catalog_cmd::check(&catalog, args.format),
         Command::Solve(args) => solve_cmd::solve(&catalog, args),
         Command::Why(args) => solve_cmd::why(&catalog, args),
         Command::Matrix(args) => matrix_cmd::run(&catalog, args),

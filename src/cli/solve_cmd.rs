@@ -165,6 +165,7 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         ))
     })?;
     let (request, as_of_given) = build_request(catalog, &args, existing.as_ref(), Date::today())?;
+    super::catalog_cmd::warn_if_stale(catalog, request.as_of);
     let mut prefer: BTreeMap<String, Version> = BTreeMap::new();
     if let (Some(lock), false) = (&existing, args.upgrade) {
         for c in &lock.components {
@@ -400,6 +401,7 @@ fn explanation_json(ex: &Explanation) -> serde_json::Value {
 pub(super) fn why(catalog: &Catalog, args: WhyArgs) -> Result<(), Failure> {
     let lock = read_lock(&args.lock)?;
     let as_of = lock.request.as_of.unwrap_or_else(Date::today);
+    super::catalog_cmd::warn_if_stale(catalog, as_of);
     let held = solver::why(
         catalog,
         &chosen(&lock),

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod catalog;
+mod catalog_facts;
 mod common;
 mod e2e;
 mod export;

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use bundle::catalog::{
-    Capability, Catalog, Component, Conflict, Constraint, Lifecycle, Release, WithSpec,
+    Artifacts, Capability, Catalog, Component, Conflict, Constraint, KubernetesRelation, Lifecycle,
+    Release, WithSpec,
 };
 use bundle::solver::{self, Request, SolveError, Step};
 use bundle::types::{Date, Version, VersionReq};
@@ -111,11 +112,14 @@ fn catalog(rng: &mut Rng) -> Catalog {
                     retired: None,
                     source: Some("test".into()),
                     line: 0,
+                    ..Lifecycle::default()
                 },
                 requires,
                 constrains,
                 conflicts,
                 images: vec![],
+                kubernetes: KubernetesRelation::Unstated,
+                artifacts: Artifacts::default(),
             });
         }
         comps.push(Component {
@@ -128,6 +132,7 @@ fn catalog(rng: &mut Rng) -> Catalog {
                 vec![]
             },
             notes: vec![],
+            support_policy: None,
             versions,
             file: format!("components/{name}.yaml"),
         });

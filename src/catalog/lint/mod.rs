@@ -2,11 +2,59 @@
 //!
 //! Every rule reports `file:line: message`. Whether each release's own requirements can be met at
 //! all needs the solver, so that rule lives in `solver::lint_satisfiable`.
+//!
+//! Three rules are *staged* while the catalog's component files are migrated to the facts of
+//! issues 13 and 11 (a stated relation to Kubernetes, artifacts, machine-checkable sources): in a
+//! file that uses none of the new fields yet, their problems are [`Report::pending`] (warnings);
+//! in a file that uses any of them ([`migrated`]), they are problems like every other.
+
+mod facts;
+pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Catalog, Component, Diagnostic, Release};
+use super::{Catalog, Component, Diagnostic, KubernetesRelation, Release};
 use crate::types::Digest;
+
+/// What the rules found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Problems: the catalog is not clean while there is one.
+    pub problems: Vec<Diagnostic>,
+    /// Problems of staged rules in files not migrated yet: reported, not failing.
+    pub pending: Vec<Diagnostic>,
+}
+
+/// Where rules put their findings; `staged` goes to `pending` unless the file is migrated.
+pub(super) struct Out {
+    problems: Vec<Diagnostic>,
+    pending: Vec<Diagnostic>,
+    migrated: bool,
+}
+
+impl Out {
+    fn push(&mut self, d: Diagnostic) {
+        self.problems.push(d);
+    }
+    fn staged(&mut self, d: Diagnostic) {
+        if self.migrated {
+            self.problems.push(d);
+        } else {
+            self.pending.push(d);
+        }
+    }
+}
+
+/// Whether a component file uses the facts of issues 13 and 11 (a `kubernetes:` block, `charts`,
+/// `manifests` or `noArtifacts` on any version); the staged rules are strict in such a file.
+pub fn migrated(comp: &Component) -> bool {
+    comp.versions.iter().any(|r| {
+        matches!(
+            r.kubernetes,
+            KubernetesRelation::Independent(_) | KubernetesRelation::Untested(_)
+        ) || r.artifacts.stated()
+    })
+}
 
 /// The first line (1-based) of `file` at or after the line that starts with `after` that contains
 /// `needle` as a word; 1 when not found (the file as a whole).
@@ -46,8 +94,54 @@ fn problem(file: &str, line: u32, message: String) -> Diagnostic {
     }
 }
 
-/// Runs every static rule; an empty list means the catalog is clean.
+/// Runs every static rule; an empty list means the catalog is clean (staged rules of files not
+/// yet migrated are left out: see [`report`]).
 pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
+    report(catalog).problems
+}
+
+/// Runs every static rule, staged ones included.
+pub fn report(catalog: &Catalog) -> Report {
+    let mut all = Out {
+        problems: Vec::new(),
+        pending: Vec::new(),
+        migrated: true,
+    };
+    facts::checked(catalog, &mut all);
+    for comp in &catalog.components {
+        let mut o = Out {
+            problems: Vec::new(),
+            pending: Vec::new(),
+            migrated: migrated(comp),
+        };
+        for r in &comp.versions {
+            let who = format!("{} {}", comp.name, r.version);
+            facts::relation(comp, r, &who, &mut o);
+            facts::artifacts(comp, r, &who, &mut o);
+            facts::tagged(comp, r, &who, &mut o);
+        }
+        facts::policy(comp, &mut o);
+        for d in sources::component(comp) {
+            o.staged(d);
+        }
+        all.problems.append(&mut o.problems);
+        all.pending.append(&mut o.pending);
+    }
+    let mut problems = rules(catalog);
+    problems.append(&mut all.problems);
+    let order = |a: &Diagnostic, b: &Diagnostic| {
+        (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message))
+    };
+    problems.sort_by(order);
+    all.pending.sort_by(order);
+    Report {
+        problems,
+        pending: all.pending,
+    }
+}
+
+/// The rules that existed before staging: every one a problem.
+fn rules(catalog: &Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let caps: BTreeSet<&str> = catalog
         .capabilities
@@ -170,7 +264,10 @@ fn check_release(
     let file = comp.file.as_str();
     let who = format!("{} {}", comp.name, r.version);
     let lc = &r.lifecycle;
-    let has_dates = lc.released.is_some() || lc.end_of_life.is_some() || lc.retired.is_some();
+    let has_dates = lc.released.is_some()
+        || lc.end_of_life.is_some()
+        || lc.retired.is_some()
+        || lc.tagged.is_some();
     if has_dates && lc.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
         out.push(problem(
             file,
