@@ -29,8 +29,10 @@ pub enum KubernetesRelation {
     Untested(Statement),
     /// The release is a Kubernetes version itself.
     Itself,
-    /// The file states none of the three. `bundle catalog check` reports it; a consumer should
-    /// treat it like [`KubernetesRelation::Untested`] (unknown is not compatible).
+    /// The file states none of the three: `bundle catalog check` fails on it, so a clean catalog
+    /// has none. Until then (while the catalog's files are migrated) it is read as before: no
+    /// constraint on Kubernetes, *not* as untested — otherwise every Kubernetes version would be
+    /// untested as long as the etcd, CoreDNS and pause versions it pins say nothing.
     Unstated,
 }
 
@@ -52,12 +54,10 @@ impl KubernetesRelation {
             .unwrap_or(KubernetesRelation::Unstated)
     }
 
-    /// Whether nothing is known about this release and Kubernetes: `untested`, or not stated.
+    /// Whether the release is `untested`: the solver does not choose it unless untested versions
+    /// are allowed, and the matrix marks it.
     pub fn is_untested(&self) -> bool {
-        matches!(
-            self,
-            KubernetesRelation::Untested(_) | KubernetesRelation::Unstated
-        )
+        matches!(self, KubernetesRelation::Untested(_))
     }
 
     /// One word for tables and JSON: `range`, `independent`, `untested`, `kubernetes` or `unstated`.

@@ -87,7 +87,7 @@ pub(super) fn from_files(origin: &str, files: Vec<(String, String)>) -> Result<C
 }
 
 /// Builds the catalog; `shown` is prefixed to paths in messages.
-fn from_files_with_prefix(
+pub(super) fn from_files_with_prefix(
     origin: &str,
     mut files: Vec<(String, String)>,
     shown: &str,

@@ -5,6 +5,7 @@
 //! `catalog/FORMAT.md`.
 
 mod age;
+mod archive;
 mod component;
 mod diagnostics;
 mod embedded;
@@ -17,6 +18,7 @@ mod wire;
 
 pub use crate::types::WithSpec;
 pub use age::{Age, STALE_AFTER_DAYS};
+pub use archive::MAX_ARCHIVE_BYTES;
 pub use diagnostics::{Diagnostic, LoadError};
 pub use facts::{
     Artifacts, Chart, KubernetesRelation, Manifest, NoArtifacts, Statement, SupportPolicy,

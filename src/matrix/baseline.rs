@@ -16,10 +16,14 @@ pub enum ChangeKind {
     ComponentGone,
     /// The Kubernetes minor is no longer in the catalog (regression).
     MinorGone,
+    /// Had a tested version, has only an untested one now (regression).
+    Untested,
     /// Went to a newer version.
     Newer,
     /// Had no version, has one now.
     Gained,
+    /// Had only an untested version, has a tested one now.
+    Tested,
 }
 
 impl ChangeKind {
@@ -31,6 +35,7 @@ impl ChangeKind {
                 | ChangeKind::Older
                 | ChangeKind::ComponentGone
                 | ChangeKind::MinorGone
+                | ChangeKind::Untested
         )
     }
 }
@@ -75,8 +80,10 @@ impl fmt::Display for Change {
                 " (Kubernetes {} is no longer in the catalog)",
                 self.minor
             ),
+            ChangeKind::Untested => write!(f, " (now untested)"),
             ChangeKind::Newer => write!(f, " (newer)"),
             ChangeKind::Gained => write!(f, " (gained)"),
+            ChangeKind::Tested => write!(f, " (now tested)"),
         }
     }
 }
@@ -154,9 +161,15 @@ pub fn compare(old: &MatrixFile, new: &MatrixFile) -> Result<Comparison, ReadErr
                         if new_version < old_version {
                             out.regressions
                                 .push(change(ChangeKind::Older, Some(nv), None));
+                        } else if c.untested && !cell.untested {
+                            out.regressions
+                                .push(change(ChangeKind::Untested, Some(nv), None));
                         } else if new_version > old_version {
                             out.improvements
                                 .push(change(ChangeKind::Newer, Some(nv), None));
+                        } else if cell.untested && !c.untested {
+                            out.improvements
+                                .push(change(ChangeKind::Tested, Some(nv), None));
                         }
                     }
                 },
@@ -178,6 +191,7 @@ mod tests {
             newest: None,
             eol: None,
             retired: None,
+            untested: false,
             reason: v.is_none().then(|| "because".to_string()),
             source: None,
         }
@@ -248,6 +262,40 @@ mod tests {
             c.regressions[0].to_string(),
             "a on Kubernetes 1.1: 1.10.0 -> 1.9.0 (older)"
         );
+    }
+
+    #[test]
+    fn untested_cells() {
+        let cells = &[
+            ("a", "1.1", Some("1.0.0")),
+            ("b", "1.1", Some("1.0.0")),
+            ("c", "1.1", Some("1.0.0")),
+        ];
+        let mut old = matrix(None, &["1.1"], cells);
+        let mut new = matrix(
+            None,
+            &["1.1"],
+            &[
+                ("a", "1.1", Some("1.1.0")),
+                ("b", "1.1", Some("1.0.0")),
+                ("c", "1.1", Some("1.0.0")),
+            ],
+        );
+        // a: tested 1.0.0 -> untested 1.1.0 (newer, but nothing tested is left)
+        new.components[0].cells.0[0].1.untested = true;
+        // b: untested -> tested, same version
+        old.components[1].cells.0[0].1.untested = true;
+        // c: untested both times: no change
+        old.components[2].cells.0[0].1.untested = true;
+        new.components[2].cells.0[0].1.untested = true;
+        let c = compare(&old, &new).unwrap();
+        assert_eq!(c.regressions.len(), 1);
+        assert_eq!(
+            c.regressions[0].to_string(),
+            "a on Kubernetes 1.1: 1.0.0 -> 1.1.0 (now untested)"
+        );
+        assert_eq!(c.improvements.len(), 1);
+        assert_eq!(c.improvements[0].kind, ChangeKind::Tested);
     }
 
     #[test]

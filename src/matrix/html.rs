@@ -48,6 +48,7 @@ td small { display: block; font-size: 11px; color: #4b535c; }
 td.newest { background: var(--newest); font-weight: 600; }
 td.older { background: var(--older); }
 td.eol { background: var(--eol); }
+td.untested { background-image: repeating-linear-gradient(135deg, transparent 0 6px, rgba(110, 84, 148, .18) 6px 8px); outline: 2px dashed #6e5494; outline-offset: -3px; }
 td.none { background: var(--none); color: #8c959f; }
 td.none, td[title] { cursor: help; }
 tr.hidden { display: none; }
@@ -83,13 +84,24 @@ const SCRIPT: &str = r#"
 "#;
 
 fn version_td(component: &str, version: &str, minor: &str, marks: &Marks) -> String {
-    let class = if marks.newest { "newest" } else { "older" };
+    let class = match (marks.newest, marks.untested) {
+        (true, false) => "newest",
+        (false, false) => "older",
+        (true, true) => "newest untested",
+        (false, true) => "older untested",
+    };
     let mut title = format!("{component} {version} with Kubernetes {minor}");
     title.push_str(if marks.newest {
         "\nthe newest version in the catalog"
     } else {
         "\nan older version (a newer one is in the catalog)"
     });
+    if marks.untested {
+        title.push_str(
+            "\nuntested: upstream publishes no Kubernetes range for it (or for a release it needs); \
+             chosen only with --allow-untested",
+        );
+    }
     let mut data = String::new();
     if let Some(d) = marks.end_of_life {
         let _ = write!(title, "\nend of life: {d}");
@@ -155,7 +167,9 @@ pub fn to_html(m: &Matrix) -> String {
     out.push_str(
         "<p>Each cell: the newest version of the component that installs with some Kubernetes release of \
          that minor, as the solver decides it (indirect constraints count). End-of-life and retired versions \
-         are included and marked with the catalog's dates. Hover a cell for details; an empty cell says why.</p>\n",
+         are included and marked with the catalog's dates. A version marked untested has no published \
+         Kubernetes range (or needs a release that has none): it is shown only where nothing tested installs, \
+         and the solver chooses it only with --allow-untested. Hover a cell for details; an empty cell says why.</p>\n",
     );
     out.push_str("</header>\n<div class=\"tools\">\n");
     out.push_str(
@@ -166,7 +180,8 @@ pub fn to_html(m: &Matrix) -> String {
         "<span class=\"legend\"><span style=\"background:var(--newest)\">newest in catalog</span>\
          <span style=\"background:var(--older)\">older version</span>\
          <span style=\"background:var(--eol)\">past end of life on <span id=\"today\">today</span></span>\
-         <span style=\"background:var(--none)\">none installs</span></span>\n</div>\n",
+         <span style=\"background:var(--none)\">none installs</span>\
+         <span style=\"outline:2px dashed #6e5494;outline-offset:-3px\">untested</span></span>\n</div>\n",
     );
 
     out.push_str("<h2>Components by Kubernetes minor</h2>\n<div class=\"scroll\">\n<table id=\"components\">\n");

@@ -126,6 +126,10 @@ pub struct CellFile {
     /// Date the project was retired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<String>,
+    /// `true` when the version is untested (no published Kubernetes range, for it or for a release
+    /// it needs): the solver chooses it only when untested versions are allowed. Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untested: bool,
     /// Why no version installs (only when `version` is `null`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -200,6 +204,7 @@ fn marked(version: String, m: &Marks) -> CellFile {
         newest: Some(m.newest),
         eol: m.end_of_life.map(|d| d.to_string()),
         retired: m.retired.map(|d| d.to_string()),
+        untested: m.untested,
         reason: None,
         source: None,
     }
@@ -215,6 +220,7 @@ impl MatrixFile {
                 newest: None,
                 eol: None,
                 retired: None,
+                untested: false,
                 reason: Some(r.text.clone()),
                 source: r.source.clone(),
             },

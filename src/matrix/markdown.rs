@@ -57,7 +57,9 @@ pub fn to_markdown(m: &Matrix) -> String {
     out.push_str(
         "Legend: **1.21.2** the newest version of the component in the catalog · 1.19.4 an older version · \
          `EOL 2026-10-27` end of support of that release line (past or future) · `retired 2026-03-24` the \
-         project was retired · — (n) no version installs: note (n) below the table gives the first fact \
+         project was retired · `untested` upstream publishes no Kubernetes range for that version (or for a \
+         release it needs): shown only where no tested version installs, and chosen by `bundle solve` only \
+         with `--allow-untested` · — (n) no version installs: note (n) below the table gives the first fact \
          that rules it out, with its source.\n\n",
     );
 
@@ -236,7 +238,9 @@ against it. Readers must check `version` and refuse any other value. Fields:
   when the catalog gives one).
 - `components`: the rows, `[{{"name": "cert-manager", "provides": ["certificates"], "cells": {{MINOR: CELL, …}}}}]`.
   A CELL is `{{"version": "1.19.4", "newest": false, "eol": "2025-06-10", "retired": "…"}}` (`eol`, `retired`: dates from
-  the catalog, present only when it gives them; `newest`: the newest version of the component in the catalog), or
+  the catalog, present only when it gives them; `newest`: the newest version of the component in the catalog;
+  `"untested": true`, present only then: no published Kubernetes range for the version or for a release it needs —
+  such a version is a cell only where no tested version installs), or
   `{{"version": null, "reason": "…", "source": "…"}}` when no version installs (`reason`: the first fact of the solver's
   explanation; `source`: where it comes from, absent when it has none).
 - `request`: the request of the platform table: `{{"from": "profile default", "kubernetes": "*", "with": […], "without": […]}}`.

@@ -100,6 +100,10 @@ pub struct Marks {
     pub end_of_life: Option<Date>,
     /// When the whole project was retired.
     pub retired: Option<Date>,
+    /// Untested: upstream publishes no Kubernetes range for the release (`kubernetes: {status:
+    /// untested}`), or, in a cell, the release installs only beside an untested release it needs.
+    /// The solver chooses such versions only when untested versions are allowed.
+    pub untested: bool,
 }
 
 impl Marks {
@@ -108,12 +112,16 @@ impl Marks {
             newest,
             end_of_life: release.lifecycle.end_of_life,
             retired: release.lifecycle.retired,
+            untested: release.kubernetes.is_untested(),
         }
     }
 
-    /// `retired 2026-03-24`, `EOL 2026-10-27`, both, or empty.
+    /// `untested`, `retired 2026-03-24`, `EOL 2026-10-27`, several of them, or empty.
     pub fn label(&self) -> String {
         let mut parts = Vec::new();
+        if self.untested {
+            parts.push("untested".to_string());
+        }
         if let Some(d) = self.retired {
             parts.push(format!("retired {d}"));
         }
@@ -332,6 +340,9 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
     }
 
     let oracle = Oracle::new(catalog, lifecycle_exclusions(catalog, true, as_of));
+    // Untested versions are excluded first: a cell shows what `bundle solve` chooses by default,
+    // and an untested version (marked) only where nothing tested installs.
+    let tested = untested_exclusions(catalog).map(|ex| Oracle::new(catalog, ex));
     let mut rows: Vec<Row> = catalog
         .components
         .iter()
@@ -351,12 +362,20 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
                 continue;
             }
             let Some(row) = row.next() else { break };
-            let cell = match newest_fitting(&oracle, &kube, ci) {
-                Some(vi) => {
+            let fit = match &tested {
+                None => newest_fitting(&oracle, &kube, ci).map(|vi| (vi, false)),
+                Some(t) => newest_fitting(t, &kube, ci)
+                    .map(|vi| (vi, false))
+                    .or_else(|| newest_fitting(&oracle, &kube, ci).map(|vi| (vi, true))),
+            };
+            let cell = match fit {
+                Some((vi, untested)) => {
                     let r = &comp.versions[vi];
+                    let mut marks = Marks::of(r, vi + 1 == comp.versions.len());
+                    marks.untested |= untested;
                     Cell::Version {
                         version: r.version.clone(),
-                        marks: Marks::of(r, vi + 1 == comp.versions.len()),
+                        marks,
                     }
                 }
                 None => Cell::None(reason(catalog, m, &comp.name, as_of)),
@@ -424,6 +443,25 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
         request_label: options.request_label.clone(),
         platforms,
     })
+}
+
+/// Exclusions of every untested version, or `None` when the catalog has none.
+fn untested_exclusions(catalog: &Catalog) -> Option<Vec<Vec<Option<String>>>> {
+    let ex: Vec<Vec<Option<String>>> = catalog
+        .components
+        .iter()
+        .map(|c| {
+            c.versions
+                .iter()
+                .map(|r| {
+                    r.kubernetes
+                        .is_untested()
+                        .then(|| "untested: upstream publishes no Kubernetes range".to_string())
+                })
+                .collect()
+        })
+        .collect();
+    ex.iter().flatten().any(Option::is_some).then_some(ex)
 }
 
 /// The newest version of component `ci` that installs beside `kube`.

@@ -462,3 +462,29 @@ fn real_catalog_states_when_it_was_checked() {
         }
     }
 }
+
+/// The catalog travels as a tar archive (inside a bundle) and reads back as the same catalog.
+#[test]
+fn real_catalog_round_trips_through_a_tar() {
+    let cat = Catalog::embedded().unwrap();
+    let tar = cat.write_tar(Vec::new()).unwrap();
+    let back = Catalog::from_tar("bundle.tar", &tar[..]).unwrap();
+    assert_eq!(back.digest, cat.digest);
+    assert_eq!(back.components.len(), cat.components.len());
+    assert_eq!(back.checked, cat.checked);
+    assert_eq!(back.write_tar(Vec::new()).unwrap(), tar, "deterministic");
+    // what `tar` itself lists
+    let dir = crate::common::tempdir();
+    std::fs::write(dir.join("c.tar"), &tar).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(dir.join("c.tar"))
+        .output()
+        .expect("tar runs");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.lines().any(|l| l == "catalog.yaml"), "{listed}");
+    assert!(
+        listed.lines().any(|l| l == "components/cert-manager.yaml"),
+        "{listed}"
+    );
+}

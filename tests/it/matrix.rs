@@ -104,6 +104,45 @@ fn fixture_cells_follow_the_solver() {
     );
 }
 
+/// An untested version is shown only where nothing tested installs, and marked in every format;
+/// a version that needs an untested release is marked too.
+#[test]
+fn untested_cells_are_marked() {
+    let r = fixture_matrix(&["--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = json(&r.stdout);
+    // zeta 1.0.0 has a range up to 7.2; zeta 2.0.0 (newer) is untested
+    for minor in ["7.1", "7.2"] {
+        let z = cell(&m, "zeta", minor);
+        assert_eq!(z["version"], "1.0.0", "{minor}");
+        assert_eq!(z.get("untested"), None, "{minor}: {z}");
+    }
+    let z = cell(&m, "zeta", "7.3");
+    assert_eq!(z["version"], "2.0.0");
+    assert_eq!(z["untested"], true);
+    // eta states a range itself but needs zeta 2.0.0
+    for minor in ["7.1", "7.2", "7.3"] {
+        assert_eq!(cell(&m, "eta", minor)["untested"], true, "{minor}");
+    }
+    assert_eq!(cell(&m, "alpha", "7.2").get("untested"), None);
+
+    let md = fixture_matrix(&["--format", "markdown"]).stdout;
+    assert!(
+        md.contains("| zeta | 1.0.0 | 1.0.0 | **2.0.0**<br>untested |"),
+        "{md}"
+    );
+    let html = fixture_matrix(&["--format", "html"]).stdout;
+    assert!(
+        html.contains("<td class=\"newest untested\""),
+        "no untested cell in the HTML"
+    );
+    assert_eq!(
+        html.matches(" untested\"").count(),
+        4,
+        "zeta 7.3 and eta ×3"
+    );
+}
+
 #[test]
 fn kubernetes_range_narrows_the_columns() {
     let r = fixture_matrix(&["--format", "json", "--kubernetes", ">=7.2"]);
@@ -524,5 +563,5 @@ fn html_page_renders_in_chromium() {
     assert!(dom.contains("<table id=\"components\">"), "{dom}");
     assert!(dom.contains("<tr data-name=\"gamma\">"), "{dom}");
     // the script ran: it counted the rows
-    assert!(dom.contains(">6 components<"), "{dom}");
+    assert!(dom.contains(">8 components<"), "{dom}");
 }
