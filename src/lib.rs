@@ -5,12 +5,15 @@
 //!
 //! Data flows `catalog` → `solver` → `lock`; `cli` is the only layer that prints.
 
-pub mod bundle;
+pub mod airgap;
 pub mod catalog;
 pub mod cli;
+pub mod jobs;
 pub mod lock;
 pub mod matrix;
 pub mod oci;
+pub mod pin;
+pub mod progress;
 pub mod render;
 pub mod solver;
 pub mod types;

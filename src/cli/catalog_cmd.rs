@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::format::short_digest;
 use super::table::render;
 use super::{CheckFormat, Failure, ListFormat, ShowFormat};
 use crate::catalog::{Catalog, Component, KubernetesRelation, Release, lint, suggest};
@@ -166,10 +167,6 @@ pub(super) fn list(catalog: &Catalog, format: ListFormat) -> Result<(), Failure>
         }
     }
     Ok(())
-}
-
-pub(crate) fn short_digest(d: &str) -> String {
-    d.get(..19).unwrap_or(d).to_string()
 }
 
 /// `catalog show` without a name: where the catalog comes from and how old its facts are.

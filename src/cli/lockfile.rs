@@ -28,17 +28,27 @@ pub(crate) fn read_lock_if_present(path: &Path) -> Result<Option<Lock>, Failure>
     }
 }
 
-/// Writes `lock` to a temporary file next to `path`, then renames it over `path`: a reader never
-/// sees half a lock, and a failed write leaves the old one.
+/// Writes `lock` to `path` with [`write_file`].
 pub(crate) fn write_lock(path: &Path, lock: &Lock) -> Result<(), Failure> {
+    write_file(path, lock.to_yaml().as_bytes())
+}
+
+/// Writes a file the user named: to a temporary file next to `path`, then renamed over it, so that a
+/// reader never sees half a file and a failed write leaves the old one. A path that is not a regular
+/// file (`/dev/null`, a fifo, `/dev/stdout`) is written as it is, never replaced.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| Failure::usage(format!("{}: {e}", path.display()));
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(path, bytes).map_err(failed);
+    }
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, lock.to_yaml())
+    std::fs::write(&tmp, bytes)
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            Failure::usage(format!("{}: {e}", path.display()))
+            failed(e)
         })
 }
 

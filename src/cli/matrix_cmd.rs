@@ -61,15 +61,7 @@ fn read(path: &Path, what: &str) -> Result<String, Failure> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Failure::usage(format!("{}: {e}", path.display()))
-        })
+    super::lockfile::write_file(path, text.as_bytes())
 }
 
 fn options(catalog: &Catalog, args: &MatrixArgs) -> Result<Options, Failure> {

@@ -1,8 +1,8 @@
 //! `bundle mirror`: push a bundle into Harbor or any OCI registry.
 //!
-//! Exit codes: 0 done; 1 the bundle is corrupt, or the registry failed or went away (what is still
-//! missing is listed; a rerun pushes only that); 2 bad usage, a bundle that cannot be mirrored as it
-//! is, or credentials/permissions refused (nothing tagged).
+//! Exit codes: 0 done; 1 the bundle is corrupt, or the registry refused, failed or went away (what is
+//! still missing is listed; a rerun pushes only that; nothing missing is tagged); 2 bad usage, a bundle
+//! that cannot be mirrored as it is, or credentials that cannot be read.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -11,10 +11,12 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::Failure;
+use super::format::human_bytes;
+use super::progress::{Lines, Style};
 use super::registry::RegistryArgs;
-use crate::bundle::mirror::{self, MirrorError, MirrorOptions, Progress, Summary};
+use crate::airgap::mirror::{self, MirrorOptions, Summary};
 use crate::catalog::Catalog;
-use crate::oci::{PushError, PushOptions, RetryPolicy};
+use crate::oci::RetryPolicy;
 
 /// Arguments of `bundle mirror`.
 #[derive(Debug, Args)]
@@ -61,65 +63,32 @@ enum Format {
     Json,
 }
 
-/// Progress on standard error: one line per phase (and a counter on a terminal).
-struct Lines {
-    tty: bool,
-}
-
-impl Progress for Lines {
-    fn phase(&self, name: &str, total: usize) {
-        if total > 0 {
-            eprintln!("{name}: {total} to check");
-        }
-    }
-    fn step(&self, name: &str, done: usize, total: usize) {
-        if self.tty {
-            eprint!("\r  {name}: {done}/{total}");
-            if done == total {
-                eprintln!();
-            }
-        }
-    }
-}
-
-pub(super) fn run(catalog: &Catalog, args: MirrorArgs) -> Result<(), Failure> {
-    let target = mirror::parse_target(&args.to)
-        .map_err(|e| Failure::usage(e.to_string()).hint("e.g. --to harbor.example.com/platform"))?;
+pub(super) fn run(
+    catalog: impl FnOnce() -> Result<Catalog, Failure>,
+    args: MirrorArgs,
+) -> Result<(), Failure> {
+    let target = mirror::parse_target(&args.to)?;
     if args.output.is_some() && args.strip_registry_host {
         return Err(Failure::usage(
             "-o DIR renders images as HOST/PROJECT[/PREFIX]/<source-registry>/<repository>, \
              which --strip-registry-host does not push",
         ));
     }
-    let registry = args.registry.options()?;
-    let insecure = registry.insecure.iter().any(|i| {
-        let i = i
-            .trim_end_matches('/')
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        i == target.host() || (!i.contains(':') && target.host().split(':').next() == Some(i))
-    });
+    let retry = RetryPolicy {
+        attempts: args.retries,
+        max_delay: Duration::from_secs(args.max_backoff),
+        ..RetryPolicy::default()
+    };
+    let connected = args.registry.connect(retry)?;
     let options = MirrorOptions {
         target: target.clone(),
         strip_registry_host: args.strip_registry_host,
         create_project: args.create_project,
         verify_remote: args.verify_remote,
-        jobs: registry.concurrency,
-        push: PushOptions {
-            insecure,
-            ca_files: registry.ca_files.clone(),
-            credentials: registry.credentials.clone(),
-            auth_files: registry.auth_files.clone(),
-            retry: RetryPolicy {
-                attempts: args.retries,
-                max_delay: Duration::from_secs(args.max_backoff),
-                ..RetryPolicy::default()
-            },
-        },
     };
-    let plan = mirror::prepare(&args.bundle, &options).map_err(failure)?;
+    let plan = mirror::prepare(&args.bundle, &options)?;
     let rendered = match &args.output {
-        Some(_) => Some(mirror::render_for_plan(&plan, &target, catalog).map_err(failure)?),
+        Some(_) => Some(mirror::render_for_plan(&plan, &target, &catalog()?)?),
         None => None,
     };
     for (what, why) in &plan.not_pushed {
@@ -130,13 +99,23 @@ pub(super) fn run(catalog: &Catalog, args: MirrorArgs) -> Result<(), Failure> {
         "mirroring {} image(s) into {} repositories of {target}: {blobs} blobs ({}), {} manifests",
         plan.images.len(),
         plan.repositories.len(),
-        human(bytes),
+        human_bytes(bytes),
         plan.manifests.len()
     );
-    let progress = Lines {
-        tty: std::io::stderr().is_terminal(),
-    };
-    let summary = mirror::mirror(&args.bundle, &plan, &options, &progress).map_err(failure)?;
+    let progress = Lines::new(
+        Style::Mirror {
+            tty: std::io::stderr().is_terminal(),
+        },
+        false,
+    );
+    let summary = mirror::mirror(
+        &args.bundle,
+        &plan,
+        &options,
+        &connected.registries,
+        &connected.runner,
+        &progress,
+    )?;
     if let (Some(out), Some(dir)) = (&rendered, &args.output) {
         crate::render::write(out, dir).map_err(|e| Failure::usage(e.to_string()))?;
         eprintln!(
@@ -162,7 +141,7 @@ fn print_summary(s: &Summary) {
         s.blobs_pushed,
         s.blobs_mounted,
         s.blobs_skipped,
-        human(s.bytes)
+        human_bytes(s.bytes)
     );
     outln!(
         "manifests: {} pushed, {} already present; tags: {} pushed, {} already set",
@@ -197,88 +176,4 @@ fn summary_json(s: &Summary) -> String {
         "verified_remote": s.verified_remote,
     })
     .to_string()
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-fn failure(e: MirrorError) -> Failure {
-    match e {
-        MirrorError::Corrupt { path, problems } => {
-            let mut message = format!(
-                "{path}: the bundle is corrupt ({} problem(s)); nothing was pushed",
-                problems.len()
-            );
-            for p in problems.iter().take(20) {
-                message.push_str(&format!("\n  {}: {}", p.subject, p.message));
-            }
-            Failure::failed(message)
-                .hint("export the bundle again, or copy it again from the source")
-        }
-        MirrorError::Push { error, missing } => {
-            let mut message = error.to_string();
-            let denied = error.is_denied();
-            let n = missing.blobs.len() + missing.manifests.len() + missing.tags.len();
-            if n > 0 {
-                message.push_str(&format!(
-                    "\nstill missing on the registry: {} blob(s), {} manifest(s), {} tag(s){}",
-                    missing.blobs.len(),
-                    missing.manifests.len(),
-                    missing.tags.len(),
-                    if missing.tags.is_empty() {
-                        ""
-                    } else {
-                        " (no tag points at anything missing)"
-                    }
-                ));
-                for m in missing
-                    .tags
-                    .iter()
-                    .chain(&missing.manifests)
-                    .chain(&missing.blobs)
-                    .take(10)
-                {
-                    message.push_str(&format!("\n  {m}"));
-                }
-                if n > 10 {
-                    message.push_str(&format!("\n  … and {} more", n - 10));
-                }
-            }
-            let mut f = Failure {
-                code: if denied { 2 } else { 1 },
-                message,
-                hints: Vec::new(),
-            };
-            f = match error.as_ref() {
-                PushError::Denied { registry, .. } | PushError::Credentials { registry, .. } => f
-                    .hint(format!(
-                        "check the user name and password for {registry} (--username USER --password-stdin, \
-                         or `podman login {registry}`), and that the account may push to the project"
-                    )),
-                PushError::Tls { registry, .. } => f.hint(format!(
-                    "trust the CA that signed {registry}'s certificate with --ca-file PATH, \
-                     or --insecure-registry {registry}"
-                )),
-                _ => f.hint("run the same command again: it pushes only what is missing"),
-            };
-            f
-        }
-        MirrorError::RemoteMismatch { .. } => Failure::failed(e.to_string()),
-        MirrorError::Collision { .. } | MirrorError::Name { .. } => {
-            Failure::usage(e.to_string()).hint("nothing was pushed")
-        }
-        other => Failure::usage(other.to_string()),
-    }
 }

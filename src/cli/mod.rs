@@ -1,7 +1,8 @@
 //! The command line: argument parsing, printing and exit codes. Nothing below this module prints.
 //!
-//! Exit codes: 0 success; 1 a negative answer (lint problems, unsatisfiable, lock out of date);
-//! 2 bad usage or bad input.
+//! Exit codes (one table for every command, in [`error`]): 0 success; 1 a negative answer (lint
+//! problems, unsatisfiable, lock out of date) or a failed operation (a registry refused or could not be
+//! reached); 2 bad usage or bad input.
 
 /// `println!` for command output: a closed pipe (`bundle … | head`) ends the process quietly.
 macro_rules! outln {
@@ -32,17 +33,21 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
     std::process::exit(2);
 }
 
-mod bundle_cmd;
 mod catalog_cmd;
 mod error;
+mod export_cmd;
+mod format;
+mod inspect_cmd;
 mod lockfile;
 mod matrix_cmd;
 mod mirror_cmd;
 mod pin_cmd;
+mod progress;
 mod registry;
 mod render_cmd;
 mod solve_cmd;
 mod table;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,11 +99,11 @@ enum Command {
     /// Render the locked platform as digest-pinned Kubernetes manifests.
     Render(render_cmd::RenderArgs),
     /// Export the locked platform as one air-gapped OCI bundle (directory, .tar or .tar.zst).
-    Export(bundle_cmd::ExportArgs),
+    Export(export_cmd::ExportArgs),
     /// Verify a bundle: every blob rehashed, every reference present.
-    Verify(bundle_cmd::VerifyArgs),
+    Verify(verify_cmd::VerifyArgs),
     /// Show what is in a bundle: the lock, images per component, sizes, platforms.
-    Inspect(bundle_cmd::InspectArgs),
+    Inspect(inspect_cmd::InspectArgs),
     /// Push a bundle into Harbor or any OCI registry: verified first, blobs before manifests before tags.
     Mirror(mirror_cmd::MirrorArgs),
 }
@@ -176,27 +181,30 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Runs the command. The catalog is loaded only by the commands that read it (`verify`, `inspect`
+/// and `pin` do not; `mirror` only for `-o`), so a broken `--catalog` does not stop them.
 fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let catalog = load_catalog(cli.catalog.as_deref())?;
+    let dir = cli.catalog;
+    let catalog = || load_catalog(dir.as_deref());
     match cli.command {
-        Command::Catalog(CatalogCommand::List { format }) => catalog_cmd::list(&catalog, format),
+        Command::Catalog(CatalogCommand::List { format }) => catalog_cmd::list(&catalog()?, format),
         Command::Catalog(CatalogCommand::Show {
             name,
             format,
             as_of,
-        }) => catalog_cmd::show(&catalog, name.as_deref(), format, as_of.as_deref()),
+        }) => catalog_cmd::show(&catalog()?, name.as_deref(), format, as_of.as_deref()),
         Command::Catalog(CatalogCommand::Check(args)) => {
-            catalog_cmd::check(&catalog, args.format, args.sources)
+            catalog_cmd::check(&catalog()?, args.format, args.sources)
         }
-        Command::Solve(args) => solve_cmd::solve(&catalog, args),
-        Command::Why(args) => solve_cmd::why(&catalog, args),
-        Command::Matrix(args) => matrix_cmd::run(&catalog, args),
-        Command::Pin(args) => pin_cmd::run(&catalog, args),
-        Command::Render(args) => render_cmd::run(&catalog, args),
-        Command::Export(args) => bundle_cmd::export(&catalog, args),
-        Command::Verify(args) => bundle_cmd::verify(args),
-        Command::Inspect(args) => bundle_cmd::inspect(args),
-        Command::Mirror(args) => mirror_cmd::run(&catalog, args),
+        Command::Solve(args) => solve_cmd::solve(&catalog()?, args),
+        Command::Why(args) => solve_cmd::why(&catalog()?, args),
+        Command::Matrix(args) => matrix_cmd::run(&catalog()?, args),
+        Command::Pin(args) => pin_cmd::run(args),
+        Command::Render(args) => render_cmd::run(&catalog()?, args),
+        Command::Export(args) => export_cmd::run(&catalog()?, args),
+        Command::Verify(args) => verify_cmd::run(args),
+        Command::Inspect(args) => inspect_cmd::run(args),
+        Command::Mirror(args) => mirror_cmd::run(catalog, args),
     }
 }
 

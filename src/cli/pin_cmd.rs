@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::Failure;
-use super::registry::{RegistryArgs, hint_for};
+use super::lockfile::{read_lock, write_lock};
+use super::progress::{Lines, Style};
+use super::registry::RegistryArgs;
 use super::table::render;
-use crate::catalog::Catalog;
-use crate::lock::Lock;
-use crate::oci::{Outcome, Progress, ResolveError, Resolver};
+use crate::oci::{PullError, ResolveError, RetryPolicy};
+use crate::pin::{self, Resolved, Wanted};
+use crate::types::{Digest, ImageRef};
 
 /// Arguments of `bundle pin`.
 #[derive(Debug, Args)]
@@ -37,15 +39,11 @@ enum PinFormat {
     Json,
 }
 
-/// One distinct image reference of the lock.
+/// One distinct image of the lock and what the registry said.
 struct Image {
-    reference: String,
-    /// `name version` of every component using it.
-    components: Vec<String>,
-    /// The digest the lock holds, if any.
-    locked: Option<String>,
+    wanted: Wanted,
     /// What the registry answered (`None` when not asked).
-    outcome: Option<Outcome>,
+    resolved: Option<Resolved>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,22 +70,19 @@ impl Status {
 }
 
 impl Image {
-    fn served(&self) -> Option<&str> {
-        self.outcome
-            .as_ref()
-            .and_then(|o| o.result.as_ref().ok())
-            .map(|r| r.digest.as_str())
+    fn served(&self) -> Option<&Digest> {
+        self.resolved.as_ref().and_then(|r| r.result.as_ref().ok())
     }
 
-    fn error(&self) -> Option<&ResolveError> {
-        self.outcome.as_ref().and_then(|o| o.result.as_ref().err())
+    fn error(&self) -> Option<&PullError> {
+        self.resolved.as_ref().and_then(|r| r.result.as_ref().err())
     }
 
     fn status(&self, check: bool) -> Status {
         if self.error().is_some() {
             return Status::Error;
         }
-        match (self.locked.as_deref(), self.served()) {
+        match (self.wanted.locked.as_ref(), self.served()) {
             (None, _) if check => Status::Missing,
             (None, Some(_)) => Status::New,
             (Some(l), Some(s)) if l == s => {
@@ -102,163 +97,153 @@ impl Image {
         }
     }
 
-    fn fetched(&self) -> &str {
-        self.outcome
+    fn fetched(&self) -> String {
+        self.resolved
             .as_ref()
-            .map(|o| o.fetched.as_str())
-            .unwrap_or(&self.reference)
+            .map(|r| r.fetched.clone())
+            .unwrap_or_else(|| self.wanted.reference.to_string())
+    }
+
+    /// `name version` of every component using it.
+    fn components(&self) -> String {
+        let users: Vec<String> = self
+            .wanted
+            .users
+            .iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        users.join(", ")
     }
 }
 
-struct Lines {
-    quiet: bool,
-    verb: &'static str,
-}
-
-impl Progress for Lines {
-    fn resolved(&self, done: usize, total: usize, outcome: &Outcome) {
-        if self.quiet {
-            return;
-        }
-        match &outcome.result {
-            Ok(r) => eprintln!(
-                "{} {done}/{total} {} {}",
-                self.verb, outcome.reference, r.digest
-            ),
-            Err(_) => eprintln!("{} {done}/{total} {} failed", self.verb, outcome.reference),
-        }
-    }
-}
-
-pub(super) fn run(_catalog: &Catalog, args: PinArgs) -> Result<(), Failure> {
+pub(super) fn run(args: PinArgs) -> Result<(), Failure> {
     let lock = read_lock(&args.lock)?;
-    let mut images: BTreeMap<String, Image> = BTreeMap::new();
-    for c in &lock.components {
-        for i in &c.images {
-            let reference = i.reference.to_string();
-            let e = images.entry(reference.clone()).or_insert_with(|| Image {
-                reference: reference.clone(),
-                components: Vec::new(),
-                locked: None,
-                outcome: None,
-            });
-            e.components.push(format!("{} {}", c.name, c.version));
-            match (&e.locked, &i.digest.as_ref().map(|d| d.to_string())) {
-                (Some(a), Some(b)) if a != b => {
-                    return Err(Failure::usage(format!(
-                        "{}: {} is locked with two digests, {a} and {b}",
-                        args.lock.display(),
-                        i.reference
-                    ))
-                    .hint(
-                        "re-run `bundle solve` (or fix the catalog) so the image has one digest",
-                    ));
-                }
-                (None, Some(b)) => e.locked = Some(b.clone()),
-                _ => {}
-            }
-        }
-    }
-    for img in images.values() {
-        if let Some(d) = &img.locked
-            && !crate::oci::is_sha256_digest(d)
-        {
-            return Err(Failure::usage(format!(
-                "{}: {}: `{d}` is not a sha256 digest",
-                args.lock.display(),
-                img.reference
-            )));
-        }
-    }
-
-    let options = args.registry.options()?;
-    let resolver = Resolver::new(options).map_err(|e| Failure::usage(e.to_string()))?;
+    let wanted = pin::images(&lock).map_err(|e| Failure::from(e).context(args.lock.display()))?;
+    let connected = args.registry.connect(RetryPolicy::default())?;
     // --check asks the registry only about images the lock pins: a missing digest fails anyway.
-    let asked: Vec<String> = images
-        .values()
-        .filter(|i| !args.check || i.locked.is_some())
-        .map(|i| i.reference.clone())
+    let asked: Vec<ImageRef> = wanted
+        .iter()
+        .filter(|w| !args.check || w.locked.is_some())
+        .map(|w| w.reference.clone())
         .collect();
-    let progress = Lines {
-        quiet: args.quiet,
-        verb: if args.check { "checked" } else { "pinned" },
-    };
-    let outcomes = resolver
-        .resolve_all(&asked, &progress)
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    for o in outcomes {
-        if let Some(img) = images.get_mut(&o.reference) {
-            img.outcome = Some(o);
+    let progress = Lines::new(Style::Pin { check: args.check }, args.quiet);
+    let mut resolved: BTreeMap<ImageRef, Resolved> =
+        pin::resolve(&connected.registries, &connected.runner, &asked, &progress)
+            .into_iter()
+            .map(|r| (r.reference.clone(), r))
+            .collect();
+    let images: Vec<Image> = wanted
+        .into_iter()
+        .map(|w| Image {
+            resolved: resolved.remove(&w.reference),
+            wanted: w,
+        })
+        .collect();
+
+    let failure = report_problems(&images, &args);
+    let mut written = false;
+    if failure.is_none() && !args.check {
+        let digests: BTreeMap<ImageRef, Digest> = images
+            .iter()
+            .filter_map(|i| Some((i.wanted.reference.clone(), i.served()?.clone())))
+            .collect();
+        let pinned = pin::apply(&lock, &digests);
+        if pinned != lock {
+            write_lock(&args.lock, &pinned)?;
+            written = true;
         }
     }
+    print_result(&images, &args, failure.is_none(), written);
+    match failure {
+        Some(f) => {
+            eprint_hints(&f);
+            eprintln!(
+                "{}",
+                if args.check {
+                    format!(
+                        "{}: not pinned as the registry serves it",
+                        args.lock.display()
+                    )
+                } else {
+                    format!("{}: left unchanged", args.lock.display())
+                }
+            );
+            Err(f.printed())
+        }
+        None => {
+            say_done(&images, &args.lock, args.check, written);
+            Ok(())
+        }
+    }
+}
 
-    let mut hints: Vec<String> = Vec::new();
+/// Prints every problem (registry-wide errors once, with the images they stop); returns the failure
+/// they make, if any (its hints not printed yet).
+fn report_problems(images: &[Image], args: &PinArgs) -> Option<Failure> {
+    let mut failure: Option<Failure> = None;
+    let mut add = |f: Failure| {
+        failure = Some(match failure.take() {
+            Some(old) => old.worst(f),
+            None => f,
+        });
+    };
     let mut registry_errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut auth_failure = false;
-    let mut negative = false;
-    for img in images.values() {
+    for img in images {
+        let reference = img.wanted.reference.to_string();
         match img.status(args.check) {
             Status::Error => {
                 let Some(e) = img.error() else { continue };
-                negative = true;
-                auth_failure |= e.is_auth();
+                add(Failure::from(e));
                 match e {
-                    ResolveError::NotFound { .. } => eprintln!(
-                        "error: {} (component {}): {e}",
-                        img.reference,
-                        img.components.join(", ")
-                    ),
-                    ResolveError::InvalidReference { .. } => eprintln!("error: {e}"),
-                    ResolveError::Protocol { .. } => eprintln!("error: {}: {e}", img.reference),
-                    // About the registry, not the image: said once, with the images it stops.
-                    _ => registry_errors
+                    PullError::Registry(ResolveError::NotFound { .. }) => {
+                        eprintln!("error: {reference} (component {}): {e}", img.components())
+                    }
+                    PullError::Registry(ResolveError::InvalidReference { .. }) => {
+                        eprintln!("error: {e}")
+                    }
+                    PullError::Registry(
+                        ResolveError::Unauthorized { .. }
+                        | ResolveError::Tls { .. }
+                        | ResolveError::Unreachable { .. }
+                        | ResolveError::Credentials { .. },
+                    ) => registry_errors
                         .entry(e.to_string())
                         .or_default()
-                        .push(img.reference.clone()),
-                }
-                if let Some(h) = hint_for(e)
-                    && !hints.contains(&h)
-                {
-                    hints.push(h);
+                        .push(reference),
+                    _ => eprintln!("error: {reference}: {e}"),
                 }
             }
             Status::Mismatch => {
-                negative = true;
                 eprintln!(
-                    "error: {} (component {}): the lock has {} but {} serves {} (tag moved or mirror tampered)",
-                    img.reference,
-                    img.components.join(", "),
-                    img.locked.as_deref().unwrap_or_default(),
+                    "error: {reference} (component {}): the lock has {} but {} serves {} (tag moved or mirror tampered)",
+                    img.components(),
+                    img.wanted
+                        .locked
+                        .as_ref()
+                        .map(Digest::as_str)
+                        .unwrap_or_default(),
                     img.fetched(),
-                    img.served().unwrap_or_default()
+                    img.served().map(Digest::as_str).unwrap_or_default()
                 );
-                let h = "if the tag was moved on purpose, correct the digest at its source (the catalog, or \
-                         delete the `digest:` line in the lock) and pin again; otherwise check the registry or mirror"
-                    .to_string();
-                if !hints.contains(&h) {
-                    hints.push(h);
-                }
+                add(Failure::negative().hint(
+                    "if the tag was moved on purpose, correct the digest at its source (the catalog, or \
+                     delete the `digest:` line in the lock) and pin again; otherwise check the registry or mirror",
+                ));
             }
             Status::Missing => {
-                negative = true;
                 eprintln!(
-                    "error: {} (component {}): no digest in {}",
-                    img.reference,
-                    img.components.join(", "),
+                    "error: {reference} (component {}): no digest in {}",
+                    img.components(),
                     args.lock.display()
                 );
-                let h = format!(
+                add(Failure::negative().hint(format!(
                     "run `bundle pin --lock {}` to fill in the digests",
                     args.lock.display()
-                );
-                if !hints.contains(&h) {
-                    hints.push(h);
-                }
+                )));
             }
             Status::New | Status::Unchanged | Status::Ok => {}
         }
     }
-
     for (message, refs) in &registry_errors {
         eprintln!("error: {message}");
         eprintln!(
@@ -268,39 +253,23 @@ pub(super) fn run(_catalog: &Catalog, args: PinArgs) -> Result<(), Failure> {
             refs.join(", ")
         );
     }
+    failure
+}
 
-    let mut written = false;
-    if !negative && !args.check {
-        let mut pinned = lock.clone();
-        for c in &mut pinned.components {
-            for i in &mut c.images {
-                if let Some(d) = images
-                    .get(&i.reference.to_string())
-                    .and_then(|img| img.served())
-                    .and_then(|d| crate::types::Digest::parse_sha256(d).ok())
-                {
-                    i.digest = Some(d);
-                }
-            }
-        }
-        if pinned != lock {
-            write_atomically(&args.lock, &pinned.to_yaml())?;
-            written = true;
-        }
-    }
-
+/// The JSON document or the table on standard output.
+fn print_result(images: &[Image], args: &PinArgs, ok: bool, written: bool) {
     match args.format {
         PinFormat::Json => {
             let json = serde_json::json!({
                 "lock": args.lock.display().to_string(),
                 "check": args.check,
-                "ok": !negative,
+                "ok": ok,
                 "written": written,
-                "images": images.values().map(|i| serde_json::json!({
-                    "reference": i.reference,
-                    "components": i.components,
-                    "fetchedFrom": i.outcome.as_ref().map(|o| o.fetched.clone()),
-                    "lockDigest": i.locked,
+                "images": images.iter().map(|i| serde_json::json!({
+                    "reference": i.wanted.reference.to_string(),
+                    "components": i.wanted.users.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>(),
+                    "fetchedFrom": i.resolved.as_ref().map(|r| r.fetched.clone()),
+                    "lockDigest": i.wanted.locked,
                     "registryDigest": i.served(),
                     "status": i.status(args.check).as_str(),
                     "error": i.error().map(|e| e.to_string()),
@@ -311,16 +280,15 @@ pub(super) fn run(_catalog: &Catalog, args: PinArgs) -> Result<(), Failure> {
                 serde_json::to_string_pretty(&json).unwrap_or_default()
             );
         }
-        PinFormat::Text if !negative => {
+        PinFormat::Text if ok => {
             let rows: Vec<Vec<String>> = images
-                .values()
+                .iter()
                 .map(|i| {
                     vec![
-                        i.reference.clone(),
+                        i.wanted.reference.to_string(),
                         i.served()
-                            .or(i.locked.as_deref())
-                            .unwrap_or("-")
-                            .to_string(),
+                            .or(i.wanted.locked.as_ref())
+                            .map_or_else(|| "-".to_string(), Digest::to_string),
                         i.status(args.check).as_str().to_string(),
                     ]
                 })
@@ -331,77 +299,42 @@ pub(super) fn run(_catalog: &Catalog, args: PinArgs) -> Result<(), Failure> {
         }
         PinFormat::Text => {}
     }
+}
 
-    for h in &hints {
+fn eprint_hints(f: &Failure) {
+    for h in &f.hints {
         eprintln!("  hint: {h}");
     }
-    if negative {
-        if args.check {
-            eprintln!(
-                "{}: not pinned as the registry serves it",
-                args.lock.display()
-            );
-        } else {
-            eprintln!("{}: left unchanged", args.lock.display());
-        }
-        return Err(if auth_failure {
-            Failure::usage("")
-        } else {
-            Failure::negative()
-        });
-    }
+}
+
+/// The closing line of a run that succeeded.
+fn say_done(images: &[Image], lock: &Path, check: bool, written: bool) {
     let n = images.len();
     let new = images
-        .values()
-        .filter(|i| i.status(args.check) == Status::New)
+        .iter()
+        .filter(|i| i.status(check) == Status::New)
         .count();
-    if args.check {
+    if check {
         eprintln!(
             "{}: all {n} image{} pinned as the registry serves them",
-            args.lock.display(),
+            lock.display(),
             plural(n)
         );
     } else if written {
         eprintln!(
             "wrote {} ({n} image{}, {new} newly pinned)",
-            args.lock.display(),
+            lock.display(),
             plural(n)
         );
     } else {
         eprintln!(
             "{}: already pinned ({n} image{})",
-            args.lock.display(),
+            lock.display(),
             plural(n)
         );
     }
-    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn read_lock(path: &Path) -> Result<Lock, Failure> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Lock::parse(&text, &path.display().to_string())
-            .map_err(|e| Failure::usage(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(Failure::usage(format!("{} does not exist", path.display()))
-                .hint("run `bundle solve` first, or point --lock at a lock file"))
-        }
-        Err(e) => Err(Failure::usage(format!("{}: {e}", path.display()))),
-    }
-}
-
-/// Writes `text` to a temporary file next to `path`, then renames it over `path`.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".pin-{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Failure::usage(format!("{}: {e}", path.display()))
-        })
 }

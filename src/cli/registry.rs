@@ -1,5 +1,6 @@
-//! The registry options shared by every command that talks to a registry (`pin`, later `export` and
-//! `mirror`): `#[command(flatten)]` a [`RegistryArgs`] and call [`RegistryArgs::options`].
+//! The registry options shared by every command that talks to a registry (`pin`, `export`, `mirror`):
+//! `#[command(flatten)]` a [`RegistryArgs`] and call [`RegistryArgs::connect`], which gives the run's
+//! one [`Registries`] and its job runner (on the one runtime of the process).
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Failure;
-use crate::oci::{Credentials, Mirror, Password, RegistryOptions, ResolveError};
+use crate::jobs::{self, Runner};
+use crate::oci::{Credentials, Password, Registries, RegistryMirror, RegistryOptions, RetryPolicy};
 
 /// How registries are reached: mirrors, TLS and credentials.
 #[derive(Debug, Args)]
@@ -20,7 +22,7 @@ pub(crate) struct RegistryArgs {
         value_name = "SOURCE=TARGET",
         help_heading = "Registry"
     )]
-    pub(crate) mirrors: Vec<Mirror>,
+    pub(crate) mirrors: Vec<RegistryMirror>,
     /// Reach this host (as contacted, after mirroring) over plain HTTP or TLS without verification.
     /// Every other host is verified. Repeatable.
     #[arg(
@@ -45,15 +47,28 @@ pub(crate) struct RegistryArgs {
     /// Read the password (or token) for --username from standard input.
     #[arg(long, requires = "username", help_heading = "Registry")]
     pub(crate) password_stdin: bool,
-    /// How many images to resolve at the same time.
+    /// How many registry operations (resolves, manifests, blobs, pushes) run at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Registry")]
     pub(crate) jobs: u16,
 }
 
 impl RegistryArgs {
-    /// The options for the registry client: reads the password from standard input when asked, and
-    /// lists the auth files from the environment.
-    pub(crate) fn options(&self) -> Result<RegistryOptions, Failure> {
+    /// The run's registry clients and its job runner: reads the password from standard input when
+    /// asked, lists the auth files from the environment, reads the CA files, starts the runtime.
+    pub(crate) fn connect(&self, retry: RetryPolicy) -> Result<Connected, Failure> {
+        let registries = Registries::new(self.options(retry)?)?;
+        let runtime = jobs::runtime()
+            .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
+        let runner = Runner::new(runtime.handle().clone(), usize::from(self.jobs));
+        Ok(Connected {
+            registries,
+            runner,
+            _runtime: runtime,
+        })
+    }
+
+    /// The options for the registry clients.
+    fn options(&self, retry: RetryPolicy) -> Result<RegistryOptions, Failure> {
         let credentials = match (&self.username, self.password_stdin) {
             (Some(user), true) => {
                 let mut secret = String::new();
@@ -78,7 +93,7 @@ impl RegistryArgs {
             ca_files: self.ca_files.clone(),
             credentials,
             auth_files: auth_files(),
-            concurrency: usize::from(self.jobs),
+            retry,
         })
     }
 }
@@ -117,23 +132,9 @@ fn auth_files() -> Vec<PathBuf> {
     files
 }
 
-/// What to tell the user to do about a registry error, if anything.
-pub(crate) fn hint_for(e: &ResolveError) -> Option<String> {
-    match e {
-        ResolveError::Unauthorized { registry, .. }
-        | ResolveError::Credentials { registry, .. } => Some(format!(
-            "supply credentials for {registry}: --username USER --password-stdin, or `podman login {registry}` \
-                 / `docker login {registry}` (read from REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, \
-                 ~/.config/containers/auth.json, ~/.docker/config.json)"
-        )),
-        ResolveError::Tls { registry, .. } => Some(format!(
-            "trust the CA that signed {registry}'s certificate with --ca-file PATH (PEM), \
-             or skip verification for that host only with --insecure-registry {registry}"
-        )),
-        ResolveError::Unreachable { registry, .. } => Some(format!(
-            "check that {registry} is up and reachable from here (and the --registry-mirror target, if any); \
-             a registry without TLS needs --insecure-registry {registry}"
-        )),
-        _ => None,
-    }
+/// The registry clients and the job runner of one run; the runtime lives as long as this.
+pub(crate) struct Connected {
+    pub(crate) registries: Registries,
+    pub(crate) runner: Runner,
+    _runtime: tokio::runtime::Runtime,
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::Failure;
-use super::catalog_cmd::short_digest;
+use super::format::short_digest;
 use super::lockfile::{chosen, lock_of, read_lock, read_lock_if_present, write_lock};
 use super::table::render;
 use crate::catalog::{Catalog, PlatformSpec, WithSpec};

@@ -11,13 +11,11 @@ pub fn repository_on(image: &ImageRef, mirror: Option<&RegistryPrefix>) -> Strin
     }
 }
 
-pub use crate::oci::is_sha256_digest;
-
 /// Whether an `image:` value in a manifest is pinned: `REPOSITORY@sha256:<64 hex>`, no tag.
 pub fn is_pinned(image: &str) -> bool {
     match image.split_once('@') {
         Some((repo, digest)) => {
-            is_sha256_digest(digest)
+            crate::types::Digest::parse_sha256(digest).is_ok()
                 && !repo.is_empty()
                 && !repo.rsplit('/').next().unwrap_or("").contains(':')
         }

@@ -456,7 +456,7 @@ fn basic_auth_and_tls() {
         return;
     };
     let r = s.export(&["-o", "out", "-q"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains(&s.registry.host), "{}", r.stderr);
     assert!(r.stderr.contains("--username"), "{}", r.stderr);
     let r = s.export_with(

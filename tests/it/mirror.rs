@@ -376,7 +376,7 @@ fn basic_auth_wrong_password_is_refused_then_the_right_one_works() {
     let a = args(&bundle);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let wrong = bundle_env(&dir, &a, Some("not-the-password\n"), &[]);
-    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert_eq!(wrong.code, 1, "{wrong:?}");
     assert!(
         wrong.stderr.contains(&reg.host) && wrong.stderr.contains("robot$ci"),
         "{}",
@@ -580,9 +580,9 @@ fn mirror_with_token_auth_renews_tokens_that_expire_mid_run() {
     let flags = ["--insecure-registry", proxy.host.as_str(), "--jobs", "1"];
     let bundle = standard_bundle();
 
-    // No credentials: the token grants nothing, the registry refuses; exit 2, nothing tagged.
+    // No credentials: the token grants nothing, the registry refuses (a failed operation: exit 1); nothing tagged.
     let run = mirror(&dir, &bundle, &to, &flags);
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains(&proxy.host), "{}", run.stderr);
     let (repo, tag) = target_repo("platform", &bundle.images[0].0);
     assert_eq!(served(&reg, &repo, &tag), None, "nothing tagged");
@@ -1159,7 +1159,7 @@ fn create_project_through_the_harbor_api_then_push() {
         Some("pw"),
         &[],
     );
-    assert_eq!(denied.code, 2, "{denied:?}");
+    assert_eq!(denied.code, 1, "{denied:?}");
     assert!(
         denied.stderr.contains("create projects"),
         "{}",

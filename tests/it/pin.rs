@@ -290,20 +290,20 @@ fn basic_auth_with_flags_and_auth_file() {
     let host = s.registry.host.clone();
     let insecure = ["--insecure-registry", host.as_str()];
 
-    // No credentials: exit 2, naming the registry and how to log in.
+    // No credentials: the registry refuses (exit 1, as every registry failure), naming it and how to log in.
     let r = s.pin(&insecure);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains(&host) && r.stderr.contains("--password-stdin"),
         "{}",
         r.stderr
     );
 
-    // A wrong password: exit 2, naming the registry, not the password.
+    // A wrong password: exit 1, naming the registry, not the password.
     let mut args = insecure.to_vec();
     args.extend(["--username", user, "--password-stdin"]);
     let r = s.pin_with(&args, Some("wrong-Pass-99\n"), &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains(&host), "{}", r.stderr);
     assert_no_secret(&r, "wrong-Pass-99");
     assert_eq!(s.lock_text(), s.solved);
@@ -471,9 +471,9 @@ fn pin_through_token_auth_like_harbor() {
     let insecure = ["--insecure-registry", host.as_str()];
     tokens.clear();
 
-    // Without credentials the token service grants nothing and the registry answers 401: exit 2.
+    // Without credentials the token service grants nothing and the registry answers 401: exit 1.
     let r = s.pin(&insecure);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains(&host), "{}", r.stderr);
     assert_eq!(s.lock_text(), s.solved, "nothing written on failure");
     assert!(
@@ -482,11 +482,11 @@ fn pin_through_token_auth_like_harbor() {
         tokens.issued()
     );
 
-    // A wrong password: the token service refuses it; exit 2, the password never printed.
+    // A wrong password: the token service refuses it; exit 1, the password never printed.
     let mut args = insecure.to_vec();
     args.extend(["--username", user, "--password-stdin"]);
     let r = s.pin_with(&args, Some("wrong-Pass-99\n"), &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     assert_no_secret(&r, "wrong-Pass-99");
     assert_eq!(s.lock_text(), s.solved);
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::common::{bundle, tempdir};
-use ::bundle::bundle::verify::verify;
+use ::bundle::airgap::verify::verify;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -675,7 +675,7 @@ proptest! {
         b.extend_from_slice(&bytes);
         let p = scratch(&format!("random-{}.tar", std::thread::current().name().unwrap_or("t").replace(':', "_")), &b);
         let _ = verify(&p);
-        let _ = ::bundle::bundle::inspect::inspect(&p);
+        let _ = ::bundle::airgap::inspect::inspect(&p);
     }
 
     /// A sound tar with bytes flipped or cut short never panics, and is never called sound when a
@@ -692,6 +692,6 @@ proptest! {
         }
         let p = scratch(&format!("damaged-{}.tar", std::thread::current().name().unwrap_or("t").replace(':', "_")), &b);
         let _ = verify(&p);
-        let _ = ::bundle::bundle::inspect::inspect(&p);
+        let _ = ::bundle::airgap::inspect::inspect(&p);
     }
 }

@@ -1,4 +1,7 @@
-//! Writing an OCI image layout (image-spec v1.1 `image-layout.md`) safely and resumably.
+//! Writing an OCI image layout (image-spec v1.1 `image-layout.md`) safely and resumably: a
+//! content store of `blobs/sha256/<hex>` files, byte for byte. A bundle is one; the pin cache of
+//! charts and manifests (issue 11) has the same shape, so content is found by digest the same way in
+//! both.
 //!
 //! - Every blob is written to `blobs/sha256/<hex>` + [`PARTIAL_SUFFIX`], hashed while written, and renamed
 //!   to its final name only once its size and digest are right: a final name always holds the right bytes.
@@ -13,10 +16,22 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use sha2::Digest as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
-use super::format::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, PARTIAL_SUFFIX};
+use crate::types::{Digest, Sha256Hasher};
+
+/// The layout marker file.
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// The `imageLayoutVersion` this build reads and writes.
+pub const OCI_LAYOUT_VERSION: &str = "1.0.0";
+/// The marker's content.
+pub const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+/// The top-level index.
+pub const INDEX_FILE: &str = "index.json";
+/// Where blobs live, by algorithm and hex digest.
+pub const BLOBS_DIR: &str = "blobs/sha256";
+/// Suffix of files being written; renamed to their final name once verified.
+pub const PARTIAL_SUFFIX: &str = ".partial";
 
 /// Writing the layout failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +50,9 @@ pub enum LayoutError {
     )]
     Mismatch {
         /// The digest expected.
-        digest: String,
+        digest: Digest,
         /// The digest of what was written.
-        actual: String,
+        actual: Digest,
         /// The size expected.
         expected_size: u64,
         /// The size written.
@@ -45,7 +60,7 @@ pub enum LayoutError {
     },
     /// Not a `sha256:` digest: no file name can be made from it.
     #[error("`{0}` is not a sha256 digest")]
-    BadDigest(String),
+    BadDigest(Digest),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LayoutError + '_ {
@@ -102,24 +117,23 @@ impl Layout {
     }
 
     /// `blobs/sha256/<hex>` for a `sha256:` digest.
-    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, LayoutError> {
-        if !crate::oci::is_sha256_digest(digest) {
-            return Err(LayoutError::BadDigest(digest.to_string()));
+    pub fn blob_path(&self, digest: &Digest) -> Result<PathBuf, LayoutError> {
+        if !digest.is_sha256() {
+            return Err(LayoutError::BadDigest(digest.clone()));
         }
-        let hex = &digest["sha256:".len()..];
-        Ok(self.root.join(BLOBS_DIR).join(hex))
+        Ok(blob_path(&self.root, digest))
     }
 
     /// Whether blob `digest` of `size` bytes is in the layout (rehashed). A wrong file under that name
     /// is removed. Blocking: call it from a blocking context.
-    pub fn check_blob(&self, digest: &str, size: u64) -> Result<Present, LayoutError> {
+    pub fn check_blob(&self, digest: &Digest, size: u64) -> Result<Present, LayoutError> {
         let path = self.blob_path(digest)?;
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Present::No),
             Err(e) => return Err(io(&path)(e)),
         };
-        if meta.is_file() && meta.len() == size && hash_file(&path)? == digest {
+        if meta.is_file() && meta.len() == size && hash_file(&path)? == *digest {
             return Ok(Present::Yes);
         }
         fs::remove_file(&path).map_err(io(&path))?;
@@ -127,20 +141,24 @@ impl Layout {
     }
 
     /// Reads a small blob (a manifest) when present and right; `None` otherwise.
-    pub fn read_small_blob(&self, digest: &str, max: u64) -> Result<Option<Vec<u8>>, LayoutError> {
+    pub fn read_small_blob(
+        &self,
+        digest: &Digest,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, LayoutError> {
         let path = self.blob_path(digest)?;
         match fs::metadata(&path) {
             Ok(m) if m.is_file() && m.len() <= max => {}
             _ => return Ok(None),
         }
         let bytes = fs::read(&path).map_err(io(&path))?;
-        Ok((crate::oci::sha256_digest(&bytes) == digest).then_some(bytes))
+        Ok((Digest::sha256_of(&bytes) == *digest).then_some(bytes))
     }
 
     /// Writes a small blob held in memory (a manifest, the lock); returns its digest. A blob already
     /// present is left as it is.
-    pub fn write_small_blob(&self, bytes: &[u8]) -> Result<String, LayoutError> {
-        let digest = crate::oci::sha256_digest(bytes);
+    pub fn write_small_blob(&self, bytes: &[u8]) -> Result<Digest, LayoutError> {
+        let digest = Digest::sha256_of(bytes);
         let path = self.blob_path(&digest)?;
         if fs::read(&path).ok().as_deref() == Some(bytes) {
             return Ok(digest);
@@ -151,7 +169,7 @@ impl Layout {
 
     /// A writer for blob `digest` of `size` bytes: writes to a temporary name, hashing as it goes;
     /// [`BlobWriter::commit`] renames it once verified.
-    pub async fn blob_writer(&self, digest: &str, size: u64) -> Result<BlobWriter, LayoutError> {
+    pub async fn blob_writer(&self, digest: &Digest, size: u64) -> Result<BlobWriter, LayoutError> {
         let path = self.blob_path(digest)?;
         let temp = with_suffix(&path, PARTIAL_SUFFIX);
         let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
@@ -160,9 +178,9 @@ impl Layout {
             in_flight: None,
             buf: Vec::with_capacity(WRITE_CHUNK),
             spare: None,
-            hasher: sha2::Sha256::new(),
+            hasher: Sha256Hasher::new(),
             written: 0,
-            digest: digest.to_string(),
+            digest: digest.clone(),
             size,
             temp,
             path,
@@ -204,9 +222,9 @@ pub struct BlobWriter {
     buf: Vec<u8>,
     /// Written, cleared, ready to fill again.
     spare: Option<Vec<u8>>,
-    hasher: sha2::Sha256,
+    hasher: Sha256Hasher,
     written: u64,
-    digest: String,
+    digest: Digest,
     size: u64,
     temp: PathBuf,
     path: PathBuf,
@@ -225,7 +243,7 @@ impl BlobWriter {
             self.discard().await;
             return Err(io(&self.temp)(e));
         }
-        let actual = hex(self.hasher.clone().finalize().as_slice());
+        let actual = self.hasher.digest();
         if actual != self.digest || self.written != self.size {
             self.discard().await;
             return Err(LayoutError::Mismatch {
@@ -334,10 +352,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LayoutEr
     })
 }
 
+/// `DIR/blobs/sha256/<hex>` for a `sha256:` digest.
+pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+    dir.join(BLOBS_DIR).join(digest.hex())
+}
+
 /// `sha256:` of a file, read in 1 MiB pieces.
-pub fn hash_file(path: &Path) -> Result<String, LayoutError> {
+pub fn hash_file(path: &Path) -> Result<Digest, LayoutError> {
     let mut file = fs::File::open(path).map_err(io(path))?;
-    let mut hasher = sha2::Sha256::new();
+    let mut hasher = Sha256Hasher::new();
     let mut buf = vec![0u8; 1024 * 1024];
     loop {
         let n = file.read(&mut buf).map_err(io(path))?;
@@ -346,43 +369,29 @@ pub fn hash_file(path: &Path) -> Result<String, LayoutError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(hasher.finalize().as_slice()))
-}
-
-fn hex(hash: &[u8]) -> String {
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in hash {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    Ok(hasher.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("bundle-layout-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d
-    }
-
     #[tokio::test]
     async fn blobs_appear_only_when_verified() {
-        let root = temp("verified");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("layout");
         let layout = Layout::create(&root).unwrap();
         assert_eq!(
             fs::read_to_string(root.join(OCI_LAYOUT_FILE)).unwrap(),
             OCI_LAYOUT_CONTENT
         );
-        let good = crate::oci::sha256_digest(b"hello");
+        let good = Digest::sha256_of(b"hello");
         let mut w = layout.blob_writer(&good, 5).await.unwrap();
         w.write_all(b"hello").await.unwrap();
         w.commit().await.unwrap();
         assert_eq!(layout.check_blob(&good, 5).unwrap(), Present::Yes);
 
-        let other = crate::oci::sha256_digest(b"other");
+        let other = Digest::sha256_of(b"other");
         let mut w = layout.blob_writer(&other, 5).await.unwrap();
         w.write_all(b"hellp").await.unwrap();
         assert!(matches!(
@@ -401,7 +410,7 @@ mod tests {
         fs::write(layout.blob_path(&good).unwrap(), b"hellx").unwrap();
         assert_eq!(layout.check_blob(&good, 5).unwrap(), Present::No);
         assert!(!layout.blob_path(&good).unwrap().exists());
-        assert!(layout.blob_path("sha256:nope").is_err());
-        let _ = fs::remove_dir_all(&root);
+        let sha512 = Digest::parse(&format!("sha512:{}", "a".repeat(128))).unwrap();
+        assert!(layout.blob_path(&sha512).is_err());
     }
 }

@@ -1,231 +1,25 @@
-//! `bundle verify`: rehash every blob, check sizes, media types and that every reference is present.
-//! [`verify_with`] can leave out blobs the caller has just hashed (an export checking what it wrote).
-//!
-//! API contract (used by `export`, which verifies what it wrote, and later by `mirror`, which refuses a
-//! corrupt bundle before pushing anything): [`verify`] reads a bundle at a path (directory, `.tar` or
-//! `.tar.zst`) and returns a [`Report`]; the bundle is sound when `report.problems` is empty.
-//!
-//! The bundle is read once, as a stream ([`super::read::scan`]): blobs are hashed as they pass, small JSON
-//! documents are kept, and the references are checked at the end, from `index.json` down through every
-//! index and manifest. The format is described in `airgap/FORMAT.md`.
+//! The checks of `verify`, on what a scan found: pure, no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use super::format::{
-    BLOBS_DIR, BUNDLE_FORMAT_VERSION, COMPONENT_ANNOTATION, DOCKER_CONFIG, DOCKER_FOREIGN_LAYER,
-    DOCKER_LAYER_PREFIX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, FORMAT_VERSION_ANNOTATION,
-    INDEX_FILE, LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE,
-    OCI_CONFIG, OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_INDEX, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION,
-    OCI_MANIFEST, OCI_NONDISTRIBUTABLE_PREFIX, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
-    PLATFORM_REF_NAME, REF_NAME_ANNOTATION,
+use super::{Problem, Report};
+use crate::airgap::archive::EntryNote;
+use crate::airgap::format::{
+    BUNDLE_FORMAT_VERSION, COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE,
+    MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
+    PLATFORM_REF_NAME,
 };
-use super::read::{self, Descriptor, EntryNote, Index, Manifest, ReadError, Scan};
-use crate::oci::is_sha256_digest;
+use crate::airgap::scan::Scan;
+use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION};
+use crate::oci::media_types::{
+    DOCKER_CONFIG, DOCKER_LAYER_PREFIX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_CONFIG,
+    OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION, is_docker, is_index,
+    is_manifest, is_nondistributable,
+};
+use crate::oci::wire::{Descriptor, Index, Manifest};
+use crate::types::Digest;
 
-/// One thing wrong with a bundle.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// What it is about: a blob digest, `index.json`, an image reference.
-    pub subject: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.subject, self.message)
-    }
-}
-
-/// What `verify` found.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// Every problem found (empty: the bundle is sound).
-    pub problems: Vec<Problem>,
-    /// Things worth knowing that do not make the bundle unsound (orphaned or misnamed blob files,
-    /// unexpected files, absent non-distributable layers).
-    pub warnings: Vec<Problem>,
-    /// Images (entries of `index.json`) checked.
-    pub images: usize,
-    /// Blobs checked (every one rehashed, but for the `trusted` ones).
-    pub blobs: usize,
-    /// Bytes of all blobs.
-    pub bytes: u64,
-    /// Blobs whose content was not hashed again ([`Rehash::AllBut`]); 0 for [`verify`].
-    pub trusted: usize,
-    /// How the bundle is stored: `directory`, `tar` or `tar.zst`.
-    pub container: String,
-}
-
-impl Report {
-    /// Whether the bundle is sound.
-    pub fn is_sound(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-/// The bundle could not be read at all.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// Reading failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Not a bundle.
-    #[error("{path}: {message}")]
-    NotABundle {
-        /// The path.
-        path: String,
-        /// Why.
-        message: String,
-    },
-}
-
-impl From<ReadError> for VerifyError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Io { path, source } => VerifyError::Io { path, source },
-            ReadError::NotABundle { path, message } => VerifyError::NotABundle { path, message },
-        }
-    }
-}
-
-/// How much [`verify_with`] reads.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Which blobs are rehashed.
-    pub rehash: Rehash,
-}
-
-/// Which blobs [`verify_with`] rehashes.
-#[derive(Debug, Clone, Default)]
-pub enum Rehash {
-    /// Every blob (what `bundle verify` does).
-    #[default]
-    All,
-    /// Every blob but these digests, whose content the caller has just hashed as it wrote them (an
-    /// export). Their presence, size and place in the graph are checked, and documents among them
-    /// (at most [`MAX_DOCUMENT_SIZE`] bytes) are read for the checks that need their content; they are
-    /// not hashed again. Applies to a directory bundle of the plain shape an export writes; anything
-    /// else (an archive, a stray file, a link) is read and rehashed whole.
-    AllBut(BTreeSet<String>),
-}
-
-/// Verifies the bundle at `path`, rehashing every blob.
-pub fn verify(path: &Path) -> Result<Report, VerifyError> {
-    verify_with(path, &Options::default())
-}
-
-/// Verifies the bundle at `path`, rehashing the blobs `options` says.
-pub fn verify_with(path: &Path, options: &Options) -> Result<Report, VerifyError> {
-    if let Rehash::AllBut(trusted) = &options.rehash
-        && let Some((scan, not_read)) = scan_plain_directory(path, trusted)
-    {
-        let mut report = check(&scan);
-        report.trusted = not_read;
-        return Ok(report);
-    }
-    let scan = read::scan(path)?;
-    Ok(check(&scan))
-}
-
-/// A [`Scan`] of a directory bundle that holds exactly `oci-layout`, `index.json` and regular files
-/// named by 64 hex digits under `blobs/sha256/` (the shape an export writes), without hashing the
-/// `trusted` blobs; with the number of blobs not hashed. `None` for anything else, or on any read
-/// error: the caller then scans the usual way, which notes every oddity.
-fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan, usize)> {
-    use std::fs;
-    if read::detect(path).ok()? != read::Container::Directory {
-        return None;
-    }
-    let plain_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
-    let names = |p: &Path| -> Option<BTreeSet<String>> {
-        fs::read_dir(p)
-            .ok()?
-            .map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
-            .collect()
-    };
-    let (blobs_top, algorithm) = BLOBS_DIR.split_once('/')?;
-    let top: BTreeSet<String> = [OCI_LAYOUT_FILE, INDEX_FILE, blobs_top]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let blobs_dir = path.join(BLOBS_DIR);
-    if names(path)? != top
-        || !plain_dir(&path.join(blobs_top))
-        || names(&path.join(blobs_top))? != BTreeSet::from([algorithm.to_string()])
-        || !plain_dir(&blobs_dir)
-    {
-        return None;
-    }
-    let small = |p: &Path, limit: u64| -> Option<Vec<u8>> {
-        let m = fs::symlink_metadata(p).ok()?;
-        (m.file_type().is_file() && m.len() <= limit)
-            .then(|| fs::read(p).ok())
-            .flatten()
-    };
-    let mut scan = Scan {
-        path: path.to_path_buf(),
-        container: read::Container::Directory,
-        oci_layout: Some(small(&path.join(OCI_LAYOUT_FILE), MAX_INDEX_SIZE)?),
-        index: Some(small(&path.join(INDEX_FILE), MAX_INDEX_SIZE)?),
-        blobs: BTreeMap::new(),
-        notes: Vec::new(),
-    };
-    let mut not_read = 0;
-    for name in names(&blobs_dir)? {
-        if !(name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
-            return None;
-        }
-        let file = blobs_dir.join(&name);
-        let meta = fs::symlink_metadata(&file).ok()?;
-        if !meta.file_type().is_file() {
-            return None;
-        }
-        let digest = format!("sha256:{name}");
-        let size = meta.len();
-        let is_json = |b: &[u8]| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{');
-        let blob = if trusted.contains(&digest) {
-            // Not hashed again; read only when it may be a document the check needs.
-            not_read += 1;
-            let document = if size <= MAX_DOCUMENT_SIZE {
-                Some(fs::read(&file).ok()?).filter(|b| is_json(b))
-            } else {
-                None
-            };
-            read::Blob {
-                digest: digest.clone(),
-                size,
-                document,
-                read_error: None,
-            }
-        } else if size <= MAX_DOCUMENT_SIZE {
-            let bytes = fs::read(&file).ok()?;
-            read::Blob {
-                digest: crate::oci::sha256_digest(&bytes),
-                size: bytes.len() as u64,
-                document: Some(bytes).filter(|b| is_json(b)),
-                read_error: None,
-            }
-        } else {
-            read::Blob {
-                digest: super::layout::hash_file(&file).ok()?,
-                size,
-                document: None,
-                read_error: None,
-            }
-        };
-        scan.blobs.insert(digest, blob);
-    }
-    Some((scan, not_read))
-}
-
-/// Checks what [`read::scan`] found. Pure: no I/O.
+/// Checks what [`crate::airgap::scan::scan`] found. Pure: no I/O.
 pub fn check(scan: &Scan) -> Report {
     let mut c = Checker {
         scan,
@@ -301,14 +95,11 @@ struct Checker<'a> {
     corrupt_reported: BTreeSet<String>,
 }
 
-fn is_manifest_type(mt: &str) -> bool {
-    mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
+fn is_sha256(d: &str) -> bool {
+    Digest::parse_sha256(d).is_ok()
 }
 
-fn is_index_type(mt: &str) -> bool {
-    mt == OCI_INDEX || mt == DOCKER_MANIFEST_LIST
-}
-
+/// `sha256:` and 12 hex digits of a digest as written (which may be malformed).
 fn short(d: &str) -> &str {
     d.get(..19).unwrap_or(d)
 }
@@ -457,12 +248,12 @@ impl Checker<'_> {
                 );
             }
             if let Some(orig) = d.annotations.get(ORIGINAL_DIGEST_ANNOTATION) {
-                if !is_sha256_digest(orig) {
+                if !is_sha256(orig) {
                     self.problem(
                         subject.clone(),
                         format!("`{ORIGINAL_DIGEST_ANNOTATION}` is not a sha256 digest: {orig:?}"),
                     );
-                } else if !is_index_type(&d.media_type) {
+                } else if !is_index(&d.media_type) {
                     self.problem(
                         subject.clone(),
                         format!(
@@ -488,7 +279,7 @@ impl Checker<'_> {
     /// descends into manifests and indexes. `context` names the image (for messages).
     fn descriptor(&mut self, d: &Descriptor, role: Role, context: &str) {
         let subject = d.digest.clone();
-        if !is_sha256_digest(&d.digest) {
+        if !is_sha256(&d.digest) {
             self.problem(
                 context,
                 format!(
@@ -502,8 +293,7 @@ impl Checker<'_> {
         self.referenced.insert(d.digest.clone());
         self.role_media_type(d, role, context);
         let Some(blob) = self.scan.blobs.get(&d.digest) else {
-            let optional = d.media_type == DOCKER_FOREIGN_LAYER
-                || d.media_type.starts_with(OCI_NONDISTRIBUTABLE_PREFIX);
+            let optional = is_nondistributable(&d.media_type);
             let msg = format!("{} of {context} is missing ({})", role.noun(), d.media_type);
             if optional {
                 self.warn(subject, format!("{msg}; non-distributable, allowed"));
@@ -523,7 +313,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        if blob.digest != d.digest
+        if blob.digest.as_str() != d.digest
             && blob.read_error.is_none()
             && self.corrupt_reported.insert(d.digest.clone())
         {
@@ -532,7 +322,7 @@ impl Checker<'_> {
                 format!("corrupt: the content hashes to {}", blob.digest),
             );
         }
-        if is_manifest_type(&d.media_type) || is_index_type(&d.media_type) {
+        if is_manifest(&d.media_type) || is_index(&d.media_type) {
             if !self.visited.insert(d.digest.clone()) {
                 return;
             }
@@ -545,7 +335,7 @@ impl Checker<'_> {
                 self.problem(subject, format!("{} of {context} is {why}", d.media_type));
                 return;
             };
-            if is_manifest_type(&d.media_type) {
+            if is_manifest(&d.media_type) {
                 self.manifest(d, doc, context);
             } else {
                 self.child_index(d, doc, context);
@@ -570,7 +360,7 @@ impl Checker<'_> {
         let subject = d.digest.clone();
         match role {
             Role::Top => {
-                if !is_manifest_type(mt) && !is_index_type(mt) {
+                if !is_manifest(mt) && !is_index(mt) {
                     self.problem(
                         context,
                         format!(
@@ -580,7 +370,7 @@ impl Checker<'_> {
                 }
             }
             Role::OciChild => {
-                if !is_manifest_type(mt) && !is_index_type(mt) {
+                if !is_manifest(mt) && !is_index(mt) {
                     self.warn(
                         subject,
                         format!(
@@ -620,7 +410,7 @@ impl Checker<'_> {
                 }
             }
             Role::OciConfig | Role::OciLayer => {
-                if is_manifest_type(mt) || is_index_type(mt) {
+                if is_manifest(mt) || is_index(mt) {
                     self.problem(
                         subject,
                         format!(
@@ -628,7 +418,7 @@ impl Checker<'_> {
                             role.noun()
                         ),
                     );
-                } else if mt.starts_with("application/vnd.docker.") {
+                } else if is_docker(mt) {
                     self.warn(
                         subject,
                         format!(
@@ -643,7 +433,7 @@ impl Checker<'_> {
 
     /// The document's own `mediaType` agrees with the descriptor that named it.
     fn own_media_type(&mut self, d: &Descriptor, own: Option<&str>, context: &str) {
-        let docker = d.media_type.starts_with("application/vnd.docker.");
+        let docker = is_docker(&d.media_type);
         match own {
             Some(m) if m != d.media_type => self.problem(
                 d.digest.clone(),
@@ -695,7 +485,7 @@ impl Checker<'_> {
             self.descriptor(l, layer, context);
         }
         if let Some(s) = &m.subject {
-            if is_sha256_digest(&s.digest) {
+            if is_sha256(&s.digest) {
                 self.referenced.insert(s.digest.clone());
             }
         }
@@ -784,7 +574,7 @@ impl Checker<'_> {
             }
             let mut msg =
                 "orphaned: not referenced by index.json or any manifest or index".to_string();
-            if &blob.digest != name && blob.read_error.is_none() {
+            if blob.digest.as_str() != name && blob.read_error.is_none() {
                 msg.push_str(&format!(
                     "; misnamed: its content hashes to {}",
                     blob.digest
@@ -792,43 +582,5 @@ impl Checker<'_> {
             }
             self.warn(name.clone(), msg);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trusted_blobs_are_not_rehashed_in_a_plain_directory() {
-        let root = std::env::temp_dir().join(format!("bundle-verify-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let blobs = root.join(BLOBS_DIR);
-        std::fs::create_dir_all(&blobs).unwrap();
-        std::fs::write(root.join(OCI_LAYOUT_FILE), b"{}").unwrap();
-        std::fs::write(root.join(INDEX_FILE), b"{}").unwrap();
-        // A blob whose content does not match its name (same size): only a rehash notices.
-        let digest = crate::oci::sha256_digest(b"hello");
-        std::fs::write(blobs.join(&digest[7..]), b"hellx").unwrap();
-        let misnamed = |r: &Report| r.warnings.iter().any(|w| w.message.contains("misnamed"));
-
-        let full = verify(&root).unwrap();
-        assert!(misnamed(&full), "{:?}", full.warnings);
-        assert_eq!(full.trusted, 0);
-
-        let trusting = Options {
-            rehash: Rehash::AllBut(BTreeSet::from([digest.clone()])),
-        };
-        let fast = verify_with(&root, &trusting).unwrap();
-        assert!(!misnamed(&fast), "{:?}", fast.warnings);
-        assert_eq!((fast.blobs, fast.trusted), (1, 1));
-        assert_eq!(fast.problems, full.problems);
-
-        // Anything but the plain shape is read the usual way, every blob rehashed.
-        std::fs::write(root.join("stray.txt"), b"x").unwrap();
-        let fallback = verify_with(&root, &trusting).unwrap();
-        assert!(misnamed(&fallback), "{:?}", fallback.warnings);
-        assert_eq!(fallback.trusted, 0);
-        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -1,50 +1,35 @@
-//! Pulling manifests and blobs by digest, for `bundle export`.
+//! Resolving and pulling through one [`Source`]: a tag's digest, manifests by digest, blobs.
 //!
-//! A [`Puller`] reaches registries exactly as the [`Resolver`](super::Resolver) does (mirrors, insecure
-//! hosts, extra CA certificates, credentials given or looked up in auth files). Manifests come back as
-//! the exact bytes the registry served, with their media type, checked against the digest they were
-//! asked by. Blobs are streamed into any [`AsyncWrite`] as they arrive: the caller hashes and stores them
-//! (nothing holds a whole blob in memory); this module checks the size, the caller's writer the
-//! digest, so each byte is hashed once on its way in.
-//!
-//! Everything here is safe to share between tasks: one [`Puller`] serves every concurrent pull.
+//! A [`Source`] comes from [`super::Registries::source`] (mirrors, insecure hosts, extra CA
+//! certificates and credentials already applied). Manifests come back as the exact bytes the registry
+//! served, with their media type, checked against the digest they were asked by. Blobs are streamed
+//! into any [`AsyncWrite`] as they arrive: the caller hashes and stores them (nothing holds a whole
+//! blob in memory); this module checks the size, the caller's writer the digest, so each byte is
+//! hashed once on its way in.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use oci_client::Reference;
-use oci_client::client::{BlobResponse, Certificate};
+use oci_client::client::BlobResponse;
 use oci_client::errors::{DigestError, OciDistributionError};
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
-use super::error::{ResolveError, SetupError};
-use super::reference::locate;
-use super::resolve::{
-    Host, HostKey, RegistryOptions, classify, credentials_for, is_insecure, load_roots, with_scheme,
-};
+use super::error::ResolveError;
+use super::host::{Host, classify, with_scheme};
+use super::mirror::Located;
+use crate::oci::MAX_MANIFEST_BYTES;
+use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
+use crate::oci::wire::media_type_of;
+use crate::types::{Digest, ImageRef};
 
-/// Manifest media types asked for (`Accept`), in order of preference.
-pub const MANIFEST_MEDIA_TYPES: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
-
-/// OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// Docker manifest list.
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker schema2 image manifest.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-/// The largest manifest accepted (the OCI distribution spec asks registries to accept at least 4 MiB).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-
-/// A manifest as the registry served it.
+/// A manifest (or index) as the registry served it.
 #[derive(Debug, Clone)]
-pub struct Manifest {
+pub struct Pulled {
     /// The exact bytes.
     pub bytes: Vec<u8>,
     /// `sha256:` of `bytes` (equal to the digest asked for).
-    pub digest: String,
+    pub digest: Digest,
     /// Its media type (from the `mediaType` field, or inferred from its shape for OCI manifests
     /// that omit it).
     pub media_type: String,
@@ -63,7 +48,7 @@ pub enum PullError {
         fetched: String,
         /// The digest asked for.
         digest: String,
-        /// The digest of what arrived.
+        /// The digest of what arrived (as the registry's client or our hash says it).
         actual: String,
     },
     /// More or fewer bytes than the descriptor says.
@@ -105,11 +90,12 @@ impl PullError {
     }
 }
 
-/// Where one repository is fetched from: the mirrored reference and the client for its registry.
+/// Where one image is fetched from: the mirrored reference and the client for its registry. Cheap
+/// to clone; share it between tasks.
 #[derive(Clone)]
 pub struct Source {
-    /// The reference as written in the lock.
-    pub reference: String,
+    /// The reference as the lock names it.
+    pub reference: ImageRef,
     /// Where it is fetched from, after mirroring.
     pub fetched: String,
     fetch: Reference,
@@ -125,89 +111,41 @@ impl std::fmt::Debug for Source {
     }
 }
 
-/// Pulls manifests and blobs; share it (it is `Send + Sync`) between tasks.
-pub struct Puller {
-    options: RegistryOptions,
-    roots: Vec<Certificate>,
-    hosts: Mutex<Vec<(HostKey, Arc<Host>)>>,
-}
-
-impl std::fmt::Debug for Puller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Puller")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Puller {
-    /// Checks the options and reads the CA files (no network).
-    pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
-        let roots = load_roots(&options.ca_files)?;
-        Ok(Puller {
-            options,
-            roots,
-            hosts: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Where `reference` is fetched from, with its credentials looked up (no network).
-    pub fn source(&self, reference: &str) -> Result<Source, PullError> {
-        let located = locate(reference, &self.options.mirrors)?;
-        let registry = located.fetch.registry().to_string();
-        let key: HostKey = (registry.clone(), credentials_for(&self.options, &located)?);
-        let mut hosts = self.hosts.lock().map_err(|_| ResolveError::Protocol {
-            registry: registry.clone(),
-            fetched: located.fetch_text.clone(),
-            detail: "internal error: client table poisoned".to_string(),
-        })?;
-        let host = match hosts.iter().find(|(k, _)| k == &key) {
-            Some((_, h)) => h.clone(),
-            None => {
-                let insecure = is_insecure(&self.options.insecure, &registry);
-                let host = Host::new(registry.clone(), key.1.as_ref(), insecure, &self.roots)
-                    .map_err(|e| ResolveError::Protocol {
-                        registry: registry.clone(),
-                        fetched: located.fetch_text.clone(),
-                        detail: e.to_string(),
-                    })?;
-                let host = Arc::new(host);
-                hosts.push((key, host.clone()));
-                host
-            }
-        };
-        Ok(Source {
-            reference: reference.to_string(),
+impl Source {
+    pub(super) fn new(reference: ImageRef, located: Located, host: Arc<Host>) -> Source {
+        Source {
+            reference,
             fetched: located.fetch_text,
             fetch: located.fetch,
             host,
-        })
+        }
     }
 
-    /// The digest `source`'s tag points to now (a `HEAD` request; the registry's answer is checked to be
-    /// a sha256 digest).
-    pub async fn resolve(&self, source: &Source) -> Result<String, PullError> {
-        let host = &source.host;
-        let fetch = &source.fetch;
+    /// The digest the reference's tag points to now (a `HEAD` request; the registry's answer is
+    /// checked to be a sha256 digest). For a multi-platform image, the index's digest.
+    pub async fn resolve(&self) -> Result<Digest, PullError> {
+        let host = &self.host;
+        let fetch = &self.fetch;
         let answer = with_scheme(host, |c| async move {
             c.fetch_manifest_digest(fetch, &host.auth).await
         })
         .await;
-        let digest = answer.map_err(|e| classify(e, host, &source.fetched))?;
-        if !super::is_sha256_digest(&digest) {
-            return Err(PullError::BadManifest {
-                fetched: source.fetched.clone(),
+        let digest = answer.map_err(|e| classify(e, host, &self.fetched))?;
+        Digest::parse_sha256(&digest).map_err(|_| {
+            PullError::Registry(ResolveError::Protocol {
+                registry: host.registry.clone(),
+                fetched: self.fetched.clone(),
                 detail: format!(
                     "the registry answered digest `{}`, not a sha256 digest",
                     digest.chars().take(100).collect::<String>()
                 ),
-            });
-        }
-        Ok(digest)
+            })
+        })
     }
 
-    /// The manifest `digest` of `source`'s repository, byte for byte.
-    pub async fn manifest(&self, source: &Source, digest: &str) -> Result<Manifest, PullError> {
+    /// The manifest (or index) `digest` of this repository, byte for byte.
+    pub async fn manifest(&self, digest: &Digest) -> Result<Pulled, PullError> {
+        let source = self;
         let host = &source.host;
         let by_digest = Reference::with_digest(
             source.fetch.registry().to_string(),
@@ -241,19 +179,19 @@ impl Puller {
                 ),
             });
         }
-        let actual = super::sha256_digest(&bytes);
-        if actual != digest {
+        let actual = Digest::sha256_of(&bytes);
+        if actual != *digest {
             return Err(PullError::DigestMismatch {
                 fetched,
                 digest: digest.to_string(),
-                actual,
+                actual: actual.to_string(),
             });
         }
         let media_type = media_type_of(&bytes).map_err(|detail| PullError::BadManifest {
             fetched: fetched.clone(),
             detail,
         })?;
-        Ok(Manifest {
+        Ok(Pulled {
             bytes: bytes.to_vec(),
             digest: actual,
             media_type,
@@ -266,14 +204,14 @@ impl Puller {
     /// On error `out` may hold a prefix (the caller discards it).
     pub async fn blob<W: AsyncWrite + Unpin>(
         &self,
-        source: &Source,
-        digest: &str,
+        digest: &Digest,
         size: u64,
         out: W,
     ) -> Result<(), PullError> {
+        let source = self;
         let host = &source.host;
         let fetched = source.blob_location(digest);
-        if !super::is_sha256_digest(digest) {
+        if !digest.is_sha256() {
             return Err(PullError::BadManifest {
                 fetched,
                 detail: format!("`{digest}` is not a sha256 digest"),
@@ -296,15 +234,19 @@ impl Puller {
         // oci-client verifies as well: still correct, one hash more. An empty blob, or a 416 answer,
         // is fetched without a range.
         let answer = if size == 0 {
-            client.pull_blob_stream(&source.fetch, digest).await
+            client
+                .pull_blob_stream(&source.fetch, digest.as_str())
+                .await
         } else {
             match client
-                .pull_blob_stream_partial(&source.fetch, digest, 0, None)
+                .pull_blob_stream_partial(&source.fetch, digest.as_str(), 0, None)
                 .await
             {
                 Ok(BlobResponse::Full(s) | BlobResponse::Partial(s)) => Ok(s),
                 Err(OciDistributionError::ServerError { code: 416, .. }) => {
-                    client.pull_blob_stream(&source.fetch, digest).await
+                    client
+                        .pull_blob_stream(&source.fetch, digest.as_str())
+                        .await
                 }
                 Err(e) => Err(e),
             }
@@ -331,7 +273,7 @@ impl Puller {
         let mut out = out;
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| stream_error(e, host, &fetched, digest))?;
+            let chunk = chunk.map_err(|e| stream_error(e, host, &fetched, digest.as_str()))?;
             written = written.saturating_add(chunk.len() as u64);
             if written > size {
                 return Err(PullError::SizeMismatch {
@@ -412,71 +354,7 @@ impl Source {
     }
 
     /// `registry/repository@digest` as fetched: where blob `digest` comes from, for messages.
-    pub fn blob_location(&self, digest: &str) -> String {
+    pub fn blob_location(&self, digest: &Digest) -> String {
         format!("{}@{digest}", self.fetched_repository())
-    }
-}
-
-/// The media type of a manifest: its `mediaType` field, or for an OCI manifest without one, inferred
-/// from its shape (`manifests` → index, `config` → image manifest).
-pub fn media_type_of(bytes: &[u8]) -> Result<String, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Shape {
-        schema_version: Option<i64>,
-        media_type: Option<String>,
-        manifests: Option<serde_json::Value>,
-        config: Option<serde_json::Value>,
-    }
-    let shape: Shape =
-        serde_json::from_slice(bytes).map_err(|e| format!("the manifest is not JSON: {e}"))?;
-    if shape.schema_version != Some(2) {
-        return Err(format!(
-            "schemaVersion {} is not supported (only 2)",
-            shape
-                .schema_version
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "missing".into())
-        ));
-    }
-    match (shape.media_type, shape.manifests, shape.config) {
-        (Some(m), _, _) => Ok(m),
-        (None, Some(_), _) => Ok(OCI_INDEX.to_string()),
-        (None, None, Some(_)) => Ok(OCI_MANIFEST.to_string()),
-        (None, None, None) => Err("neither an index nor an image manifest".to_string()),
-    }
-}
-
-/// [`Puller`] and [`Source`] are shared between tasks.
-#[allow(dead_code)]
-fn assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<Puller>();
-    is::<Source>();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types() {
-        assert_eq!(
-            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap(),
-            OCI_INDEX
-        );
-        assert_eq!(
-            media_type_of(br#"{"schemaVersion":2,"config":{}}"#).unwrap(),
-            OCI_MANIFEST
-        );
-        assert_eq!(
-            media_type_of(
-                format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}"}}"#).as_bytes()
-            )
-            .unwrap(),
-            DOCKER_MANIFEST
-        );
-        assert!(media_type_of(br#"{"schemaVersion":1}"#).is_err());
-        assert!(media_type_of(b"nope").is_err());
     }
 }

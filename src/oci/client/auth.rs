@@ -1,11 +1,12 @@
 //! Registry credentials: given directly, or looked up in auth files (`containers-auth.json(5)`, Docker's
 //! `config.json`) and Docker credential helpers. Secrets never reach a `Debug` or an error message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -103,26 +104,98 @@ fn candidate_keys(registry: &str, repository: &str) -> Vec<String> {
     keys
 }
 
-/// Looks up credentials for `registry` (host[:port]) and `repository` in the auth files, in order; the
-/// first file with an entry (or helper) for it wins. Files that do not exist are skipped.
-pub(crate) fn lookup(
-    registry: &str,
-    repository: &str,
-    files: &[PathBuf],
-) -> Result<Option<Credentials>, String> {
-    for path in files {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let file: AuthFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a valid auth file: {e}", path.display()))?;
-        if let Some(found) = lookup_in(&file, path, registry, repository)? {
-            return Ok(Some(found));
+/// How a credential helper is run: `(helper name, registry)` → what it answered.
+type Helper<'a> = &'a dyn Fn(&str, &str) -> Result<Option<Credentials>, String>;
+
+/// What a credential helper answered, by (helper, registry).
+type HelperAnswers = HashMap<(String, String), Result<Option<Credentials>, String>>;
+
+/// An auth file as read: `None` when it does not exist.
+type Loaded = (PathBuf, Result<Option<AuthFile>, String>);
+
+/// The credentials of one run: the ones given for every registry, or else those of the auth files.
+/// Each auth file is read once, and each credential helper asked once per registry, however many
+/// images the run touches; later lookups are answered from memory.
+pub(crate) struct CredentialStore {
+    given: Option<Credentials>,
+    files: Vec<PathBuf>,
+    loaded: OnceLock<Vec<Loaded>>,
+    helpers: Mutex<HelperAnswers>,
+}
+
+impl fmt::Debug for CredentialStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialStore")
+            .field("given", &self.given)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialStore {
+    /// `given` for every registry, else what `files` (in order; missing ones skipped) say.
+    pub(crate) fn new(given: Option<Credentials>, files: Vec<PathBuf>) -> Self {
+        CredentialStore {
+            given,
+            files,
+            loaded: OnceLock::new(),
+            helpers: Mutex::new(HashMap::new()),
         }
     }
-    Ok(None)
+
+    /// The credentials for `registry` (host[:port]) and `repository`: the first auth file with an
+    /// entry (or helper) for it wins.
+    pub(crate) fn lookup(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Option<Credentials>, String> {
+        if let Some(c) = &self.given {
+            return Ok(Some(c.clone()));
+        }
+        let loaded = self.loaded.get_or_init(|| {
+            self.files
+                .iter()
+                .map(|path| (path.clone(), read_auth_file(path)))
+                .collect()
+        });
+        let helper = |name: &str, registry: &str| self.helper(name, registry);
+        for (path, file) in loaded {
+            let file = match file {
+                Ok(None) => continue,
+                Ok(Some(f)) => f,
+                Err(e) => return Err(e.clone()),
+            };
+            if let Some(found) = lookup_in(file, path, registry, repository, &helper)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// What helper `name` says for `registry`, asked once.
+    fn helper(&self, name: &str, registry: &str) -> Result<Option<Credentials>, String> {
+        let key = (name.to_string(), normalize_registry(registry).to_string());
+        if let Some(known) = self.helpers.lock().ok().and_then(|h| h.get(&key).cloned()) {
+            return known;
+        }
+        let answer = run_helper(name, registry);
+        if let Ok(mut h) = self.helpers.lock() {
+            h.insert(key, answer.clone());
+        }
+        answer
+    }
+}
+
+fn read_auth_file(path: &Path) -> Result<Option<AuthFile>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{}: not a valid auth file: {e}", path.display()))
 }
 
 fn lookup_in(
@@ -130,6 +203,7 @@ fn lookup_in(
     path: &Path,
     registry: &str,
     repository: &str,
+    helper: Helper<'_>,
 ) -> Result<Option<Credentials>, String> {
     let keys = candidate_keys(registry, repository);
     let helpers: BTreeMap<String, &String> = file
@@ -137,8 +211,8 @@ fn lookup_in(
         .iter()
         .map(|(k, v)| (normalize_key(k), v))
         .collect();
-    if let Some(helper) = keys.iter().find_map(|k| helpers.get(k)) {
-        return run_helper(helper, registry);
+    if let Some(name) = keys.iter().find_map(|k| helpers.get(k)) {
+        return helper(name, registry);
     }
     let auths: BTreeMap<String, &AuthEntry> = file
         .auths
@@ -156,7 +230,7 @@ fn lookup_in(
         }
     }
     match &file.creds_store {
-        Some(store) if !store.is_empty() => run_helper(store, registry),
+        Some(store) if !store.is_empty() => helper(store, registry),
         _ => Ok(None),
     }
 }
@@ -274,12 +348,20 @@ mod tests {
             }}"#,
         );
         let p = Path::new("auth.json");
-        let c = lookup_in(&f, p, "quay.io", "org/app").unwrap().unwrap();
+        let c = lookup_in(&f, p, "quay.io", "org/app", &run_helper)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username, "u2");
         assert_eq!(c.password.expose(), "p2:with:colons");
-        let c = lookup_in(&f, p, "quay.io", "other/app").unwrap().unwrap();
+        let c = lookup_in(&f, p, "quay.io", "other/app", &run_helper)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username, "u1");
-        assert!(lookup_in(&f, p, "ghcr.io", "x").unwrap().is_none());
+        assert!(
+            lookup_in(&f, p, "ghcr.io", "x", &run_helper)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -298,7 +380,31 @@ mod tests {
     #[test]
     fn bad_entries_do_not_show_the_secret() {
         let f = file(r#"{"auths": {"r.test": {"auth": "bm9jb2xvbg=="}}}"#);
-        let e = lookup_in(&f, Path::new("a.json"), "r.test", "x").unwrap_err();
+        let e = lookup_in(&f, Path::new("a.json"), "r.test", "x", &run_helper).unwrap_err();
         assert!(!e.contains("nocolon") && e.contains("a.json"), "{e}");
+    }
+
+    #[test]
+    fn a_store_reads_each_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.json");
+        std::fs::write(&path, r#"{"auths": {"quay.io": {"auth": "dTE6cDE="}}}"#).unwrap();
+        let store = CredentialStore::new(None, vec![dir.path().join("missing.json"), path.clone()]);
+        let c = store.lookup("quay.io", "org/app").unwrap().unwrap();
+        assert_eq!(c.username, "u1");
+        // Read once: changing the file during the run changes nothing.
+        std::fs::write(&path, "not json").unwrap();
+        assert_eq!(
+            store.lookup("quay.io", "x").unwrap().unwrap().username,
+            "u1"
+        );
+        assert!(store.lookup("ghcr.io", "x").unwrap().is_none());
+        let fresh = CredentialStore::new(None, vec![path]);
+        assert!(
+            fresh
+                .lookup("quay.io", "x")
+                .unwrap_err()
+                .contains("not a valid auth file")
+        );
     }
 }

@@ -11,7 +11,8 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::format::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, PARTIAL_SUFFIX};
+use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, PARTIAL_SUFFIX};
+use crate::types::Digest;
 
 /// zstd level used for `.tar.zst`.
 pub const ZSTD_LEVEL: i32 = 3;
@@ -84,7 +85,7 @@ fn layout_entries(dir: &Path) -> Result<Vec<(String, Option<PathBuf>)>, PackErro
     for e in fs::read_dir(&blobs).map_err(err(&blobs))? {
         let e = e.map_err(err(&blobs))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if Digest::from_sha256_hex(&name).is_ok() {
             names.push(name);
         }
     }

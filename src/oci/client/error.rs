@@ -25,9 +25,6 @@ pub enum SetupError {
         /// What went wrong.
         message: String,
     },
-    /// The async runtime could not start.
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
 }
 
 /// One reference could not be resolved.

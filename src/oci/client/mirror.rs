@@ -1,4 +1,5 @@
-//! Image references and registry mirrors (pure: no network).
+//! Registry mirrors (`--registry-mirror SOURCE=TARGET`) and where a reference is fetched from
+//! (pure: no network).
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +15,7 @@ use crate::types::{ImageRef, RegistryPrefix, normalize_registry};
 /// `registry.k8s.io=127.0.0.1:5001/registry.k8s.io` fetches `registry.k8s.io/pause:3.10` as
 /// `127.0.0.1:5001/registry.k8s.io/pause:3.10`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mirror {
+pub struct RegistryMirror {
     source: String,
     target: RegistryPrefix,
 }
@@ -24,12 +25,12 @@ pub struct Mirror {
 #[error(
     "`{value}`: {reason} (expected SOURCE=TARGET, e.g. registry.k8s.io=127.0.0.1:5001/registry.k8s.io)"
 )]
-pub struct MirrorParseError {
+pub struct RegistryMirrorParseError {
     value: String,
     reason: String,
 }
 
-impl Mirror {
+impl RegistryMirror {
     /// The source registry (`docker.io` for Docker Hub).
     pub fn source(&self) -> &str {
         &self.source
@@ -41,17 +42,17 @@ impl Mirror {
     }
 }
 
-impl fmt::Display for Mirror {
+impl fmt::Display for RegistryMirror {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}={}", self.source, self.target())
     }
 }
 
-impl FromStr for Mirror {
-    type Err = MirrorParseError;
+impl FromStr for RegistryMirror {
+    type Err = RegistryMirrorParseError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| MirrorParseError {
+        let err = |reason: &str| RegistryMirrorParseError {
             value: value.to_string(),
             reason: reason.to_string(),
         };
@@ -69,7 +70,7 @@ impl FromStr for Mirror {
         }
         let target =
             RegistryPrefix::parse(target).map_err(|e| err(&format!("TARGET {}", e.reason)))?;
-        Ok(Mirror {
+        Ok(RegistryMirror {
             source: normalize_registry(source).to_string(),
             target,
         })
@@ -91,16 +92,18 @@ pub(crate) struct Located {
 /// (`Reference::with_tag` and friends), never through `Reference::from_str`, whose grammar is a
 /// large regex that takes about 0.1 s to compile on first use. A reference with neither a tag nor
 /// a digest means `:latest`, as it does to oci-client.
-pub(crate) fn locate(reference: &str, mirrors: &[Mirror]) -> Result<Located, ResolveError> {
+pub(crate) fn locate(
+    parsed: &ImageRef,
+    mirrors: &[RegistryMirror],
+) -> Result<Located, ResolveError> {
     let invalid = |message: String| ResolveError::InvalidReference {
-        reference: reference.to_string(),
+        reference: parsed.to_string(),
         message,
     };
-    let parsed = ImageRef::parse(reference).map_err(|e| invalid(e.reason))?;
     let Some(m) = mirrors.iter().find(|m| m.source == parsed.registry()) else {
         return Ok(Located {
-            fetch: oci_reference(&parsed),
-            fetch_text: reference.to_string(),
+            fetch: oci_reference(parsed),
+            fetch_text: parsed.to_string(),
         });
     };
     let mut text = format!(
@@ -156,10 +159,14 @@ mod tests {
 
     #[test]
     fn mirror_rewrites_host_and_prefix() {
-        let m: Mirror = "registry.k8s.io=127.0.0.1:5001/registry.k8s.io"
+        let m: RegistryMirror = "registry.k8s.io=127.0.0.1:5001/registry.k8s.io"
             .parse()
             .unwrap();
-        let l = locate("registry.k8s.io/pause:3.10", &[m]).unwrap();
+        let l = locate(
+            &ImageRef::parse("registry.k8s.io/pause:3.10").unwrap(),
+            &[m],
+        )
+        .unwrap();
         assert_eq!(l.fetch_text, "127.0.0.1:5001/registry.k8s.io/pause:3.10");
         assert_eq!(l.fetch.registry(), "127.0.0.1:5001");
         assert_eq!(l.fetch.repository(), "registry.k8s.io/pause");
@@ -168,30 +175,29 @@ mod tests {
 
     #[test]
     fn mirror_without_prefix_and_other_registries_untouched() {
-        let m: Mirror = "registry.example.test=localhost:5000".parse().unwrap();
+        let m: RegistryMirror = "registry.example.test=localhost:5000".parse().unwrap();
         let l = locate(
-            "registry.example.test/team/app:v1",
+            &ImageRef::parse("registry.example.test/team/app:v1").unwrap(),
             std::slice::from_ref(&m),
         )
         .unwrap();
         assert_eq!(l.fetch_text, "localhost:5000/team/app:v1");
-        let l = locate("quay.io/x/y:1", &[m]).unwrap();
+        let l = locate(&ImageRef::parse("quay.io/x/y:1").unwrap(), &[m]).unwrap();
         assert_eq!(l.fetch_text, "quay.io/x/y:1");
     }
 
     #[test]
     fn docker_hub_names() {
-        let m: Mirror = "index.docker.io=mirror.local:5000/hub".parse().unwrap();
+        let m: RegistryMirror = "index.docker.io=mirror.local:5000/hub".parse().unwrap();
         assert_eq!(m.source(), "docker.io");
-        let l = locate("nginx:1.27", &[m]).unwrap();
+        let l = locate(&ImageRef::parse("nginx:1.27").unwrap(), &[m]).unwrap();
         assert_eq!(l.fetch_text, "mirror.local:5000/hub/library/nginx:1.27");
     }
 
     #[test]
     fn bad_mirrors() {
         for bad in ["registry.k8s.io", "=x:1", "a/b=x:1", "a=", "a=x:1//y"] {
-            assert!(bad.parse::<Mirror>().is_err(), "{bad}");
+            assert!(bad.parse::<RegistryMirror>().is_err(), "{bad}");
         }
-        assert!(locate("Not A Reference", &[]).is_err());
     }
 }

@@ -9,13 +9,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::archive::ReadError;
 use super::format::{
-    COMPONENT_ANNOTATION, DOCKER_REFERENCE_TYPE_ANNOTATION, FORMAT_VERSION_ANNOTATION, INDEX_FILE,
-    LOCK_MEDIA_TYPE, MAX_LOCK_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
-    REF_NAME_ANNOTATION,
+    COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE, MAX_LOCK_SIZE,
+    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
 };
-use super::read::{self, ConfigPlatform, Descriptor, Index, Manifest, Platform, ReadError, Scan};
+use super::scan::{self, Scan};
 use crate::lock::Lock;
+use crate::oci::layout::INDEX_FILE;
+use crate::oci::media_types::{DOCKER_REFERENCE_TYPE_ANNOTATION, REF_NAME_ANNOTATION};
+use crate::oci::wire::{Descriptor, Index, Manifest, Platform};
+use crate::types::Digest;
 
 /// The lock found in the platform artifact.
 #[derive(Debug, Clone)]
@@ -75,7 +79,7 @@ pub struct Inspection {
 
 /// Reads what is in the bundle at `path`.
 pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
-    let scan = read::scan(path)?;
+    let scan = scan::scan(path)?;
     let not_bundle = |message: String| ReadError::NotABundle {
         path: path.display().to_string(),
         message,
@@ -102,7 +106,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
                     m.layers
                         .iter()
                         .find(|l| l.media_type == LOCK_MEDIA_TYPE)
-                        .map(|l| l.digest.clone())
+                        .and_then(|l| l.digest().ok())
                 });
             continue;
         }
@@ -153,9 +157,9 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
     })
 }
 
-fn read_lock(path: &Path, digest: &str) -> LockStatus {
-    let wanted = BTreeSet::from([digest.to_string()]);
-    let found = match read::fetch(path, &wanted, MAX_LOCK_SIZE) {
+fn read_lock(path: &Path, digest: &Digest) -> LockStatus {
+    let wanted = BTreeSet::from([digest.clone()]);
+    let found = match scan::fetch(path, &wanted, MAX_LOCK_SIZE) {
         Ok(f) => f,
         Err(e) => return LockStatus::Unreadable(e.to_string()),
     };
@@ -231,26 +235,20 @@ fn collect_platforms(scan: &Scan, d: &Descriptor, out: &mut BTreeSet<String>, de
         return;
     }
     let Some(doc) = scan.document(&d.digest) else {
-        if let Some(p) = d.platform.as_ref().filter(|p| runnable(p)) {
+        if let Some(p) = d.platform.as_ref().filter(|p| p.is_runnable()) {
             out.insert(p.to_string());
         }
         return;
     };
     if let Ok(m) = serde_json::from_slice::<Manifest>(doc) {
-        if let Some(p) = d.platform.as_ref().filter(|p| runnable(p)) {
+        if let Some(p) = d.platform.as_ref().filter(|p| p.is_runnable()) {
             out.insert(p.to_string());
-        } else if let Some(c) = scan
+        } else if let Some(p) = scan
             .document(&m.config.digest)
-            .and_then(|c| serde_json::from_slice::<ConfigPlatform>(c).ok())
+            .and_then(|c| serde_json::from_slice::<Platform>(c).ok())
+            .filter(Platform::is_runnable)
         {
-            let p = Platform {
-                architecture: c.architecture,
-                os: c.os,
-                variant: c.variant,
-            };
-            if runnable(&p) {
-                out.insert(p.to_string());
-            }
+            out.insert(p.to_string());
         }
     } else if let Ok(i) = serde_json::from_slice::<Index>(doc) {
         for c in &i.manifests {
@@ -260,8 +258,4 @@ fn collect_platforms(scan: &Scan, d: &Descriptor, out: &mut BTreeSet<String>, de
             collect_platforms(scan, c, out, depth + 1);
         }
     }
-}
-
-fn runnable(p: &Platform) -> bool {
-    !p.os.is_empty() && !p.architecture.is_empty() && p.os != "unknown"
 }

@@ -1,0 +1,64 @@
+//! The bundle's own artifact: the lock and the rendered manifests, as an OCI artifact with an empty
+//! config, named [`PLATFORM_REF_NAME`] in `index.json`.
+
+use std::collections::BTreeMap;
+
+use crate::airgap::format::{
+    LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE, MANIFESTS_TITLE, PLATFORM_ARTIFACT_TYPE,
+    PLATFORM_REF_NAME,
+};
+use crate::airgap::pack;
+use crate::lock::Lock;
+use crate::oci::media_types::{
+    CREATED_ANNOTATION, OCI_EMPTY, OCI_EMPTY_CONTENT, OCI_MANIFEST, REF_NAME_ANNOTATION,
+    TITLE_ANNOTATION,
+};
+use crate::oci::wire::{Descriptor, Manifest, to_json};
+use crate::oci::{Layout, LayoutError};
+
+/// Writes the lock, the rendered manifests and the artifact manifest; returns its `index.json` entry.
+pub(super) fn write_platform_artifact(
+    layout: &Layout,
+    lock: &Lock,
+    files: &BTreeMap<String, String>,
+) -> Result<Descriptor, LayoutError> {
+    let lock_bytes = lock.to_yaml().into_bytes();
+    let tar = pack::tar_files(files).map_err(|source| LayoutError::Io {
+        path: layout.root().to_path_buf(),
+        source,
+    })?;
+    let empty = layout.write_small_blob(OCI_EMPTY_CONTENT)?;
+    let layer = |media_type: &str, bytes: &[u8], title: &str| -> Result<Descriptor, LayoutError> {
+        let digest = layout.write_small_blob(bytes)?;
+        let mut d = Descriptor::new(media_type, &digest, bytes.len() as u64);
+        d.annotations
+            .insert(TITLE_ANNOTATION.to_string(), title.to_string());
+        Ok(d)
+    };
+    let mut config = Descriptor::new(OCI_EMPTY, &empty, OCI_EMPTY_CONTENT.len() as u64);
+    config.data = Some("e30=".to_string());
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_string()),
+        artifact_type: Some(PLATFORM_ARTIFACT_TYPE.to_string()),
+        config,
+        layers: vec![
+            layer(LOCK_MEDIA_TYPE, &lock_bytes, LOCK_TITLE)?,
+            layer(MANIFESTS_MEDIA_TYPE, &tar, MANIFESTS_TITLE)?,
+        ],
+        subject: None,
+        annotations: BTreeMap::from([(
+            CREATED_ANNOTATION.to_string(),
+            "1970-01-01T00:00:00Z".to_string(),
+        )]),
+    };
+    let bytes = to_json(&manifest);
+    let digest = layout.write_small_blob(&bytes)?;
+    let mut entry = Descriptor::new(OCI_MANIFEST, &digest, bytes.len() as u64);
+    entry.artifact_type = Some(PLATFORM_ARTIFACT_TYPE.to_string());
+    entry.annotations.insert(
+        REF_NAME_ANNOTATION.to_string(),
+        PLATFORM_REF_NAME.to_string(),
+    );
+    Ok(entry)
+}

@@ -1,0 +1,341 @@
+//! `bundle export --airgap`: every image of the lock, the lock and the rendered manifests, as one OCI
+//! image layout (a directory, a `.tar` or a `.tar.zst`).
+//!
+//! The run, in order (each step stops the run on a fatal error, before anything is downloaded where it
+//! can):
+//!
+//! 1. **Plan** ([`crate::pin::images`]): the distinct images of the lock, with their components and
+//!    digests.
+//! 2. **Pin** ([`crate::pin::resolve`]): images without a digest in the lock are resolved first; the
+//!    lock stored in the bundle holds every digest (the lock file itself is not changed).
+//! 3. **Render** the pinned lock in memory (tags refused): a lock that does not render fails here.
+//! 4. **Manifests** ([`fetch::manifests`]): every image's manifest (and, for an index, each kept
+//!    platform's manifest) is taken from the layout when already there and intact, else fetched by
+//!    digest; stored byte for byte under its own media type, so no digest changes on the way through.
+//!    With `platforms`, an index is rewritten to the kept platforms (a new digest); the upstream digest
+//!    is recorded in the [`ORIGINAL_DIGEST_ANNOTATION`] of the new index and of its `index.json` entry.
+//! 5. **Blobs** ([`fetch::blobs`]): configs and layers, deduplicated across images; a blob already in
+//!    the layout with the right size and digest is reused (that is how an interrupted export resumes);
+//!    the others are streamed from the registry to a temporary file while hashed, and renamed once
+//!    verified.
+//! 6. **Platform artifact**: the lock and a deterministic tar of the rendered manifests, as an OCI
+//!    artifact ([`PLATFORM_ARTIFACT_TYPE`], empty config) named [`PLATFORM_REF_NAME`].
+//! 7. **`index.json`**, written once, here, at the end; only when every image made it. Each image is
+//!    named by its canonical reference (`docker.io/library/traefik:v3.7.11`), as containerd and
+//!    `skopeo` look it up.
+//! 8. **Pack**: for `.tar`/`.tar.zst`, the layout is built in `PATH.partial.d/` (kept when the run
+//!    fails, to resume) and archived deterministically at the end ([`super::pack`]).
+//! 9. **Verify** the result with [`super::verify::verify_with`]: structure, sizes and references; blobs
+//!    hashed by this run are not read again for a directory output.
+//!
+//! Manifests and blobs are fetched on the job runner; progress goes through [`Progress`].
+//!
+//! [`ORIGINAL_DIGEST_ANNOTATION`]: crate::airgap::format::ORIGINAL_DIGEST_ANNOTATION
+//! [`PLATFORM_ARTIFACT_TYPE`]: crate::airgap::format::PLATFORM_ARTIFACT_TYPE
+//! [`PLATFORM_REF_NAME`]: crate::airgap::format::PLATFORM_REF_NAME
+
+mod artifact;
+mod fetch;
+mod plan;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::format::{Form, work_dir};
+use super::pack::{self, Compression, PackError};
+use super::verify::{Problem, Rehash, VerifyOptions};
+use crate::catalog::Catalog;
+use crate::jobs::Runner;
+use crate::lock::Lock;
+use crate::oci::{Layout, LayoutError, Platform, PullError, Registries};
+use crate::pin::{self, PinError};
+use crate::progress::{Phase, PhaseReport, Progress};
+use crate::render::{self, RenderError};
+use crate::types::ImageRef;
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// A directory, `NAME.tar` or `NAME.tar.zst`.
+    pub output: PathBuf,
+    /// Keep only these platforms of multi-platform images (empty: all).
+    pub platforms: Vec<Platform>,
+}
+
+/// What went wrong for one image.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// Fetching failed (registry, digest or size mismatch).
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// Writing into the layout failed.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// A manifest names nothing this export can follow.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// An image that did not make it into the bundle.
+#[derive(Debug, Clone)]
+pub struct ImageFailure {
+    /// The image, as the lock names it.
+    pub reference: ImageRef,
+    /// The components using it.
+    pub components: Vec<String>,
+    /// Why (shared between the images a blob failure stops).
+    pub cause: Arc<Cause>,
+}
+
+/// How the bundle's own check went.
+#[derive(Debug, Clone)]
+pub enum Verified {
+    /// Sound: every reference present with the right size; every blob's content checked, either
+    /// by the final check or, for the blobs this run fetched or reused, as it was written or reused.
+    Sound {
+        /// Blobs checked.
+        blobs: usize,
+        /// Of which not read again by the final check (hashed by this run already).
+        trusted: usize,
+    },
+    /// Problems found (the export failed).
+    Problems(Vec<Problem>),
+    /// The bundle could not be read back after writing.
+    NotAvailable(String),
+}
+
+/// What an export did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The output written.
+    pub output: PathBuf,
+    /// Its form.
+    pub form: Form,
+    /// Images (distinct references) in the bundle.
+    pub images: usize,
+    /// References pinned by this export (no digest in the lock).
+    pub pinned: Vec<String>,
+    /// Manifests (and indexes) fetched from a registry.
+    pub manifests_fetched: usize,
+    /// Manifests found in the layout already.
+    pub manifests_reused: usize,
+    /// Distinct config and layer blobs.
+    pub blobs: usize,
+    /// Of which fetched.
+    pub blobs_fetched: usize,
+    /// Of which found in the layout already.
+    pub blobs_reused: usize,
+    /// Bytes of all config and layer blobs.
+    pub bytes: u64,
+    /// Bytes fetched.
+    pub bytes_fetched: u64,
+    /// Size of the archive (`.tar`/`.tar.zst`), when one was written.
+    pub archive_bytes: Option<u64>,
+    /// Wall time.
+    pub seconds: f64,
+    /// Images that failed (empty on success).
+    pub failures: Vec<ImageFailure>,
+    /// Components that got no manifests (not an error), with the reason.
+    pub unrendered: Vec<(String, String)>,
+    /// The bundle's own check.
+    pub verified: Option<Verified>,
+}
+
+/// The export could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The lock cannot be pinned as it is.
+    #[error(transparent)]
+    Lock(#[from] PinError),
+    /// Images without a digest could not be pinned (nothing was fetched).
+    #[error("{} image(s) could not be pinned", .0.len())]
+    Pin(Vec<ImageFailure>),
+    /// The pinned lock does not render.
+    #[error("the lock does not render: {0}")]
+    Render(#[from] RenderError),
+    /// The rendered manifests have problems.
+    #[error("the rendered manifests have {} problem(s)", .0.len())]
+    RenderProblems(Vec<render::Problem>),
+    /// The layout could not be written.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The archive could not be written.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// Some images failed; the layout keeps what was fetched (a re-run resumes), without `index.json`.
+    #[error("{} image(s) could not be exported", .summary.failures.len())]
+    Incomplete {
+        /// What was done, with the failures.
+        summary: Box<Summary>,
+    },
+}
+
+/// Exports the locked platform (see the module docs). `catalog` is the one the lock was solved from
+/// (for rendering); registries are reached through `registries`, on `runner`.
+pub fn export(
+    lock: &Lock,
+    catalog: &Catalog,
+    registries: &Registries,
+    runner: &Runner,
+    options: &ExportOptions,
+    progress: &dyn Progress,
+) -> Result<Summary, ExportError> {
+    let started = Instant::now();
+    let (images, lock, pinned) = pin_images(lock, registries, runner, progress)?;
+
+    // Render, before anything big is downloaded.
+    let rendered = render::render(&lock, catalog, &render::Options::default())?;
+    if !rendered.problems.is_empty() {
+        return Err(ExportError::RenderProblems(rendered.problems));
+    }
+
+    let layout = Arc::new(Layout::create(&work_dir(&options.output))?);
+    layout.remove_index()?;
+    let platforms = Arc::new(options.platforms.clone());
+    let manifests = fetch::manifests(registries, runner, &layout, images, &platforms, progress);
+    let jobs = plan::blob_jobs(&manifests.planned);
+    let bytes: u64 = jobs.iter().map(|j| j.size).sum();
+    let blob_count = jobs.len();
+    let blobs = fetch::blobs(runner, &layout, jobs, progress);
+    let (ok, blob_failures) = plan::settle(manifests.planned, &blobs.failed);
+    let mut failures = manifests.failures;
+    failures.extend(blob_failures);
+    failures.sort_by_key(|f| f.reference.to_string());
+
+    let mut summary = Summary {
+        output: options.output.clone(),
+        form: Form::of(&options.output),
+        images: ok.len(),
+        pinned,
+        manifests_fetched: ok.iter().map(|p| p.manifests_fetched).sum(),
+        manifests_reused: ok.iter().map(|p| p.manifests_reused).sum(),
+        blobs: blob_count,
+        blobs_fetched: blobs.fetched,
+        blobs_reused: blobs.reused,
+        bytes,
+        bytes_fetched: blobs.bytes_fetched,
+        archive_bytes: None,
+        seconds: 0.0,
+        failures,
+        unrendered: rendered
+            .unrendered
+            .iter()
+            .map(|s| (s.name.clone(), s.reason.clone()))
+            .collect(),
+        verified: None,
+    };
+    if !summary.failures.is_empty() {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Err(ExportError::Incomplete {
+            summary: Box::new(summary),
+        });
+    }
+
+    // The platform artifact, then index.json: once, here.
+    let artifact = artifact::write_platform_artifact(&layout, &lock, &rendered.files)?;
+    layout.write_index(&crate::oci::wire::to_json(&plan::index_document(
+        &ok, artifact,
+    )))?;
+    summary.archive_bytes = pack_output(&layout, options, progress)?;
+
+    // Check what was written: structure, sizes and references. In a directory, the blobs this run has
+    // hashed are not read again; an archive is new bytes, read and rehashed whole.
+    let rehash = match summary.form {
+        Form::Directory => Rehash::AllBut(blobs.hashed),
+        Form::Tar | Form::TarZst => Rehash::All,
+    };
+    let checked = super::verify::verify_with(&options.output, &VerifyOptions { rehash });
+    summary.verified = Some(match checked {
+        Ok(r) if r.problems.is_empty() => Verified::Sound {
+            blobs: r.blobs,
+            trusted: r.trusted,
+        },
+        Ok(r) => Verified::Problems(r.problems),
+        Err(e) => Verified::NotAvailable(e.to_string()),
+    });
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The images of the lock, every one pinned (those without a digest resolved now), the lock with
+/// those digests, and the references pinned by this run.
+fn pin_images(
+    lock: &Lock,
+    registries: &Registries,
+    runner: &Runner,
+    progress: &dyn Progress,
+) -> Result<(Vec<plan::Image>, Lock, Vec<String>), ExportError> {
+    let wanted = pin::images(lock)?;
+    let open: Vec<ImageRef> = wanted
+        .iter()
+        .filter(|w| w.locked.is_none())
+        .map(|w| w.reference.clone())
+        .collect();
+    let mut digests = BTreeMap::new();
+    let mut failures = Vec::new();
+    if !open.is_empty() {
+        for r in pin::resolve(registries, runner, &open, progress) {
+            match r.result {
+                Ok(d) => {
+                    digests.insert(r.reference, d);
+                }
+                Err(e) => {
+                    let w = wanted.iter().find(|w| w.reference == r.reference);
+                    failures.push(ImageFailure {
+                        reference: r.reference,
+                        components: w.map(|w| w.component_names()).unwrap_or_default(),
+                        cause: Arc::new(Cause::Pull(e)),
+                    });
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        failures.sort_by_key(|f| f.reference.to_string());
+        return Err(ExportError::Pin(failures));
+    }
+    let images = wanted
+        .iter()
+        .filter_map(|w| {
+            let digest = w
+                .locked
+                .clone()
+                .or_else(|| digests.get(&w.reference).cloned())?;
+            Some(plan::Image {
+                reference: w.reference.clone(),
+                components: w.component_names(),
+                digest,
+            })
+        })
+        .collect();
+    let mut pinned: Vec<String> = digests.keys().map(|r| r.to_string()).collect();
+    pinned.sort();
+    Ok((images, pin::apply(lock, &digests), pinned))
+}
+
+/// For a `.tar`/`.tar.zst` output, archives the layout ([`Phase::Pack`]) and removes the work
+/// directory; returns the archive's size.
+fn pack_output(
+    layout: &Layout,
+    options: &ExportOptions,
+    progress: &dyn Progress,
+) -> Result<Option<u64>, ExportError> {
+    let compression = match Form::of(&options.output) {
+        Form::Directory => return Ok(None),
+        Form::Tar => Compression::None,
+        Form::TarZst => Compression::Zstd,
+    };
+    let report = PhaseReport::start(progress, Phase::Pack, 1, 0);
+    let item = options.output.display().to_string();
+    report.started(&item, None);
+    let size = pack::pack_layout(layout.root(), &options.output, compression)?;
+    report.finished(&item, crate::progress::Outcome::Done, size, 0);
+    report.end();
+    std::fs::remove_dir_all(layout.root()).map_err(|source| LayoutError::Io {
+        path: layout.root().to_path_buf(),
+        source,
+    })?;
+    Ok(Some(size))
+}

@@ -1,0 +1,107 @@
+//! Every name a bundle adds to an OCI image layout, in one place (the format is described in
+//! `airgap/FORMAT.md`; the layout's own names are in [`crate::oci::layout`], its media types in
+//! [`crate::oci::media_types`]).
+//!
+//! A bundle is an OCI image layout (image-spec v1.1 `image-layout.md`): `oci-layout`, `index.json`,
+//! `blobs/sha256/<hex>`; as a directory, a `.tar` of that directory, or a zstd-compressed `.tar.zst`.
+
+use std::path::{Path, PathBuf};
+
+/// Version of the bundle format this build writes (recorded in `index.json` annotations).
+pub const BUNDLE_FORMAT_VERSION: &str = "1";
+/// Annotation on each `index.json` entry: the component(s) the image belongs to (comma-separated).
+pub const COMPONENT_ANNOTATION: &str = "dev.bundle.component";
+/// Annotation on a filtered index entry: the digest of the upstream index it was filtered from.
+pub const ORIGINAL_DIGEST_ANNOTATION: &str = "dev.bundle.original-digest";
+/// Annotation on `index.json` itself: the bundle format version.
+pub const FORMAT_VERSION_ANNOTATION: &str = "dev.bundle.format-version";
+/// `artifactType` of the artifact that carries the lock and the rendered manifests.
+pub const PLATFORM_ARTIFACT_TYPE: &str = "application/vnd.bundle.platform.v1";
+/// Media type of the lock layer inside that artifact.
+pub const LOCK_MEDIA_TYPE: &str = "application/vnd.bundle.lock.v1+yaml";
+/// Media type of the rendered-manifests layer (a deterministic tar of the render output).
+pub const MANIFESTS_MEDIA_TYPE: &str = "application/vnd.bundle.manifests.v1.tar";
+/// `org.opencontainers.image.ref.name` of the platform artifact in `index.json`.
+pub const PLATFORM_REF_NAME: &str = "bundle.platform";
+/// Title annotations of the platform artifact's layers.
+pub const LOCK_TITLE: &str = "bundle.lock";
+/// See [`LOCK_TITLE`].
+pub const MANIFESTS_TITLE: &str = "manifests.tar";
+
+/// The limit on a JSON document (manifest, index, config) read into memory, as registries apply it.
+pub const MAX_DOCUMENT_SIZE: u64 = crate::oci::MAX_MANIFEST_BYTES as u64;
+/// The limit on `index.json` and `oci-layout` read into memory.
+pub const MAX_INDEX_SIZE: u64 = 64 * 1024 * 1024;
+/// The limit on the lock read from the platform artifact.
+pub const MAX_LOCK_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Suffix of the work directory next to a `.tar`/`.tar.zst` output (`PATH.partial.d/`), where the layout
+/// is built before it is archived; kept when an export fails, so that a re-run resumes.
+pub const WORKDIR_SUFFIX: &str = ".partial.d";
+
+/// The form of a bundle written by `export`, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// An OCI image layout directory.
+    Directory,
+    /// A `.tar` of the layout.
+    Tar,
+    /// A zstd-compressed `.tar.zst` of the layout.
+    TarZst,
+}
+
+impl Form {
+    /// `.tar.zst` → [`Form::TarZst`], `.tar` → [`Form::Tar`], anything else a directory.
+    pub fn of(path: &Path) -> Form {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".tar.zst") {
+            Form::TarZst
+        } else if name.ends_with(".tar") {
+            Form::Tar
+        } else {
+            Form::Directory
+        }
+    }
+
+    /// `directory`, `tar`, `tar.zst`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Directory => "directory",
+            Form::Tar => "tar",
+            Form::TarZst => "tar.zst",
+        }
+    }
+}
+
+/// Where the layout is built for an output: the output itself for a directory, `PATH.partial.d/` next
+/// to an archive.
+pub fn work_dir(output: &Path) -> PathBuf {
+    match Form::of(output) {
+        Form::Directory => output.to_path_buf(),
+        Form::Tar | Form::TarZst => {
+            let mut name = output.file_name().unwrap_or_default().to_os_string();
+            name.push(WORKDIR_SUFFIX);
+            output.with_file_name(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_and_work_dirs() {
+        assert_eq!(Form::of(Path::new("out")), Form::Directory);
+        assert_eq!(Form::of(Path::new("a/b.tar")), Form::Tar);
+        assert_eq!(Form::of(Path::new("b.TAR.ZST")), Form::TarZst);
+        assert_eq!(
+            work_dir(Path::new("x/b.tar")),
+            PathBuf::from("x/b.tar.partial.d")
+        );
+        assert_eq!(work_dir(Path::new("x/dir")), PathBuf::from("x/dir"));
+    }
+}

@@ -1,0 +1,294 @@
+//! `bundle mirror`: push a bundle into Harbor or any OCI registry on the far side of the air gap.
+//!
+//! 1. [`prepare`]: the bundle is verified first ([`super::verify::verify`]; a corrupt bundle is
+//!    refused before anything is pushed), then planned without the network ([`plan::plan`]): every
+//!    image of `index.json` mapped to its target repository (`PROJECT[/PREFIX]/<source-registry>/
+//!    <repository>`, or without the source registry), collisions and names registries cannot hold
+//!    refused, and per repository the blobs, the manifests (children before parents) and the tags.
+//! 2. [`mirror`] carries the plan out on the job runner, in order ([`push`]): blobs (skipped when
+//!    present, mounted from another repository of the target when this run already put them there,
+//!    uploaded otherwise), then image manifests, then indexes (all by digest, byte for byte, with
+//!    their media types), and only then the tags. A failure stops the run before any tag is written,
+//!    so no tag ever points at something missing; a rerun pushes only what is missing.
+//!
+//! Reading bundles: blobs are pushed from files. A directory bundle is read where it is; a `.tar` or
+//! `.tar.zst` bundle is verified as an archive (one stream), then extracted by
+//! [`super::extract::extract`] (same refusal rules, every blob hashed again on the way) into a work
+//! directory next to the bundle, or under the system's temporary directory when the bundle's
+//! directory is not writable. The work directory lives as long as the [`Plan`] made from it.
+
+mod for_mirror;
+mod open;
+mod plan;
+mod push;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use for_mirror::render_for_plan;
+pub use plan::{Image, Plan, RepositoryPlan, StoredManifest, plan};
+
+use super::verify::{self, Problem, VerifyError};
+use crate::jobs::Runner;
+use crate::lock::LockError;
+use crate::oci::{ProjectOutcome, PushError, Registries};
+use crate::progress::Progress;
+use crate::render::{self, RenderError};
+use crate::types::RegistryPrefix;
+
+/// Reads `--to`: `HOST[:PORT]/PROJECT[/PREFIX]` (a project is required: Harbor keeps repositories
+/// in projects).
+pub fn parse_target(given: &str) -> Result<RegistryPrefix, MirrorError> {
+    let target = RegistryPrefix::parse(given).map_err(|e| MirrorError::Target {
+        given: given.to_string(),
+        reason: e.reason,
+    })?;
+    if target.first_component().is_none() {
+        return Err(MirrorError::Target {
+            given: given.to_string(),
+            reason:
+                "a project is required: HOST[:PORT]/PROJECT[/PREFIX], e.g. harbor.local/platform"
+                    .to_string(),
+        });
+    }
+    Ok(target)
+}
+
+/// What `mirror` is asked to do.
+#[derive(Debug, Clone)]
+pub struct MirrorOptions {
+    /// Where to: `HOST[:PORT]/PROJECT[/PREFIX]` (see [`parse_target`]).
+    pub target: RegistryPrefix,
+    /// Map `<source-registry>/<repository>` to `<repository>` only.
+    pub strip_registry_host: bool,
+    /// Create the Harbor project first (201 created, 409 exists).
+    pub create_project: bool,
+    /// Read every manifest back afterwards and compare digests.
+    pub verify_remote: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// The target.
+    pub target: String,
+    /// Repositories written to.
+    pub repositories: usize,
+    /// Images (tagged or by digest).
+    pub images: usize,
+    /// Blobs uploaded.
+    pub blobs_pushed: usize,
+    /// Blobs already there.
+    pub blobs_skipped: usize,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: usize,
+    /// Manifests pushed.
+    pub manifests_pushed: usize,
+    /// Manifests already there.
+    pub manifests_skipped: usize,
+    /// Tags written.
+    pub tags_pushed: usize,
+    /// Tags already pointing at the right digest.
+    pub tags_skipped: usize,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Manifests and tags read back and found intact (`--verify-remote`).
+    pub verified_remote: Option<usize>,
+    /// Whether the project was created (`Some(false)`: it existed).
+    pub project_created: Option<bool>,
+}
+
+/// What is still missing on the registry after a failed run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Missing {
+    /// `repository@digest` of blobs not confirmed.
+    pub blobs: Vec<String>,
+    /// `repository@digest` of manifests not confirmed.
+    pub manifests: Vec<String>,
+    /// `repository:tag` not written.
+    pub tags: Vec<String>,
+}
+
+/// Why a mirror run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// `--to` is not usable.
+    #[error("--to `{given}`: {reason}")]
+    Target {
+        /// The value.
+        given: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The bundle could not be read.
+    #[error(transparent)]
+    Unreadable(#[from] VerifyError),
+    /// The bundle failed verification; nothing was pushed.
+    #[error("{path}: the bundle is corrupt ({} problem(s)); nothing was pushed", problems.len())]
+    Corrupt {
+        /// The bundle.
+        path: String,
+        /// What verify found.
+        problems: Vec<Problem>,
+    },
+    /// The bundle's content cannot be mirrored as it is.
+    #[error("{path}: {message}")]
+    Bundle {
+        /// The file concerned.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two sources map to one target repository.
+    #[error("{repository}: both {first} and {second} would be pushed there{}", if *.stripped { " (drop --strip-registry-host)" } else { "" })]
+    Collision {
+        /// The target repository.
+        repository: String,
+        /// One source.
+        first: String,
+        /// The other.
+        second: String,
+        /// Whether --strip-registry-host caused it.
+        stripped: bool,
+    },
+    /// A target name the registry cannot hold.
+    #[error("{name}: {reason}")]
+    Name {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Pushing failed; `missing` says what the registry still lacks. No tag was written for anything missing.
+    #[error("{error}")]
+    Push {
+        /// The first error.
+        error: Box<PushError>,
+        /// What is still missing.
+        missing: Box<Missing>,
+    },
+    /// `--verify-remote` found manifests that differ or are absent.
+    #[error("the registry does not serve what was pushed: {}", problems.join("; "))]
+    RemoteMismatch {
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// `-o DIR`: the bundle's lock cannot be read.
+    #[error("rendering for the mirror: {0}")]
+    Lock(#[from] LockError),
+    /// `-o DIR`: the bundle's lock does not render.
+    #[error("rendering for the mirror: {0}")]
+    Render(#[from] RenderError),
+    /// `-o DIR`: the rendered manifests have problems.
+    #[error("rendering for the mirror: the manifests have {} problem(s): {}", .0.len(), .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+    RenderProblems(Vec<render::Problem>),
+}
+
+/// Verifies the bundle and works out the plan: everything that is checked before the network.
+///
+/// An archive (`.tar`, `.tar.zst`) is verified as it is, then extracted next to it (see the module
+/// docs); the extraction lives as long as the returned plan.
+pub fn prepare(bundle: &Path, options: &MirrorOptions) -> Result<Plan, MirrorError> {
+    let report = verify::verify(bundle)?;
+    if !report.problems.is_empty() {
+        return Err(MirrorError::Corrupt {
+            path: bundle.display().to_string(),
+            problems: report.problems,
+        });
+    }
+    plan(bundle, &options.target, options.strip_registry_host)
+}
+
+/// Pushes the bundle (verified and planned by [`prepare`]) into the target registry, reached through
+/// `registries`, on `runner`.
+pub fn mirror(
+    bundle: &Path,
+    plan: &Plan,
+    options: &MirrorOptions,
+    registries: &Registries,
+    runner: &Runner,
+    progress: &dyn Progress,
+) -> Result<Summary, MirrorError> {
+    let started = Instant::now();
+    // The plan's directory (kept alive by the plan); a default plan reads the bundle itself.
+    let opened;
+    let root = if plan.root.as_os_str().is_empty() {
+        opened = open::open_bundle(bundle)?;
+        opened.root.clone()
+    } else {
+        plan.root.clone()
+    };
+    let push_err = |error: PushError| MirrorError::Push {
+        error: Box::new(error),
+        missing: Box::new(push::everything(plan)),
+    };
+    let target = &options.target;
+    let project = target.first_component().unwrap_or_default();
+    let client = registries
+        .push_client(target.host(), project)
+        .map_err(push_err)?;
+    let mut summary = Summary {
+        target: target.to_string(),
+        repositories: plan.repositories.len(),
+        images: plan.images.len(),
+        seconds: 0.0,
+        ..Summary::default()
+    };
+    runner.block_on(client.login()).map_err(push_err)?;
+    if options.create_project {
+        let outcome = runner
+            .block_on(client.create_project(project))
+            .map_err(push_err)?;
+        summary.project_created = Some(outcome == ProjectOutcome::Created);
+    }
+    let ctx = Arc::new(push::Ctx {
+        client,
+        root,
+        manifests: plan.manifests.clone(),
+    });
+    let mut run = push::Run {
+        runner,
+        ctx,
+        plan,
+        progress,
+        summary,
+        outcomes: push::Outcomes::default(),
+    };
+    run.blobs();
+    run.manifests();
+    run.tags();
+    if let Some(error) = run.outcomes.first_error.take() {
+        return Err(MirrorError::Push {
+            error: Box::new(error),
+            missing: Box::new(std::mem::take(&mut run.outcomes.missing)),
+        });
+    }
+    if options.verify_remote {
+        let (problems, checked) = run.verify_remote();
+        if !problems.is_empty() {
+            return Err(MirrorError::RemoteMismatch { problems });
+        }
+        run.summary.verified_remote = Some(checked);
+    }
+    run.summary.seconds = started.elapsed().as_secs_f64();
+    Ok(run.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = parse_target("harbor.local:8443/platform/k8s/").unwrap();
+        assert_eq!(t.host(), "harbor.local:8443");
+        assert_eq!(t.first_component(), Some("platform"));
+        assert_eq!(t.to_string(), "harbor.local:8443/platform/k8s");
+        for bad in ["harbor.local", "https://h/p", "h/Bad", "h:0/p"] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Carrying a mirror plan out on the job runner, phase by phase: blobs (each first into one
+//! repository, then mounted into the others), image manifests, indexes level by level, tags, and
+//! optionally a read-back of everything. The first failure stops the run before any tag is written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::plan::{Plan, RepositoryPlan, StoredManifest};
+use super::{Missing, Summary};
+use crate::jobs::{Flow, Runner};
+use crate::oci::layout::blob_path;
+use crate::oci::{BlobOutcome, PushClient, PushError};
+use crate::progress::{Outcome, Phase, PhaseReport, Progress};
+use crate::types::Digest;
+
+/// One operation against the registry.
+#[derive(Debug, Clone)]
+pub(super) enum Job {
+    Blob {
+        repository: String,
+        digest: Digest,
+        size: u64,
+        mount_from: Option<String>,
+    },
+    Manifest {
+        repository: String,
+        digest: Digest,
+    },
+    Tag {
+        repository: String,
+        tag: String,
+        digest: Digest,
+    },
+    Check {
+        repository: String,
+        reference: String,
+        digest: Digest,
+    },
+}
+
+impl Job {
+    /// `repository@digest` or `repository:tag`, for messages.
+    pub(super) fn name(&self) -> String {
+        match self {
+            Job::Blob {
+                repository, digest, ..
+            }
+            | Job::Manifest { repository, digest } => format!("{repository}@{digest}"),
+            Job::Tag {
+                repository, tag, ..
+            } => format!("{repository}:{tag}"),
+            Job::Check {
+                repository,
+                reference,
+                ..
+            } => format!("{repository}@{reference}"),
+        }
+    }
+}
+
+/// What one operation found or did.
+#[derive(Debug, Clone)]
+pub(super) enum Done {
+    Blob(BlobOutcome),
+    /// Pushed (`true`) or already there.
+    Pushed(bool),
+    /// The digest the registry serves, if it has the reference.
+    Checked(Option<String>),
+}
+
+/// A job and its result (`None`: not run, the run stopped first).
+type Ran = (Job, Option<Result<Done, PushError>>);
+
+/// What every job needs.
+pub(super) struct Ctx {
+    pub client: PushClient,
+    pub root: PathBuf,
+    pub manifests: BTreeMap<Digest, StoredManifest>,
+}
+
+async fn run_job(ctx: &Ctx, job: &Job) -> Result<Done, PushError> {
+    let c = &ctx.client;
+    match job {
+        Job::Blob {
+            repository,
+            digest,
+            size,
+            mount_from,
+        } => {
+            let file = blob_path(&ctx.root, digest);
+            let from = mount_from.as_deref();
+            c.push_blob(repository, digest, *size, &file, from)
+                .await
+                .map(Done::Blob)
+        }
+        Job::Manifest { repository, digest } => {
+            if c.manifest_digest(repository, digest.as_str())
+                .await?
+                .is_some()
+            {
+                return Ok(Done::Pushed(false));
+            }
+            push_manifest(ctx, repository, digest.as_str(), digest).await
+        }
+        Job::Tag {
+            repository,
+            tag,
+            digest,
+        } => {
+            if c.manifest_digest(repository, tag).await?.as_deref() == Some(digest.as_str()) {
+                return Ok(Done::Pushed(false));
+            }
+            push_manifest(ctx, repository, tag, digest).await
+        }
+        Job::Check {
+            repository,
+            reference,
+            ..
+        } => c
+            .fetch_manifest_digest(repository, reference)
+            .await
+            .map(Done::Checked),
+    }
+}
+
+async fn push_manifest(
+    ctx: &Ctx,
+    repository: &str,
+    reference: &str,
+    digest: &Digest,
+) -> Result<Done, PushError> {
+    let Some(m) = ctx.manifests.get(digest) else {
+        return Ok(Done::Pushed(false));
+    };
+    ctx.client
+        .push_manifest(repository, reference, &m.media_type, &m.bytes)
+        .await
+        .map(|()| Done::Pushed(true))
+}
+
+/// Runs one phase: every job, `runner.width()` in flight, stopping at the first error. Results in
+/// job order.
+pub(super) fn run_phase(
+    runner: &Runner,
+    ctx: &Arc<Ctx>,
+    phase: Phase,
+    jobs: Vec<Job>,
+    progress: &dyn Progress,
+) -> Vec<Ran> {
+    let report = PhaseReport::start(progress, phase, jobs.len(), 0);
+    let mut results: Vec<Option<Result<Done, PushError>>> = jobs.iter().map(|_| None).collect();
+    let indexed: Vec<(usize, Job)> = jobs.iter().cloned().enumerate().collect();
+    runner.run(
+        indexed,
+        |(i, job)| {
+            report.started(&job.name(), None);
+            let ctx = ctx.clone();
+            async move {
+                let r = run_job(&ctx, &job).await;
+                (i, job, r)
+            }
+        },
+        |(i, job, r)| {
+            let (outcome, moved) = match &r {
+                Ok(Done::Blob(BlobOutcome::Uploaded(n))) => (Outcome::Done, *n),
+                Ok(Done::Blob(_) | Done::Pushed(false)) => (Outcome::Reused, 0),
+                Ok(_) => (Outcome::Done, 0),
+                Err(_) => (Outcome::Failed, 0),
+            };
+            report.finished(&job.name(), outcome, moved, moved);
+            let flow = if r.is_err() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            };
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(r);
+            }
+            flow
+        },
+    );
+    report.end();
+    jobs.into_iter().zip(results).collect()
+}
+
+/// The first error of a run and what is still missing on the registry.
+#[derive(Default)]
+pub(super) struct Outcomes {
+    pub missing: Missing,
+    pub first_error: Option<PushError>,
+}
+
+impl Outcomes {
+    /// Records one job's result.
+    fn note(&mut self, job: &Job, result: &Option<Result<Done, PushError>>) {
+        match result {
+            Some(Ok(_)) => return,
+            Some(Err(e)) if self.first_error.is_none() => self.first_error = Some(e.clone()),
+            _ => {}
+        }
+        match job {
+            Job::Blob { .. } => self.missing.blobs.push(job.name()),
+            Job::Manifest { .. } => self.missing.manifests.push(job.name()),
+            Job::Tag { .. } => self.missing.tags.push(job.name()),
+            Job::Check { .. } => {}
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.first_error.is_some()
+    }
+
+    /// Records the results of a phase that pushes manifests or tags: (pushed, already there).
+    fn count(&mut self, results: &[Ran]) -> (usize, usize) {
+        let (mut pushed, mut skipped) = (0, 0);
+        for (job, r) in results {
+            self.note(job, r);
+            match r {
+                Some(Ok(Done::Pushed(true))) => pushed += 1,
+                Some(Ok(_)) => skipped += 1,
+                _ => {}
+            }
+        }
+        (pushed, skipped)
+    }
+}
+
+/// One mirror run: the plan, where it goes, and what happened so far.
+pub(super) struct Run<'a> {
+    pub runner: &'a Runner,
+    pub ctx: Arc<Ctx>,
+    pub plan: &'a Plan,
+    pub progress: &'a dyn Progress,
+    pub summary: Summary,
+    pub outcomes: Outcomes,
+}
+
+impl Run<'_> {
+    /// One job per repository and what `f` makes of it.
+    fn jobs(&self, f: impl Fn(&str, &RepositoryPlan) -> Vec<Job>) -> Vec<Job> {
+        self.plan
+            .repositories
+            .iter()
+            .flat_map(|(repository, r)| f(repository, r))
+            .collect()
+    }
+
+    /// Runs a phase when `go`; otherwise reports every job as not run.
+    fn phase(&self, go: bool, phase: Phase, jobs: Vec<Job>) -> Vec<Ran> {
+        if go {
+            run_phase(self.runner, &self.ctx, phase, jobs, self.progress)
+        } else {
+            jobs.into_iter().map(|j| (j, None)).collect()
+        }
+    }
+
+    /// Pushes the blobs: each digest first into one repository, then everywhere else (mounting from
+    /// there).
+    pub(super) fn blobs(&mut self) {
+        let mut first_home: HashMap<Digest, String> = HashMap::new();
+        let mut first_round = Vec::new();
+        let mut second_round = Vec::new();
+        for job in self.jobs(|repository, r| {
+            r.blobs
+                .iter()
+                .map(|(digest, size)| Job::Blob {
+                    repository: repository.to_string(),
+                    digest: digest.clone(),
+                    size: *size,
+                    mount_from: None,
+                })
+                .collect()
+        }) {
+            let Job::Blob {
+                repository, digest, ..
+            } = &job
+            else {
+                continue;
+            };
+            match first_home.get(digest) {
+                None => {
+                    first_home.insert(digest.clone(), repository.clone());
+                    first_round.push(job);
+                }
+                Some(home) => {
+                    let mut job = job.clone();
+                    if let Job::Blob { mount_from, .. } = &mut job {
+                        *mount_from = Some(home.clone());
+                    }
+                    second_round.push(job);
+                }
+            }
+        }
+        let mut results = self.phase(true, Phase::PushBlobs, first_round);
+        let go = results.iter().all(|(_, r)| matches!(r, Some(Ok(_))));
+        results.extend(self.phase(go, Phase::MountBlobs, second_round));
+        for (job, r) in &results {
+            self.outcomes.note(job, r);
+            if let Some(Ok(Done::Blob(o))) = r {
+                match o {
+                    BlobOutcome::Present => self.summary.blobs_skipped += 1,
+                    BlobOutcome::Mounted => self.summary.blobs_mounted += 1,
+                    BlobOutcome::Uploaded(n) => {
+                        self.summary.blobs_pushed += 1;
+                        self.summary.bytes += n;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pushes the manifests level by level: image manifests, then the indexes over them.
+    pub(super) fn manifests(&mut self) {
+        let max_level = self.plan.manifests.values().map(|m| m.level).max();
+        for level in 0..=max_level.unwrap_or(0) {
+            let manifests = &self.plan.manifests;
+            let jobs = self.jobs(|repository, r| {
+                r.manifests
+                    .iter()
+                    .filter(|d| manifests.get(*d).is_some_and(|m| m.level == level))
+                    .map(|d| Job::Manifest {
+                        repository: repository.to_string(),
+                        digest: d.clone(),
+                    })
+                    .collect()
+            });
+            let phase = if level == 0 {
+                Phase::PushManifests
+            } else {
+                Phase::PushIndexes
+            };
+            let go = !self.outcomes.failed() && self.outcomes.missing.blobs.is_empty();
+            let results = self.phase(go, phase, jobs);
+            let (pushed, skipped) = self.outcomes.count(&results);
+            self.summary.manifests_pushed += pushed;
+            self.summary.manifests_skipped += skipped;
+        }
+    }
+
+    /// Writes the tags, only when everything under them is there.
+    pub(super) fn tags(&mut self) {
+        let jobs = self.jobs(|repository, r| {
+            r.tags
+                .iter()
+                .map(|(tag, digest)| Job::Tag {
+                    repository: repository.to_string(),
+                    tag: tag.clone(),
+                    digest: digest.clone(),
+                })
+                .collect()
+        });
+        let missing = &self.outcomes.missing;
+        let go =
+            !self.outcomes.failed() && missing.blobs.is_empty() && missing.manifests.is_empty();
+        let results = self.phase(go, Phase::PushTags, jobs);
+        let (pushed, skipped) = self.outcomes.count(&results);
+        self.summary.tags_pushed += pushed;
+        self.summary.tags_skipped += skipped;
+    }
+
+    /// Reads every manifest and tag back; the problems found (empty: all intact) and how many were
+    /// read.
+    pub(super) fn verify_remote(&self) -> (Vec<String>, usize) {
+        let checks = self.jobs(|repository, r| {
+            let check = |reference: String, digest: &Digest| Job::Check {
+                repository: repository.to_string(),
+                reference,
+                digest: digest.clone(),
+            };
+            let by_digest = r.manifests.iter().map(|d| check(d.to_string(), d));
+            let by_tag = r.tags.iter().map(|(t, d)| check(t.clone(), d));
+            by_digest.chain(by_tag).collect()
+        });
+        let results = self.phase(true, Phase::VerifyRemote, checks);
+        let mut problems = Vec::new();
+        for (job, r) in &results {
+            let Job::Check { digest, .. } = job else {
+                continue;
+            };
+            match r {
+                Some(Ok(Done::Checked(Some(got)))) if got == digest.as_str() => {}
+                Some(Ok(Done::Checked(Some(got)))) => {
+                    problems.push(format!("{} serves {got}, expected {digest}", job.name()));
+                }
+                Some(Ok(_)) => problems.push(format!("{} is absent", job.name())),
+                Some(Err(e)) => problems.push(format!("{}: {e}", job.name())),
+                None => problems.push(format!("{}: not checked", job.name())),
+            }
+        }
+        (problems, results.len())
+    }
+}
+
+/// Everything the plan would put on the registry, as missing (a run that could not start).
+pub(super) fn everything(plan: &Plan) -> Missing {
+    let mut m = Missing::default();
+    for (repository, r) in &plan.repositories {
+        m.blobs
+            .extend(r.blobs.keys().map(|d| format!("{repository}@{d}")));
+        m.manifests
+            .extend(r.manifests.iter().map(|d| format!("{repository}@{d}")));
+        m.tags
+            .extend(r.tags.keys().map(|t| format!("{repository}:{t}")));
+    }
+    m
+}

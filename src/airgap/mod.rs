@@ -1,0 +1,18 @@
+//! The air-gapped bundle: `export` writes it, `verify` checks it, `inspect` shows it, `mirror` pushes
+//! it into a registry. One verb per module; `export` and `mirror` are each a plan (what to fetch or
+//! push, worked out first) carried out on the job runner. Every name the bundle adds to an OCI image
+//! layout lives in [`format`]; the format is described in `airgap/FORMAT.md`.
+//!
+//! Reading a bundle (directory, `.tar` or `.tar.zst`) always goes through [`archive`] (the safe
+//! walk), then [`scan`] (hash everything, keep the documents) or [`extract`] (unpack an archive for
+//! `mirror`).
+
+pub mod archive;
+pub mod export;
+pub mod extract;
+pub mod format;
+pub mod inspect;
+pub mod mirror;
+pub mod pack;
+pub mod scan;
+pub mod verify;

@@ -1,0 +1,211 @@
+//! `bundle export`.
+
+use clap::Args;
+
+use super::Failure;
+use super::lockfile::read_lock;
+use super::progress::{Lines, Style};
+use super::registry::RegistryArgs;
+use crate::airgap::export::{self, ExportError, ExportOptions, ImageFailure, Summary, Verified};
+use crate::airgap::format::work_dir;
+use crate::catalog::Catalog;
+use crate::oci::{Platform, PullError, ResolveError, RetryPolicy};
+
+/// Arguments of `bundle export`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Export for an air-gapped site: every image of the lock (pinned by digest), the lock and the
+    /// rendered manifests, in one OCI image layout.
+    #[arg(long, required = true)]
+    airgap: bool,
+    /// The lock to export.
+    #[arg(long, default_value = "bundle.lock", value_name = "PATH")]
+    lock: std::path::PathBuf,
+    /// Where to write: a directory (an OCI image layout), NAME.tar, or NAME.tar.zst (zstd level 3).
+    /// An archive is built in NAME.partial.d/ first, kept if the export fails so that a re-run resumes.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: std::path::PathBuf,
+    /// Keep only this platform of multi-platform images (OS/ARCH[/VARIANT]); repeatable. Default: all.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    platforms: Vec<Platform>,
+    /// Output format of the summary (standard output).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
+    format: ExportFormat,
+    /// No progress lines on standard error.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `bundle export` formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub(crate) enum ExportFormat {
+    /// A line on standard error.
+    Text,
+    /// One JSON document on standard output.
+    Json,
+}
+
+fn export_json(s: &Summary, ok: bool, failures: &[ImageFailure]) -> serde_json::Value {
+    serde_json::json!({
+        "output": s.output.display().to_string(),
+        "form": s.form.name(),
+        "ok": ok,
+        "images": s.images,
+        "pinned": s.pinned,
+        "manifests": {"fetched": s.manifests_fetched, "reused": s.manifests_reused},
+        "blobs": {"total": s.blobs, "fetched": s.blobs_fetched, "reused": s.blobs_reused},
+        "bytes": {"total": s.bytes, "fetched": s.bytes_fetched, "archive": s.archive_bytes},
+        "seconds": (s.seconds * 1000.0).round() / 1000.0,
+        "verified": match &s.verified {
+            Some(Verified::Sound { .. }) => "sound",
+            Some(Verified::Problems(_)) => "problems",
+            Some(Verified::NotAvailable(_)) => "not available",
+            None => "no",
+        },
+        "failures": failures.iter().map(|f| serde_json::json!({
+            "reference": f.reference.to_string(),
+            "components": f.components,
+            "error": f.cause.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Prints why images failed (registry-wide errors once, with the images they stop) and the hints;
+/// returns the failure they make.
+fn report_failures(failures: &[ImageFailure]) -> Failure {
+    use crate::airgap::export::Cause;
+    let mut failure = Failure::negative();
+    let mut by_registry: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in failures {
+        let components = f.components.join(", ");
+        let reference = f.reference.to_string();
+        match &*f.cause {
+            Cause::Pull(e @ PullError::Registry(r)) => {
+                failure = failure.worst(Failure::from(e));
+                match r {
+                    ResolveError::NotFound { .. }
+                    | ResolveError::InvalidReference { .. }
+                    | ResolveError::Protocol { .. } => {
+                        eprintln!("error: {reference} (component {components}): {r}")
+                    }
+                    _ => by_registry
+                        .entry(r.to_string())
+                        .or_default()
+                        .push(reference),
+                }
+            }
+            c => eprintln!("error: {reference} (component {components}): {c}"),
+        }
+    }
+    for (message, refs) in &by_registry {
+        eprintln!("error: {message}");
+        eprintln!("  (needed for {}: {})", refs.len(), refs.join(", "));
+    }
+    for h in &failure.hints {
+        eprintln!("  hint: {h}");
+    }
+    failure.printed()
+}
+
+pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
+    let lock = read_lock(&args.lock)?;
+    let connected = args.registry.connect(RetryPolicy::default())?;
+    let options = ExportOptions {
+        output: args.output.clone(),
+        platforms: args.platforms.clone(),
+    };
+    let progress = Lines::new(Style::Export, args.quiet);
+    let result = export::export(
+        &lock,
+        catalog,
+        &connected.registries,
+        &connected.runner,
+        &options,
+        &progress,
+    );
+    let summary = match result {
+        Ok(s) => s,
+        Err(ExportError::Pin(failures)) => {
+            let f = report_failures(&failures);
+            eprintln!(
+                "nothing was exported: the images without a digest in the lock could not be pinned"
+            );
+            return Err(f);
+        }
+        Err(ExportError::Incomplete { summary }) => {
+            let f = report_failures(&summary.failures);
+            if args.format == ExportFormat::Json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&export_json(&summary, false, &summary.failures))
+                        .unwrap_or_default()
+                );
+            }
+            eprintln!(
+                "{} of {} image(s) failed; what was fetched is kept in {}: run the same command again to resume",
+                summary.failures.len(),
+                summary.failures.len() + summary.images,
+                work_dir(&args.output).display()
+            );
+            return Err(f);
+        }
+        Err(ExportError::Lock(e)) => return Err(Failure::from(e).context(args.lock.display())),
+        Err(e) => return Err(e.into()),
+    };
+    report_summary(&summary, &args)
+}
+
+/// What a finished export says: notes, the bundle's own check, the summary.
+fn report_summary(summary: &Summary, args: &ExportArgs) -> Result<(), Failure> {
+    for (name, reason) in &summary.unrendered {
+        if !args.quiet {
+            eprintln!("note: {name} has no manifests in the bundle: {reason}");
+        }
+    }
+    let mut sound = true;
+    match &summary.verified {
+        Some(Verified::Problems(problems)) => {
+            sound = false;
+            eprintln!(
+                "error: the bundle written has {} problem(s):",
+                problems.len()
+            );
+            for p in problems {
+                eprintln!("  {}: {}", p.subject, p.message);
+            }
+        }
+        Some(Verified::NotAvailable(why)) => {
+            eprintln!("warning: the bundle was not verified after writing ({why})")
+        }
+        Some(Verified::Sound { .. }) | None => {}
+    }
+    if args.format == ExportFormat::Json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&export_json(summary, sound, &[])).unwrap_or_default()
+        );
+    }
+    if !summary.pinned.is_empty() && !args.quiet {
+        eprintln!(
+            "note: {} image(s) had no digest in {} and were pinned for this bundle; `bundle pin` records them in the lock",
+            summary.pinned.len(),
+            args.lock.display()
+        );
+    }
+    if !sound {
+        return Err(Failure::negative());
+    }
+    eprintln!(
+        "wrote {}: {} images, {} blobs ({} fetched, {} reused), {:.1} MiB fetched, in {:.1} s",
+        args.output.display(),
+        summary.images,
+        summary.blobs,
+        summary.blobs_fetched,
+        summary.blobs_reused,
+        summary.bytes_fetched as f64 / 1_048_576.0,
+        summary.seconds
+    );
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `bundle inspect`.
+
+use clap::Args;
+
+use super::Failure;
+use super::format::{human_bytes, short_digest};
+use crate::airgap::inspect::{self, LockStatus};
+
+/// Arguments of `bundle inspect`.
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The bundle: an OCI layout directory, a .tar or a .tar.zst.
+    #[arg(value_name = "PATH")]
+    path: std::path::PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InspectFormat::Table)]
+    format: InspectFormat,
+}
+
+/// `bundle inspect` formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub(crate) enum InspectFormat {
+    /// Tables for people.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
+    let path = args.path.display().to_string();
+    let ins = inspect::inspect(&args.path)?;
+    match args.format {
+        InspectFormat::Json => {
+            let lock = match &ins.lock {
+                LockStatus::Found(l) => l.to_json(),
+                _ => serde_json::Value::Null,
+            };
+            let lock_error = match &ins.lock {
+                LockStatus::Missing => Some("the bundle carries no lock".to_string()),
+                LockStatus::Unreadable(e) => Some(e.clone()),
+                LockStatus::Found(_) => None,
+            };
+            let v = serde_json::json!({
+                "path": path,
+                "container": ins.container,
+                "formatVersion": ins.format_version,
+                "kubernetes": match &ins.lock {
+                    LockStatus::Found(l) => Some(l.kubernetes.to_string()),
+                    _ => None,
+                },
+                "lock": lock,
+                "lockError": lock_error,
+                "platformArtifact": ins.platform_artifact,
+                "images": ins.images.iter().map(|i| serde_json::json!({
+                    "reference": i.reference,
+                    "components": i.components,
+                    "digest": i.digest,
+                    "mediaType": i.media_type,
+                    "originalDigest": i.original_digest,
+                    "platforms": i.platforms,
+                    "bytes": i.bytes,
+                    "blobs": i.blobs,
+                })).collect::<Vec<_>>(),
+                "totalBytes": ins.total_bytes,
+                "sharedBytes": ins.shared_bytes,
+                "blobBytes": ins.blob_bytes,
+                "blobCount": ins.blob_count,
+            });
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        InspectFormat::Table => {
+            outln!(
+                "bundle: {path} ({}, format version {})",
+                ins.container,
+                ins.format_version.as_deref().unwrap_or("unknown")
+            );
+            match &ins.lock {
+                LockStatus::Found(l) => {
+                    outln!("kubernetes: {}", l.kubernetes);
+                    outln!("catalog: {}", l.catalog);
+                    outln!();
+                    let rows: Vec<Vec<String>> = l
+                        .components
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.name.clone(),
+                                c.version.to_string(),
+                                c.images.len().to_string(),
+                            ]
+                        })
+                        .collect();
+                    out!(
+                        "{}",
+                        super::table::render(&["COMPONENT", "VERSION", "IMAGES"], &rows)
+                    );
+                }
+                LockStatus::Missing => outln!("lock: none (the bundle carries no lock)"),
+                LockStatus::Unreadable(e) => outln!("lock: unreadable: {e}"),
+            }
+            outln!();
+            let rows: Vec<Vec<String>> = ins
+                .images
+                .iter()
+                .map(|i| {
+                    vec![
+                        if i.components.is_empty() {
+                            "-".to_string()
+                        } else {
+                            i.components.join(", ")
+                        },
+                        i.reference.clone(),
+                        short_digest(&i.digest),
+                        if i.platforms.is_empty() {
+                            "-".to_string()
+                        } else {
+                            i.platforms.join(", ")
+                        },
+                        human_bytes(i.bytes),
+                    ]
+                })
+                .collect();
+            out!(
+                "{}",
+                super::table::render(
+                    &["COMPONENT", "IMAGE", "DIGEST", "PLATFORMS", "SIZE"],
+                    &rows
+                )
+            );
+            outln!();
+            outln!(
+                "{} images, {} unique ({} shared between images); {} in {} blobs in all",
+                ins.images.len(),
+                human_bytes(ins.total_bytes),
+                human_bytes(ins.shared_bytes),
+                human_bytes(ins.blob_bytes),
+                ins.blob_count
+            );
+        }
+    }
+    Ok(())
+}
