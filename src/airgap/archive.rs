@@ -131,6 +131,16 @@ pub(super) fn read_small(r: &mut dyn Read, limit: u64) -> io::Result<Option<Vec<
 }
 
 /// One entry as the walk hands it over.
+/// The start of an error from the tar reader, which may quote the bytes it could not read.
+fn first_words(message: &str) -> &str {
+    let line = message.lines().next().unwrap_or_default();
+    let line = line.split(" when getting").next().unwrap_or(line);
+    match line.char_indices().nth(100) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
+}
+
 /// Read buffer for hashing and copying.
 const CHUNK: usize = 64 * 1024;
 
@@ -331,7 +341,7 @@ fn walk_tar<R: Read>(
                 if seen == 0 {
                     return Err(ReadError::NotABundle {
                         path: path.display().to_string(),
-                        message: format!("not a tar archive: {e}"),
+                        message: format!("not a tar archive ({})", first_words(&e.to_string())),
                     });
                 }
                 notes.push(EntryNote::Unreadable {

@@ -7,8 +7,18 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::oci::media_types::REF_NAME_ANNOTATION;
+use crate::oci::wire::Descriptor;
+
 /// Version of the bundle format this build writes (recorded in `index.json` annotations).
-pub const BUNDLE_FORMAT_VERSION: &str = "1";
+///
+/// 2: the platform artifact's `index.json` entry is found by its `artifactType` and carries no
+/// `org.opencontainers.image.ref.name` (`ctr images import` unpacks every named entry as an image,
+/// and an artifact cannot be unpacked); image names are canonical references. 1: the platform
+/// artifact was named `bundle.platform`.
+pub const BUNDLE_FORMAT_VERSION: &str = "2";
+/// Every format version this build reads.
+pub const READABLE_FORMAT_VERSIONS: &[&str] = &["1", "2"];
 /// Annotation on each `index.json` entry: the component(s) the image belongs to (comma-separated).
 pub const COMPONENT_ANNOTATION: &str = "dev.bundle.component";
 /// Annotation on a filtered index entry: the digest of the upstream index it was filtered from.
@@ -21,7 +31,8 @@ pub const PLATFORM_ARTIFACT_TYPE: &str = "application/vnd.bundle.platform.v1";
 pub const LOCK_MEDIA_TYPE: &str = "application/vnd.bundle.lock.v1+yaml";
 /// Media type of the rendered-manifests layer (a deterministic tar of the render output).
 pub const MANIFESTS_MEDIA_TYPE: &str = "application/vnd.bundle.manifests.v1.tar";
-/// `org.opencontainers.image.ref.name` of the platform artifact in `index.json`.
+/// What the platform artifact is called in messages (and its `org.opencontainers.image.ref.name` in a
+/// format-1 bundle).
 pub const PLATFORM_REF_NAME: &str = "bundle.platform";
 /// Title annotations of the platform artifact's layers.
 pub const LOCK_TITLE: &str = "bundle.lock";
@@ -38,6 +49,13 @@ pub const MAX_LOCK_SIZE: u64 = 16 * 1024 * 1024;
 /// Suffix of the work directory next to a `.tar`/`.tar.zst` output (`PATH.partial.d/`), where the layout
 /// is built before it is archived; kept when an export fails, so that a re-run resumes.
 pub const WORKDIR_SUFFIX: &str = ".partial.d";
+
+/// Whether an `index.json` entry is the bundle's platform artifact: by its `artifactType`, or in a
+/// format-1 bundle by its name.
+pub fn is_platform_artifact(entry: &Descriptor) -> bool {
+    entry.artifact_type.as_deref() == Some(PLATFORM_ARTIFACT_TYPE)
+        || entry.annotation(REF_NAME_ANNOTATION) == Some(PLATFORM_REF_NAME)
+}
 
 /// The form of a bundle written by `export`, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

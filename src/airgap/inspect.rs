@@ -12,7 +12,7 @@ use std::path::Path;
 use super::archive::ReadError;
 use super::format::{
     COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE, MAX_LOCK_SIZE,
-    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
+    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME, is_platform_artifact,
 };
 use super::scan::{self, Scan};
 use crate::lock::Lock;
@@ -97,7 +97,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
     let mut lock_digest = None;
     for d in &index.manifests {
         let reference = d.annotations.get(REF_NAME_ANNOTATION).cloned();
-        if reference.as_deref() == Some(PLATFORM_REF_NAME) {
+        if is_platform_artifact(d) {
             platform_artifact = Some(d.digest.clone());
             lock_digest = scan
                 .document(&d.digest)

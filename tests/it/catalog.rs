@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use bundle::catalog::{Catalog, Diagnostic, lint};
 use proptest::prelude::*;
 
-use crate::common::{Run, bundle, bundle_in, copy_dir, fixture, root, tempdir};
+use crate::support::{Run, TempDir, bundle, bundle_in, copy_dir, fixture, root, tempdir};
 
 /// Placeholder for the temporary catalog directory in snapshots and expected output.
 pub(crate) const PLACEHOLDER: &str = "[CATALOG]";
@@ -23,10 +23,10 @@ pub(crate) fn catalogs(name: &str) -> PathBuf {
 }
 
 /// A temporary copy of `good/` with the files of `KIND/CASE/` laid over it.
-pub(crate) fn overlaid(kind: &str, case: &str) -> PathBuf {
+pub(crate) fn overlaid(kind: &str, case: &str) -> TempDir {
     let overlay = catalogs(kind).join(case);
     assert!(overlay.is_dir(), "missing fixture {}", overlay.display());
-    let dir = tempdir().join("catalog");
+    let dir = tempdir().child("catalog");
     copy_dir(&catalogs("good"), &dir);
     copy_dir(&overlay, &dir);
     dir
@@ -630,7 +630,7 @@ fn lint_json_format() {
 
 #[test]
 fn duplicate_component_across_yaml_and_yml_is_refused() {
-    let dir = tempdir().join("catalog");
+    let dir = tempdir().child("catalog");
     copy_dir(&catalogs("good"), &dir);
     std::fs::copy(
         dir.join("components/alpha.yaml"),

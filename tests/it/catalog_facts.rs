@@ -8,7 +8,7 @@ use bundle::types::Date;
 use crate::catalog::{
     Place, catalogs, json, lint_case, malformed, on_good, overlaid, scrub, with_catalog,
 };
-use crate::common::copy_dir;
+use crate::support::copy_dir;
 
 // ---------------------------------------------------------------------------------------------
 // The model the solver and the matrix read.
@@ -340,8 +340,8 @@ fn malformed_chart_without_app_version() {
 // The catalog's age.
 
 /// A copy of the good fixture whose facts were checked on `checked`.
-fn checked_on(checked: &str) -> std::path::PathBuf {
-    let dir = crate::common::tempdir().join("catalog");
+fn checked_on(checked: &str) -> crate::support::TempDir {
+    let dir = crate::support::tempdir().child("catalog");
     copy_dir(&catalogs("good"), &dir);
     let top = dir.join("catalog.yaml");
     let text = std::fs::read_to_string(&top).unwrap();
@@ -356,7 +356,8 @@ fn checked_on(checked: &str) -> std::path::PathBuf {
 #[test]
 fn solve_warns_once_when_the_catalog_is_stale() {
     let dir = checked_on("2031-06-01");
-    let out = crate::common::tempdir().join("bundle.lock");
+    let tmp = crate::support::tempdir();
+    let out = tmp.join("bundle.lock");
     let out = out.display().to_string();
     // 91 days after the check: stale.
     let r = with_catalog(
@@ -474,7 +475,7 @@ fn real_catalog_round_trips_through_a_tar() {
     assert_eq!(back.checked, cat.checked);
     assert_eq!(back.write_tar(Vec::new()).unwrap(), tar, "deterministic");
     // what `tar` itself lists
-    let dir = crate::common::tempdir();
+    let dir = crate::support::tempdir();
     std::fs::write(dir.join("c.tar"), &tar).unwrap();
     let out = std::process::Command::new("tar")
         .arg("-tf")

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use bundle::lock::Lock;
 use bundle::types::{Digest, ImageRef};
 
-use crate::common::tempdir;
-use crate::registry::{Kind, Registry, Variant, bundle_env, image};
 use crate::render::validate_or_skip;
+use crate::support::tempdir;
+use crate::support::{Kind, Registry, Variant, bundle_env, image};
 
 /// `registry.k8s.io/pause:3.10` → (`registry.k8s.io`, `pause:3.10`): the lock holds canonical
 /// references (Docker Hub's implicit `library/` explicit), as registries and containerd see the path.

@@ -8,41 +8,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Run, fixture, tempdir};
-use crate::registry::{IMAGES, Image, Kind, Registry, SOURCE, Variant, bundle_env, image, sha256};
+use crate::support::{Kind, SOURCE, Variant, bundle_env, image, sha256};
+use crate::support::{Run, World};
 
-struct Setup {
-    registry: Registry,
-    dir: PathBuf,
-    pushed: BTreeMap<&'static str, Image>,
+/// The world (see `support::World`) and what the export tests do in it.
+struct Setup(World);
+
+impl std::ops::Deref for Setup {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.0
+    }
 }
 
 impl Setup {
     fn new(variant: Variant, test: &str, skip: &[&str]) -> Option<Setup> {
-        let registry = Registry::start(variant, test)?;
-        let mut pushed = BTreeMap::new();
-        for (repo, kind) in IMAGES {
-            if skip.contains(&repo) {
-                continue;
-            }
-            let img = image(kind);
-            registry.push(repo, &img);
-            pushed.insert(repo, img);
-        }
-        let dir = tempdir();
-        let catalog = fixture("registry-catalog");
-        let r = bundle_env(
-            &dir,
-            &["--catalog", catalog.to_str().unwrap(), "solve"],
-            None,
-            &[],
-        );
-        assert_eq!(r.code, 0, "solve: {}", r.stderr);
-        Some(Setup {
-            registry,
-            dir,
-            pushed,
-        })
+        World::new(variant, test, "", skip).map(Setup)
     }
 
     /// `bundle export --airgap` with the mirror, the catalog, and (for plain HTTP) --insecure-registry.
@@ -51,21 +32,9 @@ impl Setup {
     }
 
     fn export_with(&self, extra: &[&str], stdin: Option<&str>) -> Run {
-        let catalog = fixture("registry-catalog");
-        let mirror = format!("{SOURCE}={}", self.registry.host);
-        let mut args = vec![
-            "--catalog",
-            catalog.to_str().unwrap(),
-            "export",
-            "--airgap",
-            "--registry-mirror",
-            &mirror,
-        ];
-        if self.registry.variant != Variant::Tls {
-            args.extend(["--insecure-registry", &self.registry.host]);
-        }
+        let mut args = vec!["--airgap"];
         args.extend_from_slice(extra);
-        bundle_env(&self.dir, &args, stdin, &[])
+        self.run("export", &args, stdin)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -87,7 +56,7 @@ fn blob(layout: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
-/// `index.json` entries by ref name.
+/// `index.json` entries by ref name (the platform artifact as `bundle.platform`).
 fn entries(layout: &Path) -> BTreeMap<String, serde_json::Value> {
     let index = read_json(&layout.join("index.json"));
     index["manifests"]
@@ -95,13 +64,17 @@ fn entries(layout: &Path) -> BTreeMap<String, serde_json::Value> {
         .unwrap()
         .iter()
         .map(|e| {
-            (
-                e["annotations"]["org.opencontainers.image.ref.name"]
+            // The platform artifact is found by its artifactType: it has no name (format 2).
+            let name = match e["artifactType"].as_str() {
+                Some("application/vnd.bundle.platform.v1") => {
+                    assert!(e["annotations"]["org.opencontainers.image.ref.name"].is_null());
+                    "bundle.platform"
+                }
+                _ => e["annotations"]["org.opencontainers.image.ref.name"]
                     .as_str()
-                    .unwrap()
-                    .to_string(),
-                e.clone(),
-            )
+                    .unwrap(),
+            };
+            (name.to_string(), e.clone())
         })
         .collect()
 }
@@ -115,17 +88,6 @@ fn assert_blobs_sound(layout: &Path) {
         let bytes = std::fs::read(e.path()).unwrap();
         assert_eq!(sha256(&bytes), format!("sha256:{name}"));
     }
-}
-
-/// Whether skopeo is here; a skip message otherwise (a failure under CI).
-fn skopeo(test: &str) -> bool {
-    if Command::new("skopeo").arg("--version").output().is_ok() {
-        return true;
-    }
-    let msg = format!("{test}: skopeo is not installed");
-    assert!(std::env::var_os("CI").is_none(), "{msg}");
-    eprintln!("skipped: {msg}");
-    false
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -256,7 +218,7 @@ fn export_to_dir_tar_and_zst_read_by_skopeo() {
         std::fs::read(out.join("index.json")).unwrap()
     );
 
-    if !skopeo(test) {
+    if !crate::support::require("skopeo", "skopeo", test) {
         return;
     }
     for repo in ["team/app:v1", "team/multi:v2"] {
@@ -342,7 +304,7 @@ fn interrupted_export_resumes_fetching_only_what_is_missing() {
     // A failed archive export keeps its work directory, and the next run resumes from it.
     let r = s.export(&["-o", "x.tar", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    crate::common::copy_dir(&out, &s.path("y.tar.partial.d"));
+    crate::support::copy_dir(&out, &s.path("y.tar.partial.d"));
     let r = s.export(&["-o", "y.tar", "-q", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(json(&r)["blobs"]["fetched"], 0);

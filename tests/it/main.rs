@@ -1,18 +1,18 @@
-//! Integration tests: one binary, one module per concern.
+//! Integration tests: one binary, one module per concern; the harness (real registry, token service,
+//! fault proxy, containerd, synthetic images, temporary directories) is in `support/`.
 
-mod bundle;
 mod catalog;
 mod catalog_facts;
-mod common;
+mod containerd;
+mod docs;
 mod e2e;
 mod export;
-mod faultproxy;
 mod matrix;
+mod messages;
 mod mirror;
 mod oracle;
 mod pin;
-mod registry;
 mod render;
 mod solve;
-mod tokenserver;
+mod support;
 mod verify;

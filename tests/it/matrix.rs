@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Run, bundle, bundle_in, fixture, tempdir};
+use crate::support::{Run, TempDir, bundle, bundle_in, fixture, tempdir};
 
 fn catalog() -> String {
     fixture("matrix").join("catalog").display().to_string()
@@ -240,7 +240,7 @@ fn request_file_replaces_the_profile() {
 }
 
 /// Writes the fixture matrix JSON, edited by `edit`, as the baseline `old.json` in a new directory.
-fn baseline_with(edit: impl FnOnce(&mut Value)) -> PathBuf {
+fn baseline_with(edit: impl FnOnce(&mut Value)) -> TempDir {
     let r = fixture_matrix(&["--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut m = json(&r.stdout);

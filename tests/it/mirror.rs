@@ -10,10 +10,10 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::common::{Run, tempdir};
-use crate::faultproxy::{FaultProxy, Faults};
-use crate::registry::{Image, Kind, Registry, Variant, bundle_env, image};
-use crate::tokenserver::{Issued, Policy, TokenServer};
+use crate::support::fault_proxy::{FaultProxy, Faults};
+use crate::support::token_server::{Issued, Policy, TokenServer};
+use crate::support::{Image, Kind, Registry, Variant, bundle_env, image};
+use crate::support::{Run, TempDir, tempdir};
 
 const MANIFEST_TYPES: [&str; 4] = [
     "application/vnd.oci.image.manifest.v1+json",
@@ -26,6 +26,8 @@ const MANIFEST_TYPES: [&str; 4] = [
 struct TestBundle {
     dir: PathBuf,
     images: Vec<(String, Image)>,
+    /// The temporary directory the bundle was made in, when it owns one.
+    _tmp: Option<TempDir>,
 }
 
 fn write_image(blobs: &Path, image: &Image) {
@@ -44,7 +46,7 @@ fn write_image(blobs: &Path, image: &Image) {
 
 /// Writes a blob, returns its descriptor.
 fn put_blob(blobs: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
-    let digest = crate::registry::sha256(bytes);
+    let digest = crate::support::sha256(bytes);
     std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
     serde_json::json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
 }
@@ -85,7 +87,8 @@ fn make_bundle(images: Vec<(&str, Image)>) -> TestBundle {
 }
 
 fn make_bundle_with_lock(images: Vec<(&str, Image)>, lock: &str) -> TestBundle {
-    let dir = tempdir().join("bundle");
+    let tmp = tempdir();
+    let dir = tmp.join("bundle");
     let blobs = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
@@ -120,6 +123,7 @@ fn make_bundle_with_lock(images: Vec<(&str, Image)>, lock: &str) -> TestBundle {
             .into_iter()
             .map(|(r, i)| (r.to_string(), i))
             .collect(),
+        _tmp: Some(tmp),
     }
 }
 
@@ -187,7 +191,7 @@ fn served(reg: &Registry, repo: &str, reference: &str) -> Option<String> {
             .pull_manifest_raw(&r, &auth, &MANIFEST_TYPES)
             .await
             .ok()
-            .map(|(bytes, _)| crate::registry::sha256(&bytes))
+            .map(|(bytes, _)| crate::support::sha256(&bytes))
     })
 }
 
@@ -752,6 +756,7 @@ fn mirror_from_tar_and_tar_zst_bundles() {
         let as_archive = TestBundle {
             dir: archive.clone(),
             images: bundle.images.clone(),
+            _tmp: None,
         };
         let to = format!("{}/{project}", reg.host);
         let run = mirror(
@@ -815,6 +820,7 @@ fn mirror_refuses_an_unsafe_or_corrupt_archive_and_writes_nothing_outside() {
     let evil = TestBundle {
         dir: archive,
         images: Vec::new(),
+        _tmp: None,
     };
     let run = mirror(
         &dir,
@@ -845,6 +851,7 @@ fn mirror_refuses_an_unsafe_or_corrupt_archive_and_writes_nothing_outside() {
     let corrupt = TestBundle {
         dir: archive,
         images: Vec::new(),
+        _tmp: None,
     };
     let run = mirror(
         &dir,
@@ -862,7 +869,7 @@ fn mirror_with_output_renders_images_on_the_mirror_and_hosts_toml() {
     let Some(reg) = Registry::start(Variant::Plain, "mirror -o") else {
         return;
     };
-    let catalog = crate::common::fixture("registry-catalog");
+    let catalog = crate::support::fixture("registry-catalog");
     let catalog = catalog.to_str().unwrap();
     let dir = tempdir();
     let r = bundle_env(&dir, &["--catalog", catalog, "solve"], None, &[]);

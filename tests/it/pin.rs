@@ -6,65 +6,27 @@
 //! references, the digests come from the mirror.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use bundle::lock::Lock;
 
-use crate::common::{Run, fixture, tempdir};
-use crate::registry::{IMAGES, Image, Kind, Registry, SOURCE, Variant, bundle_env, image};
+use crate::support::{IMAGES, Kind, SOURCE, Variant, bundle_env, image};
+use crate::support::{Run, World, tempdir};
 
-struct Setup {
-    registry: Registry,
-    /// Where bundle runs; holds bundle.lock.
-    dir: PathBuf,
-    /// Path prefix in the registry under which the images are pushed ("" or "x/y/").
-    prefix: String,
-    /// What was pushed, by repository:tag (without prefix).
-    pushed: BTreeMap<&'static str, Image>,
-    /// The lock as solved (no digests).
-    solved: String,
+/// The world (see `support::World`) and what the pin tests do in it.
+struct Setup(World);
+
+impl std::ops::Deref for Setup {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.0
+    }
 }
 
 impl Setup {
     /// Starts a registry, pushes the images (all but `skip`) under `prefix`, solves the lock.
     fn new(variant: Variant, test: &str, prefix: &str, skip: &[&str]) -> Option<Setup> {
-        let registry = Registry::start(variant, test)?;
-        let mut pushed = BTreeMap::new();
-        for (repo, kind) in IMAGES {
-            if skip.contains(&repo) {
-                continue;
-            }
-            let img = image(kind);
-            registry.push(&format!("{prefix}{repo}"), &img);
-            pushed.insert(repo, img);
-        }
-        let dir = tempdir();
-        let catalog = fixture("registry-catalog");
-        let r = bundle_env(
-            &dir,
-            &["--catalog", catalog.to_str().unwrap(), "solve"],
-            None,
-            &[],
-        );
-        assert_eq!(r.code, 0, "solve: {}", r.stderr);
-        let solved = std::fs::read_to_string(dir.join("bundle.lock")).unwrap();
-        Some(Setup {
-            registry,
-            dir,
-            prefix: prefix.to_string(),
-            pushed,
-            solved,
-        })
-    }
-
-    fn mirror(&self) -> String {
-        let prefix = self.prefix.trim_end_matches('/');
-        if prefix.is_empty() {
-            format!("{SOURCE}={}", self.registry.host)
-        } else {
-            format!("{SOURCE}={}/{prefix}", self.registry.host)
-        }
+        World::new(variant, test, prefix, skip).map(Setup)
     }
 
     /// `bundle pin --registry-mirror … EXTRA…`.
@@ -77,14 +39,6 @@ impl Setup {
         let mut args = vec!["pin", "--registry-mirror", &mirror];
         args.extend_from_slice(extra);
         bundle_env(&self.dir, &args, stdin, env)
-    }
-
-    fn lock_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join("bundle.lock")).unwrap()
-    }
-
-    fn reset_lock(&self) {
-        std::fs::write(self.dir.join("bundle.lock"), &self.solved).unwrap();
     }
 
     /// reference → digest, as the lock holds them.
@@ -448,12 +402,11 @@ fn bad_usage_is_exit_2() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = bundle_env(&dir, &["pin", "--username", "x"], None, &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    let _ = Path::new(&dir);
 }
 
 #[test]
 fn pin_through_token_auth_like_harbor() {
-    use crate::tokenserver::{Policy, TokenServer};
+    use crate::support::token_server::{Policy, TokenServer};
     let (user, password) = ("robot$platform+pin", "t0ken-Pass-42");
     let Some(tokens) = TokenServer::start(user, password, Policy::default(), "pin token auth")
     else {

@@ -2,12 +2,12 @@
 //! rendered platform against the Kubernetes schemas of each minor (`scripts/validate-manifests`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::common::{bundle_in, root, tempdir};
+use crate::support::{TempDir, bundle_in, root, tempdir};
 
 const AS_OF: &str = "2026-11-26";
 
@@ -40,7 +40,7 @@ fn pin_fake(lock: &str) -> String {
 
 /// Solves in a fresh directory (`bundle solve --as-of AS_OF --profile default ARGS`), writes `bundle.lock` with
 /// made-up digests and returns the directory, or `None` when the request does not solve.
-fn solved(args: &[&str]) -> Option<PathBuf> {
+fn solved(args: &[&str]) -> Option<TempDir> {
     let dir = tempdir();
     let mut a = vec![
         "solve",
@@ -61,7 +61,7 @@ fn solved(args: &[&str]) -> Option<PathBuf> {
     Some(dir)
 }
 
-fn default_platform() -> PathBuf {
+fn default_platform() -> TempDir {
     solved(&[]).expect("the default platform solves")
 }
 
@@ -94,7 +94,7 @@ fn image_lines(files: &BTreeMap<String, String>) -> Vec<String> {
         .collect()
 }
 
-fn render(dir: &Path, args: &[&str]) -> (crate::common::Run, BTreeMap<String, String>) {
+fn render(dir: &Path, args: &[&str]) -> (crate::support::Run, BTreeMap<String, String>) {
     let _ = std::fs::remove_dir_all(dir.join("out"));
     let mut a = vec!["render", "-o", "out"];
     a.extend_from_slice(args);

@@ -1,6 +1,6 @@
 //! `bundle solve` and `bundle why`: real-catalog facts, snapshots on a synthetic catalog, lock behaviour.
 
-use crate::common::{Run, bundle, bundle_in, fixture, tempdir};
+use crate::support::{Run, bundle, bundle_in, fixture, tempdir};
 
 fn fixture_catalog() -> String {
     fixture("solve/catalog").display().to_string()

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::common::{bundle, tempdir};
+use crate::support::{TempDir, bundle, tempdir};
 use ::bundle::airgap::verify::verify;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -60,6 +60,7 @@ fn sha(bytes: &[u8]) -> String {
 /// The digests a test needs to name.
 struct Fixture {
     dir: PathBuf,
+    _tmp: TempDir,
     web_layer: String,
     docker_manifest: String,
     shared_base: String,
@@ -196,6 +197,7 @@ fn sound() -> Fixture {
     std::fs::write(dir.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}").unwrap();
     Fixture {
         dir,
+        _tmp: root,
         web_layer: web_layer["digest"].as_str().unwrap().to_string(),
         docker_manifest,
         shared_base: base["digest"].as_str().unwrap().to_string(),
@@ -295,7 +297,7 @@ fn raw_entry(name: &str) -> tar::Header {
     h
 }
 
-fn run_verify(path: &Path) -> crate::common::Run {
+fn run_verify(path: &Path) -> crate::support::Run {
     bundle(&["verify", path.to_str().unwrap()])
 }
 
@@ -655,7 +657,7 @@ fn sound_tar() -> &'static [u8] {
 }
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static DIR: std::sync::OnceLock<crate::support::TempDir> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(tempdir);
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();

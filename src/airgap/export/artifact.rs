@@ -1,17 +1,15 @@
 //! The bundle's own artifact: the lock and the rendered manifests, as an OCI artifact with an empty
-//! config, named [`PLATFORM_REF_NAME`] in `index.json`.
+//! config, found in `index.json` by its `artifactType` ([`PLATFORM_ARTIFACT_TYPE`]).
 
 use std::collections::BTreeMap;
 
 use crate::airgap::format::{
     LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE, MANIFESTS_TITLE, PLATFORM_ARTIFACT_TYPE,
-    PLATFORM_REF_NAME,
 };
 use crate::airgap::pack;
 use crate::lock::Lock;
 use crate::oci::media_types::{
-    CREATED_ANNOTATION, OCI_EMPTY, OCI_EMPTY_CONTENT, OCI_MANIFEST, REF_NAME_ANNOTATION,
-    TITLE_ANNOTATION,
+    CREATED_ANNOTATION, OCI_EMPTY, OCI_EMPTY_CONTENT, OCI_MANIFEST, TITLE_ANNOTATION,
 };
 use crate::oci::wire::{Descriptor, Manifest, to_json};
 use crate::oci::{Layout, LayoutError};
@@ -54,11 +52,9 @@ pub(super) fn write_platform_artifact(
     };
     let bytes = to_json(&manifest);
     let digest = layout.write_small_blob(&bytes)?;
+    // Found by its artifactType, not named: `ctr images import` unpacks every named entry as an
+    // image, and an artifact cannot be unpacked.
     let mut entry = Descriptor::new(OCI_MANIFEST, &digest, bytes.len() as u64);
     entry.artifact_type = Some(PLATFORM_ARTIFACT_TYPE.to_string());
-    entry.annotations.insert(
-        REF_NAME_ANNOTATION.to_string(),
-        PLATFORM_REF_NAME.to_string(),
-    );
     Ok(entry)
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Cause, ImageFailure};
 use crate::airgap::format::{
     BUNDLE_FORMAT_VERSION, COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION,
-    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
+    ORIGINAL_DIGEST_ANNOTATION,
 };
 use crate::oci::Source;
 use crate::oci::media_types::REF_NAME_ANNOTATION;
@@ -142,8 +142,8 @@ pub(super) fn settle(
 }
 
 /// The bundle's `index.json`: one entry per image (named by its canonical reference, with its
-/// components and, for a filtered index, the upstream digest) and the platform artifact, sorted by
-/// name.
+/// components and, for a filtered index, the upstream digest), sorted by name, then the platform
+/// artifact.
 pub(super) fn index_document(images: &[Planned], platform_artifact: Descriptor) -> Index {
     let mut entries: Vec<(String, Descriptor)> = images
         .iter()
@@ -161,10 +161,11 @@ pub(super) fn index_document(images: &[Planned], platform_artifact: Descriptor) 
             (name, d)
         })
         .collect();
-    entries.push((PLATFORM_REF_NAME.to_string(), platform_artifact));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut manifests: Vec<Descriptor> = entries.into_iter().map(|(_, d)| d).collect();
+    manifests.push(platform_artifact);
     Index::new(
-        entries.into_iter().map(|(_, d)| d).collect(),
+        manifests,
         BTreeMap::from([(
             FORMAT_VERSION_ANNOTATION.to_string(),
             BUNDLE_FORMAT_VERSION.to_string(),

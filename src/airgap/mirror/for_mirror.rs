@@ -7,11 +7,11 @@ use super::open::read_small;
 use super::plan::Plan;
 use crate::airgap::format::{
     LOCK_MEDIA_TYPE, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, MAX_LOCK_SIZE, PLATFORM_REF_NAME,
+    is_platform_artifact,
 };
 use crate::catalog::Catalog;
 use crate::lock::Lock;
 use crate::oci::layout::{INDEX_FILE, blob_path};
-use crate::oci::media_types::REF_NAME_ANNOTATION;
 use crate::oci::wire::{Descriptor, Index, Manifest};
 use crate::render;
 use crate::types::RegistryPrefix;
@@ -59,7 +59,7 @@ fn lock_from_dir(root: &Path) -> Result<Lock, MirrorError> {
     let entry = index
         .manifests
         .iter()
-        .find(|d| d.annotation(REF_NAME_ANNOTATION) == Some(PLATFORM_REF_NAME))
+        .find(|d| is_platform_artifact(d))
         .ok_or_else(|| {
             bad(
                 &index_path,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::MirrorError;
 use super::open::{Opened, Workdir, open_bundle, read_small};
-use crate::airgap::format::{MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, PLATFORM_REF_NAME};
+use crate::airgap::format::{
+    MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, PLATFORM_REF_NAME, is_platform_artifact,
+};
 use crate::oci::layout::{INDEX_FILE, blob_path};
 use crate::oci::media_types::{REF_NAME_ANNOTATION, is_index, is_nondistributable};
 use crate::oci::wire::{Descriptor, Index, Manifest, media_type_of};
@@ -113,16 +115,16 @@ pub fn plan(
     };
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
     for entry in &index.manifests {
+        if is_platform_artifact(entry) {
+            let why = "the bundle's own platform artifact".to_string();
+            plan.not_pushed.push((PLATFORM_REF_NAME.to_string(), why));
+            continue;
+        }
         let Some(name) = entry.annotation(REF_NAME_ANNOTATION) else {
             let why = format!("no {REF_NAME_ANNOTATION} annotation");
             plan.not_pushed.push((entry.digest.clone(), why));
             continue;
         };
-        if name == PLATFORM_REF_NAME {
-            let why = "the bundle's own platform artifact".to_string();
-            plan.not_pushed.push((name.to_string(), why));
-            continue;
-        }
         let image = ImageRef::parse(name).map_err(|e| bad(&index_path, e.to_string()))?;
         let repository = target.repository_for(&image, strip_registry_host);
         check_repository(&repository, image.registry(), strip_registry_host)?;

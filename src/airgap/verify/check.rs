@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Problem, Report};
 use crate::airgap::archive::EntryNote;
 use crate::airgap::format::{
-    BUNDLE_FORMAT_VERSION, COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE,
-    MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
-    PLATFORM_REF_NAME,
+    COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE,
+    MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE, PLATFORM_REF_NAME,
+    READABLE_FORMAT_VERSIONS, is_platform_artifact,
 };
 use crate::airgap::scan::Scan;
 use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION};
@@ -203,11 +203,12 @@ impl Checker<'_> {
             );
         }
         match index.annotations.get(FORMAT_VERSION_ANNOTATION) {
-            Some(v) if v == BUNDLE_FORMAT_VERSION => {}
+            Some(v) if READABLE_FORMAT_VERSIONS.contains(&v.as_str()) => {}
             Some(v) => self.problem(
                 INDEX_FILE,
                 format!(
-                    "bundle format version {v:?} is not supported (this build reads {BUNDLE_FORMAT_VERSION:?})"
+                    "bundle format version {v:?} is not supported (this build reads {})",
+                    READABLE_FORMAT_VERSIONS.join(", ")
                 ),
             ),
             None => self.warn(
@@ -220,11 +221,15 @@ impl Checker<'_> {
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut platform = None;
         for (i, d) in index.manifests.iter().enumerate() {
+            let is_platform = is_platform_artifact(d);
             let name = d.annotations.get(REF_NAME_ANNOTATION).cloned();
-            let subject = name
-                .clone()
-                .unwrap_or_else(|| format!("{INDEX_FILE} manifests[{i}]"));
+            let subject = match (&name, is_platform) {
+                (_, true) => PLATFORM_REF_NAME.to_string(),
+                (Some(n), false) => n.clone(),
+                (None, false) => format!("{INDEX_FILE} manifests[{i}]"),
+            };
             match &name {
+                None if is_platform => {}
                 None => self.problem(
                     subject.clone(),
                     format!("no `{REF_NAME_ANNOTATION}` annotation: the image cannot be named"),
@@ -238,7 +243,6 @@ impl Checker<'_> {
                     }
                 }
             }
-            let is_platform = name.as_deref() == Some(PLATFORM_REF_NAME);
             if is_platform {
                 platform = Some(d);
             } else if !d.annotations.contains_key(COMPONENT_ANNOTATION) {
@@ -268,7 +272,7 @@ impl Checker<'_> {
         match platform {
             None => self.problem(
                 INDEX_FILE,
-                format!("no platform artifact (`{REF_NAME_ANNOTATION}` = {PLATFORM_REF_NAME})"),
+                format!("no platform artifact (artifactType {PLATFORM_ARTIFACT_TYPE})"),
             ),
             Some(d) => self.platform_artifact(d),
         }

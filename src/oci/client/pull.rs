@@ -42,7 +42,7 @@ pub enum PullError {
     #[error(transparent)]
     Registry(#[from] ResolveError),
     /// The bytes received do not hash to the digest asked for.
-    #[error("{fetched}: {digest}: the registry sent content hashing to {actual}")]
+    #[error("{fetched}: the registry sent content hashing to {actual}")]
     DigestMismatch {
         /// Where it was fetched from.
         fetched: String,
@@ -52,7 +52,7 @@ pub enum PullError {
         actual: String,
     },
     /// More or fewer bytes than the descriptor says.
-    #[error("{fetched}: {digest}: expected {expected} bytes, the registry sent {actual}")]
+    #[error("{fetched}: expected {expected} bytes, the registry sent {actual}")]
     SizeMismatch {
         /// Where it was fetched from.
         fetched: String,
@@ -72,7 +72,7 @@ pub enum PullError {
         detail: String,
     },
     /// Writing what arrived failed (disk full, permissions).
-    #[error("{fetched}: {digest}: writing failed: {source}")]
+    #[error("{fetched}: writing failed: {source}")]
     Write {
         /// Where it was fetched from.
         fetched: String,

@@ -19,7 +19,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,8 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use crate::common::tempdir;
-use crate::registry::{Registry, Variant, tools_for};
+use super::registry::{Registry, Variant, tools_for};
+use super::{TempDir, serve, tempdir};
 
 /// The `service` the registry names in its challenge (Harbor's).
 pub const SERVICE: &str = "harbor-registry";
@@ -76,7 +76,7 @@ pub struct Issued {
 }
 
 struct State {
-    dir: PathBuf,
+    dir: TempDir,
     user: String,
     password: String,
     x5c: String,
@@ -143,10 +143,9 @@ impl TokenServer {
             ],
         );
         let der = openssl(&dir, &["x509", "-in", "cert.pem", "-outform", "DER"]);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the token service");
-        let host = listener.local_addr().expect("its address").to_string();
+        let cert = dir.join("cert.pem");
         let state = Arc::new(State {
-            dir: dir.clone(),
+            dir,
             user: user.to_string(),
             password: password.to_string(),
             x5c: STANDARD.encode(der),
@@ -155,22 +154,10 @@ impl TokenServer {
             jti: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
-        let s = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    let _ = handle(&s, conn);
-                });
-            }
-        });
+        let host = serve(state.clone(), |s| s.stop.load(Ordering::SeqCst), handle);
         Some(TokenServer {
             realm: format!("http://{host}/service/token"),
-            cert: dir.join("cert.pem"),
+            cert,
             host,
             state,
         })
@@ -218,7 +205,6 @@ impl Drop for TokenServer {
     fn drop(&mut self) {
         self.state.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(&self.host);
-        let _ = std::fs::remove_dir_all(&self.state.dir);
     }
 }
 

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,8 +51,6 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`HOST:PORT`, plain HTTP).
     pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let host = listener.local_addr().expect("proxy address").to_string();
         let state = Arc::new(State {
             upstream: upstream.to_string(),
             faults: Mutex::new(faults),
@@ -61,19 +59,7 @@ impl FaultProxy {
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
-        let s = state.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    let _ = handle(&s, conn);
-                });
-            }
-        });
+        let host = super::serve(state.clone(), |s| s.stop.load(Ordering::SeqCst), handle);
         FaultProxy { host, state }
     }
 

@@ -1,1 +1,0 @@
-//! `bundle export`, `verify` and `inspect` against a real registry.
