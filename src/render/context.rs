@@ -131,6 +131,25 @@ pub(crate) fn build(
     Ok(Context { json, registries })
 }
 
+/// Values for the kubeadm `ClusterConfiguration` of `lock`, images on `mirror`.
+pub(crate) fn kubeadm_json(lock: &Lock, mirror: Option<&super::RegistryPrefix>) -> Value {
+    let mut parsed: BTreeMap<String, Vec<(ImageRef, Option<crate::types::Digest>)>> =
+        BTreeMap::new();
+    for c in &lock.components {
+        let list = c
+            .images
+            .iter()
+            .map(|i| (i.reference.clone(), i.digest.clone()))
+            .collect();
+        parsed.insert(c.name.clone(), list);
+    }
+    let opts = Options {
+        mirror: mirror.cloned(),
+        allow_tags: true,
+    };
+    kubeadm(lock, &parsed, &opts)
+}
+
 /// Values for the kubeadm `ClusterConfiguration`: kubeadm takes repositories and tags (it cannot
 /// take digests), so the digests are listed for the reader.
 fn kubeadm(

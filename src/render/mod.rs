@@ -12,11 +12,20 @@
 //! kind and metadata.name; no API version is one the locked Kubernetes no longer serves
 //! ([`removed_apis`]); every `image:` is pinned by digest. Same lock, same bytes.
 
+pub mod artifacts;
+mod checks;
 mod context;
+pub mod engine;
+pub mod flux;
+pub mod helm;
 pub mod image;
+mod images;
 pub mod removed_apis;
+mod schema;
 mod templates;
 mod validate;
+mod values;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +47,17 @@ pub struct Options {
     pub allow_tags: bool,
 }
 
+/// How the platform reaches the cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// Rendered objects, installed with `kubectl apply -k`.
+    #[default]
+    Manifests,
+    /// Flux objects (OCIRepository + HelmRelease per chart) that install the charts from the
+    /// mirror; release manifests and glue objects as plain files.
+    Flux,
+}
+
 /// The rendered platform, in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -47,6 +67,41 @@ pub struct Output {
     pub unrendered: Vec<Skipped>,
     /// Problems found by [`validate`]; empty when the output is good.
     pub problems: Vec<Problem>,
+    /// Every image the platform uses and the objects that use it (sorted by image).
+    pub images: Vec<ImageUse>,
+    /// Things worth knowing about this render (not problems).
+    pub notes: Vec<String>,
+}
+
+/// An image of the rendered platform.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageUse {
+    /// Where it is pulled from (`[MIRROR/]REGISTRY/REPOSITORY@sha256:…`).
+    pub image: String,
+    /// The reference in the lock.
+    pub reference: String,
+    /// The component it belongs to.
+    pub component: String,
+    /// The objects that use it.
+    pub users: Vec<ImageUser>,
+}
+
+/// An object that uses an image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageUser {
+    /// The file.
+    pub file: String,
+    /// The 1-based document in the file.
+    pub document: usize,
+    /// Kind.
+    pub kind: String,
+    /// Namespace, for namespaced objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Field path of the reference.
+    pub path: String,
 }
 
 /// A component of the lock that was not rendered.
@@ -114,6 +169,28 @@ pub enum RenderError {
         component: String,
         /// The repository's last path component.
         role: String,
+    },
+    /// Helm is missing, too old or failed on a chart.
+    #[error(transparent)]
+    Helm(#[from] helm::HelmError),
+    /// A chart or manifest is not in the content store, or is unusable.
+    #[error(transparent)]
+    Artifact(#[from] artifacts::ArtifactError),
+    /// A chart's output or a release manifest is not YAML.
+    #[error("{origin}: {message}")]
+    Unparsable {
+        /// Which chart or manifest.
+        origin: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// Flux objects cannot be written for a chart.
+    #[error("--delivery flux: chart {chart}: {message}")]
+    Flux {
+        /// The chart.
+        chart: String,
+        /// Why.
+        message: String,
     },
     /// A template failed (a missing image role or value, or a bug in the template).
     #[error("template {template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -202,6 +279,8 @@ pub fn render(lock: &Lock, catalog: &Catalog, opts: &Options) -> Result<Output, 
         files,
         unrendered,
         problems: Vec::new(),
+        images: Vec::new(),
+        notes: Vec::new(),
     };
     out.problems = validate(&out, &lock.kubernetes, opts.allow_tags);
     Ok(out)
@@ -252,7 +331,7 @@ fn render_one(
     Ok(text)
 }
 
-fn template_error(name: &str, e: &minijinja::Error) -> RenderError {
+pub(crate) fn template_error(name: &str, e: &minijinja::Error) -> RenderError {
     let mut message = e
         .detail()
         .map(str::to_string)

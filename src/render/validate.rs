@@ -146,6 +146,8 @@ mod tests {
                 .collect(),
             unrendered: vec![],
             problems: vec![],
+            images: vec![],
+            notes: vec![],
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod catalog_facts;
+mod charts;
 mod containerd;
 mod docs;
 mod e2e;

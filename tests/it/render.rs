@@ -1,7 +1,7 @@
 //! `bundle render`: pinned images, the mirror, determinism, wiring, snapshots, and validation of the
 //! rendered platform against the Kubernetes schemas of each minor (`scripts/validate-manifests`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -86,11 +86,19 @@ fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// The values of `image:` lines (not CRD schemas' `image: {type: string}`, nor a Calico ImageSet's
+/// image names, which carry no tag or digest).
 fn image_lines(files: &BTreeMap<String, String>) -> Vec<String> {
     files
         .values()
         .flat_map(|t| t.lines())
-        .filter_map(|l| l.trim().strip_prefix("image: ").map(str::to_string))
+        .filter_map(|l| {
+            l.trim()
+                .trim_start_matches("- ")
+                .strip_prefix("image: ")
+                .map(str::to_string)
+        })
+        .filter(|v| !v.starts_with('{') && (v.contains(':') || v.contains('@')))
         .collect()
 }
 
@@ -456,5 +464,702 @@ fn every_kubernetes_minor_validates() {
     assert!(
         validated >= 3,
         "only {validated} minors validated of {minors:?}"
+    );
+}
+
+// ---- the engine on harness-made charts (tests/it/charts.rs) ----
+
+use bundle::lock::Lock;
+use bundle::render::artifacts::{Artifacts, ChartRef};
+use bundle::render::engine::{Request, relocate, render as render_platform};
+use bundle::render::{Delivery, Output, RegistryPrefix as Mirror};
+
+use crate::charts::{ChartDir, crd, helm_available, indent, kubectl, platform};
+
+const MIRROR: &str = "harbor.local/platform";
+
+fn lock_of(dir: &Path) -> Lock {
+    Lock::parse(
+        &std::fs::read_to_string(dir.join("bundle.lock")).unwrap(),
+        "bundle.lock",
+    )
+    .unwrap()
+}
+
+fn engine(lock: &Lock, artifacts: &Artifacts, mirror: Option<&str>, delivery: Delivery) -> Output {
+    let catalog = bundle::catalog::Catalog::embedded().unwrap();
+    let mirror = mirror.map(|m| Mirror::parse(m).unwrap());
+    render_platform(&Request {
+        lock,
+        catalog: &catalog,
+        artifacts,
+        mirror: mirror.as_ref(),
+        allow_tags: false,
+        delivery,
+    })
+    .expect("the platform renders")
+}
+
+/// The default platform with harness charts for every component: (dir, lock, artifacts).
+fn harness_platform() -> (TempDir, Lock, Artifacts) {
+    let dir = default_platform();
+    let lock = lock_of(&dir);
+    let (store, made) = platform(&lock, &dir);
+    let artifacts = made.artifacts(&store.store());
+    (dir, lock, artifacts)
+}
+
+/// Every document of a rendered file, parsed.
+fn docs(files: &BTreeMap<String, String>, file: &str) -> Vec<serde_json::Value> {
+    let text = files
+        .get(file)
+        .unwrap_or_else(|| panic!("{file} missing: {:?}", files.keys()));
+    serde_saphyr::from_multiple::<serde_json::Value>(text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+/// The values a harness chart was rendered with (its `<release>-values` ConfigMap).
+fn values_given(files: &BTreeMap<String, String>, file: &str) -> serde_json::Value {
+    let cm = docs(files, file)
+        .into_iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with("-values")
+        })
+        .expect("the values ConfigMap");
+    serde_saphyr::from_str(cm["data"]["values.yaml"].as_str().unwrap()).unwrap()
+}
+
+fn fail_on_problems(out: &Output) {
+    let p: Vec<String> = out.problems.iter().map(|p| p.to_string()).collect();
+    assert!(p.is_empty(), "problems:\n{}", p.join("\n"));
+}
+
+#[test]
+fn engine_renders_the_default_platform_from_upstream_charts() {
+    if !helm_available("engine_renders_the_default_platform_from_upstream_charts") {
+        return;
+    }
+    let (_dir, lock, artifacts) = harness_platform();
+    let out = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
+    fail_on_problems(&out);
+    let f = &out.files;
+
+    // Every image on the mirror, pinned by the lock's digest (no tag).
+    let images = image_lines(f);
+    assert!(images.len() >= 14, "{images:?}");
+    for i in &images {
+        let i = i.trim_matches('"');
+        assert!(i.starts_with("harbor.local/platform/"), "{i}");
+        let (repo, digest) = i
+            .split_once('@')
+            .unwrap_or_else(|| panic!("not pinned: {i}"));
+        assert!(
+            digest.len() == 71 && !repo.rsplit('/').next().unwrap().contains(':'),
+            "{i}"
+        );
+    }
+    // Images passed as flags are moved too (prometheus-operator's config reloader).
+    let operator = &f["prometheus-operator/bundle.yaml"];
+    assert!(
+        operator.contains("- --prometheus-config-reloader=harbor.local/platform/quay.io/prometheus-operator/prometheus-config-reloader@sha256:"),
+        "{operator}"
+    );
+    // The release manifest keeps its own namespace; its CRDs are separated and listed first.
+    let k = &f["kustomization.yaml"];
+    let listed: Vec<&str> = k.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
+    assert_eq!(listed[0], "namespaces/namespaces.yaml");
+    let first_other = listed
+        .iter()
+        .position(|l| !l.ends_with("/crds.yaml") && !l.starts_with("namespaces/"))
+        .unwrap();
+    assert!(
+        listed[1..first_other]
+            .iter()
+            .all(|l| l.ends_with("/crds.yaml")),
+        "{listed:?}"
+    );
+    assert!(
+        listed[first_other..]
+            .iter()
+            .all(|l| !l.ends_with("/crds.yaml")),
+        "{listed:?}"
+    );
+    for want in [
+        "cert-manager/crds.yaml",
+        "prometheus-operator/crds.yaml",
+        "calico/crds.yaml",
+    ] {
+        assert!(listed.contains(&want), "{want}: {listed:?}");
+    }
+
+    // ServiceMonitors appear because prometheus-operator's CRDs serve the API the charts ask about.
+    for file in [
+        "grafana/grafana.yaml",
+        "loki/loki.yaml",
+        "traefik/traefik.yaml",
+    ] {
+        assert!(
+            docs(f, file).iter().any(|d| d["kind"] == "ServiceMonitor"),
+            "{file}"
+        );
+    }
+    // Wiring through the values: Grafana's data sources, the log shipper's Loki, the ingress issuer.
+    let g = values_given(f, "grafana/grafana.yaml");
+    let ds = &g["datasources"]["datasources.yaml"]["datasources"];
+    let urls: Vec<&str> = ds
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["url"].as_str())
+        .collect();
+    assert!(
+        urls.contains(&"http://prometheus.monitoring.svc.cluster.local:9090"),
+        "{urls:?}"
+    );
+    assert!(
+        urls.contains(&"http://loki.logging.svc.cluster.local:3100"),
+        "{urls:?}"
+    );
+    assert_eq!(
+        g["ingress"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "platform-ca"
+    );
+    assert_eq!(g["ingress"]["ingressClassName"], "traefik");
+    assert_eq!(g["image"]["tag"], lock_image_tag(&lock, "grafana"));
+    assert_eq!(g["serviceMonitor"]["enabled"], true);
+    let shipper = values_given(f, "alloy/alloy.yaml");
+    assert!(
+        shipper["alloy"]["configMap"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("url = \"http://loki.logging.svc.cluster.local:3100/loki/api/v1/push\"")
+    );
+    let cm = values_given(f, "cert-manager/cert-manager.yaml");
+    assert_eq!(cm["crds"]["enabled"], true);
+    assert_eq!(cm["prometheus"]["servicemonitor"]["enabled"], true);
+    // Calico: the pod CIDR kubeadm uses, the operator's registry on the mirror, every image by digest.
+    let kubeadm = &f["kubeadm/cluster-configuration.yaml"];
+    assert!(
+        kubeadm.contains("podSubnet: \"10.244.0.0/16\""),
+        "{kubeadm}"
+    );
+    let inst = docs(f, "calico/tigera-operator.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "Installation")
+        .expect("the Installation");
+    assert_eq!(inst["spec"]["registry"], "harbor.local/platform/quay.io/");
+    assert_eq!(
+        inst["spec"]["calicoNetwork"]["ipPools"][0]["cidr"],
+        "10.244.0.0/16"
+    );
+    let set = &docs(f, "calico/imageset.yaml")[0];
+    assert_eq!(
+        set["metadata"]["name"],
+        format!("calico-v{}", lock_version(&lock, "calico"))
+    );
+    let calico = lock.components.iter().find(|c| c.name == "calico").unwrap();
+    assert_eq!(
+        set["spec"]["images"].as_array().unwrap().len(),
+        calico.images.len()
+    );
+    for i in &calico.images {
+        let path = i.reference.repository();
+        assert!(
+            set["spec"]["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["image"] == path && e["digest"] == i.digest.clone().unwrap().as_str()),
+            "{path}"
+        );
+    }
+    // Glue objects: the platform CA, Prometheus and Alertmanager run by the operator with the locked images.
+    let prom = docs(f, "prometheus/operator-resources.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "Prometheus")
+        .unwrap();
+    assert!(
+        prom["spec"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("harbor.local/platform/quay.io/prometheus/prometheus@sha256:")
+    );
+    assert!(f.contains_key("cert-manager/issuers.yaml"));
+    // --list-images: every image with the objects using it, the operator-created ones included.
+    let node = out
+        .images
+        .iter()
+        .find(|u| u.image.contains("calico/node@"))
+        .expect("calico/node listed");
+    assert!(
+        node.image
+            .starts_with("harbor.local/platform/quay.io/calico/node@sha256:"),
+        "{node:?}"
+    );
+    assert!(
+        node.users
+            .iter()
+            .any(|u| u.kind == "ImageSet" && u.path.starts_with("spec.images["))
+    );
+    let reloader = out
+        .images
+        .iter()
+        .find(|u| u.image.contains("prometheus-config-reloader@"))
+        .unwrap();
+    assert_eq!(
+        reloader.users[0].path,
+        "spec.template.spec.containers[0].args[1]"
+    );
+    assert_eq!(reloader.users[0].file, "prometheus-operator/bundle.yaml");
+    validate_or_skip_files(f, &lock.kubernetes.to_string());
+}
+
+fn lock_version(lock: &Lock, component: &str) -> String {
+    lock.components
+        .iter()
+        .find(|c| c.name == component)
+        .unwrap()
+        .version
+        .to_string()
+}
+
+fn lock_image_tag(lock: &Lock, component: &str) -> String {
+    let c = lock
+        .components
+        .iter()
+        .find(|c| c.name == component)
+        .unwrap();
+    c.images[0].reference.tag().unwrap().to_string()
+}
+
+/// Writes files under a fresh directory and runs `scripts/validate-manifests` on it.
+fn validate_or_skip_files(files: &BTreeMap<String, String>, version: &str) {
+    let dir = tempdir();
+    write_tree(files, &dir);
+    validate_or_skip(&dir, version);
+}
+
+fn write_tree(files: &BTreeMap<String, String>, dir: &Path) {
+    for (rel, text) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+#[test]
+fn without_prometheus_operator_there_are_no_service_monitors() {
+    if !helm_available("without_prometheus_operator_there_are_no_service_monitors") {
+        return;
+    }
+    let dir =
+        solved(&["--without", "prometheus-operator"]).expect("solves without prometheus-operator");
+    let lock = lock_of(&dir);
+    let (store, made) = platform(&lock, &dir);
+    let out = engine(
+        &lock,
+        &made.artifacts(&store.store()),
+        None,
+        Delivery::Manifests,
+    );
+    fail_on_problems(&out);
+    for (file, text) in &out.files {
+        assert!(!text.contains("kind: ServiceMonitor"), "{file}");
+    }
+    let g = values_given(&out.files, "grafana/grafana.yaml");
+    assert!(g.get("serviceMonitor").is_none(), "{g}");
+    // Prometheus and Alertmanager come from their charts when no operator runs them.
+    assert!(
+        out.files.contains_key("prometheus/prometheus.yaml"),
+        "{:?}",
+        out.files.keys()
+    );
+    assert!(!out.files.contains_key("prometheus/operator-resources.yaml"));
+}
+
+#[test]
+fn kubectl_kustomize_builds_both_deliveries() {
+    if !helm_available("kubectl_kustomize_builds_both_deliveries") {
+        return;
+    }
+    let Some(kubectl) = kubectl("kubectl_kustomize_builds_both_deliveries") else {
+        return;
+    };
+    let (_dir, lock, mut artifacts) = harness_platform();
+    let manifests = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
+    fail_on_problems(&manifests);
+    // Flux pulls every chart from OCI: give the classic charts the digest their bundle wrapping has.
+    wrap_classic(&mut artifacts);
+    let flux = engine(&lock, &artifacts, Some(MIRROR), Delivery::Flux);
+    fail_on_problems(&flux);
+    for (what, out) in [("manifests", &manifests), ("flux", &flux)] {
+        let dir = tempdir();
+        write_tree(&out.files, &dir);
+        let r = Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(&*dir)
+            .output()
+            .unwrap();
+        let built = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            r.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let kinds = built.lines().filter(|l| l.starts_with("kind: ")).count();
+        assert!(kinds >= 20, "{what}: {kinds} objects");
+        assert!(built.contains("kind: CustomResourceDefinition"), "{what}");
+        if what == "flux" {
+            assert!(built.contains("kind: HelmRelease") && built.contains("kind: OCIRepository"));
+        }
+    }
+}
+
+/// Classic charts reach Flux as the OCI artifacts a bundle wraps them in; the harness stands in for
+/// that wrapping with a made-up manifest digest.
+fn wrap_classic(artifacts: &mut Artifacts) {
+    for c in artifacts.components.values_mut() {
+        for ch in &mut c.charts {
+            if ch.oci_digest.is_none() {
+                ch.oci_digest = Some(fake_digest(&format!("wrapped {}", ch.chart.digest)));
+            }
+        }
+    }
+}
+
+#[test]
+fn flux_delivery_pins_charts_and_images_at_the_mirror() {
+    let (_dir, lock, mut artifacts) =
+        if helm_available("flux_delivery_pins_charts_and_images_at_the_mirror") {
+            harness_platform()
+        } else {
+            return;
+        };
+    wrap_classic(&mut artifacts);
+    let out = engine(&lock, &artifacts, Some(MIRROR), Delivery::Flux);
+    fail_on_problems(&out);
+    let f = &out.files;
+    let mut releases = 0;
+    for (component, a) in &artifacts.components {
+        if ["prometheus", "alertmanager"].contains(&component.as_str()) {
+            continue; // run by prometheus-operator from glue resources
+        }
+        for ch in &a.charts {
+            let file = format!("{component}/{}.flux.yaml", ch.chart.name);
+            let d = docs(f, &file);
+            let repo = d
+                .iter()
+                .find(|x| x["kind"] == "OCIRepository")
+                .expect("OCIRepository");
+            let rel = d
+                .iter()
+                .find(|x| x["kind"] == "HelmRelease")
+                .expect("HelmRelease");
+            assert_eq!(repo["apiVersion"], "source.toolkit.fluxcd.io/v1");
+            assert_eq!(rel["apiVersion"], "helm.toolkit.fluxcd.io/v2");
+            let url = repo["spec"]["url"].as_str().unwrap();
+            assert!(
+                url.starts_with("oci://harbor.local/platform/")
+                    && url.ends_with(&format!("/{}", ch.chart.name)),
+                "{url}"
+            );
+            assert_eq!(
+                repo["spec"]["ref"]["digest"],
+                ch.oci_digest.clone().unwrap().as_str()
+            );
+            assert_eq!(
+                repo["spec"]["layerSelector"]["mediaType"],
+                "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+            );
+            assert_eq!(rel["spec"]["chartRef"]["kind"], "OCIRepository");
+            assert_eq!(rel["spec"]["chartRef"]["name"], repo["metadata"]["name"]);
+            assert!(rel["spec"]["interval"].is_string() && repo["spec"]["interval"].is_string());
+            let images = rel["spec"]["postRenderers"][0]["kustomize"]["images"]
+                .as_array()
+                .unwrap();
+            let locked = &lock
+                .components
+                .iter()
+                .find(|c| &c.name == component)
+                .unwrap()
+                .images;
+            for i in locked {
+                let name = i.reference.name();
+                let e = images
+                    .iter()
+                    .find(|e| e["name"] == name.as_str())
+                    .unwrap_or_else(|| panic!("{name}"));
+                assert_eq!(e["newName"], format!("harbor.local/platform/{name}"));
+                assert_eq!(e["digest"], i.digest.clone().unwrap().as_str());
+            }
+            assert!(rel["spec"]["values"].is_object());
+            releases += 1;
+        }
+    }
+    assert!(releases >= 8, "{releases}");
+    // The values are ours, with images already at the mirror (nothing renders them here).
+    let g = docs(f, "grafana/grafana.flux.yaml")
+        .into_iter()
+        .find(|x| x["kind"] == "HelmRelease")
+        .unwrap();
+    assert_eq!(
+        g["spec"]["values"]["image"]["registry"],
+        "harbor.local/platform/docker.io"
+    );
+    // Release manifests and glue objects are plain files, pinned at the mirror.
+    assert!(f["prometheus-operator/bundle.yaml"].contains(
+        "image: harbor.local/platform/quay.io/prometheus-operator/prometheus-operator@sha256:"
+    ));
+    assert!(f.contains_key("cert-manager/issuers.yaml"));
+    // No chart is rendered in this mode.
+    assert!(!f.keys().any(|k| k.ends_with("/grafana.yaml")));
+}
+
+#[test]
+fn output_is_deterministic_and_relocates_without_helm() {
+    if !helm_available("output_is_deterministic_and_relocates_without_helm") {
+        return;
+    }
+    let (_dir, lock, artifacts) = harness_platform();
+    let a = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
+    let b = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
+    assert_eq!(a.files, b.files);
+    // The canonical rendering (upstream registries, pinned) moved to the mirror in pure Rust is the
+    // same as rendering for the mirror: what the disconnected side does without helm.
+    let canonical = engine(&lock, &artifacts, None, Delivery::Manifests);
+    fail_on_problems(&canonical);
+    for i in image_lines(&canonical.files) {
+        assert!(!i.starts_with("harbor.local"), "{i}");
+    }
+    let m = Mirror::parse(MIRROR).unwrap();
+    let moved = relocate(&canonical.files, &lock, Some(&m)).unwrap();
+    fail_on_problems(&moved);
+    assert_eq!(moved.files, a.files);
+    // And on to another mirror.
+    let other = Mirror::parse("registry.site-b.internal:5000/p").unwrap();
+    let again = relocate(&moved.files, &lock, Some(&other)).unwrap();
+    fail_on_problems(&again);
+    for i in image_lines(&again.files) {
+        assert!(
+            i.trim_matches('"')
+                .starts_with("registry.site-b.internal:5000/p/"),
+            "{i}"
+        );
+    }
+}
+
+/// The harness platform of the default lock, with `component`'s chart replaced by `chart`.
+fn with_chart(component: &str, chart: &ChartDir, base: &Path, lock: &Lock) -> Artifacts {
+    let tgz = chart.package(&base.join("pkg-one"));
+    let (store, mut made) = platform(lock, &base.join("harness"));
+    let digest = store.classic_chart(&tgz);
+    made.wanted
+        .get_mut(component)
+        .expect("a chart for it")
+        .charts = vec![ChartRef {
+        name: component.to_string(),
+        repository: "https://charts.example.test".to_string(),
+        version: lock_version(lock, component),
+        digest,
+    }];
+    made.artifacts(&store.store())
+}
+
+#[test]
+fn every_workload_kind_and_custom_resource_image_is_pinned() {
+    if !helm_available("every_workload_kind_and_custom_resource_image_is_pinned") {
+        return;
+    }
+    let dir = default_platform();
+    let lock = lock_of(&dir);
+    let grafana = lock
+        .components
+        .iter()
+        .find(|c| c.name == "grafana")
+        .unwrap();
+    let r = &grafana.images[0].reference.to_string(); // docker.io/grafana/grafana:TAG
+    let tag = grafana.images[0].reference.tag().unwrap();
+    let digest = grafana.images[0].digest.clone().unwrap();
+    let short = format!("grafana/grafana:{tag}"); // Docker Hub's short spelling
+    let pinned = format!("{r}@{digest}"); // tag and digest
+    // A pod spec's containers, at indentation 0.
+    let pod = format!(
+        "initContainers:\n  - name: init\n    image: {short}\ncontainers:\n  - name: main\n    image: {r}\n    args: [\"--sidecar={r}\", \"--plain\"]\n    env:\n      - name: IMG\n        value: \"{r}\"\n"
+    );
+    let chart = ChartDir::new(&dir, "grafana", &lock_version(&lock, "grafana"), "x");
+    let obj = |api: &str, kind: &str, spec: &str| {
+        format!(
+            "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: w-{}\n  namespace: monitoring\nspec:\n{spec}",
+            kind.to_lowercase()
+        )
+    };
+    let workload = |extra: &str| {
+        format!(
+            "{extra}  selector: {{matchLabels: {{a: b}}}}\n  template:\n    metadata: {{labels: {{a: b}}}}\n    spec:\n{}",
+            indent(&pod, 6)
+        )
+    };
+    chart
+        .template("deploy.yaml", &obj("apps/v1", "Deployment", &workload("")))
+        .template("sts.yaml", &obj("apps/v1", "StatefulSet", &workload("  serviceName: s\n")))
+        .template("ds.yaml", &obj("apps/v1", "DaemonSet", &workload("")))
+        .template("rs.yaml", &obj("apps/v1", "ReplicaSet", &workload("")))
+        .template(
+            "job.yaml",
+            &obj("batch/v1", "Job", &format!("  template:\n    spec:\n      restartPolicy: Never\n{}", indent(&pod, 6))),
+        )
+        .template(
+            "cron.yaml",
+            &obj(
+                "batch/v1",
+                "CronJob",
+                &format!(
+                    "  schedule: \"0 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n{}",
+                    indent(&pod, 10)
+                ),
+            ),
+        )
+        .template(
+            "pod.yaml",
+            &obj("v1", "Pod", &format!("  containers:\n    - name: main\n      image: {r}\n  ephemeralContainers:\n    - name: debug\n      image: \"{pinned}\"\n")),
+        )
+        .template("cr.yaml", &format!("apiVersion: example.test/v1\nkind: Dashboard\nmetadata:\n  name: d\n  namespace: monitoring\nspec:\n  image: {short}\n  renderer:\n    image: {r}\n"))
+        .crd("dashboards.yaml", &crd("example.test", "Dashboard", "dashboards", "Namespaced", &indent("image: {type: string}\nrenderer:\n  type: object\n  properties:\n    image: {type: string}\n", 16)));
+    let artifacts = with_chart("grafana", &chart, &dir, &lock);
+    let out = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
+    fail_on_problems(&out);
+    let want = format!("harbor.local/platform/docker.io/grafana/grafana@{digest}");
+    let text = &out.files["grafana/grafana.yaml"];
+    for (i, l) in text.lines().enumerate() {
+        if l.contains("grafana/grafana") {
+            assert!(l.contains(&want), "line {}: {l}", i + 1);
+        }
+    }
+    let uses = &out.images.iter().find(|u| u.image == want).unwrap().users;
+    let kinds: BTreeSet<&str> = uses.iter().map(|u| u.kind.as_str()).collect();
+    for k in [
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "CronJob",
+        "Pod",
+        "Dashboard",
+    ] {
+        assert!(kinds.contains(k), "{k}: {kinds:?}");
+    }
+    let paths: BTreeSet<&str> = uses.iter().map(|u| u.path.as_str()).collect();
+    for p in [
+        "spec.jobTemplate.spec.template.spec.initContainers[0].image",
+        "spec.jobTemplate.spec.template.spec.containers[0].args[0]",
+        "spec.template.spec.containers[0].env[0].value",
+        "spec.ephemeralContainers[0].image",
+        "spec.image",
+        "spec.renderer.image",
+    ] {
+        assert!(paths.contains(p), "{p}: {paths:?}");
+    }
+    // The non-image argument is untouched.
+    assert!(text.contains("--plain"));
+}
+
+#[test]
+fn problems_name_file_document_and_field() {
+    if !helm_available("problems_name_file_document_and_field") {
+        return;
+    }
+    let dir = default_platform();
+    let lock = lock_of(&dir);
+    let chart = ChartDir::new(&dir, "grafana", &lock_version(&lock, "grafana"), "x");
+    chart
+        .crd("widgets.yaml", &crd("example.test", "Widget", "widgets", "Namespaced", &indent("replicas: {type: integer, minimum: 1}\nmode: {type: string, enum: [a, b]}\n", 16)))
+        .template("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n  namespace: monitoring\n")
+        .template("b.yaml", "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: monitoring\nspec:\n  replicas: \"two\"\n  mode: c\n  colour: red\n")
+        .template("c.yaml", "apiVersion: example.test/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: monitoring\n")
+        .template("d.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: monitoring\nspec:\n  containers:\n    - name: c\n      image: quay.io/not/locked:v1\n");
+    let artifacts = with_chart("grafana", &chart, &dir, &lock);
+    let out = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
+    let p: Vec<String> = out.problems.iter().map(|p| p.to_string()).collect();
+    // Each problem names the document that has it (1-based, in the written file).
+    let file = docs(&out.files, "grafana/grafana.yaml");
+    let has = |kind: &str, name: &str, s: &str| {
+        let n = file
+            .iter()
+            .position(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap()
+            + 1;
+        let want = format!("grafana/grafana.yaml (document {n}): {kind} {name}: {s}");
+        assert!(
+            p.iter().any(|x| x.contains(&want)),
+            "`{want}` not in {p:#?}"
+        );
+    };
+    has("Widget", "w", "spec.replicas: must be integer, not string");
+    has("Widget", "w", "spec.mode: \"c\" is not one of \"a\", \"b\"");
+    has("Widget", "w", "spec.colour: unknown field");
+    has(
+        "Gadget",
+        "g",
+        "no CustomResourceDefinition for Gadget in example.test",
+    );
+    has(
+        "Pod",
+        "p",
+        "spec.containers[0].image: image `quay.io/not/locked:v1` is not in the lock",
+    );
+    assert_eq!(p.len(), 5, "{p:#?}");
+}
+
+#[test]
+fn hooks_for_install_stay_tests_and_delete_hooks_go_and_subcharts_render() {
+    if !helm_available("hooks_for_install_stay_tests_and_delete_hooks_go_and_subcharts_render") {
+        return;
+    }
+    let dir = default_platform();
+    let lock = lock_of(&dir);
+    let r = &lock
+        .components
+        .iter()
+        .find(|c| c.name == "grafana")
+        .unwrap()
+        .images[0]
+        .reference;
+    let job = |name: &str, hook: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  namespace: monitoring\n  annotations:\n    helm.sh/hook: {hook}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: c\n          image: {r}\n"
+        )
+    };
+    let sub = ChartDir::new(&dir, "sidekick", "0.1.0", "0.1.0");
+    sub.template("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-the-subchart\n  namespace: {{ .Release.Namespace }}\n");
+    let sub_tgz = sub.package(&dir.join("pkg-sub"));
+    let chart = ChartDir::new(&dir, "grafana", &lock_version(&lock, "grafana"), "x");
+    chart
+        .template(
+            "install.yaml",
+            &job("after-install", "post-install,post-upgrade"),
+        )
+        .template("delete.yaml", &job("before-delete", "pre-delete"))
+        .template("test.yaml", &job("smoke-test", "test"))
+        .dependency(&sub_tgz, "sidekick", "0.1.0");
+    let artifacts = with_chart("grafana", &chart, &dir, &lock);
+    let out = engine(&lock, &artifacts, None, Delivery::Manifests);
+    fail_on_problems(&out);
+    let text = &out.files["grafana/grafana.yaml"];
+    assert!(text.contains("name: after-install"));
+    assert!(!text.contains("name: before-delete"));
+    assert!(!text.contains("name: smoke-test"));
+    assert!(text.contains("name: from-the-subchart"));
+    assert!(
+        out.notes.iter().any(|n| n.contains("1 hook object")),
+        "{:?}",
+        out.notes
     );
 }
