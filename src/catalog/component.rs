@@ -204,36 +204,7 @@ fn release(
             source: i.source,
         })
         .collect();
-    let artifacts = Artifacts {
-        charts: v
-            .charts
-            .into_iter()
-            .map(|c| Chart {
-                line: line(&c.repository).min(line(&c.name)),
-                repository: c.repository.value,
-                name: c.name.value,
-                version: c.version.value,
-                app_version: c.app_version.value,
-                source: c.source,
-                note: c.note,
-            })
-            .collect(),
-        manifests: v
-            .manifests
-            .into_iter()
-            .map(|m| Manifest {
-                line: line(&m.url),
-                url: m.url.value,
-                sha256: m.sha256.map(|s| s.value),
-                source: m.source,
-            })
-            .collect(),
-        none: v.no_artifacts.map(|n| NoArtifacts {
-            line: line(&n),
-            text: n.value.text,
-            source: n.value.source,
-        }),
-    };
+    let artifacts = artifacts(v.charts, v.manifests, v.no_artifacts);
     Some(Release {
         version,
         line: line(&v.version),
@@ -245,6 +216,42 @@ fn release(
         kubernetes,
         artifacts,
     })
+}
+
+/// Charts, manifests and `noArtifacts` as the file states them (`lint` judges them).
+fn artifacts(
+    charts: Vec<wire::ChartWire>,
+    manifests: Vec<wire::ManifestWire>,
+    none: Option<Spanned<wire::NoArtifactsWire>>,
+) -> Artifacts {
+    Artifacts {
+        charts: charts
+            .into_iter()
+            .map(|c| Chart {
+                line: line(&c.repository).min(line(&c.name)),
+                repository: c.repository.value,
+                name: c.name.value,
+                version: c.version.value,
+                app_version: c.app_version.value,
+                source: c.source,
+                note: c.note,
+            })
+            .collect(),
+        manifests: manifests
+            .into_iter()
+            .map(|m| Manifest {
+                line: line(&m.url),
+                url: m.url.value,
+                sha256: m.sha256.map(|s| s.value),
+                source: m.source,
+            })
+            .collect(),
+        none: none.map(|n| NoArtifacts {
+            line: line(&n),
+            text: n.value.text,
+            source: n.value.source,
+        }),
+    }
 }
 
 /// The release's relation to Kubernetes: exactly one of a `requires` range and a `kubernetes:`

@@ -339,50 +339,7 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
         platform_request(m)?.validate(catalog)?;
     }
 
-    let oracle = Oracle::new(catalog, lifecycle_exclusions(catalog, true, as_of));
-    // Untested versions are excluded first: a cell shows what `bundle solve` chooses by default,
-    // and an untested version (marked) only where nothing tested installs.
-    let tested = untested_exclusions(catalog).map(|ex| Oracle::new(catalog, ex));
-    let mut rows: Vec<Row> = catalog
-        .components
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != k)
-        .map(|(_, c)| Row {
-            name: c.name.clone(),
-            provides: c.provides.clone(),
-            cells: Vec::with_capacity(minors.len()),
-        })
-        .collect();
-    for m in &minors {
-        let kube = Need::One(k, Set::Range(m.range.clone()));
-        let mut row = rows.iter_mut();
-        for (ci, comp) in catalog.components.iter().enumerate() {
-            if ci == k {
-                continue;
-            }
-            let Some(row) = row.next() else { break };
-            let fit = match &tested {
-                None => newest_fitting(&oracle, &kube, ci).map(|vi| (vi, false)),
-                Some(t) => newest_fitting(t, &kube, ci)
-                    .map(|vi| (vi, false))
-                    .or_else(|| newest_fitting(&oracle, &kube, ci).map(|vi| (vi, true))),
-            };
-            let cell = match fit {
-                Some((vi, untested)) => {
-                    let r = &comp.versions[vi];
-                    let mut marks = Marks::of(r, vi + 1 == comp.versions.len());
-                    marks.untested |= untested;
-                    Cell::Version {
-                        version: r.version.clone(),
-                        marks,
-                    }
-                }
-                None => Cell::None(reason(catalog, m, &comp.name, as_of)),
-            };
-            row.cells.push(cell);
-        }
-    }
+    let rows = component_rows(catalog, &minors, k, as_of);
 
     let mut platforms = Vec::with_capacity(minors.len());
     for m in &minors {
@@ -443,6 +400,55 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
         request_label: options.request_label.clone(),
         platforms,
     })
+}
+
+/// The components × minors table: one row per component but Kubernetes (index `k`).
+fn component_rows(catalog: &Catalog, minors: &[Minor], k: usize, as_of: Date) -> Vec<Row> {
+    let oracle = Oracle::new(catalog, lifecycle_exclusions(catalog, true, as_of));
+    // Untested versions are excluded first: a cell shows what `bundle solve` chooses by default,
+    // and an untested version (marked) only where nothing tested installs.
+    let tested = untested_exclusions(catalog).map(|ex| Oracle::new(catalog, ex));
+    let mut rows: Vec<Row> = catalog
+        .components
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != k)
+        .map(|(_, c)| Row {
+            name: c.name.clone(),
+            provides: c.provides.clone(),
+            cells: Vec::with_capacity(minors.len()),
+        })
+        .collect();
+    for m in minors {
+        let kube = Need::One(k, Set::Range(m.range.clone()));
+        let mut row = rows.iter_mut();
+        for (ci, comp) in catalog.components.iter().enumerate() {
+            if ci == k {
+                continue;
+            }
+            let Some(row) = row.next() else { break };
+            let fit = match &tested {
+                None => newest_fitting(&oracle, &kube, ci).map(|vi| (vi, false)),
+                Some(t) => newest_fitting(t, &kube, ci)
+                    .map(|vi| (vi, false))
+                    .or_else(|| newest_fitting(&oracle, &kube, ci).map(|vi| (vi, true))),
+            };
+            let cell = match fit {
+                Some((vi, untested)) => {
+                    let r = &comp.versions[vi];
+                    let mut marks = Marks::of(r, vi + 1 == comp.versions.len());
+                    marks.untested |= untested;
+                    Cell::Version {
+                        version: r.version.clone(),
+                        marks,
+                    }
+                }
+                None => Cell::None(reason(catalog, m, &comp.name, as_of)),
+            };
+            row.cells.push(cell);
+        }
+    }
+    rows
 }
 
 /// Exclusions of every untested version, or `None` when the catalog has none.

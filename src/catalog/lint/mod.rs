@@ -361,6 +361,11 @@ fn check_release(
             ));
         }
     }
+    check_images(file, &who, r, out);
+}
+
+/// Image references and their digests.
+fn check_images(file: &str, who: &str, r: &Release, out: &mut Vec<Diagnostic>) {
     for img in &r.images {
         if let Some(msg) = image_problem(&img.reference) {
             out.push(problem(
