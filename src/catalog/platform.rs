@@ -51,9 +51,9 @@ impl PlatformSpec {
         let mut with = Vec::new();
         for w in f.with {
             let parsed = match w {
-                WithWire::Name(n) => WithSpec::parse(&n),
+                WithWire::Name(n) => WithSpec::parse(&n).map_err(|e| e.to_string()),
                 WithWire::Full(full) => match full.range {
-                    None => WithSpec::parse(&full.name),
+                    None => WithSpec::parse(&full.name).map_err(|e| e.to_string()),
                     Some(r) => VersionReq::parse_lenient(&r)
                         .map(|range| WithSpec {
                             name: full.name.clone(),

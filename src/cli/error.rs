@@ -341,7 +341,10 @@ mod tests {
         };
         let unreadable = ResolveError::Credentials {
             registry: "r".into(),
-            detail: "auth.json: not JSON".into(),
+            source: crate::oci::CredentialError::NotAuthFile {
+                path: "auth.json".into(),
+                message: "not JSON".into(),
+            },
         };
         assert_eq!(Failure::from(&unreachable).code, 1);
         assert_eq!(Failure::from(&denied).code, 1);

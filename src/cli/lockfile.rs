@@ -74,7 +74,7 @@ pub(crate) fn lock_of(
                 ))
                 .hint("`bundle catalog check` lists what is wrong with the catalog")
             };
-            let reference = ImageRef::parse(&i.reference).map_err(|e| bad(e.reason))?;
+            let reference = ImageRef::parse(&i.reference).map_err(|e| bad(e.reason.to_string()))?;
             let digest = match &i.digest {
                 Some(d) => Some(Digest::parse_sha256(d).map_err(|e| bad(e.to_string()))?),
                 None => None,

@@ -171,7 +171,7 @@ impl Lock {
         let w: LockWire = serde_saphyr::from_str(text).map_err(|e| ctx.syntax(e))?;
         let mut with = Vec::new();
         for x in &w.request.with {
-            with.push(WithSpec::parse(&x.value).map_err(|e| ctx.at(x, e))?);
+            with.push(WithSpec::parse(&x.value).map_err(|e| ctx.at(x, e.to_string()))?);
         }
         let mut components = Vec::new();
         for c in w.components {

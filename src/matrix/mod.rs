@@ -228,6 +228,23 @@ pub struct Matrix {
 }
 
 impl Matrix {
+    /// The names of the components in any solved platform, sorted: the rows of the platform table.
+    pub fn platform_components(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .platforms
+            .iter()
+            .flat_map(|p| match p {
+                Platform::Solved { components, .. } => {
+                    components.iter().map(|c| c.name.as_str()).collect()
+                }
+                Platform::Conflict { .. } => Vec::new(),
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The minors whose platform does not solve, with the conflicting core and the clashing facts.
     pub fn conflicts(&self) -> Vec<(&Minor, &Vec<String>, &Vec<FactLine>)> {
         self.minors

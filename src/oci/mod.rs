@@ -15,12 +15,12 @@ pub mod media_types;
 pub mod wire;
 
 pub use client::{
-    BlobOutcome, CHUNK_SIZE, Credentials, Password, ProjectOutcome, PullError, Pulled, PushClient,
-    PushError, Registries, RegistryMirror, RegistryMirrorParseError, RegistryOptions, ResolveError,
-    RetryPolicy, Scope, SetupError, Source,
+    BlobOutcome, CHUNK_SIZE, CredentialError, Credentials, Password, ProjectOutcome, PullError,
+    Pulled, PushClient, PushError, Registries, RegistryMirror, RegistryMirrorParseError,
+    RegistryOptions, ResolveError, RetryPolicy, Scope, SetupError, Source,
 };
 pub use layout::{Layout, LayoutError, Present};
-pub use wire::{Descriptor, Index, Manifest, Platform, PlatformParseError};
+pub use wire::{Descriptor, DocumentError, Index, Manifest, Platform, PlatformParseError};
 
 /// The largest manifest accepted (the OCI distribution spec asks registries to accept at least 4 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;

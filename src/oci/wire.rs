@@ -202,9 +202,49 @@ impl Index {
     }
 }
 
+/// A manifest or index document this crate cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// Not JSON.
+    #[error("the manifest is not JSON: {0}")]
+    NotJson(String),
+    /// Another `schemaVersion` than 2 (or none).
+    #[error("schemaVersion {} is not supported (only 2)", .0.map(|v| v.to_string()).unwrap_or_else(|| "missing".to_string()))]
+    SchemaVersion(Option<i64>),
+    /// Neither `manifests` nor `config`, and no `mediaType`.
+    #[error("neither an index nor an image manifest")]
+    Shape,
+}
+
+/// What every manifest and index document has.
+pub trait Document: serde::de::DeserializeOwned {
+    /// `schemaVersion` (2 for every document this crate reads).
+    fn schema_version(&self) -> u32;
+    /// The document's own `mediaType`, when it has one.
+    fn media_type(&self) -> Option<&str>;
+}
+
+impl Document for Manifest {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+    fn media_type(&self) -> Option<&str> {
+        self.media_type.as_deref()
+    }
+}
+
+impl Document for Index {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+    fn media_type(&self) -> Option<&str> {
+        self.media_type.as_deref()
+    }
+}
+
 /// The media type of a manifest or index document: its `mediaType` field, or for an OCI document
 /// without one, its shape (`manifests` → index, `config` → image manifest).
-pub fn media_type_of(bytes: &[u8]) -> Result<String, String> {
+pub fn media_type_of(bytes: &[u8]) -> Result<String, DocumentError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Shape {
@@ -214,21 +254,15 @@ pub fn media_type_of(bytes: &[u8]) -> Result<String, String> {
         config: Option<serde_json::Value>,
     }
     let shape: Shape =
-        serde_json::from_slice(bytes).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| DocumentError::NotJson(e.to_string()))?;
     if shape.schema_version != Some(2) {
-        return Err(format!(
-            "schemaVersion {} is not supported (only 2)",
-            shape
-                .schema_version
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "missing".into())
-        ));
+        return Err(DocumentError::SchemaVersion(shape.schema_version));
     }
     match (shape.media_type, shape.manifests, shape.config) {
         (Some(m), _, _) => Ok(m),
         (None, Some(_), _) => Ok(OCI_INDEX.to_string()),
         (None, None, Some(_)) => Ok(OCI_MANIFEST.to_string()),
-        (None, None, None) => Err("neither an index nor an image manifest".to_string()),
+        (None, None, None) => Err(DocumentError::Shape),
     }
 }
 

@@ -9,10 +9,57 @@ pub const MAX_REPOSITORY_LEN: usize = 255;
 /// The longest tag accepted.
 pub const MAX_TAG_LEN: usize = 128;
 
+/// What is wrong with a reference, a host or a repository path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    /// Nothing given.
+    #[error("empty")]
+    Empty,
+    /// White space inside.
+    #[error("contains white space")]
+    WhiteSpace,
+    /// A scheme (`https://`) where only a host and path belong.
+    #[error("give HOST[:PORT][/PREFIX] without a scheme")]
+    Scheme,
+    /// No registry host.
+    #[error("a registry host is missing")]
+    NoHost,
+    /// Not a host name or `[IPv6]` address.
+    #[error("`{0}` is not a registry host[:port]")]
+    Host(String),
+    /// A port that is not 1 to 65535.
+    #[error("`{0}`: the port must be a number from 1 to 65535")]
+    Port(String),
+    /// No repository.
+    #[error("empty repository")]
+    EmptyRepository,
+    /// More than [`MAX_REPOSITORY_LEN`] characters.
+    #[error("the repository is longer than {MAX_REPOSITORY_LEN} characters")]
+    TooLong,
+    /// Upper-case letters in the repository.
+    #[error("the repository must be lower-case")]
+    UpperCase,
+    /// `a//b`, `a/`, `/a`.
+    #[error("empty path component in the repository")]
+    EmptyComponent,
+    /// A path component outside the grammar.
+    #[error("`{0}` is not a valid path component (lower-case [a-z0-9], separated by . _ __ or -)")]
+    Component(String),
+    /// `name:`.
+    #[error("empty tag")]
+    EmptyTag,
+    /// A tag outside the grammar.
+    #[error("`{0}` is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})")]
+    Tag(String),
+    /// The digest after `@`.
+    #[error(transparent)]
+    Digest(#[from] super::DigestError),
+}
+
 /// `HOST[:PORT]`: dot-separated DNS labels or a bracketed IPv6 address, with an optional port from 1
 /// to 65535.
-pub fn check_host(host: &str) -> Result<(), String> {
-    let bad = || Err(format!("`{host}` is not a registry host[:port]"));
+pub fn check_host(host: &str) -> Result<(), ReferenceError> {
+    let bad = || Err(ReferenceError::Host(host.to_string()));
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         let Some((addr, after)) = rest.split_once(']') else {
             return bad();
@@ -48,9 +95,7 @@ pub fn check_host(host: &str) -> Result<(), String> {
             || !port.bytes().all(|b| b.is_ascii_digit())
             || port.parse::<u16>().map_or(true, |p| p == 0))
     {
-        return Err(format!(
-            "`{host}`: the port must be a number from 1 to 65535"
-        ));
+        return Err(ReferenceError::Port(host.to_string()));
     }
     Ok(())
 }
@@ -81,47 +126,38 @@ pub fn valid_component(part: &str) -> bool {
     true
 }
 
-/// The message for a component that is not [`valid_component`].
-pub fn component_error(part: &str) -> String {
-    format!(
-        "`{part}` is not a valid path component (lower-case [a-z0-9], separated by . _ __ or -)"
-    )
-}
-
 /// Lower-case path components separated by `/`, at most [`MAX_REPOSITORY_LEN`] characters.
-pub fn check_repository(repository: &str) -> Result<(), String> {
+pub fn check_repository(repository: &str) -> Result<(), ReferenceError> {
     if repository.is_empty() {
-        return Err("empty repository".to_string());
+        return Err(ReferenceError::EmptyRepository);
     }
     if repository.len() > MAX_REPOSITORY_LEN {
-        return Err(format!(
-            "the repository is longer than {MAX_REPOSITORY_LEN} characters"
-        ));
+        return Err(ReferenceError::TooLong);
     }
     if repository.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err("the repository must be lower-case".to_string());
+        return Err(ReferenceError::UpperCase);
     }
     check_path(repository)
 }
 
 /// Path components separated by `/` (no length limit: a prefix of a repository).
-pub fn check_path(path: &str) -> Result<(), String> {
+pub fn check_path(path: &str) -> Result<(), ReferenceError> {
     for part in path.split('/') {
         if part.is_empty() {
-            return Err("empty path component in the repository".to_string());
+            return Err(ReferenceError::EmptyComponent);
         }
         if !valid_component(part) {
-            return Err(component_error(part));
+            return Err(ReferenceError::Component(part.to_string()));
         }
     }
     Ok(())
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), ReferenceError> {
     let b = tag.as_bytes();
     if b.is_empty() {
-        return Err("empty tag".to_string());
+        return Err(ReferenceError::EmptyTag);
     }
     let ok = b.len() <= MAX_TAG_LEN
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
@@ -130,9 +166,7 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "`{tag}` is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"
-        ))
+        Err(ReferenceError::Tag(tag.to_string()))
     }
 }
 

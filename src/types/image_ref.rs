@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::digest::Digest;
-use super::grammar::{check_host, check_repository, check_tag};
+use super::grammar::{ReferenceError, check_host, check_repository, check_tag};
 
 /// The registry Docker Hub images come from when a reference names none.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -44,7 +44,7 @@ pub struct ImageRefError {
     /// The reference as given.
     pub reference: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub reason: ReferenceError,
 }
 
 impl ImageRef {
@@ -56,19 +56,19 @@ impl ImageRef {
     /// `.`, `_`, `__` or dashes), `TAG` is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` and `DIGEST` is
     /// `sha256:`, `sha384:` or `sha512:` with the matching number of lower-case hex digits.
     pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
-        let err = |reason: String| ImageRefError {
+        let err = |reason: ReferenceError| ImageRefError {
             reference: reference.to_string(),
             reason,
         };
         if reference.is_empty() {
-            return Err(err("empty".to_string()));
+            return Err(err(ReferenceError::Empty));
         }
         if reference.chars().any(char::is_whitespace) {
-            return Err(err("contains white space".to_string()));
+            return Err(err(ReferenceError::WhiteSpace));
         }
         let (name, digest) = match reference.split_once('@') {
             Some((name, digest)) => {
-                let digest = Digest::parse(digest).map_err(|e| err(e.to_string()))?;
+                let digest = Digest::parse(digest).map_err(|e| err(e.into()))?;
                 (name, Some(digest))
             }
             None => (reference, None),
@@ -192,7 +192,7 @@ mod tests {
         let e = ImageRef::parse(s).expect_err(s);
         assert_eq!(e.reference, s);
         assert!(e.to_string().contains(&format!("`{s}`")), "{e}");
-        e.reason
+        e.reason.to_string()
     }
 
     #[test]

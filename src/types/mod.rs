@@ -11,7 +11,8 @@ mod with_spec;
 
 pub use date::{Date, DateError};
 pub use digest::{Algorithm, Digest, DigestError, Sha256Hasher};
+pub use grammar::ReferenceError;
 pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, normalize_registry};
 pub use registry_prefix::{RegistryPrefix, RegistryPrefixError};
 pub use version::{Version, VersionError, VersionReq};
-pub use with_spec::WithSpec;
+pub use with_spec::{WithSpec, WithSpecError};

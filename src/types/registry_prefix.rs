@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::ImageRef;
-use super::grammar::{check_host, check_path};
+use super::grammar::{ReferenceError, check_host, check_path};
 
 /// A registry host and a path prefix inside it (possibly empty), e.g. `harbor.local/platform/k8s`.
 /// The host is lower-case; the prefix is valid repository path components.
@@ -22,30 +22,26 @@ pub struct RegistryPrefixError {
     /// The value as given.
     pub given: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub reason: ReferenceError,
 }
 
 impl RegistryPrefix {
     /// Parses `HOST[:PORT][/PREFIX]` (no scheme; a trailing `/` is ignored).
     pub fn parse(given: &str) -> Result<RegistryPrefix, RegistryPrefixError> {
-        let err = |reason: String| RegistryPrefixError {
+        let err = |reason: ReferenceError| RegistryPrefixError {
             given: given.to_string(),
             reason,
         };
         if given.contains("://") {
-            return Err(err("give HOST[:PORT][/PREFIX] without a scheme".to_string()));
+            return Err(err(ReferenceError::Scheme));
         }
         let trimmed = given.trim_end_matches('/');
         let (host, prefix) = trimmed.split_once('/').unwrap_or((trimmed, ""));
         let host = host.to_ascii_lowercase();
         if host.is_empty() {
-            return Err(err("a registry host is missing".to_string()));
+            return Err(err(ReferenceError::NoHost));
         }
-        check_host(&host).map_err(|reason| {
-            err(format!(
-                "{reason}: the host must be a DNS name or IP address, with an optional :PORT"
-            ))
-        })?;
+        check_host(&host).map_err(err)?;
         if !prefix.is_empty() {
             check_path(prefix).map_err(err)?;
         }

@@ -1,7 +1,18 @@
 //! A wanted component or capability with an optional version range: `NAME[@RANGE]`, as `--with`,
 //! a request file and the lock write it.
 
-use super::VersionReq;
+use super::{VersionError, VersionReq};
+
+/// A `NAME[@RANGE]` that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WithSpecError {
+    /// `@RANGE` without a name.
+    #[error("`{0}`: a name is missing before `@`")]
+    NoName(String),
+    /// The range does not parse.
+    #[error(transparent)]
+    Range(#[from] VersionError),
+}
 
 /// One wanted component or capability, with an optional range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,16 +25,16 @@ pub struct WithSpec {
 
 impl WithSpec {
     /// Reads `NAME` or `NAME@RANGE` (the form of `--with`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, WithSpecError> {
         let (name, range) = match text.split_once('@') {
             Some((n, r)) => (n.trim(), Some(r)),
             None => (text.trim(), None),
         };
         if name.is_empty() {
-            return Err(format!("`{text}`: a name is missing before `@`"));
+            return Err(WithSpecError::NoName(text.to_string()));
         }
         let range = match range {
-            Some(r) => VersionReq::parse_lenient(r).map_err(|e| e.to_string())?,
+            Some(r) => VersionReq::parse_lenient(r)?,
             None => VersionReq::any(),
         };
         Ok(WithSpec {

@@ -374,18 +374,7 @@ fn missing_tag_and_digest_mismatch_fail_cleanly() {
     let img = image(Kind::OciImage);
     s.registry.push("team/app:v1", &img);
     let (layer, bytes) = &img.blobs[1];
-    let hex = layer.trim_start_matches("sha256:");
-    let data = s
-        .registry
-        .dir
-        .join("storage/docker/registry/v2/blobs/sha256")
-        .join(&hex[..2])
-        .join(hex)
-        .join("data");
-    let mut bad = bytes.clone();
-    let n = bad.len();
-    bad[n - 20] ^= 0xff;
-    std::fs::write(&data, &bad).unwrap();
+    s.registry.corrupt_blob(layer, bytes);
 
     let r = s.export(&["-o", "out", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);

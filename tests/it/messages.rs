@@ -248,18 +248,7 @@ fn export_verify_inspect_messages() {
     // A layer that changed in the registry's storage: the export is incomplete (exit 1) and resumable.
     w.reset_lock();
     let (layer, original) = &w.pushed["legacy/tool:1.0"].blobs[1];
-    let hex = layer.trim_start_matches("sha256:");
-    let data = w
-        .registry
-        .dir
-        .join("storage/docker/registry/v2/blobs/sha256")
-        .join(&hex[..2])
-        .join(hex)
-        .join("data");
-    let mut bad = original.clone();
-    let at = bad.len() - 20;
-    bad[at] ^= 0xff;
-    std::fs::write(&data, &bad).unwrap();
+    w.registry.corrupt_blob(layer, original);
     snap("export_incomplete", &export(&["-o", "y.tar", "-q"]));
 }
 

@@ -42,7 +42,7 @@ use crate::types::RegistryPrefix;
 pub fn parse_target(given: &str) -> Result<RegistryPrefix, MirrorError> {
     let target = RegistryPrefix::parse(given).map_err(|e| MirrorError::Target {
         given: given.to_string(),
-        reason: e.reason,
+        reason: e.reason.to_string(),
     })?;
     if target.first_component().is_none() {
         return Err(MirrorError::Target {

@@ -232,7 +232,7 @@ fn walk(
         return Err(bad(&path, "the manifest does not match its digest or size"));
     }
     let media_type = if desc.media_type.is_empty() {
-        media_type_of(&bytes).map_err(|e| bad(&path, e))?
+        media_type_of(&bytes).map_err(|e| bad(&path, e.to_string()))?
     } else {
         desc.media_type.clone()
     };

@@ -16,7 +16,7 @@ use crate::oci::media_types::{
     OCI_EMPTY, OCI_EMPTY_DIGEST, OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION, is_docker, is_index,
     is_manifest, is_nondistributable,
 };
-use crate::oci::wire::{Descriptor, Index, Manifest};
+use crate::oci::wire::{Descriptor, Document, Index, Manifest};
 use crate::types::Digest;
 
 /// Checks what [`crate::airgap::scan::scan`] found. Pure: no I/O.
@@ -457,27 +457,36 @@ impl Checker<'_> {
         }
     }
 
-    fn manifest(&mut self, d: &Descriptor, doc: &[u8], context: &str) {
-        let m: Manifest = match serde_json::from_slice(doc) {
-            Ok(m) => m,
+    /// Parses a manifest or index document and checks what every document must be: schemaVersion 2,
+    /// and its own mediaType, when present, the one its descriptor names.
+    fn document<T: Document>(&mut self, d: &Descriptor, doc: &[u8], context: &str) -> Option<T> {
+        let parsed: T = match serde_json::from_slice(doc) {
+            Ok(p) => p,
             Err(e) => {
                 self.problem(
                     d.digest.clone(),
                     format!("{context}: not a valid {}: {e}", d.media_type),
                 );
-                return;
+                return None;
             }
         };
-        if m.schema_version != 2 {
+        if parsed.schema_version() != 2 {
             self.problem(
                 d.digest.clone(),
                 format!(
                     "{context}: schemaVersion is {} (expected 2)",
-                    m.schema_version
+                    parsed.schema_version()
                 ),
             );
         }
-        self.own_media_type(d, m.media_type.as_deref(), context);
+        self.own_media_type(d, parsed.media_type(), context);
+        Some(parsed)
+    }
+
+    fn manifest(&mut self, d: &Descriptor, doc: &[u8], context: &str) {
+        let Some(m) = self.document::<Manifest>(d, doc, context) else {
+            return;
+        };
         let docker = d.media_type == DOCKER_MANIFEST;
         let (cfg, layer) = if docker {
             (Role::DockerConfig, Role::DockerLayer)
@@ -496,26 +505,9 @@ impl Checker<'_> {
     }
 
     fn child_index(&mut self, d: &Descriptor, doc: &[u8], context: &str) {
-        let i: Index = match serde_json::from_slice(doc) {
-            Ok(i) => i,
-            Err(e) => {
-                self.problem(
-                    d.digest.clone(),
-                    format!("{context}: not a valid {}: {e}", d.media_type),
-                );
-                return;
-            }
+        let Some(i) = self.document::<Index>(d, doc, context) else {
+            return;
         };
-        if i.schema_version != 2 {
-            self.problem(
-                d.digest.clone(),
-                format!(
-                    "{context}: schemaVersion is {} (expected 2)",
-                    i.schema_version
-                ),
-            );
-        }
-        self.own_media_type(d, i.media_type.as_deref(), context);
         let role = if d.media_type == DOCKER_MANIFEST_LIST {
             Role::DockerChild
         } else {

@@ -52,6 +52,81 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Credentials could not be looked up (never says a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// An auth file exists but cannot be read.
+    #[error("{}: {message}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An auth file is not JSON of the auth-file shape.
+    #[error("{}: not a valid auth file: {message}", path.display())]
+    NotAuthFile {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON reader said.
+        message: String,
+    },
+    /// An entry of an auth file cannot be used.
+    #[error("{}: {key}: {problem}", path.display())]
+    Entry {
+        /// The file.
+        path: PathBuf,
+        /// The entry's key.
+        key: String,
+        /// What is wrong with it.
+        problem: EntryProblem,
+    },
+    /// A credential helper's name that cannot name a program.
+    #[error("credential helper name `{0}` is not valid")]
+    HelperName(String),
+    /// A credential helper could not be run.
+    #[error("{program}: {message}")]
+    HelperRun {
+        /// `docker-credential-NAME`.
+        program: String,
+        /// Why.
+        message: String,
+    },
+    /// A credential helper failed (its output is not shown: it is not ours to show).
+    #[error("{program} get failed ({status})")]
+    HelperFailed {
+        /// `docker-credential-NAME`.
+        program: String,
+        /// Its exit status.
+        status: String,
+    },
+    /// A credential helper answered something else than the helper protocol's JSON.
+    #[error("{0} get: the answer is not the helper protocol's JSON")]
+    HelperAnswer(String),
+    /// A credential helper gave an identity token.
+    #[error("{0} gave an identity token (OAuth refresh token), which is not supported")]
+    HelperToken(String),
+}
+
+/// What is wrong with an entry of an auth file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    /// `auth` is not base64.
+    #[error("the `auth` value is not base64")]
+    NotBase64,
+    /// `auth` decodes to something that is not text.
+    #[error("the `auth` value is not UTF-8 after base64 decoding")]
+    NotUtf8,
+    /// `auth` is not `USER:PASSWORD`.
+    #[error("the `auth` value is not base64 of USER:PASSWORD")]
+    NoColon,
+    /// An identity token instead of a password.
+    #[error(
+        "identity tokens (OAuth refresh tokens) are not supported; log in with a user name and password or token"
+    )]
+    IdentityToken,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AuthFile {
@@ -105,13 +180,16 @@ fn candidate_keys(registry: &str, repository: &str) -> Vec<String> {
 }
 
 /// How a credential helper is run: `(helper name, registry)` → what it answered.
-type Helper<'a> = &'a dyn Fn(&str, &str) -> Result<Option<Credentials>, String>;
+type Helper<'a> = &'a dyn Fn(&str, &str) -> Lookup;
+
+/// What a lookup found: credentials, none, or why it failed.
+type Lookup = Result<Option<Credentials>, CredentialError>;
 
 /// What a credential helper answered, by (helper, registry).
-type HelperAnswers = HashMap<(String, String), Result<Option<Credentials>, String>>;
+type HelperAnswers = HashMap<(String, String), Lookup>;
 
 /// An auth file as read: `None` when it does not exist.
-type Loaded = (PathBuf, Result<Option<AuthFile>, String>);
+type Loaded = (PathBuf, Result<Option<AuthFile>, CredentialError>);
 
 /// The credentials of one run: the ones given for every registry, or else those of the auth files.
 /// Each auth file is read once, and each credential helper asked once per registry, however many
@@ -145,11 +223,7 @@ impl CredentialStore {
 
     /// The credentials for `registry` (host[:port]) and `repository`: the first auth file with an
     /// entry (or helper) for it wins.
-    pub(crate) fn lookup(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<Option<Credentials>, String> {
+    pub(crate) fn lookup(&self, registry: &str, repository: &str) -> Lookup {
         if let Some(c) = &self.given {
             return Ok(Some(c.clone()));
         }
@@ -174,7 +248,7 @@ impl CredentialStore {
     }
 
     /// What helper `name` says for `registry`, asked once.
-    fn helper(&self, name: &str, registry: &str) -> Result<Option<Credentials>, String> {
+    fn helper(&self, name: &str, registry: &str) -> Lookup {
         let key = (name.to_string(), normalize_registry(registry).to_string());
         if let Some(known) = self.helpers.lock().ok().and_then(|h| h.get(&key).cloned()) {
             return known;
@@ -187,15 +261,23 @@ impl CredentialStore {
     }
 }
 
-fn read_auth_file(path: &Path) -> Result<Option<AuthFile>, String> {
+fn read_auth_file(path: &Path) -> Result<Option<AuthFile>, CredentialError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => {
+            return Err(CredentialError::Read {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| format!("{}: not a valid auth file: {e}", path.display()))
+        .map_err(|e| CredentialError::NotAuthFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 fn lookup_in(
@@ -204,7 +286,7 @@ fn lookup_in(
     registry: &str,
     repository: &str,
     helper: Helper<'_>,
-) -> Result<Option<Credentials>, String> {
+) -> Lookup {
     let keys = candidate_keys(registry, repository);
     let helpers: BTreeMap<String, &String> = file
         .cred_helpers
@@ -223,9 +305,12 @@ fn lookup_in(
         .iter()
         .find_map(|k| auths.get(k).map(|e| (k.as_str(), *e)))
     {
-        if let Some(c) =
-            decode_entry(entry).map_err(|e| format!("{}: {key}: {e}", path.display()))?
-        {
+        let entry_error = |problem| CredentialError::Entry {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        if let Some(c) = decode_entry(entry).map_err(entry_error)? {
             return Ok(Some(c));
         }
     }
@@ -235,16 +320,13 @@ fn lookup_in(
     }
 }
 
-fn decode_entry(entry: &AuthEntry) -> Result<Option<Credentials>, String> {
+fn decode_entry(entry: &AuthEntry) -> Result<Option<Credentials>, EntryProblem> {
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
-            .map_err(|_| "the `auth` value is not base64".to_string())?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| "the `auth` value is not UTF-8 after base64 decoding".to_string())?;
-        let (user, pass) = text
-            .split_once(':')
-            .ok_or_else(|| "the `auth` value is not base64 of USER:PASSWORD".to_string())?;
+            .map_err(|_| EntryProblem::NotBase64)?;
+        let text = String::from_utf8(bytes).map_err(|_| EntryProblem::NotUtf8)?;
+        let (user, pass) = text.split_once(':').ok_or(EntryProblem::NoColon)?;
         return Ok(Some(Credentials {
             username: user.to_string(),
             password: Password::new(pass.to_string()),
@@ -257,7 +339,7 @@ fn decode_entry(entry: &AuthEntry) -> Result<Option<Credentials>, String> {
         }));
     }
     if entry.identitytoken.is_some() {
-        return Err("identity tokens (OAuth refresh tokens) are not supported; log in with a user name and password or token".to_string());
+        return Err(EntryProblem::IdentityToken);
     }
     Ok(None)
 }
@@ -271,13 +353,13 @@ struct HelperAnswer {
 }
 
 /// `docker-credential-NAME get`, with the server on standard input.
-fn run_helper(name: &str, registry: &str) -> Result<Option<Credentials>, String> {
+fn run_helper(name: &str, registry: &str) -> Lookup {
     if name.is_empty()
         || !name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(format!("credential helper name `{name}` is not valid"));
+        return Err(CredentialError::HelperName(name.to_string()));
     }
     let program = format!("docker-credential-{name}");
     let server = if normalize_registry(registry) == "docker.io" {
@@ -291,28 +373,35 @@ fn run_helper(name: &str, registry: &str) -> Result<Option<Credentials>, String>
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
+        .map_err(|e| CredentialError::HelperRun {
+            program: program.clone(),
+            message: e.to_string(),
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading is judged by its exit status below.
         let _ = stdin.write_all(server.as_bytes());
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("{program}: {e}"))?;
+        .map_err(|e| CredentialError::HelperRun {
+            program: program.clone(),
+            message: e.to_string(),
+        })?;
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stdout);
         if said.to_ascii_lowercase().contains("credentials not found") {
             return Ok(None);
         }
         // The helper's output is not echoed: it is not ours to show.
-        return Err(format!("{program} get failed ({})", out.status));
+        return Err(CredentialError::HelperFailed {
+            program,
+            status: out.status.to_string(),
+        });
     }
     let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
-        .map_err(|_| format!("{program} get: the answer is not the helper protocol's JSON"))?;
+        .map_err(|_| CredentialError::HelperAnswer(program.clone()))?;
     if answer.username == "<token>" {
-        return Err(format!(
-            "{program} gave an identity token (OAuth refresh token), which is not supported"
-        ));
+        return Err(CredentialError::HelperToken(program));
     }
     Ok(Some(Credentials {
         username: answer.username,
@@ -380,7 +469,9 @@ mod tests {
     #[test]
     fn bad_entries_do_not_show_the_secret() {
         let f = file(r#"{"auths": {"r.test": {"auth": "bm9jb2xvbg=="}}}"#);
-        let e = lookup_in(&f, Path::new("a.json"), "r.test", "x", &run_helper).unwrap_err();
+        let e = lookup_in(&f, Path::new("a.json"), "r.test", "x", &run_helper)
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("nocolon") && e.contains("a.json"), "{e}");
     }
 
@@ -400,11 +491,7 @@ mod tests {
         );
         assert!(store.lookup("ghcr.io", "x").unwrap().is_none());
         let fresh = CredentialStore::new(None, vec![path]);
-        assert!(
-            fresh
-                .lookup("quay.io", "x")
-                .unwrap_err()
-                .contains("not a valid auth file")
-        );
+        let e = fresh.lookup("quay.io", "x").unwrap_err();
+        assert!(matches!(e, CredentialError::NotAuthFile { .. }), "{e}");
     }
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::auth::CredentialError;
+
 /// The registry options could not be put to use (before any network access).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -85,12 +87,12 @@ pub enum ResolveError {
         detail: String,
     },
     /// The credentials for a registry could not be looked up.
-    #[error("{registry}: cannot read credentials: {detail}")]
+    #[error("{registry}: cannot read credentials: {source}")]
     Credentials {
         /// The registry.
         registry: String,
         /// What went wrong (a file name, a helper name; never a secret).
-        detail: String,
+        source: CredentialError,
     },
 }
 

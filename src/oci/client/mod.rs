@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding};
 
-pub use auth::{Credentials, Password};
+pub use auth::{CredentialError, Credentials, EntryProblem, Password};
 pub use error::{ResolveError, SetupError};
 pub use mirror::{RegistryMirror, RegistryMirrorParseError};
 pub use pull::{PullError, Pulled, Source};
@@ -135,9 +135,9 @@ impl Registries {
         let credentials = self
             .credentials
             .lookup(located.fetch.resolve_registry(), located.fetch.repository())
-            .map_err(|detail| ResolveError::Credentials {
+            .map_err(|source| ResolveError::Credentials {
                 registry: registry.clone(),
-                detail,
+                source,
             })?;
         let key: HostKey = (registry.clone(), credentials);
         let internal = |detail: String| ResolveError::Protocol {
@@ -185,9 +185,9 @@ impl Registries {
         let credentials = self
             .credentials
             .lookup(registry, repository_hint)
-            .map_err(|detail| PushError::Credentials {
+            .map_err(|source| PushError::Credentials {
                 registry: registry.to_string(),
-                detail,
+                source,
             })?;
         let setup = |e: SetupError| PushError::Protocol {
             registry: registry.to_string(),

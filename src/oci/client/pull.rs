@@ -189,7 +189,7 @@ impl Source {
         }
         let media_type = media_type_of(&bytes).map_err(|detail| PullError::BadManifest {
             fetched: fetched.clone(),
-            detail,
+            detail: detail.to_string(),
         })?;
         Ok(Pulled {
             bytes: bytes.to_vec(),

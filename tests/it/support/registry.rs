@@ -234,6 +234,22 @@ impl Registry {
         Some(reg)
     }
 
+    /// Changes one byte of blob `digest` (whose content is `bytes`) in the registry's storage: same
+    /// size, other content, as a disk or a proxy might serve it.
+    pub fn corrupt_blob(&self, digest: &str, bytes: &[u8]) {
+        let hex = digest.trim_start_matches("sha256:");
+        let data = self
+            .dir
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data");
+        let mut bad = bytes.to_vec();
+        let at = bad.len() - 20;
+        bad[at] ^= 0xff;
+        std::fs::write(&data, &bad).expect("write into the registry's storage");
+    }
+
     /// The registry's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()

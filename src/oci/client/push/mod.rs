@@ -24,7 +24,7 @@ pub use self::session::Scope;
 use self::session::{
     Attempt, AuthState, Challenge, Scheme, header, location, read_limited, with_query,
 };
-use super::auth::Credentials;
+use super::auth::{CredentialError, Credentials};
 use super::error::SetupError;
 use super::host::error_chain;
 use super::retry::RetryPolicy;
@@ -91,12 +91,12 @@ pub enum PushError {
         detail: String,
     },
     /// The credentials could not be looked up.
-    #[error("{registry}: cannot read credentials: {detail}")]
+    #[error("{registry}: cannot read credentials: {source}")]
     Credentials {
         /// The registry.
         registry: String,
         /// What went wrong (never a secret).
-        detail: String,
+        source: CredentialError,
     },
 }
 
