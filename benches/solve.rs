@@ -66,6 +66,7 @@ pub fn synthetic(n: usize, m: usize, unsat: bool) -> Catalog {
         provides: vec![],
         notes: vec![],
         support_policy: None,
+        upgrade: Default::default(),
         versions: (0..8)
             .map(|k| release(Version::new(1, 30 + k, 0), vec![]))
             .collect(),
@@ -116,6 +117,7 @@ pub fn synthetic(n: usize, m: usize, unsat: bool) -> Catalog {
             provides: vec![],
             notes: vec![],
             support_policy: None,
+            upgrade: Default::default(),
             versions,
             file: String::new(),
         });

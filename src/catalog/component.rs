@@ -58,6 +58,10 @@ pub(super) fn component(
         ));
     }
     let support_policy = f.support_policy.and_then(|p| support_policy(ctx, p, diags));
+    let upgrade = f
+        .upgrade
+        .map(|u| super::upgrade::upgrade(ctx, &name, u, diags))
+        .unwrap_or_default();
     let mut versions = Vec::new();
     for v in f.versions {
         if let Some(r) = release(ctx, &name, v, diags) {
@@ -82,6 +86,7 @@ pub(super) fn component(
             })
             .collect(),
         support_policy,
+        upgrade,
         versions,
         file: path.to_string(),
     })

@@ -14,6 +14,7 @@ pub mod lint;
 mod load;
 mod parse;
 mod platform;
+mod upgrade;
 mod wire;
 
 pub use crate::types::WithSpec;
@@ -26,6 +27,10 @@ pub use facts::{
 };
 pub use load::SourceFile;
 pub use platform::PlatformSpec;
+pub use upgrade::{
+    PartSkew, Phase, RunsOn, SkewPart, Upgrade, UpgradeRule, UpgradeRuleKind, VersionSkew,
+    same_line,
+};
 pub use wire::API_VERSION;
 
 use crate::types::{Date, Version, VersionReq};
@@ -74,6 +79,8 @@ pub struct Component {
     pub notes: Vec<Note>,
     /// When a release line reaches its end of life, by upstream's published policy.
     pub support_policy: Option<SupportPolicy>,
+    /// How upstream says it is upgraded (empty when upstream publishes no rule).
+    pub upgrade: Upgrade,
     /// Its versions, oldest first.
     pub versions: Vec<Release>,
     /// The file it was read from.

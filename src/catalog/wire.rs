@@ -47,7 +47,67 @@ pub struct ComponentFile {
     pub notes: Vec<NoteWire>,
     #[serde(default)]
     pub support_policy: Option<Spanned<SupportPolicyWire>>,
+    #[serde(default)]
+    pub upgrade: Option<Spanned<UpgradeWire>>,
     pub versions: Vec<VersionWire>,
+}
+
+/// `upgrade: {rules, versionSkew}`: upstream's published upgrade rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpgradeWire {
+    #[serde(default)]
+    pub rules: Vec<Spanned<UpgradeRuleWire>>,
+    #[serde(default)]
+    pub version_skew: Option<Spanned<VersionSkewWire>>,
+}
+
+/// One rule: exactly one of `minorSteps`, `latestPatchFirst`, `to`+`from`; with its source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpgradeRuleWire {
+    #[serde(default)]
+    pub minor_steps: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub latest_patch_first: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub to: Option<Spanned<String>>,
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `versionSkew: {reference, parts, source, note}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VersionSkewWire {
+    pub reference: Spanned<String>,
+    pub parts: Vec<SkewPartWire>,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One part under the skew policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SkewPartWire {
+    pub name: Spanned<String>,
+    pub order: Spanned<u32>,
+    pub runs_on: RunsOnWire,
+    #[serde(default)]
+    pub behind: u64,
+    #[serde(default)]
+    pub ahead: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunsOnWire {
+    ControlPlane,
+    Nodes,
 }
 
 /// `supportPolicy: {endOfLife: N+2, source, note}`.

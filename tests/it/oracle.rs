@@ -133,6 +133,7 @@ fn catalog(rng: &mut Rng) -> Catalog {
             },
             notes: vec![],
             support_policy: None,
+            upgrade: Default::default(),
             versions,
             file: format!("components/{name}.yaml"),
         });

@@ -13,7 +13,7 @@ pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Catalog, Component, Diagnostic, KubernetesRelation, Release};
+use super::{Catalog, Component, Diagnostic, KubernetesRelation, Release, UpgradeRuleKind};
 use crate::types::Digest;
 
 /// What the rules found.
@@ -239,6 +239,46 @@ fn check_component(
     for n in &comp.notes {
         if n.source.as_deref().is_none_or(|s| s.trim().is_empty()) {
             out.push(problem(file, n.line, "note without a source".to_string()));
+        }
+    }
+    for r in &comp.upgrade.rules {
+        if r.source.trim().is_empty() {
+            out.push(problem(
+                file,
+                r.line,
+                format!("{}: upgrade rule without a source", comp.name),
+            ));
+        }
+        if let UpgradeRuleKind::From { to, .. } = &r.kind {
+            if !comp.versions.iter().any(|v| to.matches(&v.version)) {
+                out.push(problem(
+                    file,
+                    r.line,
+                    format!(
+                        "{}: upgrade rule `to: {to}` matches no version of {} in the catalog",
+                        comp.name, comp.name
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(s) = &comp.upgrade.skew {
+        if s.source.trim().is_empty() {
+            out.push(problem(
+                file,
+                s.line,
+                format!("{}: versionSkew without a source", comp.name),
+            ));
+        }
+        if s.max_minor_step() == 0 {
+            out.push(problem(
+                file,
+                s.line,
+                format!(
+                    "{}: under this versionSkew no upgrade order keeps the policy, not even one minor at a time",
+                    comp.name
+                ),
+            ));
         }
     }
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();

@@ -17,6 +17,12 @@ pub fn sourced_facts(comp: &Component) -> Vec<(u32, String, &str)> {
     if let Some(p) = &comp.support_policy {
         out.push((p.line, "supportPolicy".to_string(), &p.source));
     }
+    for r in &comp.upgrade.rules {
+        out.push((r.line, format!("upgrade rule ({r})"), &r.source));
+    }
+    if let Some(s) = &comp.upgrade.skew {
+        out.push((s.line, "versionSkew".to_string(), &s.source));
+    }
     for r in &comp.versions {
         let v = &r.version;
         if let Some(s) = &r.lifecycle.source {
