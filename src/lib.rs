@@ -17,3 +17,4 @@ pub mod progress;
 pub mod render;
 pub mod solver;
 pub mod types;
+pub mod upgrade;

@@ -7,7 +7,7 @@ use super::Failure;
 use crate::catalog::Catalog;
 use crate::lock::{Lock, LockedComponent, LockedImage, LockedRequest};
 use crate::solver::{Chosen, Request, Solution};
-use crate::types::{Digest, ImageRef};
+use crate::types::{Digest, ImageRef, Version};
 
 /// Reads the lock at `path`; a missing file is bad input, with a hint that says how to make one.
 pub(crate) fn read_lock(path: &Path) -> Result<Lock, Failure> {
@@ -60,34 +60,11 @@ pub(crate) fn lock_of(
     as_of_given: bool,
     solution: &Solution,
 ) -> Result<Lock, Failure> {
-    let mut components = Vec::new();
-    for c in &solution.components {
-        let release = catalog
-            .component(&c.name)
-            .and_then(|x| x.release(&c.version));
-        let mut images = Vec::new();
-        for i in release.map(|r| r.images.as_slice()).unwrap_or_default() {
-            let bad = |e: String| {
-                Failure::usage(format!(
-                    "the catalog's {} {}: image `{}`: {e}",
-                    c.name, c.version, i.reference
-                ))
-                .hint("`bundle catalog check` lists what is wrong with the catalog")
-            };
-            let reference = ImageRef::parse(&i.reference).map_err(|e| bad(e.reason.to_string()))?;
-            let digest = match &i.digest {
-                Some(d) => Some(Digest::parse_sha256(d).map_err(|e| bad(e.to_string()))?),
-                None => None,
-            };
-            images.push(LockedImage { reference, digest });
-        }
-        images.sort_by_key(|i| i.reference.to_string());
-        components.push(LockedComponent {
-            name: c.name.clone(),
-            version: c.version.clone(),
-            images,
-        });
-    }
+    let components = solution
+        .components
+        .iter()
+        .map(|c| locked_component(catalog, &c.name, &c.version))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Lock {
         catalog: catalog.digest.clone(),
         request: LockedRequest {
@@ -99,6 +76,38 @@ pub(crate) fn lock_of(
         },
         kubernetes: solution.kubernetes.clone(),
         components,
+    })
+}
+
+/// One component of a lock at `version`, with its images from the catalog (none when the catalog
+/// does not have that exact version).
+pub(crate) fn locked_component(
+    catalog: &Catalog,
+    name: &str,
+    version: &Version,
+) -> Result<LockedComponent, Failure> {
+    let release = catalog.component(name).and_then(|x| x.release(version));
+    let mut images = Vec::new();
+    for i in release.map(|r| r.images.as_slice()).unwrap_or_default() {
+        let bad = |e: String| {
+            Failure::usage(format!(
+                "the catalog's {name} {version}: image `{}`: {e}",
+                i.reference
+            ))
+            .hint("`bundle catalog check` lists what is wrong with the catalog")
+        };
+        let reference = ImageRef::parse(&i.reference).map_err(|e| bad(e.reason.to_string()))?;
+        let digest = match &i.digest {
+            Some(d) => Some(Digest::parse_sha256(d).map_err(|e| bad(e.to_string()))?),
+            None => None,
+        };
+        images.push(LockedImage { reference, digest });
+    }
+    images.sort_by_key(|i| i.reference.to_string());
+    Ok(LockedComponent {
+        name: name.to_string(),
+        version: version.clone(),
+        images,
     })
 }
 

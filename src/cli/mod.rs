@@ -42,6 +42,7 @@ mod lockfile;
 mod matrix_cmd;
 mod mirror_cmd;
 mod pin_cmd;
+mod plan_cmd;
 mod progress;
 mod registry;
 mod render_cmd;
@@ -94,6 +95,13 @@ enum Command {
     Why(solve_cmd::WhyArgs),
     /// The compatibility matrix: every Kubernetes minor × every component, and the platform per minor.
     Matrix(matrix_cmd::MatrixArgs),
+    /// Plan an upgrade from an old lock, one valid step at a time.
+    ///
+    /// Kubernetes moves one minor per step (control plane, then nodes, within the version-skew
+    /// policy); components that do not support the next minor move before it; every step's
+    /// platform is a solution of its own. Where no fully compatible path exists, the plan shows the
+    /// least disruptive way, the moves marked `!`, and warns; exit 1 when no way reaches the target.
+    Plan(plan_cmd::PlanArgs),
     /// Resolve every image in the lock to its digest (tags move; digests do not).
     Pin(pin_cmd::PinArgs),
     /// Render the locked platform as digest-pinned Kubernetes manifests.
@@ -199,6 +207,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Solve(args) => solve_cmd::solve(&catalog()?, args),
         Command::Why(args) => solve_cmd::why(&catalog()?, args),
         Command::Matrix(args) => matrix_cmd::run(&catalog()?, args),
+        Command::Plan(args) => plan_cmd::run(&catalog()?, args),
         Command::Pin(args) => pin_cmd::run(args),
         Command::Render(args) => render_cmd::run(&catalog()?, args),
         Command::Export(args) => export_cmd::run(&catalog()?, args),

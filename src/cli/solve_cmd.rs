@@ -19,29 +19,8 @@ const EOL_WARNING_DAYS: i64 = 90;
 
 #[derive(Debug, Args)]
 pub(crate) struct SolveArgs {
-    /// A request file (`kind: Platform`, see catalog/FORMAT.md). Flags add to it.
-    #[arg(long, short = 'f', value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Solve a profile of the catalog instead (`bundle catalog list` shows them).
-    #[arg(long, value_name = "NAME", conflicts_with = "file")]
-    profile: Option<String>,
-    /// Kubernetes range, e.g. `~1.33`, `>=1.32, <1.35`; a cluster version such as
-    /// `1.34.6-eks-1-34-5` or `v1.30.2+rke2r1` means that minor at that patch or later.
-    #[arg(long, value_name = "RANGE")]
-    kubernetes: Option<String>,
-    /// A component or capability to include, optionally with a range: `cert-manager`,
-    /// `ingress-controller` (any provider), `traefik@^3.6`. Repeatable.
-    #[arg(long, value_name = "NAME[@RANGE]")]
-    with: Vec<String>,
-    /// A component never to choose. Repeatable.
-    #[arg(long, value_name = "NAME")]
-    without: Vec<String>,
-    /// Allow end-of-life and retired releases.
-    #[arg(long)]
-    allow_eol: bool,
-    /// Judge lifecycle on this date instead of today (YYYY-MM-DD).
-    #[arg(long, value_name = "DATE")]
-    as_of: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Where to write the lock.
     #[arg(long, short = 'o', value_name = "PATH", default_value = "bundle.lock")]
     output: PathBuf,
@@ -60,6 +39,41 @@ pub(crate) struct SolveArgs {
     /// Print the solver's own conflict report too.
     #[arg(long, short = 'v')]
     verbose: bool,
+}
+
+/// What to solve for: a request file or profile, and flags on top (shared by `solve` and `plan`).
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// A request file (`kind: Platform`, see catalog/FORMAT.md). Flags add to it.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// Solve a profile of the catalog instead (`bundle catalog list` shows them).
+    #[arg(long, value_name = "NAME", conflicts_with = "file")]
+    pub(crate) profile: Option<String>,
+    /// Kubernetes range, e.g. `~1.33`, `>=1.32, <1.35`; a cluster version such as
+    /// `1.34.6-eks-1-34-5` or `v1.30.2+rke2r1` means that minor at that patch or later.
+    #[arg(long, value_name = "RANGE")]
+    pub(crate) kubernetes: Option<String>,
+    /// A component or capability to include, optionally with a range: `cert-manager`,
+    /// `ingress-controller` (any provider), `traefik@^3.6`. Repeatable.
+    #[arg(long, value_name = "NAME[@RANGE]")]
+    pub(crate) with: Vec<String>,
+    /// A component never to choose. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) without: Vec<String>,
+    /// Allow end-of-life and retired releases.
+    #[arg(long)]
+    pub(crate) allow_eol: bool,
+    /// Judge lifecycle on this date instead of today (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) as_of: Option<String>,
+}
+
+impl RequestArgs {
+    /// Whether a request flag (`--kubernetes`, `--with`, `--without`) is given.
+    pub(crate) fn flags_given(&self) -> bool {
+        self.kubernetes.is_some() || !self.with.is_empty() || !self.without.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -82,16 +96,16 @@ fn parse_date(s: &str) -> Result<Date, Failure> {
         .map_err(|e| Failure::usage(format!("--as-of: {e}")))
 }
 
-/// Builds the request from (in order) the file or profile, or the lock's request, or the default
-/// profile; then the flags on top.
-fn build_request(
+/// Builds the request from (in order) the file or profile, or the lock's request (when no flag is
+/// given, or `flags_extend_lock`), or the default profile; then the flags on top.
+pub(crate) fn build_request(
     catalog: &Catalog,
-    args: &SolveArgs,
+    args: &RequestArgs,
     existing: Option<&Lock>,
+    flags_extend_lock: bool,
     today: Date,
 ) -> Result<(Request, bool), Failure> {
-    let flags_given =
-        args.kubernetes.is_some() || !args.with.is_empty() || !args.without.is_empty();
+    let flags_given = args.flags_given();
     let mut as_of_given = args.as_of.is_some();
     let mut request = if let Some(path) = &args.file {
         let text = std::fs::read_to_string(path)
@@ -107,7 +121,7 @@ fn build_request(
                 .hint(format!("profiles: {}", names.join(", ")))
         })?;
         Request::from_spec(&p.spec, today)
-    } else if let (false, Some(lock)) = (flags_given, existing) {
+    } else if let (true, Some(lock)) = (!flags_given || flags_extend_lock, existing) {
         as_of_given |= lock.request.as_of.is_some();
         Request {
             kubernetes: lock.request.kubernetes.clone(),
@@ -164,7 +178,13 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
             args.output.display()
         ))
     })?;
-    let (request, as_of_given) = build_request(catalog, &args, existing.as_ref(), Date::today())?;
+    let (request, as_of_given) = build_request(
+        catalog,
+        &args.request,
+        existing.as_ref(),
+        false,
+        Date::today(),
+    )?;
     super::catalog_cmd::warn_if_stale(catalog, request.as_of);
     let mut prefer: BTreeMap<String, Version> = BTreeMap::new();
     if let (Some(lock), false) = (&existing, args.upgrade) {
@@ -385,7 +405,7 @@ pub(crate) fn render_explanation(ex: &Explanation, verbose: bool) -> String {
     out
 }
 
-fn explanation_json(ex: &Explanation) -> serde_json::Value {
+pub(crate) fn explanation_json(ex: &Explanation) -> serde_json::Value {
     serde_json::json!({
         "satisfiable": false,
         "asOf": ex.as_of.to_string(),

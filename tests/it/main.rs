@@ -13,6 +13,7 @@ mod messages;
 mod mirror;
 mod oracle;
 mod pin;
+mod plan;
 mod render;
 mod solve;
 mod support;
