@@ -229,6 +229,7 @@ fn newest_keeping_providers(
                     .any(|p| capabilities.contains(&p.as_str()))
             })
         })
+        .filter(|c| could_run(catalog, request, &c.name, &newest.kubernetes))
         .map(|c| c.name.clone())
         .collect();
     if providers.is_empty() {
@@ -238,7 +239,14 @@ fn newest_keeping_providers(
     fixed.kubernetes = VersionReq::exact(&newest.kubernetes);
     let mut best = None;
     for p in providers {
+        // the provider stands in for the capabilities it provides (the solver would otherwise
+        // still choose a provider of its own for them)
+        let provides = catalog
+            .component(&p)
+            .map(|c| c.provides.clone())
+            .unwrap_or_default();
         let mut trial = fixed.clone();
+        trial.with.retain(|w| !provides.contains(&w.name));
         trial.with.push(WithSpec {
             name: p,
             range: VersionReq::any(),
@@ -249,6 +257,20 @@ fn newest_keeping_providers(
         }
     }
     Ok(best.unwrap_or(newest))
+}
+
+/// Whether some version of component `name` could run on Kubernetes `k` under the request's
+/// lifecycle rule, by its own facts (a cheap test that spares a failing solve and its explanation).
+fn could_run(catalog: &Catalog, request: &Request, name: &str, k: &Version) -> bool {
+    catalog.component(name).is_some_and(|c| {
+        c.versions.iter().any(|r| {
+            (request.allow_eol || r.lifecycle.dead_on(request.as_of).is_none())
+                && r.requires
+                    .iter()
+                    .filter(|x| x.name == crate::catalog::KUBERNETES)
+                    .all(|x| x.range.matches(k))
+        })
+    })
 }
 
 /// The lock of each step. A component at the version the old (or target) lock has keeps that

@@ -1,0 +1,265 @@
+//! Why each component moves in a step: the reason and the catalog facts behind it.
+
+use super::model::{Broken, State};
+use super::planner::Planner;
+use super::{Change, Model, PlanStep, Reason, StepKind, chosen};
+use crate::catalog::KUBERNETES;
+use crate::solver::FactLine;
+use crate::types::Version;
+
+/// At most this many versions are listed when explaining why none fits.
+const MAX_LISTED: usize = 6;
+
+/// The Kubernetes upgrade facts as fact lines.
+pub(super) fn kube_rule_facts(m: &Model<'_>) -> Vec<FactLine> {
+    let up = &m.comp(m.kube).upgrade;
+    let mut out: Vec<FactLine> = up
+        .rules
+        .iter()
+        .map(|r| FactLine {
+            subject: KUBERNETES.to_string(),
+            text: r.to_string(),
+            source: Some(r.source.clone()),
+        })
+        .collect();
+    if let Some(s) = &up.skew {
+        let parts: Vec<String> = s
+            .parts
+            .iter()
+            .filter(|p| p.name != s.reference)
+            .map(|p| format!("{} at most {} behind", p.name, p.behind))
+            .collect();
+        out.push(FactLine {
+            subject: KUBERNETES.to_string(),
+            text: format!(
+                "version skew against {}: {}, none newer",
+                s.reference,
+                parts.join(", ")
+            ),
+            source: Some(s.source.clone()),
+        });
+    }
+    out
+}
+
+impl Planner<'_, '_> {
+    /// The step from `a` to `b`, with a reason and its facts for every change.
+    pub(super) fn step(
+        &self,
+        kind: StepKind,
+        a: &State,
+        b: &State,
+        kn: Option<&Version>,
+    ) -> PlanStep {
+        let m = self.m;
+        let kube = m.kube;
+        let k = a[kube].clone().expect("Kubernetes stays");
+        let mut changes = Vec::new();
+        for i in 0..a.len() {
+            if a[i] == b[i] {
+                continue;
+            }
+            let (reason, facts) = self.why(&kind, i, a, b, &k, kn);
+            changes.push(Change {
+                name: m.name(i).to_string(),
+                from: a[i].clone(),
+                to: b[i].clone(),
+                reason,
+                facts,
+            });
+        }
+        changes.sort_by_key(|c: &Change| match c.reason {
+            Reason::ControlPlane => 0,
+            Reason::PinnedBy => 1,
+            _ => 2,
+        });
+        let phases = match (&kind, &m.comp(kube).upgrade.skew, &b[kube]) {
+            (StepKind::Kubernetes { from }, Some(s), Some(to)) if from.major() == to.major() => {
+                s.phases(from.minor(), to.minor())
+            }
+            _ => Vec::new(),
+        };
+        PlanStep {
+            kubernetes: b[kube].clone().expect("Kubernetes stays"),
+            kind,
+            changes,
+            phases,
+            platform: chosen(m, b),
+        }
+    }
+
+    fn why(
+        &self,
+        kind: &StepKind,
+        i: usize,
+        a: &State,
+        b: &State,
+        k: &Version,
+        kn: Option<&Version>,
+    ) -> (Reason, Vec<FactLine>) {
+        let m = self.m;
+        let kube = m.kube;
+        let (old, new) = (&a[i], &b[i]);
+        // the facts that would break if `i` had not moved
+        let involving = || {
+            let mut undo = b.clone();
+            undo[i] = old.clone();
+            let facts: Vec<FactLine> = m
+                .broken(&undo)
+                .into_iter()
+                .filter(|x: &Broken| {
+                    x.owner == Some(i)
+                        || x.other == Some(i)
+                        || x.owner.is_none() && x.other.is_none()
+                })
+                .map(|x| x.line)
+                .collect();
+            dedup(facts)
+        };
+        if i == kube {
+            let mut facts = kube_rule_facts(m);
+            facts.retain(|f| !f.text.is_empty());
+            return (Reason::ControlPlane, facts);
+        }
+        match kind {
+            StepKind::Finish => match (old, new) {
+                (Some(_), None) => (Reason::Removed, Vec::new()),
+                (None, Some(_)) => (Reason::Added, Vec::new()),
+                (Some(x), Some(y)) => {
+                    let rules: Vec<FactLine> = m
+                        .comp(i)
+                        .upgrade
+                        .broken_by(x, y, &m.lines(i))
+                        .into_iter()
+                        .map(|r| FactLine {
+                            subject: m.name(i).to_string(),
+                            text: r.to_string(),
+                            source: Some(r.source.clone()),
+                        })
+                        .collect();
+                    if rules.is_empty() {
+                        (Reason::Target, Vec::new())
+                    } else {
+                        (Reason::AgainstRule, rules)
+                    }
+                }
+                (None, None) => (Reason::Target, Vec::new()),
+            },
+            StepKind::Kubernetes { .. } => {
+                let kn = kn.expect("a Kubernetes step has its version");
+                if self.pinned(kn).contains(&i) {
+                    let name = m.name(i);
+                    let facts = m
+                        .release(kube, kn)
+                        .map(|r| {
+                            r.requires
+                                .iter()
+                                .filter(|c| c.name == name)
+                                .map(|c| FactLine {
+                                    subject: format!("kubernetes {kn}"),
+                                    text: format!("requires {name} {}", c.range),
+                                    source: c.source.clone(),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    return (Reason::PinnedBy, facts);
+                }
+                if new.is_none() && self.target[i].is_none() {
+                    return (Reason::Removed, involving());
+                }
+                if old.is_none() {
+                    return (Reason::Added, involving());
+                }
+                (
+                    Reason::Together,
+                    self.no_version_fits_both(i, old.as_ref(), new.as_ref(), k, kn),
+                )
+            }
+            StepKind::Prepare { next } => match (old, new) {
+                (Some(x), None) => {
+                    let mut f = m
+                        .pair(i, x, kube, Some(next))
+                        .into_iter()
+                        .map(|b| b.line)
+                        .collect::<Vec<_>>();
+                    f.extend(involving());
+                    (Reason::Removed, dedup(f))
+                }
+                (None, Some(_)) => (Reason::Added, involving()),
+                (Some(x), Some(y)) if !m.fits_kube(i, x, next) => {
+                    let mut f: Vec<FactLine> = m
+                        .pair(i, x, kube, Some(next))
+                        .into_iter()
+                        .map(|b| b.line)
+                        .collect();
+                    if m.fits_kube(i, y, next) {
+                        f.extend(m.kube_fact(i, y));
+                        (Reason::Unsupported, dedup(f))
+                    } else {
+                        f.extend(m.comp(i).upgrade.rules.iter().map(|r| FactLine {
+                            subject: m.name(i).to_string(),
+                            text: r.to_string(),
+                            source: Some(r.source.clone()),
+                        }));
+                        (Reason::OnTheWay, dedup(f))
+                    }
+                }
+                _ => (Reason::Along, involving()),
+            },
+        }
+    }
+
+    /// Why component `i` (at `old`) could not move before Kubernetes `kn` to `new` or a version
+    /// on the way: the old version's fact about `kn`, and for each later version up to `new` the
+    /// fact or rule that rules it out before `kn` (its fact about `k`, or `kn`, or an upgrade rule).
+    fn no_version_fits_both(
+        &self,
+        i: usize,
+        old: Option<&Version>,
+        new: Option<&Version>,
+        k: &Version,
+        kn: &Version,
+    ) -> Vec<FactLine> {
+        let m = self.m;
+        let Some(old) = old else { return Vec::new() };
+        let rule = |r: &crate::catalog::UpgradeRule| FactLine {
+            subject: m.name(i).to_string(),
+            text: r.to_string(),
+            source: Some(r.source.clone()),
+        };
+        let mut facts: Vec<FactLine> = m
+            .pair(i, old, m.kube, Some(kn))
+            .into_iter()
+            .map(|b| b.line)
+            .collect();
+        let upto = new.cloned().unwrap_or_else(|| self.bound(i, old));
+        for w in m.between(i, old, &upto).iter().rev().take(MAX_LISTED) {
+            let now = m.pair(i, w, m.kube, Some(k));
+            if !now.is_empty() {
+                facts.extend(now.into_iter().map(|b| b.line));
+            } else if !m.fits_kube(i, w, kn) {
+                facts.extend(m.pair(i, w, m.kube, Some(kn)).into_iter().map(|b| b.line));
+            } else if !m.hop_allowed(i, old, w) {
+                facts.extend(
+                    m.comp(i)
+                        .upgrade
+                        .broken_by(old, w, &m.lines(i))
+                        .into_iter()
+                        .map(rule),
+                );
+            }
+        }
+        dedup(facts)
+    }
+}
+
+pub(super) fn dedup(facts: Vec<FactLine>) -> Vec<FactLine> {
+    let mut out: Vec<FactLine> = Vec::new();
+    for f in facts {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
