@@ -11,6 +11,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::format::Form;
+use super::parts::{self, PartsProblem};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE};
 
 /// The first bytes of a zstd frame.
@@ -35,6 +36,29 @@ pub enum ReadError {
         /// Why.
         message: String,
     },
+    /// A part of a split archive is missing, has the wrong size or is corrupt: the bundle is incomplete.
+    #[error("{path}: {message}")]
+    Part {
+        /// The part.
+        path: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+}
+
+impl From<PartsProblem> for ReadError {
+    fn from(p: PartsProblem) -> Self {
+        match p {
+            PartsProblem::Malformed(path, message) => ReadError::NotABundle {
+                path: path.display().to_string(),
+                message,
+            },
+            PartsProblem::Part(path, message) => ReadError::Part {
+                path: path.display().to_string(),
+                message,
+            },
+        }
+    }
 }
 
 /// Something about one entry of the bundle that is not a plain part of an OCI layout.
@@ -68,6 +92,13 @@ pub enum EntryNote {
         entry: String,
         /// Its size.
         size: u64,
+    },
+    /// A part of a split archive does not match its parts file (named by its file name).
+    BadPart {
+        /// The part's file name.
+        part: String,
+        /// What is wrong.
+        message: String,
     },
     /// An entry could not be read (the archive is truncated or corrupt at this point).
     Unreadable {
@@ -213,11 +244,22 @@ pub(super) fn io_err(path: &Path, source: io::Error) -> ReadError {
     }
 }
 
-/// Finds out how `path` is stored.
+/// Finds out how `path` is stored. A split archive (its parts file, or its first part) is the form of
+/// its parts together.
 pub fn detect(path: &Path) -> Result<Form, ReadError> {
     let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
     if meta.is_dir() {
         return Ok(Form::Directory);
+    }
+    if meta.is_file()
+        && let Some(set) = parts::open(path).map_err(ReadError::from)?
+    {
+        let magic = set.first_bytes(4).map_err(|e| io_err(path, e))?;
+        return Ok(if magic == ZSTD_MAGIC {
+            Form::TarZst
+        } else {
+            Form::Tar
+        });
     }
     if !meta.is_file() {
         return Err(ReadError::NotABundle {
@@ -252,16 +294,39 @@ pub(super) fn walk(
     notes: &mut Vec<EntryNote>,
     f: &mut dyn FnMut(Entry<'_>, &mut Vec<EntryNote>),
 ) -> Result<(), ReadError> {
-    match container {
-        Form::Directory => walk_dir(path, path, notes, f),
-        Form::Tar => {
-            let file = File::open(path).map_err(|e| io_err(path, e))?;
-            walk_tar(path, io::BufReader::new(file), notes, f)
+    if container == Form::Directory {
+        return walk_dir(path, path, notes, f);
+    }
+    let (stream, check): (Box<dyn Read>, _) = match parts::open(path).map_err(ReadError::from)? {
+        Some(set) => {
+            let (reader, check) = set.reader();
+            (Box::new(reader), Some(check))
         }
-        Form::TarZst => {
-            let file = File::open(path).map_err(|e| io_err(path, e))?;
-            let decoder = zstd::stream::read::Decoder::new(file).map_err(|e| io_err(path, e))?;
-            walk_tar(path, decoder, notes, f)
+        None => (
+            Box::new(File::open(path).map_err(|e| io_err(path, e))?),
+            None,
+        ),
+    };
+    let result = match container {
+        Form::TarZst => match zstd::stream::read::Decoder::new(stream) {
+            Ok(decoder) => walk_tar(path, decoder, notes, f),
+            Err(e) => Err(io_err(path, e)),
+        },
+        _ => walk_tar(path, io::BufReader::with_capacity(CHUNK, stream), notes, f),
+    };
+    // Every part is read to its end and checked against the parts file, whatever the walk read.
+    let bad = check.map(|c| c.finish()).unwrap_or_default();
+    match (result, bad.first()) {
+        (Err(_), Some(first)) => Err(ReadError::Part {
+            path: first.part.clone(),
+            message: first.message.clone(),
+        }),
+        (result, _) => {
+            notes.extend(bad.into_iter().map(|b| EntryNote::BadPart {
+                part: b.part,
+                message: b.message,
+            }));
+            result
         }
     }
 }

@@ -187,6 +187,17 @@ pub fn extract(archive: &Path, target: &Path) -> Result<Extracted, ExtractError>
         };
         walk(archive, container, &mut notes, &mut visit)?;
     }
+    // A part that does not match the parts file explains whatever else went wrong: name it first.
+    if let Some(EntryNote::BadPart { part, message }) = notes
+        .iter()
+        .find(|n| matches!(n, EntryNote::BadPart { .. }))
+    {
+        return Err(ExtractError::Corrupt {
+            archive: name,
+            entry: part.clone(),
+            message: message.clone(),
+        });
+    }
     if let Some(err) = failed {
         return Err(err);
     }

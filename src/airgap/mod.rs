@@ -14,5 +14,6 @@ pub mod format;
 pub mod inspect;
 pub mod mirror;
 pub mod pack;
+pub mod parts;
 pub mod scan;
 pub mod verify;

@@ -11,6 +11,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::parts::{PartsFile, PartsWriter};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, PARTIAL_SUFFIX};
 use crate::types::Digest;
 
@@ -99,7 +100,45 @@ fn layout_entries(dir: &Path) -> Result<Vec<(String, Option<PathBuf>)>, PackErro
 /// Archives the layout in `dir` as `out` (written to `out` + [`PARTIAL_SUFFIX`], then renamed).
 /// Returns the archive's size in bytes. Files are streamed: memory stays flat.
 pub fn pack_layout(dir: &Path, out: &Path, compression: Compression) -> Result<u64, PackError> {
+    pack_layout_split(dir, out, compression, None).map(|p| p.bytes)
+}
+
+/// What [`pack_layout_split`] wrote.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The archive's size in bytes (all parts together).
+    pub bytes: u64,
+    /// For a split archive: the parts file written and its path.
+    pub parts: Option<(PartsFile, PathBuf)>,
+}
+
+/// Archives the layout in `dir` as `out`, or with `max_part` as the parts `out.001`, `out.002`, … of at
+/// most that many bytes each plus the parts file `out.parts` ([`crate::airgap::parts`]; written last,
+/// so that an interrupted run leaves no parts file). Files are streamed: memory stays flat.
+pub fn pack_layout_split(
+    dir: &Path,
+    out: &Path,
+    compression: Compression,
+    max_part: Option<u64>,
+) -> Result<Packed, PackError> {
     let entries = layout_entries(dir)?;
+    if let Some(max) = max_part {
+        let writer = PartsWriter::create(out, max).map_err(err(out))?;
+        let writer = match compression {
+            Compression::None => write_entries(writer, &entries, out)?,
+            Compression::Zstd => {
+                let enc = zstd::Encoder::new(writer, ZSTD_LEVEL).map_err(err(out))?;
+                write_entries(enc, &entries, out)?
+                    .finish()
+                    .map_err(err(out))?
+            }
+        };
+        let (file, path) = writer.finish().map_err(err(out))?;
+        return Ok(Packed {
+            bytes: file.size,
+            parts: Some((file, path)),
+        });
+    }
     let mut temp_name = out.file_name().unwrap_or_default().to_os_string();
     temp_name.push(PARTIAL_SUFFIX);
     let temp = out.with_file_name(temp_name);
@@ -124,7 +163,7 @@ pub fn pack_layout(dir: &Path, out: &Path, compression: Compression) -> Result<u
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    result
+    result.map(|bytes| Packed { bytes, parts: None })
 }
 
 fn finish_file(w: BufWriter<fs::File>, temp: &Path) -> Result<(), PackError> {

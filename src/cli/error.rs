@@ -195,6 +195,7 @@ impl From<ReadError> for Failure {
         match e {
             ReadError::NotABundle { .. } => f.hint(BUNDLE_SHAPE),
             ReadError::Io { .. } => f,
+            ReadError::Part { .. } => Failure::failed(e.to_string()),
         }
     }
 }
@@ -205,6 +206,7 @@ impl From<VerifyError> for Failure {
         match e {
             VerifyError::NotABundle { .. } => f.hint(BUNDLE_SHAPE),
             VerifyError::Io { .. } => f,
+            VerifyError::Part { .. } => Failure::failed(e.to_string()),
         }
     }
 }

@@ -7,7 +7,7 @@ use super::lockfile::read_lock;
 use super::progress::{Lines, Style};
 use super::registry::RegistryArgs;
 use crate::airgap::export::{self, ExportError, ExportOptions, ImageFailure, Summary, Verified};
-use crate::airgap::format::work_dir;
+use crate::airgap::format::{Form, work_dir};
 use crate::catalog::Catalog;
 use crate::oci::{Platform, PullError, ResolveError, RetryPolicy};
 
@@ -28,6 +28,11 @@ pub(crate) struct ExportArgs {
     /// Keep only this platform of multi-platform images (OS/ARCH[/VARIANT]); repeatable. Default: all.
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
     platforms: Vec<Platform>,
+    /// Split a .tar/.tar.zst output into parts of at most SIZE (4GiB, 700MB, bytes): NAME.001,
+    /// NAME.002, … and NAME.parts (each part's size and sha256). verify, inspect and mirror take
+    /// NAME.parts (or NAME.001) as the bundle.
+    #[arg(long = "max-size", value_name = "SIZE", value_parser = parse_max_size)]
+    max_size: Option<u64>,
     /// Output format of the summary (standard output).
     #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
     format: ExportFormat,
@@ -47,7 +52,27 @@ pub(crate) enum ExportFormat {
     Json,
 }
 
+/// `--max-size`: a size of at least [`crate::airgap::parts::MIN_PART_SIZE`].
+fn parse_max_size(text: &str) -> Result<u64, String> {
+    let size = crate::airgap::parts::parse_size(text)?;
+    if size < crate::airgap::parts::MIN_PART_SIZE {
+        return Err(format!(
+            "{text} is too small for a part: at least 4KiB ({} bytes)",
+            crate::airgap::parts::MIN_PART_SIZE
+        ));
+    }
+    Ok(size)
+}
+
 fn export_json(s: &Summary, ok: bool, failures: &[ImageFailure]) -> serde_json::Value {
+    let mut v = export_json_fields(s, ok, failures);
+    if let Some((file, count)) = &s.parts {
+        v["parts"] = serde_json::json!({"file": file.display().to_string(), "count": count});
+    }
+    v
+}
+
+fn export_json_fields(s: &Summary, ok: bool, failures: &[ImageFailure]) -> serde_json::Value {
     serde_json::json!({
         "output": s.output.display().to_string(),
         "form": s.form.name(),
@@ -115,7 +140,15 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
     let options = ExportOptions {
         output: args.output.clone(),
         platforms: args.platforms.clone(),
+        max_size: args.max_size,
     };
+    if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
+        return Err(Failure::usage(format!(
+            "--max-size splits an archive: {} is a directory output",
+            args.output.display()
+        ))
+        .hint("write NAME.tar or NAME.tar.zst to split it into parts"));
+    }
     let progress = Lines::new(Style::Export, args.quiet);
     let result = export::export(
         &lock,
@@ -197,9 +230,17 @@ fn report_summary(summary: &Summary, args: &ExportArgs) -> Result<(), Failure> {
     if !sound {
         return Err(Failure::negative());
     }
+    let written = match &summary.parts {
+        Some((file, count)) => format!(
+            "{} in {count} part(s) (read it as {})",
+            args.output.display(),
+            file.display()
+        ),
+        None => args.output.display().to_string(),
+    };
     eprintln!(
         "wrote {}: {} images, {} blobs ({} fetched, {} reused), {:.1} MiB fetched, in {:.1} s",
-        args.output.display(),
+        written,
         summary.images,
         summary.blobs,
         summary.blobs_fetched,

@@ -12,6 +12,7 @@ mod matrix;
 mod messages;
 mod mirror;
 mod oracle;
+mod parts;
 mod pin;
 mod plan;
 mod render;

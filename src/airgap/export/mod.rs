@@ -62,6 +62,8 @@ pub struct ExportOptions {
     pub output: PathBuf,
     /// Keep only these platforms of multi-platform images (empty: all).
     pub platforms: Vec<Platform>,
+    /// Split a `.tar`/`.tar.zst` output into parts of at most this many bytes (`--max-size`).
+    pub max_size: Option<u64>,
 }
 
 /// What went wrong for one image.
@@ -133,6 +135,8 @@ pub struct Summary {
     pub bytes_fetched: u64,
     /// Size of the archive (`.tar`/`.tar.zst`), when one was written.
     pub archive_bytes: Option<u64>,
+    /// For an archive split into parts (`--max-size`): the parts file and how many parts.
+    pub parts: Option<(PathBuf, usize)>,
     /// Wall time.
     pub seconds: f64,
     /// Images that failed (empty on success).
@@ -217,6 +221,7 @@ pub fn export(
         bytes,
         bytes_fetched: blobs.bytes_fetched,
         archive_bytes: None,
+        parts: None,
         seconds: 0.0,
         failures,
         unrendered: rendered
@@ -238,7 +243,11 @@ pub fn export(
     layout.write_index(&crate::oci::wire::to_json(&plan::index_document(
         &ok, artifact,
     )))?;
-    summary.archive_bytes = pack_output(&layout, options, progress)?;
+    let packed = pack_output(&layout, options, progress)?;
+    summary.archive_bytes = packed.as_ref().map(|p| p.bytes);
+    summary.parts = packed
+        .and_then(|p| p.parts)
+        .map(|(file, path)| (path, file.parts.len()));
 
     // Check what was written: structure, sizes and references. In a directory, the blobs this run has
     // hashed are not read again; an archive is new bytes, read and rehashed whole.
@@ -246,7 +255,11 @@ pub fn export(
         Form::Directory => Rehash::AllBut(blobs.hashed),
         Form::Tar | Form::TarZst => Rehash::All,
     };
-    let checked = super::verify::verify_with(&options.output, &VerifyOptions { rehash });
+    let written = summary
+        .parts
+        .as_ref()
+        .map_or(options.output.as_path(), |(p, _)| p.as_path());
+    let checked = super::verify::verify_with(written, &VerifyOptions { rehash });
     summary.verified = Some(match checked {
         Ok(r) if r.problems.is_empty() => Verified::Sound {
             blobs: r.blobs,
@@ -315,13 +328,13 @@ fn pin_images(
     Ok((images, pin::apply(lock, &digests), pinned))
 }
 
-/// For a `.tar`/`.tar.zst` output, archives the layout ([`Phase::Pack`]) and removes the work
-/// directory; returns the archive's size.
+/// For a `.tar`/`.tar.zst` output, archives the layout ([`Phase::Pack`]), in parts when
+/// [`ExportOptions::max_size`] says so, and removes the work directory; returns what was written.
 fn pack_output(
     layout: &Layout,
     options: &ExportOptions,
     progress: &dyn Progress,
-) -> Result<Option<u64>, ExportError> {
+) -> Result<Option<pack::Packed>, ExportError> {
     let compression = match Form::of(&options.output) {
         Form::Directory => return Ok(None),
         Form::Tar => Compression::None,
@@ -330,12 +343,17 @@ fn pack_output(
     let report = PhaseReport::start(progress, Phase::Pack, 1, 0);
     let item = options.output.display().to_string();
     report.started(&item, None);
-    let size = pack::pack_layout(layout.root(), &options.output, compression)?;
-    report.finished(&item, crate::progress::Outcome::Done, size, 0);
+    let packed = pack::pack_layout_split(
+        layout.root(),
+        &options.output,
+        compression,
+        options.max_size,
+    )?;
+    report.finished(&item, crate::progress::Outcome::Done, packed.bytes, 0);
     report.end();
     std::fs::remove_dir_all(layout.root()).map_err(|source| LayoutError::Io {
         path: layout.root().to_path_buf(),
         source,
     })?;
-    Ok(Some(size))
+    Ok(Some(packed))
 }

@@ -141,6 +141,7 @@ impl Checker<'_> {
                 EntryNote::TooLarge { entry, size } => {
                     self.problem(entry.clone(), format!("implausibly large ({size} bytes)"))
                 }
+                EntryNote::BadPart { part, message } => self.problem(part.clone(), message.clone()),
                 EntryNote::Unreadable { entry, message } => {
                     self.problem(entry.clone(), format!("could not be read: {message}"))
                 }

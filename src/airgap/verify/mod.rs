@@ -83,6 +83,14 @@ pub enum VerifyError {
         /// Why.
         message: String,
     },
+    /// A part of a split archive is missing or corrupt.
+    #[error("{path}: {message}")]
+    Part {
+        /// The part.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl From<ReadError> for VerifyError {
@@ -90,6 +98,7 @@ impl From<ReadError> for VerifyError {
         match e {
             ReadError::Io { path, source } => VerifyError::Io { path, source },
             ReadError::NotABundle { path, message } => VerifyError::NotABundle { path, message },
+            ReadError::Part { path, message } => VerifyError::Part { path, message },
         }
     }
 }
