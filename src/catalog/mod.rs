@@ -107,7 +107,8 @@ pub struct Lifecycle {
     pub end_of_life: Option<Date>,
     /// When the whole project was retired, if it was.
     pub retired: Option<Date>,
-    /// The date of the git tag of the line's first release (x.y.0), where the file gives it.
+    /// When the git tag of the line's first release (x.y.0) was created (an annotated tag's tagger
+    /// date, a lightweight tag's commit date: git's `creatordate`), where the file gives it.
     pub tagged: Option<Date>,
     /// Where the dates come from.
     pub source: Option<String>,
