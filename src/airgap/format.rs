@@ -38,6 +38,11 @@ pub const PLATFORM_REF_NAME: &str = "bundle.platform";
 pub const LOCK_TITLE: &str = "bundle.lock";
 /// See [`LOCK_TITLE`].
 pub const MANIFESTS_TITLE: &str = "manifests.tar";
+/// Media type of the catalog layer of the platform artifact: the catalog the lock was solved
+/// against, as the deterministic tar of `Catalog::write_tar` (absent in bundles written before it).
+pub const CATALOG_MEDIA_TYPE: &str = "application/vnd.bundle.catalog.v1.tar";
+/// See [`LOCK_TITLE`].
+pub const CATALOG_TITLE: &str = "catalog.tar";
 
 /// The limit on a JSON document (manifest, index, config) read into memory, as registries apply it.
 pub const MAX_DOCUMENT_SIZE: u64 = crate::oci::MAX_MANIFEST_BYTES as u64;

@@ -8,6 +8,7 @@
 //! `mirror`).
 
 pub mod archive;
+pub mod carried;
 pub mod export;
 pub mod extract;
 pub mod format;

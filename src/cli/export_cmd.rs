@@ -136,6 +136,15 @@ fn report_failures(failures: &[ImageFailure]) -> Failure {
 
 pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
     let lock = read_lock(&args.lock)?;
+    if lock.catalog != catalog.digest {
+        eprintln!(
+            "warning: {} was solved against catalog {}, not this one ({}): the bundle carries this \
+             catalog, and `solve --locked` with it may choose differently",
+            args.lock.display(),
+            lock.catalog,
+            catalog.digest
+        );
+    }
     let connected = args.registry.connect(RetryPolicy::default())?;
     let options = ExportOptions {
         output: args.output.clone(),

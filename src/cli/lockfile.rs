@@ -17,8 +17,14 @@ pub(crate) fn read_lock(path: &Path) -> Result<Lock, Failure> {
     })
 }
 
-/// Reads the lock at `path`, `None` when there is no file there.
+/// Reads the lock at `path`, `None` when there is no file there. A bundle written by `bundle export`
+/// (directory, .tar, .tar.zst) gives the lock it carries.
 pub(crate) fn read_lock_if_present(path: &Path) -> Result<Option<Lock>, Failure> {
+    if crate::airgap::carried::is_bundle(path) {
+        return crate::airgap::carried::lock(path)
+            .map(Some)
+            .map_err(|e| Failure::usage(format!("the bundle's lock could not be read: {e}")));
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => Lock::parse(&text, &path.display().to_string())
             .map(Some)
@@ -28,8 +34,15 @@ pub(crate) fn read_lock_if_present(path: &Path) -> Result<Option<Lock>, Failure>
     }
 }
 
-/// Writes `lock` to `path` with [`write_file`].
+/// Writes `lock` to `path` with [`write_file`]; never over a bundle.
 pub(crate) fn write_lock(path: &Path, lock: &Lock) -> Result<(), Failure> {
+    if crate::airgap::carried::is_bundle(path) {
+        return Err(Failure::usage(format!(
+            "{} is a bundle: its lock is read, never rewritten",
+            path.display()
+        ))
+        .hint("write the lock elsewhere with `-o PATH`, or use --locked to compare with the bundle's lock"));
+    }
     write_file(path, lock.to_yaml().as_bytes())
 }
 

@@ -72,8 +72,10 @@ pub(crate) use error::Failure;
     max_term_width = 110
 )]
 pub struct Cli {
-    /// Catalog directory (holding catalog.yaml, components/, profiles/). Default: the embedded catalog.
-    #[arg(long, global = true, env = "BUNDLE_CATALOG", value_name = "DIR")]
+    /// Catalog directory (holding catalog.yaml, components/, profiles/), or a bundle written by
+    /// `bundle export` (directory, .tar or .tar.zst): the catalog its lock was solved against, which
+    /// the bundle carries. Default: the embedded catalog.
+    #[arg(long, global = true, env = "BUNDLE_CATALOG", value_name = "DIR|BUNDLE")]
     catalog: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -218,6 +220,16 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn load_catalog(dir: Option<&std::path::Path>) -> Result<Catalog, Failure> {
+    if let Some(bundle) = dir.filter(|d| crate::airgap::carried::is_bundle(d)) {
+        return crate::airgap::carried::catalog(bundle).map_err(|e| match e {
+            crate::airgap::carried::CarriedError::Load(e) => {
+                Failure::usage(format!("the bundle's catalog could not be read:\n{e}"))
+            }
+            e => Failure::usage(format!("the bundle's catalog could not be read: {e}")).hint(
+                "`--catalog` takes a catalog directory or a bundle written by `bundle export`",
+            ),
+        });
+    }
     let loaded = match dir {
         Some(d) => Catalog::from_dir(d),
         None => Catalog::embedded(),

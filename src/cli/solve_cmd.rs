@@ -220,13 +220,12 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         }
     };
     let lock = lock_of(catalog, &request, as_of_given, &solution)?;
-    let text = lock.to_yaml();
     if args.locked {
         let Some(old) = &existing else {
             eprintln!("error: --locked: {} does not exist", args.output.display());
             return Err(Failure::negative());
         };
-        if old.to_yaml() != text {
+        if old.to_yaml() != with_pins_of(&lock, old).to_yaml() {
             eprintln!("error: --locked: {} would change:", args.output.display());
             for line in lock_diff(old, &lock) {
                 eprintln!("  {line}");
@@ -253,6 +252,30 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         eprintln!("wrote {}", args.output.display());
     }
     Ok(())
+}
+
+/// `new` with the digests `bundle pin` (or `export`) filled into `old` for the same images of the
+/// same component versions: pinning resolves a solution, it does not change it, so `--locked`
+/// accepts a pinned lock (a bundle's) that the catalog still solves to.
+fn with_pins_of(new: &Lock, old: &Lock) -> Lock {
+    let mut out = new.clone();
+    for c in &mut out.components {
+        let Some(o) = old
+            .components
+            .iter()
+            .find(|o| o.name == c.name && o.version == c.version)
+        else {
+            continue;
+        };
+        for i in c.images.iter_mut().filter(|i| i.digest.is_none()) {
+            i.digest = o
+                .images
+                .iter()
+                .find(|x| x.reference == i.reference)
+                .and_then(|x| x.digest.clone());
+        }
+    }
+    out
 }
 
 fn lock_diff(old: &Lock, new: &Lock) -> Vec<String> {

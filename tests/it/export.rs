@@ -428,3 +428,136 @@ fn basic_auth_and_tls() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(t.path("out.tar.zst").is_file());
 }
+
+/// Issue 13.5: the bundle carries the catalog its lock was solved against, next to the lock, so
+/// that `why`, `matrix`, `catalog show` and `solve --locked` work from the bundle alone
+/// (`--catalog BUNDLE`, `--lock BUNDLE`: directory, .tar.zst).
+#[test]
+fn bundle_carries_its_catalog() {
+    let Some(s) = Setup::new(Variant::Plain, "bundle_carries_its_catalog", &[]) else {
+        return;
+    };
+    let r = s.export(&["-o", "out", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("solved against"), "{}", r.stderr);
+    let r = s.export(&["-o", "b.tar.zst", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The third layer of the platform artifact is the catalog's deterministic tar: the same
+    // catalog (digest) as the lock names.
+    let out = s.path("out");
+    let manifest = read_json(&blob(
+        &out,
+        entries(&out)["bundle.platform"]["digest"].as_str().unwrap(),
+    ));
+    let layer = &manifest["layers"][2];
+    assert_eq!(layer["mediaType"], "application/vnd.bundle.catalog.v1.tar");
+    assert_eq!(
+        layer["annotations"]["org.opencontainers.image.title"],
+        "catalog.tar"
+    );
+    let tar = std::fs::read(blob(&out, layer["digest"].as_str().unwrap())).unwrap();
+    let carried = bundle::catalog::Catalog::from_tar("catalog.tar", tar.as_slice()).unwrap();
+    let given =
+        bundle::catalog::Catalog::from_dir(Path::new(&crate::support::world::catalog())).unwrap();
+    assert_eq!(carried.digest, given.digest);
+    assert!(s.lock_text().contains(&given.digest), "{}", s.lock_text());
+
+    // The far side: an empty directory with nothing but the bundle.
+    let far = crate::support::tempdir();
+    for b in [
+        out.display().to_string(),
+        s.path("b.tar.zst").display().to_string(),
+    ] {
+        let run = |args: &[&str]| {
+            let mut all = vec!["--catalog", b.as_str()];
+            all.extend_from_slice(args);
+            crate::support::bundle_in(&far, &all)
+        };
+        let r = run(&["catalog", "list", "--format", "json"]);
+        assert_eq!(r.code, 0, "{b}: {r:?}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["catalog"]["digest"],
+            given.digest.as_str(),
+            "{b}"
+        );
+        let r = run(&["why", "app", "--lock", &b]);
+        assert_eq!(r.code, 0, "{b}: {r:?}");
+        assert!(r.stdout.contains("app"), "{b}: {}", r.stdout);
+        let r = run(&["matrix", "--format", "json"]);
+        assert_eq!(r.code, 0, "{b}: {r:?}");
+        // the bundle's lock was pinned by export: --locked compares the solution, not the pins
+        let r = run(&["solve", "--locked", "-o", &b]);
+        assert_eq!(r.code, 0, "{b}: {r:?}");
+        // a lock is never written over a bundle
+        let r = run(&["solve", "-o", &b]);
+        assert_eq!(r.code, 2, "{b}: {r:?}");
+        assert!(r.stderr.contains("is a bundle"), "{b}: {}", r.stderr);
+    }
+    assert!(out.join("index.json").is_file());
+    assert!(
+        std::fs::read_dir(far.as_ref() as &Path)
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing written on the far side"
+    );
+
+    // A different catalog is carried but named in a warning.
+    let other = crate::support::tempdir().child("catalog");
+    crate::support::copy_dir(Path::new(&crate::support::world::catalog()), &other);
+    let app = other.join("components/app.yaml");
+    let text = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(&app, format!("{text}\n# edited\n")).unwrap();
+    let r = bundle_env(
+        &s.dir,
+        &[
+            "--catalog",
+            &other.display().to_string(),
+            "export",
+            "--airgap",
+            "--registry-mirror",
+            &s.mirror(),
+            "--insecure-registry",
+            &s.registry.host,
+            "-o",
+            "other",
+            "-q",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("was solved against catalog"),
+        "{}",
+        r.stderr
+    );
+
+    // A bundle without the catalog layer (exported before bundles carried it) says so.
+    let old = s.path("out");
+    let pm = blob(
+        &old,
+        entries(&old)["bundle.platform"]["digest"].as_str().unwrap(),
+    );
+    let mut m = read_json(&pm);
+    m["layers"].as_array_mut().unwrap().truncate(2);
+    let bytes = serde_json::to_vec(&m).unwrap();
+    let digest = sha256(&bytes);
+    std::fs::write(blob(&old, &digest), &bytes).unwrap();
+    let index = old.join("index.json");
+    let text = std::fs::read_to_string(&index).unwrap();
+    let was = entries(&old)["bundle.platform"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let size = std::fs::metadata(&pm).unwrap().len();
+    let text = text.replace(&was, &digest).replace(
+        &format!("\"size\":{size}"),
+        &format!("\"size\":{}", bytes.len()),
+    );
+    std::fs::write(&index, text).unwrap();
+    let r = crate::support::bundle_in(&far, &["--catalog", &old.display().to_string(), "matrix"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("carries no catalog"), "{}", r.stderr);
+}

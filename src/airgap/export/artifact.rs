@@ -1,12 +1,15 @@
-//! The bundle's own artifact: the lock and the rendered manifests, as an OCI artifact with an empty
-//! config, found in `index.json` by its `artifactType` ([`PLATFORM_ARTIFACT_TYPE`]).
+//! The bundle's own artifact: the lock, the rendered manifests and the catalog the lock was solved
+//! against, as an OCI artifact with an empty config, found in `index.json` by its `artifactType`
+//! ([`PLATFORM_ARTIFACT_TYPE`]).
 
 use std::collections::BTreeMap;
 
 use crate::airgap::format::{
-    LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE, MANIFESTS_TITLE, PLATFORM_ARTIFACT_TYPE,
+    CATALOG_MEDIA_TYPE, CATALOG_TITLE, LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE,
+    MANIFESTS_TITLE, PLATFORM_ARTIFACT_TYPE,
 };
 use crate::airgap::pack;
+use crate::catalog::Catalog;
 use crate::lock::Lock;
 use crate::oci::media_types::{
     CREATED_ANNOTATION, OCI_EMPTY, OCI_EMPTY_CONTENT, OCI_MANIFEST, TITLE_ANNOTATION,
@@ -14,17 +17,21 @@ use crate::oci::media_types::{
 use crate::oci::wire::{Descriptor, Manifest, to_json};
 use crate::oci::{Layout, LayoutError};
 
-/// Writes the lock, the rendered manifests and the artifact manifest; returns its `index.json` entry.
+/// Writes the lock, the rendered manifests, the catalog and the artifact manifest; returns its
+/// `index.json` entry.
 pub(super) fn write_platform_artifact(
     layout: &Layout,
     lock: &Lock,
     files: &BTreeMap<String, String>,
+    catalog: &Catalog,
 ) -> Result<Descriptor, LayoutError> {
     let lock_bytes = lock.to_yaml().into_bytes();
-    let tar = pack::tar_files(files).map_err(|source| LayoutError::Io {
+    let io = |source| LayoutError::Io {
         path: layout.root().to_path_buf(),
         source,
-    })?;
+    };
+    let tar = pack::tar_files(files).map_err(io)?;
+    let catalog_tar = catalog.write_tar(Vec::new()).map_err(io)?;
     let empty = layout.write_small_blob(OCI_EMPTY_CONTENT)?;
     let layer = |media_type: &str, bytes: &[u8], title: &str| -> Result<Descriptor, LayoutError> {
         let digest = layout.write_small_blob(bytes)?;
@@ -43,6 +50,7 @@ pub(super) fn write_platform_artifact(
         layers: vec![
             layer(LOCK_MEDIA_TYPE, &lock_bytes, LOCK_TITLE)?,
             layer(MANIFESTS_MEDIA_TYPE, &tar, MANIFESTS_TITLE)?,
+            layer(CATALOG_MEDIA_TYPE, &catalog_tar, CATALOG_TITLE)?,
         ],
         subject: None,
         annotations: BTreeMap::from([(

@@ -177,7 +177,7 @@ pub enum ExportError {
 }
 
 /// Exports the locked platform (see the module docs). `catalog` is the one the lock was solved from
-/// (for rendering); registries are reached through `registries`, on `runner`.
+/// (for rendering; the bundle carries it next to the lock); registries are reached through `registries`, on `runner`.
 pub fn export(
     lock: &Lock,
     catalog: &Catalog,
@@ -239,7 +239,7 @@ pub fn export(
     }
 
     // The platform artifact, then index.json: once, here.
-    let artifact = artifact::write_platform_artifact(&layout, &lock, &rendered.files)?;
+    let artifact = artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog)?;
     layout.write_index(&crate::oci::wire::to_json(&plan::index_document(
         &ok, artifact,
     )))?;

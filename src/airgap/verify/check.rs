@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Problem, Report};
 use crate::airgap::archive::EntryNote;
 use crate::airgap::format::{
-    COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE,
-    MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE, PLATFORM_REF_NAME,
-    READABLE_FORMAT_VERSIONS, is_platform_artifact,
+    CATALOG_MEDIA_TYPE, COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE,
+    MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
+    PLATFORM_REF_NAME, READABLE_FORMAT_VERSIONS, is_platform_artifact,
 };
 use crate::airgap::scan::Scan;
 use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION};
@@ -560,6 +560,18 @@ impl Checker<'_> {
                     format!("has {n} layers of type {want} (expected 1)"),
                 );
             }
+        }
+        // the catalog: one, or none in a bundle written before bundles carried it
+        let n = m
+            .layers
+            .iter()
+            .filter(|l| l.media_type == CATALOG_MEDIA_TYPE)
+            .count();
+        if n > 1 {
+            self.problem(
+                subject,
+                format!("has {n} layers of type {CATALOG_MEDIA_TYPE} (expected at most 1)"),
+            );
         }
     }
 
