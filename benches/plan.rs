@@ -36,6 +36,7 @@ fn bench(c: &mut Criterion) {
         with: old.request.with.clone(),
         without: old.request.without.clone(),
         allow_eol: false,
+        allow_untested: false,
         as_of: "2026-11-27".parse().unwrap(),
     };
     let catalog = Catalog::embedded().unwrap();

@@ -139,6 +139,7 @@ fn request_all(catalog: &Catalog) -> Request {
             .collect(),
         without: vec![],
         allow_eol: false,
+        allow_untested: false,
         as_of: Date::new(2026, 11, 26).unwrap(),
     }
 }

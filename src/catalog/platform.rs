@@ -16,6 +16,8 @@ pub struct PlatformSpec {
     pub without: Vec<String>,
     /// Whether end-of-life and retired versions may be chosen.
     pub allow_eol: bool,
+    /// Whether `untested` versions (no published Kubernetes range) may be chosen.
+    pub allow_untested: bool,
     /// The date lifecycle is judged on, if fixed in the file.
     pub as_of: Option<Date>,
 }
@@ -92,6 +94,7 @@ impl PlatformSpec {
             with,
             without: f.without.into_iter().map(|s| s.value).collect(),
             allow_eol: f.allow_eol,
+            allow_untested: f.allow_untested,
             as_of,
         })
     }

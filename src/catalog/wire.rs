@@ -248,6 +248,8 @@ pub struct PlatformFile {
     #[serde(default)]
     pub allow_eol: bool,
     #[serde(default)]
+    pub allow_untested: bool,
+    #[serde(default)]
     pub as_of: Option<Spanned<String>>,
 }
 

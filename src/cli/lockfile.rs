@@ -85,6 +85,7 @@ pub(crate) fn lock_of(
             with: request.with.clone(),
             without: request.without.clone(),
             allow_eol: request.allow_eol,
+            allow_untested: request.allow_untested,
             as_of: as_of_given.then_some(request.as_of),
         },
         kubernetes: solution.kubernetes.clone(),
@@ -120,6 +121,7 @@ pub(crate) fn locked_component(
     Ok(LockedComponent {
         name: name.to_string(),
         version: version.clone(),
+        untested: release.is_some_and(|r| r.kubernetes.is_untested()),
         images,
     })
 }

@@ -36,6 +36,11 @@ pub(crate) struct MatrixArgs {
     /// matrix always allows end-of-life releases and judges no date.
     #[arg(long, value_name = "FILE")]
     request: Option<PathBuf>,
+    /// Let cells and platforms use `untested` versions (no published Kubernetes range): a cell then
+    /// shows the newest version that installs, tested or not (still marked untested). The same as
+    /// `allowUntested: true` in the request file.
+    #[arg(long)]
+    allow_untested: bool,
     /// Compare with an earlier JSON matrix and list the cells that lost their version or went to an
     /// older one (exit 1 if any). The report goes to standard output; the matrix is written only
     /// with -o.
@@ -75,6 +80,9 @@ fn options(catalog: &Catalog, args: &MatrixArgs) -> Result<Options, Failure> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or(shown);
+    }
+    if args.allow_untested {
+        options.request.allow_untested = true;
     }
     if let Some(k) = &args.kubernetes {
         options.kubernetes = Some(VersionReq::parse_lenient(k).map_err(|e| {

@@ -27,7 +27,7 @@ pub(crate) struct PlanArgs {
     #[arg(
         long,
         value_name = "NEW.lock",
-        conflicts_with_all = ["file", "profile", "kubernetes", "with", "without", "allow_eol", "as_of"]
+        conflicts_with_all = ["file", "profile", "kubernetes", "with", "without", "allow_eol", "allow_untested", "as_of"]
     )]
     to: Option<PathBuf>,
     #[command(flatten)]
@@ -265,6 +265,7 @@ fn could_run(catalog: &Catalog, request: &Request, name: &str, k: &Version) -> b
     catalog.component(name).is_some_and(|c| {
         c.versions.iter().any(|r| {
             (request.allow_eol || r.lifecycle.dead_on(request.as_of).is_none())
+                && (request.allow_untested || !r.kubernetes.is_untested())
                 && r.requires
                     .iter()
                     .filter(|x| x.name == crate::catalog::KUBERNETES)
@@ -339,6 +340,10 @@ fn step_locks(
                 with,
                 without,
                 allow_eol: true,
+                // a step that keeps an untested version (from the old lock) allows it, so that
+                // `solve --locked` on the step's lock agrees with it
+                allow_untested: target.request.allow_untested
+                    || components.iter().any(|c| c.untested),
                 as_of: target.request.as_of,
             },
             kubernetes: step.kubernetes.clone(),

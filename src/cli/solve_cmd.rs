@@ -64,6 +64,10 @@ pub(crate) struct RequestArgs {
     /// Allow end-of-life and retired releases.
     #[arg(long)]
     pub(crate) allow_eol: bool,
+    /// Allow `untested` versions: upstream publishes no Kubernetes range for them (or none that
+    /// covers them), so nothing says they work with the chosen Kubernetes. Off by default.
+    #[arg(long)]
+    pub(crate) allow_untested: bool,
     /// Judge lifecycle on this date instead of today (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub(crate) as_of: Option<String>,
@@ -128,6 +132,7 @@ pub(crate) fn build_request(
             with: lock.request.with.clone(),
             without: lock.request.without.clone(),
             allow_eol: lock.request.allow_eol,
+            allow_untested: lock.request.allow_untested,
             as_of: lock.request.as_of.unwrap_or(today),
         }
     } else if flags_given {
@@ -136,6 +141,7 @@ pub(crate) fn build_request(
             with: Vec::new(),
             without: Vec::new(),
             allow_eol: false,
+            allow_untested: false,
             as_of: today,
         }
     } else {
@@ -164,6 +170,9 @@ pub(crate) fn build_request(
     }
     if args.allow_eol {
         request.allow_eol = true;
+    }
+    if args.allow_untested {
+        request.allow_untested = true;
     }
     if let Some(d) = &args.as_of {
         request.as_of = parse_date(d)?;
@@ -368,9 +377,14 @@ fn render_solution(
                 None if existing.is_some() => "added".to_string(),
                 None => String::new(),
             };
+            let untested = r.is_some_and(|r| r.kubernetes.is_untested());
             vec![
                 c.name.clone(),
-                c.version.to_string(),
+                if untested {
+                    format!("{} (untested)", c.version)
+                } else {
+                    c.version.to_string()
+                },
                 comp.map(|x| x.provides.join(", ")).unwrap_or_default(),
                 eol,
                 status,
@@ -437,6 +451,7 @@ pub(crate) fn explanation_json(ex: &Explanation) -> serde_json::Value {
             "subject": f.subject, "fact": f.text, "source": f.source,
         })).collect::<Vec<_>>(),
         "endOfLifeIsTheReason": ex.eol_is_reason,
+        "untestedIsTheReason": ex.untested_is_reason,
         "hints": ex.hints,
     })
 }
@@ -450,6 +465,7 @@ pub(super) fn why(catalog: &Catalog, args: WhyArgs) -> Result<(), Failure> {
         &chosen(&lock),
         &args.name,
         lock.request.allow_eol,
+        lock.request.allow_untested,
         as_of,
     )
     .map_err(|e| {

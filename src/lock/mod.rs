@@ -46,6 +46,8 @@ pub struct LockedRequest {
     pub without: Vec<String>,
     /// Whether end-of-life releases were allowed.
     pub allow_eol: bool,
+    /// Whether `untested` versions (no published Kubernetes range) were allowed.
+    pub allow_untested: bool,
     /// The lifecycle date, when the user fixed one.
     pub as_of: Option<Date>,
 }
@@ -57,6 +59,9 @@ pub struct LockedComponent {
     pub name: String,
     /// Version.
     pub version: Version,
+    /// Whether the catalog marks this version `untested` (upstream publishes no Kubernetes range
+    /// for it): chosen only because the request allowed untested versions.
+    pub untested: bool,
     /// Its images.
     pub images: Vec<LockedImage>,
 }
@@ -108,6 +113,9 @@ impl Lock {
             }
         }
         let _ = writeln!(s, "  allowEol: {}", self.request.allow_eol);
+        if self.request.allow_untested {
+            let _ = writeln!(s, "  allowUntested: true");
+        }
         if let Some(d) = self.request.as_of {
             let _ = writeln!(s, "  asOf: {}", scalar(&d.to_string()));
         }
@@ -118,6 +126,9 @@ impl Lock {
         for c in &comps {
             let _ = writeln!(s, "  - name: {}", scalar(&c.name));
             let _ = writeln!(s, "    version: {}", scalar(&c.version.to_string()));
+            if c.untested {
+                let _ = writeln!(s, "    untested: true");
+            }
             if c.images.is_empty() {
                 let _ = writeln!(s, "    images: []");
                 continue;
@@ -143,12 +154,14 @@ impl Lock {
                 "with": self.request.with.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
                 "without": self.request.without,
                 "allowEol": self.request.allow_eol,
+                "allowUntested": self.request.allow_untested,
                 "asOf": self.request.as_of.map(|d| d.to_string()),
             },
             "kubernetes": self.kubernetes.to_string(),
             "components": self.components.iter().map(|c| serde_json::json!({
                 "name": c.name,
                 "version": c.version.to_string(),
+                "untested": c.untested,
                 "images": c.images.iter().map(|i| serde_json::json!({
                     "reference": i.reference.to_string(),
                     "digest": i.digest,
@@ -192,12 +205,14 @@ mod tests {
                 ],
                 without: vec!["traefik".to_string()],
                 allow_eol: false,
+                allow_untested: true,
                 as_of: Some("2026-11-26".parse().unwrap()),
             },
             kubernetes: Version::new(1, 35, 9),
             components: vec![LockedComponent {
                 name: "cert-manager".to_string(),
                 version: Version::new(1, 20, 4),
+                untested: true,
                 images: vec![LockedImage {
                     reference: ImageRef::parse("quay.io/jetstack/cert-manager-controller:v1.20.4")
                         .unwrap(),

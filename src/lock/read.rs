@@ -61,6 +61,8 @@ struct RequestWire {
     #[serde(default)]
     allow_eol: bool,
     #[serde(default)]
+    allow_untested: bool,
+    #[serde(default)]
     as_of: Option<Spanned<String>>,
 }
 
@@ -69,6 +71,8 @@ struct RequestWire {
 struct ComponentWire {
     name: String,
     version: Spanned<String>,
+    #[serde(default)]
+    untested: bool,
     #[serde(default)]
     images: Vec<ImageWire>,
 }
@@ -182,6 +186,7 @@ impl Lock {
             components.push(LockedComponent {
                 version: ctx.version(&c.version)?,
                 name: c.name,
+                untested: c.untested,
                 images,
             });
         }
@@ -202,6 +207,7 @@ impl Lock {
                 with,
                 without: w.request.without,
                 allow_eol: w.request.allow_eol,
+                allow_untested: w.request.allow_untested,
                 as_of,
             },
             kubernetes: ctx.version(&w.kubernetes)?,

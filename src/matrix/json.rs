@@ -150,6 +150,9 @@ pub struct RequestFile {
     pub with: Vec<String>,
     /// Refused components.
     pub without: Vec<String>,
+    /// Whether untested versions were allowed (`--allow-untested`); absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_untested: bool,
 }
 
 /// The platform for one minor, or its conflict.
@@ -264,6 +267,7 @@ impl MatrixFile {
                 kubernetes: m.request.kubernetes.to_string(),
                 with: m.request.with.iter().map(|w| w.to_string()).collect(),
                 without: m.request.without.clone(),
+                allow_untested: m.request.allow_untested,
             }),
             platforms: OrderedMap(
                 m.minors

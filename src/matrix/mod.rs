@@ -273,6 +273,7 @@ pub fn default_options(catalog: &Catalog) -> Options {
                 with: Vec::new(),
                 without: Vec::new(),
                 allow_eol: true,
+                allow_untested: false,
                 as_of: None,
             },
             request_label: "empty request (the catalog has no default profile)".to_string(),
@@ -349,6 +350,7 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
             with: options.request.with.clone(),
             without: options.request.without.clone(),
             allow_eol: true,
+            allow_untested: options.request.allow_untested,
             as_of,
         })
     };
@@ -356,7 +358,7 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
         platform_request(m)?.validate(catalog)?;
     }
 
-    let rows = component_rows(catalog, &minors, k, as_of);
+    let rows = component_rows(catalog, &minors, k, as_of, options.request.allow_untested);
 
     let mut platforms = Vec::with_capacity(minors.len());
     for m in &minors {
@@ -420,10 +422,18 @@ pub fn build(catalog: &Catalog, options: &Options) -> Result<Matrix, MatrixError
 }
 
 /// The components × minors table: one row per component but Kubernetes (index `k`).
-fn component_rows(catalog: &Catalog, minors: &[Minor], k: usize, as_of: Date) -> Vec<Row> {
+fn component_rows(
+    catalog: &Catalog,
+    minors: &[Minor],
+    k: usize,
+    as_of: Date,
+    allow_untested: bool,
+) -> Vec<Row> {
     let oracle = Oracle::new(catalog, lifecycle_exclusions(catalog, true, as_of));
     // Untested versions are excluded first: a cell shows what `bundle solve` chooses by default,
-    // and an untested version (marked) only where nothing tested installs.
+    // and an untested version (marked) only where nothing tested installs. With untested versions
+    // allowed, a cell shows the newest that installs, tested or not (still marked when it needs an
+    // untested release).
     let tested = untested_exclusions(catalog).map(|ex| Oracle::new(catalog, ex));
     let mut rows: Vec<Row> = catalog
         .components
@@ -446,6 +456,8 @@ fn component_rows(catalog: &Catalog, minors: &[Minor], k: usize, as_of: Date) ->
             let Some(row) = row.next() else { break };
             let fit = match &tested {
                 None => newest_fitting(&oracle, &kube, ci).map(|vi| (vi, false)),
+                Some(t) if allow_untested => newest_fitting(&oracle, &kube, ci)
+                    .map(|vi| (vi, !fits_exactly(t, &kube, ci, vi))),
                 Some(t) => newest_fitting(t, &kube, ci)
                     .map(|vi| (vi, false))
                     .or_else(|| newest_fitting(&oracle, &kube, ci).map(|vi| (vi, true))),
@@ -485,6 +497,17 @@ fn untested_exclusions(catalog: &Catalog) -> Option<Vec<Vec<Option<String>>>> {
         })
         .collect();
     ex.iter().flatten().any(Option::is_some).then_some(ex)
+}
+
+/// Whether version index `vi` of component `ci` installs beside `kube`.
+fn fits_exactly(oracle: &Oracle<'_>, kube: &Need, ci: usize, vi: usize) -> bool {
+    let version = oracle.catalog().components[ci].versions[vi].version.clone();
+    oracle
+        .check(&Query {
+            needs: vec![kube.clone(), Need::One(ci, Set::Exact(version))],
+            limits: vec![],
+        })
+        .is_some()
 }
 
 /// The newest version of component `ci` that installs beside `kube`.
@@ -528,6 +551,8 @@ fn reason(catalog: &Catalog, m: &Minor, name: &str, as_of: Date) -> Reason {
         }],
         without: Vec::new(),
         allow_eol: true,
+        // a cell is empty only when no version installs, untested ones included
+        allow_untested: true,
         as_of,
     };
     let ex = solver::explain(catalog, &request);

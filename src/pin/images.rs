@@ -144,6 +144,7 @@ mod tests {
                 with: Vec::new(),
                 without: Vec::new(),
                 allow_eol: false,
+                allow_untested: false,
                 as_of: None,
             },
             kubernetes: Version::new(1, 35, 0),
@@ -152,6 +153,7 @@ mod tests {
                 .map(|(name, r, d)| LockedComponent {
                     name: name.to_string(),
                     version: Version::new(1, 0, 0),
+                    untested: false,
                     images: vec![LockedImage {
                         reference: ImageRef::parse(r).unwrap(),
                         digest: d.clone(),

@@ -8,7 +8,7 @@
 use crate::catalog::{Catalog, Component, KUBERNETES, Release};
 use crate::types::{Date, Version};
 
-use super::policy::exclusions;
+use super::policy::{UNTESTED_REASON, request_exclusions};
 use super::request::{Request, RequestItem, need_for};
 use super::sat::{Need, Oracle, Query, Set};
 
@@ -32,6 +32,10 @@ pub struct Explanation {
     pub facts: Vec<FactLine>,
     /// Whether the request would fit if end-of-life and retired releases were allowed.
     pub eol_is_reason: bool,
+    /// Whether the request would fit if `untested` versions (no published Kubernetes range) were
+    /// allowed. When both this and `eol_is_reason` hold, either flag alone may suffice or both may
+    /// be needed; the hints say which.
+    pub untested_is_reason: bool,
     /// What the user can do.
     pub hints: Vec<String>,
     /// The date lifecycle was judged on.
@@ -45,17 +49,19 @@ const MAX_VERSIONS: usize = 6;
 
 /// Explains why `request` has no solution over `catalog`.
 pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
-    let strict = Oracle::new(
-        catalog,
-        exclusions(catalog, request.allow_eol, request.as_of),
-    );
-    let lax = Oracle::new(catalog, exclusions(catalog, true, request.as_of));
-    // When the request fails even with end-of-life releases allowed, the compatibility facts are
-    // the real conflict: explain those, and mention lifecycle only as an addition.
-    let lax_fails = !request.allow_eol
-        && lax
-            .check(&Request::query_for(catalog, &request.items()))
-            .is_none();
+    let with = |allow_eol: bool, allow_untested: bool| Request {
+        allow_eol: request.allow_eol || allow_eol,
+        allow_untested: request.allow_untested || allow_untested,
+        ..request.clone()
+    };
+    let strict = Oracle::new(catalog, request_exclusions(catalog, request));
+    let lax = Oracle::new(catalog, request_exclusions(catalog, &with(true, true)));
+    let passes = |o: &Oracle<'_>| o.check(&request.query(catalog)).is_some();
+    let relaxable = !request.allow_eol || !request.allow_untested;
+    // When the request fails even with end-of-life and untested releases allowed, the
+    // compatibility facts are the real conflict: explain those, and mention lifecycle only as an
+    // addition.
+    let lax_fails = relaxable && !passes(&lax);
     let oracle = if lax_fails { &lax } else { &strict };
     let fails = |items: &[RequestItem]| oracle.check(&Request::query_for(catalog, items)).is_none();
 
@@ -70,7 +76,31 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
         .err()
         .unwrap_or_default();
 
-    let eol_is_reason = !request.allow_eol && !lax_fails;
+    // Which relaxation makes the request fit: either flag alone, or only both together.
+    let relax = if relaxable && !lax_fails {
+        let eol_alone = !request.allow_eol
+            && passes(&Oracle::new(
+                catalog,
+                request_exclusions(catalog, &with(true, false)),
+            ));
+        let untested_only = Oracle::new(catalog, request_exclusions(catalog, &with(false, true)));
+        let untested_alone = !request.allow_untested && passes(&untested_only);
+        if eol_alone || untested_alone {
+            Relax::Either {
+                eol: eol_alone,
+                untested: untested_alone,
+            }
+        } else {
+            Relax::Both
+        }
+    } else {
+        Relax::Nothing
+    };
+    let (eol_is_reason, untested_is_reason) = match relax {
+        Relax::Nothing => (false, false),
+        Relax::Both => (true, true),
+        Relax::Either { eol, untested } => (eol, untested),
+    };
 
     let mut facts = Vec::new();
     let k8s = catalog.component_index(KUBERNETES);
@@ -180,25 +210,90 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
                     let why = strict
                         .excluded(ci, comp.versions.len() - 1)
                         .unwrap_or_default();
+                    let flags = match (
+                        r.lifecycle.dead_on(request.as_of).is_some() && !request.allow_eol,
+                        r.kubernetes.is_untested() && !request.allow_untested,
+                    ) {
+                        (true, true) => "--allow-eol and --allow-untested",
+                        (false, true) => "--allow-untested",
+                        _ => "--allow-eol",
+                    };
                     facts.push(FactLine {
                         subject: comp.name.clone(),
                         text: format!(
-                            "is also {why} (every version), so --allow-eol alone would not help"
+                            "is also {why} (every version), so {flags} alone would not help"
                         ),
-                        source: r.lifecycle.source.clone(),
+                        source: exclusion_source(r, &why),
                     });
                 }
             }
         }
     }
-    let hints = hints(catalog, request, oracle, &core, eol_is_reason);
+    if untested_is_reason {
+        // the untested versions a platform would need, where no fact names them yet
+        let relaxed = Oracle::new(
+            catalog,
+            request_exclusions(catalog, &with(eol_is_reason, true)),
+        );
+        let needed = relaxed
+            .check(&Request::query_for(catalog, &core))
+            .unwrap_or_default();
+        for (ci, v) in needed.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let r = &catalog.components[ci].versions[v];
+            let subject = format!("{} {}", catalog.components[ci].name, r.version);
+            let Some(why) = strict
+                .excluded(ci, v)
+                .filter(|w| w.contains(UNTESTED_REASON))
+            else {
+                continue;
+            };
+            if !facts.iter().any(|f: &FactLine| f.subject == subject) {
+                facts.push(FactLine {
+                    subject,
+                    source: exclusion_source(r, &why),
+                    text: format!("is {why}"),
+                });
+            }
+        }
+    }
+    let hints = hints(catalog, request, oracle, &core, relax);
     Explanation {
         core,
         facts: merge(prune(facts)),
         eol_is_reason,
+        untested_is_reason,
         hints,
         as_of: request.as_of,
         solver_report,
+    }
+}
+
+/// Which of `--allow-eol` and `--allow-untested` would make a failed request fit.
+#[derive(Debug, Clone, Copy)]
+enum Relax {
+    /// Neither (or both allowed already): the compatibility facts are the conflict.
+    Nothing,
+    /// Either flag that is `true` suffices on its own.
+    Either { eol: bool, untested: bool },
+    /// Only both together.
+    Both,
+}
+
+/// The source of an exclusion: the lifecycle's for a dead release, the `untested` statement's for
+/// an untested one (both for both).
+fn exclusion_source(r: &Release, why: &str) -> Option<String> {
+    let untested = why.contains(UNTESTED_REASON);
+    let dead = why != UNTESTED_REASON;
+    let statement = r
+        .kubernetes
+        .statement()
+        .map(|s| s.source.clone())
+        .filter(|_| untested);
+    let lifecycle = r.lifecycle.source.clone().filter(|_| dead);
+    match (lifecycle, statement) {
+        (Some(a), Some(b)) => Some(format!("{a} ; {b}")),
+        (a, b) => a.or(b),
     }
 }
 
@@ -214,14 +309,15 @@ fn prune(facts: Vec<FactLine>) -> Vec<FactLine> {
                 && f.text.split([' ', ',', '(', ')']).any(|w| w == comp)
         })
     };
-    facts
-        .iter()
-        .filter(|f| {
-            let comp = f.subject.split(' ').next().unwrap_or_default();
-            !(f.text.starts_with(NO_SINGLE_FACT) && named_elsewhere(comp, &facts))
-        })
-        .cloned()
-        .collect()
+    let mut out: Vec<FactLine> = Vec::new();
+    for f in &facts {
+        let comp = f.subject.split(' ').next().unwrap_or_default();
+        let superseded = f.text.starts_with(NO_SINGLE_FACT) && named_elsewhere(comp, &facts);
+        if !superseded && !out.contains(f) {
+            out.push(f.clone());
+        }
+    }
+    out
 }
 
 /// Merges consecutive facts that say the same thing about versions of one component.
@@ -331,8 +427,8 @@ fn version_facts(
         if let Some(why) = oracle.excluded(ci, *vi) {
             out.push(FactLine {
                 subject,
+                source: exclusion_source(r, &why),
                 text: format!("is {why}"),
-                source: r.lifecycle.source.clone(),
             });
             continue;
         }
@@ -355,12 +451,13 @@ fn version_facts(
                 source: None,
             });
         }
-        for (text, source) in decisive {
+        for (text, source, untested) in decisive {
             out.push(FactLine {
                 subject: subject.clone(),
                 text,
                 source,
             });
+            out.extend(untested);
         }
     }
     if candidates.len() > shown {
@@ -385,13 +482,17 @@ fn version_facts(
     out
 }
 
-/// The facts of release `r` that, each on its own, cannot hold beside `base`.
+/// A decisive fact: its text, its source, and the untested versions that it would need.
+type Decisive = (String, Option<String>, Vec<FactLine>);
+
+/// The facts of release `r` that, each on its own, cannot hold beside `base`; a requirement that
+/// only untested versions would meet names them.
 fn decisive_facts(
     oracle: &Oracle<'_>,
     catalog: &Catalog,
     base: &Query,
     r: &Release,
-) -> Vec<(String, Option<String>)> {
+) -> Vec<Decisive> {
     let mut out = Vec::new();
     for c in &r.requires {
         let mut q = base.clone();
@@ -415,7 +516,11 @@ fn decisive_facts(
             } else {
                 format!("requires a {} provider", c.name)
             };
-            out.push((text, c.source.clone()));
+            out.push((
+                text,
+                c.source.clone(),
+                untested_in(oracle, catalog, &c.name, &c.range),
+            ));
         }
     }
     for c in &r.constrains {
@@ -428,6 +533,7 @@ fn decisive_facts(
             out.push((
                 format!("allows {} only in {}", c.name, c.range),
                 c.source.clone(),
+                Vec::new(),
             ));
         }
     }
@@ -438,9 +544,48 @@ fn decisive_facts(
         let mut q = base.clone();
         q.limits.push((t, Set::Nothing));
         if oracle.check(&q).is_none() {
-            out.push((format!("cannot run beside {}", c.name), c.source.clone()));
+            out.push((
+                format!("cannot run beside {}", c.name),
+                c.source.clone(),
+                Vec::new(),
+            ));
         }
     }
+    out
+}
+
+/// The versions of `name` (a component, or the providers of a capability) in `range` that the
+/// oracle excludes as untested, newest first, as fact lines.
+fn untested_in(
+    oracle: &Oracle<'_>,
+    catalog: &Catalog,
+    name: &str,
+    range: &crate::types::VersionReq,
+) -> Vec<FactLine> {
+    let comps: Vec<usize> = match catalog.component_index(name) {
+        Some(t) => vec![t],
+        None => oracle.providers(name).unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for t in comps {
+        let comp = &catalog.components[t];
+        for (vi, v) in comp.versions.iter().enumerate().rev() {
+            if !range.matches(&v.version) || !v.kubernetes.is_untested() {
+                continue;
+            }
+            if let Some(why) = oracle
+                .excluded(t, vi)
+                .filter(|w| w.contains(UNTESTED_REASON))
+            {
+                out.push(FactLine {
+                    subject: format!("{} {}", comp.name, v.version),
+                    source: exclusion_source(v, &why),
+                    text: format!("is {why}"),
+                });
+            }
+        }
+    }
+    out.truncate(MAX_VERSIONS);
     out
 }
 
@@ -475,15 +620,30 @@ fn hints(
     request: &Request,
     oracle: &Oracle<'_>,
     core: &[RequestItem],
-    eol_is_reason: bool,
+    relax: Relax,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if eol_is_reason {
-        out.push(format!(
-            "the request fits only with end-of-life or retired releases (as of {}): add --allow-eol (or `allowEol: true`) to accept them, or drop what is dead from the request",
+    let eol_hint = format!(
+        "the request fits only with end-of-life or retired releases (as of {}): add --allow-eol (or `allowEol: true`) to accept them, or drop what is dead from the request",
+        request.as_of
+    );
+    let untested_hint = "the request fits only with untested versions (upstream publishes no Kubernetes range for them): add --allow-untested (or `allowUntested: true`) to accept them, or drop what needs them from the request";
+    match relax {
+        Relax::Nothing => {}
+        Relax::Either { eol, untested } => {
+            if eol {
+                out.push(eol_hint);
+            }
+            if untested {
+                out.push(untested_hint.to_string());
+            }
+        }
+        Relax::Both => out.push(format!(
+            "the request fits only with end-of-life or retired releases (as of {}) and untested versions (no published Kubernetes range) together: add --allow-eol and --allow-untested (or `allowEol: true` and `allowUntested: true`)",
             request.as_of
-        ));
+        )),
     }
+    let relaxing_helps = !matches!(relax, Relax::Nothing);
     let k8s_item = core.iter().find_map(|i| match i {
         RequestItem::Kubernetes(r) => Some(r.clone()),
         _ => None,
@@ -546,7 +706,7 @@ fn hints(
             list.join(", ")
         ));
     }
-    if core.is_empty() && !eol_is_reason {
+    if core.is_empty() && !relaxing_helps {
         out.push(
             "the catalog itself has no installable Kubernetes version; run `bundle catalog check`"
                 .to_string(),

@@ -11,7 +11,8 @@
 //! requires it, and nothing enters that nothing asks for). A capability that a settled version
 //! requires and no settled component provides gets its first provider in name order that fits.
 //! Versions taken from an existing lock are kept where they still fit (minimal change). End-of-life and
-//! retired versions are excluded unless `allow_eol`. The answer is a pure function of its inputs.
+//! retired versions are excluded unless `allow_eol`, and so are `untested` versions (upstream publishes
+//! no Kubernetes range for them) unless `allow_untested`. The answer is a pure function of its inputs.
 
 mod explain;
 mod policy;
@@ -21,7 +22,7 @@ mod why;
 
 pub use explain::{Explanation, FactLine, explain};
 pub use policy::exclusions as lifecycle_exclusions;
-pub use policy::{Solution, Step, solve};
+pub use policy::{Solution, Step, UNTESTED_REASON, request_exclusions, solve};
 pub use request::{Request, RequestError, RequestItem};
 pub use why::{HeldBack, why};
 

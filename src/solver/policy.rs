@@ -113,6 +113,29 @@ pub fn exclusions(catalog: &Catalog, allow_eol: bool, as_of: Date) -> Vec<Vec<Op
         .collect()
 }
 
+/// Why an `untested` version is excluded, as explanations word it.
+pub const UNTESTED_REASON: &str = "untested: upstream publishes no Kubernetes range for it";
+
+/// Per component, per version: why the release may not be chosen under `request`: dead on its
+/// date (unless it allows end of life) or `untested` (unless it allows untested versions). A
+/// version both dead and untested gives both reasons.
+pub fn request_exclusions(catalog: &Catalog, request: &Request) -> Vec<Vec<Option<String>>> {
+    let mut ex = exclusions(catalog, request.allow_eol, request.as_of);
+    if !request.allow_untested {
+        for (c, row) in catalog.components.iter().zip(ex.iter_mut()) {
+            for (r, why) in c.versions.iter().zip(row.iter_mut()) {
+                if r.kubernetes.is_untested() {
+                    *why = Some(match why.take() {
+                        Some(dead) => format!("{dead}, and {UNTESTED_REASON}"),
+                        None => UNTESTED_REASON.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    ex
+}
+
 /// Solves the request under the policy described in the module docs.
 ///
 /// `prefer` holds versions from an existing lock to keep where they still fit.
@@ -122,10 +145,7 @@ pub fn solve(
     prefer: &BTreeMap<String, Version>,
 ) -> Result<Solution, SolveError> {
     request.validate(catalog)?;
-    let oracle = Oracle::new(
-        catalog,
-        exclusions(catalog, request.allow_eol, request.as_of),
-    );
+    let oracle = Oracle::new(catalog, request_exclusions(catalog, request));
     let mut q = request.query(catalog);
     let Some(mut cur) = oracle.check(&q) else {
         return Err(SolveError::Unsatisfiable(Box::new(explain(

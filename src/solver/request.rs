@@ -18,6 +18,8 @@ pub struct Request {
     pub without: Vec<String>,
     /// Whether end-of-life and retired versions may be chosen.
     pub allow_eol: bool,
+    /// Whether `untested` versions (upstream publishes no Kubernetes range for them) may be chosen.
+    pub allow_untested: bool,
     /// The date lifecycle is judged on.
     pub as_of: Date,
 }
@@ -101,6 +103,7 @@ impl Request {
             with: spec.with.clone(),
             without: spec.without.clone(),
             allow_eol: spec.allow_eol,
+            allow_untested: spec.allow_untested,
             as_of: spec.as_of.unwrap_or(as_of),
         }
     }

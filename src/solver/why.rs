@@ -21,12 +21,13 @@ pub struct HeldBack {
 ///
 /// Every fact that rules a newer version out beside the rest of the platform is listed: its own
 /// requirements that the platform does not meet, other components' constraints on it, and its
-/// lifecycle (unless `allow_eol`).
+/// lifecycle (unless `allow_eol`) and its being `untested` (unless `allow_untested`).
 pub fn why(
     catalog: &Catalog,
     platform: &[Chosen],
     name: &str,
     allow_eol: bool,
+    allow_untested: bool,
     as_of: Date,
 ) -> Result<HeldBack, String> {
     let comp = catalog
@@ -55,6 +56,13 @@ pub fn why(
                     source: r.lifecycle.source.clone(),
                 });
             }
+        }
+        if !allow_untested && r.kubernetes.is_untested() {
+            facts.push(FactLine {
+                subject: subject.clone(),
+                text: format!("is {}", super::UNTESTED_REASON),
+                source: r.kubernetes.statement().map(|s| s.source.clone()),
+            });
         }
         for c in &r.requires {
             if let Some(v) = chosen(&c.name) {

@@ -143,6 +143,25 @@ fn untested_cells_are_marked() {
     );
 }
 
+/// With `--allow-untested` a cell shows the newest version that installs, tested or not, still
+/// marked; the platform table may choose untested versions too.
+#[test]
+fn allow_untested_shows_the_newest_marked() {
+    let r = fixture_matrix(&["--format", "json", "--allow-untested"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = json(&r.stdout);
+    for minor in ["7.1", "7.2", "7.3"] {
+        let z = cell(&m, "zeta", minor);
+        assert_eq!(z["version"], "2.0.0", "{minor}");
+        assert_eq!(z["untested"], true, "{minor}: {z}");
+        assert_eq!(cell(&m, "eta", minor)["untested"], true, "{minor}");
+    }
+    assert_eq!(cell(&m, "alpha", "7.2").get("untested"), None);
+    assert_eq!(m["request"]["allowUntested"], true);
+    let plain = json(&fixture_matrix(&["--format", "json"]).stdout);
+    assert_eq!(plain["request"].get("allowUntested"), None);
+}
+
 #[test]
 fn kubernetes_range_narrows_the_columns() {
     let r = fixture_matrix(&["--format", "json", "--kubernetes", ">=7.2"]);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use bundle::catalog::{
     Artifacts, Capability, Catalog, Component, Conflict, Constraint, KubernetesRelation, Lifecycle,
-    Release, WithSpec,
+    Release, Statement, WithSpec,
 };
 use bundle::solver::{self, Request, SolveError, Step};
 use bundle::types::{Date, Version, VersionReq};
@@ -118,7 +118,16 @@ fn catalog(rng: &mut Rng) -> Catalog {
                 constrains,
                 conflicts,
                 images: vec![],
-                kubernetes: KubernetesRelation::Unstated,
+                // untested: never chosen unless the request allows untested versions
+                kubernetes: if !kube && rng.chance(20) {
+                    KubernetesRelation::Untested(Statement {
+                        note: "no published range".into(),
+                        source: "test".into(),
+                        line: 0,
+                    })
+                } else {
+                    KubernetesRelation::Unstated
+                },
                 artifacts: Artifacts::default(),
             });
         }
@@ -173,6 +182,7 @@ fn request(rng: &mut Rng) -> Request {
         with,
         without,
         allow_eol: rng.chance(30),
+        allow_untested: rng.chance(30),
         as_of: "2025-01-01".parse().unwrap(),
     }
 }
@@ -231,6 +241,9 @@ fn valid(cat: &Catalog, req: &Request, a: &Assign) -> bool {
         let Some(v) = a[i] else { continue };
         let r = &c.versions[v];
         if !req.allow_eol && r.lifecycle.dead_on(req.as_of).is_some() {
+            return false;
+        }
+        if !req.allow_untested && r.kubernetes.is_untested() {
             return false;
         }
         for x in &r.requires {
@@ -383,6 +396,7 @@ proptest! {
 fn explanations_exist_for_every_unsatisfiable_case() {
     let mut rng = Rng(0x5eed);
     let mut unsat = 0;
+    let mut untested = 0;
     for _ in 0..200 {
         let seed = rng.next();
         let mut r = Rng(seed | 1);
@@ -417,6 +431,7 @@ fn explanations_exist_for_every_unsatisfiable_case() {
                     })
                     .collect(),
                 allow_eol: req.allow_eol,
+                allow_untested: req.allow_untested,
                 as_of: req.as_of,
             };
             let core_req = core;
@@ -425,6 +440,7 @@ fn explanations_exist_for_every_unsatisfiable_case() {
                 &cat,
                 &Request {
                     allow_eol: true,
+                    allow_untested: true,
                     ..core_req.clone()
                 },
                 &BTreeMap::new(),
@@ -438,10 +454,19 @@ fn explanations_exist_for_every_unsatisfiable_case() {
                 !ex.facts.is_empty(),
                 "seed {seed}: no facts for {req:?}\n{ex:#?}\n{cat:#?}"
             );
+            // allowing untested versions alone would make it fit: the explanation names one
+            if ex.untested_is_reason && !ex.eol_is_reason {
+                untested += 1;
+                assert!(
+                    ex.facts.iter().any(|f| f.text.contains("untested"))
+                        && ex.hints.iter().any(|h| h.contains("--allow-untested")),
+                    "seed {seed}: untested versions are the reason but not named\n{ex:#?}\n{cat:#?}"
+                );
+            }
         }
     }
     assert!(
-        unsat > 10,
-        "the generator makes enough unsatisfiable cases ({unsat})"
+        unsat > 10 && untested > 2,
+        "the generator makes enough unsatisfiable cases ({unsat}, {untested} for untested versions)"
     );
 }

@@ -219,6 +219,7 @@ fn check_plan(cat: &Catalog, p: &Plan) -> Result<(), String> {
                 .collect(),
             without: vec![],
             allow_eol: true,
+            allow_untested: false,
             as_of: "2026-11-27".parse().unwrap(),
         };
         let only_catalog_versions = after
@@ -851,6 +852,7 @@ fn request_for(kubernetes: &str) -> Request {
             .collect(),
         without: vec![],
         allow_eol: true,
+        allow_untested: false,
         as_of: "2026-11-27".parse().unwrap(),
     }
 }

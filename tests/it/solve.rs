@@ -168,6 +168,118 @@ fn explanation_as_json() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Untested versions (mesh 1.1.0 states `kubernetes: {status: untested}`; probe needs it).
+
+#[test]
+fn untested_versions_are_left_out_unless_allowed() {
+    let dir = tempdir();
+    // mesh 1.0.0 runs on Kubernetes <1.32 only: leaving out the untested 1.1.0 costs the newest
+    // Kubernetes, and the solver pays it
+    let r = solve_fixture(&dir, &["--with", "mesh"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lock = std::fs::read_to_string(dir.join("bundle.lock")).unwrap();
+    assert!(lock.contains("kubernetes: 1.31.2"), "{lock}");
+    assert!(
+        lock.contains("- name: mesh\n    version: 1.0.0\n"),
+        "{lock}"
+    );
+    assert!(!lock.contains("untested"), "{lock}");
+    // why: the newer version is untested, with the statement's source
+    let cat = fixture_catalog();
+    let why = bundle_in(&dir, &["--catalog", &cat, "why", "mesh"]);
+    assert_eq!(why.code, 0, "{}", why.stderr);
+    assert!(
+        why.stdout
+            .contains("mesh 1.1.0 is untested: upstream publishes no Kubernetes range for it"),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        why.stdout.contains("https://example.invalid/mesh/support"),
+        "{}",
+        why.stdout
+    );
+
+    // allowed: the newest of everything, and the lock says what was allowed and what is untested
+    let dir = tempdir();
+    let r = solve_fixture(&dir, &["--with", "mesh", "--allow-untested"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("1.1.0 (untested)"), "{}", r.stdout);
+    let lock = std::fs::read_to_string(dir.join("bundle.lock")).unwrap();
+    assert!(lock.contains("kubernetes: 1.32.3"), "{lock}");
+    assert!(lock.contains("  allowUntested: true\n"), "{lock}");
+    assert!(
+        lock.contains("- name: mesh\n    version: 1.1.0\n    untested: true\n"),
+        "{lock}"
+    );
+    assert_eq!(lock.matches("untested: true").count(), 1, "{lock}");
+    // the lock's own request is re-solved: it allows untested versions, so nothing changes
+    let r = solve_fixture(&dir, &["--locked"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = solve_fixture(&dir, &["--locked", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["request"]["allowUntested"], true);
+    let mesh = v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "mesh")
+        .unwrap();
+    assert_eq!(mesh["untested"], true);
+
+    // a request file says the same with `allowUntested: true`
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("platform.yaml"),
+        "apiVersion: bundle/v1\nkind: Platform\nwith: [probe]\nallowUntested: true\n",
+    )
+    .unwrap();
+    let r = solve_fixture(&dir, &["-f", "platform.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lock = std::fs::read_to_string(dir.join("bundle.lock")).unwrap();
+    assert!(
+        lock.contains("- name: mesh\n    version: 1.1.0\n    untested: true\n"),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("- name: probe\n    version: 2.0.0\n"),
+        "{lock}"
+    );
+}
+
+#[test]
+fn explanation_untested() {
+    // probe 2.0.0 states a Kubernetes range itself, but needs mesh >=1.1.0, which is untested
+    let text = explanation(&["--with", "probe"]);
+    assert!(text.contains("probe 2.0.0 requires mesh >=1.1.0"), "{text}");
+    assert!(
+        text.contains("mesh 1.1.0 is untested: upstream publishes no Kubernetes range for it"),
+        "{text}"
+    );
+    assert!(text.contains("--allow-untested"), "{text}");
+    assert!(!text.contains("--allow-eol"), "{text}");
+    settings().bind(|| insta::assert_snapshot!("explain_untested", text));
+
+    // asking for the untested version itself names it
+    let text = explanation(&["--with", "mesh@>=1.1"]);
+    assert!(
+        text.contains("mesh 1.1.0 is untested: upstream publishes no Kubernetes range for it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("source: https://example.invalid/mesh/support"),
+        "{text}"
+    );
+
+    let dir = tempdir();
+    let r = solve_fixture(&dir, &["--with", "probe", "--format", "json"]);
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["untestedIsTheReason"], true);
+    assert_eq!(v["endOfLifeIsTheReason"], false);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Lock behaviour.
 
 #[test]
