@@ -144,29 +144,43 @@ impl Lock {
         s
     }
 
-    /// The lock as JSON (for `--format json`).
+    /// The lock as JSON (for `--format json`): the YAML's fields, `allowUntested` and `untested`
+    /// only when `true` (as in the YAML).
     pub fn to_json(&self) -> serde_json::Value {
+        let mut request = serde_json::json!({
+            "kubernetes": self.request.kubernetes.as_str(),
+            "with": self.request.with.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            "without": self.request.without,
+            "allowEol": self.request.allow_eol,
+            "asOf": self.request.as_of.map(|d| d.to_string()),
+        });
+        if self.request.allow_untested {
+            request["allowUntested"] = true.into();
+        }
+        let components: Vec<serde_json::Value> = self
+            .components
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::json!({
+                    "name": c.name,
+                    "version": c.version.to_string(),
+                    "images": c.images.iter().map(|i| serde_json::json!({
+                        "reference": i.reference.to_string(),
+                        "digest": i.digest,
+                    })).collect::<Vec<_>>(),
+                });
+                if c.untested {
+                    v["untested"] = true.into();
+                }
+                v
+            })
+            .collect();
         serde_json::json!({
             "version": LOCK_VERSION,
             "catalog": self.catalog,
-            "request": {
-                "kubernetes": self.request.kubernetes.as_str(),
-                "with": self.request.with.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
-                "without": self.request.without,
-                "allowEol": self.request.allow_eol,
-                "allowUntested": self.request.allow_untested,
-                "asOf": self.request.as_of.map(|d| d.to_string()),
-            },
+            "request": request,
             "kubernetes": self.kubernetes.to_string(),
-            "components": self.components.iter().map(|c| serde_json::json!({
-                "name": c.name,
-                "version": c.version.to_string(),
-                "untested": c.untested,
-                "images": c.images.iter().map(|i| serde_json::json!({
-                    "reference": i.reference.to_string(),
-                    "digest": i.digest,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "components": components,
         })
     }
 }
