@@ -43,6 +43,11 @@ pub const MANIFESTS_TITLE: &str = "manifests.tar";
 pub const CATALOG_MEDIA_TYPE: &str = "application/vnd.bundle.catalog.v1.tar";
 /// See [`LOCK_TITLE`].
 pub const CATALOG_TITLE: &str = "catalog.tar";
+/// Media type of the optional plan layer of the platform artifact (`bundle export --plan DIR`): a
+/// deterministic tar of the plan's step locks, by file name.
+pub const PLAN_MEDIA_TYPE: &str = "application/vnd.bundle.plan.v1.tar";
+/// Title annotation of that layer.
+pub const PLAN_TITLE: &str = "plan.tar";
 
 /// The limit on a JSON document (manifest, index, config) read into memory, as registries apply it.
 pub const MAX_DOCUMENT_SIZE: u64 = crate::oci::MAX_MANIFEST_BYTES as u64;

@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod carried;
+pub mod delta;
 pub mod export;
 pub mod extract;
 pub mod format;

@@ -287,6 +287,18 @@ impl From<MirrorError> for Failure {
                 }
             }
             MirrorError::RemoteMismatch { .. } => Failure::failed(e.to_string()),
+            MirrorError::BaseMissing { ref missing, .. } => {
+                let mut message = e.to_string();
+                for m in missing.iter().take(10) {
+                    message.push_str(&format!("\n  missing: {m}"));
+                }
+                if missing.len() > 10 {
+                    message.push_str(&format!("\n  … and {} more", missing.len() - 10));
+                }
+                Failure::failed(message).hint(
+                    "mirror the base bundle into the same target first (bundle mirror BASE --to …), then this delta",
+                )
+            }
             MirrorError::Collision { .. } | MirrorError::Name { .. } => {
                 Failure::usage(e.to_string()).hint("nothing was pushed")
             }
@@ -321,6 +333,10 @@ impl From<ExportError> for Failure {
             }
             ExportError::Layout(_) | ExportError::Pack(_) => Failure::usage(e.to_string()),
             ExportError::Pin(_) | ExportError::Incomplete { .. } => Failure::failed(e.to_string()),
+            ExportError::Base { .. } => Failure::usage(e.to_string()).hint(
+                "--since takes the bundle the far side has, its lock, or a directory of locks",
+            ),
+            ExportError::Plan(_) => Failure::usage(e.to_string()),
         }
     }
 }

@@ -21,6 +21,16 @@ pub(crate) struct ExportArgs {
     /// The lock to export.
     #[arg(long, default_value = "bundle.lock", value_name = "PATH")]
     lock: std::path::PathBuf,
+    /// One bundle for a whole plan: DIR is what `bundle plan -o DIR` wrote; every step lock's images
+    /// (shared blobs once), the last step's lock and manifests, and every step lock in the platform
+    /// artifact. Instead of --lock.
+    #[arg(long = "plan", value_name = "DIR", conflicts_with = "lock")]
+    plan: Option<std::path::PathBuf>,
+    /// Write a delta: leave out the blobs the far side already has from OLD — the bundle it has (a
+    /// directory, .tar, .tar.zst or NAME.parts), its lock, or a directory of locks (a plan);
+    /// repeatable. The index still names every image; `bundle mirror` then needs OLD in the target.
+    #[arg(long = "since", value_name = "OLD")]
+    since: Vec<std::path::PathBuf>,
     /// Where to write: a directory (an OCI image layout), NAME.tar, or NAME.tar.zst (zstd level 3).
     /// An archive is built in NAME.partial.d/ first, kept if the export fails so that a re-run resumes.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
@@ -52,6 +62,33 @@ pub(crate) enum ExportFormat {
     Json,
 }
 
+/// The step locks of `--plan DIR` (every `*.lock`, in name order) and the last one, which is exported.
+fn plan_locks(
+    dir: &std::path::Path,
+) -> Result<(crate::lock::Lock, Vec<(String, crate::lock::Lock)>), Failure> {
+    use crate::airgap::export::since;
+    if !dir.is_dir() {
+        return Err(Failure::usage(format!(
+            "--plan {}: not a directory (bundle plan -o DIR writes one)",
+            dir.display()
+        )));
+    }
+    let files = since::lock_files(dir).map_err(Failure::from)?;
+    let mut steps = Vec::new();
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        steps.push((name, read_lock(f)?));
+    }
+    let last = steps
+        .last()
+        .map(|(_, l)| l.clone())
+        .ok_or_else(|| Failure::usage(format!("--plan {}: no step lock", dir.display())))?;
+    Ok((last, steps))
+}
+
 /// `--max-size`: a size of at least [`crate::airgap::parts::MIN_PART_SIZE`].
 fn parse_max_size(text: &str) -> Result<u64, String> {
     let size = crate::airgap::parts::parse_size(text)?;
@@ -68,6 +105,10 @@ fn export_json(s: &Summary, ok: bool, failures: &[ImageFailure]) -> serde_json::
     let mut v = export_json_fields(s, ok, failures);
     if let Some((file, count)) = &s.parts {
         v["parts"] = serde_json::json!({"file": file.display().to_string(), "count": count});
+    }
+    if let Some(d) = &s.delta {
+        v["delta"] =
+            serde_json::json!({"base": d.base, "leftOut": {"blobs": d.blobs, "bytes": d.bytes}});
     }
     v
 }
@@ -135,7 +176,10 @@ fn report_failures(failures: &[ImageFailure]) -> Failure {
 }
 
 pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
-    let lock = read_lock(&args.lock)?;
+    let (lock, plan) = match &args.plan {
+        None => (read_lock(&args.lock)?, Vec::new()),
+        Some(dir) => plan_locks(dir)?,
+    };
     if lock.catalog != catalog.digest {
         eprintln!(
             "warning: {} was solved against catalog {}, not this one ({}): the bundle carries this \
@@ -150,6 +194,8 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         output: args.output.clone(),
         platforms: args.platforms.clone(),
         max_size: args.max_size,
+        since: args.since.clone(),
+        plan,
     };
     if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
         return Err(Failure::usage(format!(
@@ -246,6 +292,15 @@ fn report_summary(summary: &Summary, args: &ExportArgs) -> Result<(), Failure> {
             file.display()
         ),
         None => args.output.display().to_string(),
+    };
+    let written = match &summary.delta {
+        Some(d) => format!(
+            "{written} (a delta over {}: {} blob(s), {:.1} MiB left to the base)",
+            d.base,
+            d.blobs,
+            d.bytes as f64 / 1_048_576.0
+        ),
+        None => written,
     };
     eprintln!(
         "wrote {}: {} images, {} blobs ({} fetched, {} reused), {:.1} MiB fetched, in {:.1} s",

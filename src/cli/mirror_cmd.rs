@@ -150,6 +150,12 @@ fn print_summary(s: &Summary) {
         s.tags_pushed,
         s.tags_skipped
     );
+    if s.blobs_from_base > 0 {
+        outln!(
+            "delta: {} blob(s) left to the base were already in the target",
+            s.blobs_from_base
+        );
+    }
     if let Some(n) = s.verified_remote {
         outln!("verified: {n} manifests and tags read back, every digest matches");
     }
@@ -163,6 +169,14 @@ fn print_summary(s: &Summary) {
 }
 
 fn summary_json(s: &Summary) -> String {
+    let mut v = summary_fields(s);
+    if s.blobs_from_base > 0 {
+        v["blobs"]["fromBase"] = s.blobs_from_base.into();
+    }
+    v.to_string()
+}
+
+fn summary_fields(s: &Summary) -> serde_json::Value {
     serde_json::json!({
         "target": s.target,
         "repositories": s.repositories,
@@ -175,5 +189,4 @@ fn summary_json(s: &Summary) -> String {
         "seconds": (s.seconds * 1000.0).round() / 1000.0,
         "verified_remote": s.verified_remote,
     })
-    .to_string()
 }

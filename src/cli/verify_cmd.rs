@@ -9,9 +9,14 @@ use crate::airgap::verify::{self, Problem};
 /// Arguments of `bundle verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The bundle: an OCI layout directory, a .tar or a .tar.zst.
+    /// The bundle: an OCI layout directory, a .tar or a .tar.zst (split: its NAME.parts or NAME.001).
     #[arg(value_name = "PATH")]
     path: std::path::PathBuf,
+    /// For a delta bundle: its base bundle (repeatable). Checks that it is the base the delta records
+    /// and that the delta and the base together hold every blob (the delta alone is checked as a delta:
+    /// the configs and layers it leaves to its base may be absent).
+    #[arg(long = "base", value_name = "BUNDLE")]
+    bases: Vec<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
     format: VerifyFormat,
@@ -28,7 +33,13 @@ pub(crate) enum VerifyFormat {
 
 pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
     let path = args.path.display().to_string();
-    let report = verify::verify(&args.path)?;
+    let mut report = verify::verify(&args.path)?;
+    if !args.bases.is_empty() {
+        let bases: Vec<&std::path::Path> = args.bases.iter().map(|b| b.as_path()).collect();
+        let more = verify::check_bases(&report, &bases)?;
+        report.problems.extend(more);
+    }
+    let from_base_bytes: u64 = report.from_base.values().sum();
     let list = |v: &[Problem]| {
         v.iter()
             .map(|p| serde_json::json!({"subject": p.subject, "message": p.message}))
@@ -43,6 +54,11 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
                 "images": report.images,
                 "blobs": report.blobs,
                 "bytes": report.bytes,
+                "delta": report.delta.as_ref().map(|d| serde_json::json!({
+                    "baseIndexes": d.indexes, "baseLocks": d.locks, "baseNames": d.names,
+                    "fromBase": {"blobs": report.from_base.len(), "bytes": from_base_bytes},
+                    "baseChecked": !args.bases.is_empty(),
+                })),
                 "problems": list(&report.problems),
                 "warnings": list(&report.warnings),
             });
@@ -55,12 +71,25 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
-            let what = format!(
+            let mut what = format!(
                 "{} index entries, {} blobs, {} rehashed",
                 report.images,
                 report.blobs,
                 human_bytes(report.bytes)
             );
+            if let Some(d) = &report.delta {
+                what.push_str(&format!(
+                    "; a delta over {}: {} blobs ({}) left to the base{}",
+                    d.describe(),
+                    report.from_base.len(),
+                    human_bytes(from_base_bytes),
+                    if args.bases.is_empty() {
+                        ", not checked (--base BUNDLE checks them)"
+                    } else {
+                        ", checked against the base"
+                    }
+                ));
+            }
             if report.is_sound() {
                 eprintln!("{path}: sound ({what})");
             } else {

@@ -5,6 +5,7 @@ mod catalog;
 mod catalog_facts;
 mod charts;
 mod containerd;
+mod delta;
 mod docs;
 mod e2e;
 mod export;

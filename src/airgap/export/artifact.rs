@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::airgap::format::{
     CATALOG_MEDIA_TYPE, CATALOG_TITLE, LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE,
-    MANIFESTS_TITLE, PLATFORM_ARTIFACT_TYPE,
+    MANIFESTS_TITLE, PLAN_MEDIA_TYPE, PLAN_TITLE, PLATFORM_ARTIFACT_TYPE,
 };
 use crate::airgap::pack;
 use crate::catalog::Catalog;
@@ -17,13 +17,14 @@ use crate::oci::media_types::{
 use crate::oci::wire::{Descriptor, Manifest, to_json};
 use crate::oci::{Layout, LayoutError};
 
-/// Writes the lock, the rendered manifests, the catalog and the artifact manifest; returns its
-/// `index.json` entry.
+/// Writes the lock, the rendered manifests, the catalog (and for a whole plan, a tar of its step
+/// locks) and the artifact manifest; returns its `index.json` entry.
 pub(super) fn write_platform_artifact(
     layout: &Layout,
     lock: &Lock,
     files: &BTreeMap<String, String>,
     catalog: &Catalog,
+    steps: &BTreeMap<String, String>,
 ) -> Result<Descriptor, LayoutError> {
     let lock_bytes = lock.to_yaml().into_bytes();
     let io = |source| LayoutError::Io {
@@ -47,11 +48,21 @@ pub(super) fn write_platform_artifact(
         media_type: Some(OCI_MANIFEST.to_string()),
         artifact_type: Some(PLATFORM_ARTIFACT_TYPE.to_string()),
         config,
-        layers: vec![
-            layer(LOCK_MEDIA_TYPE, &lock_bytes, LOCK_TITLE)?,
-            layer(MANIFESTS_MEDIA_TYPE, &tar, MANIFESTS_TITLE)?,
-            layer(CATALOG_MEDIA_TYPE, &catalog_tar, CATALOG_TITLE)?,
-        ],
+        layers: {
+            let mut layers = vec![
+                layer(LOCK_MEDIA_TYPE, &lock_bytes, LOCK_TITLE)?,
+                layer(MANIFESTS_MEDIA_TYPE, &tar, MANIFESTS_TITLE)?,
+                layer(CATALOG_MEDIA_TYPE, &catalog_tar, CATALOG_TITLE)?,
+            ];
+            if !steps.is_empty() {
+                let plan = pack::tar_files(steps).map_err(|source| LayoutError::Io {
+                    path: layout.root().to_path_buf(),
+                    source,
+                })?;
+                layers.push(layer(PLAN_MEDIA_TYPE, &plan, PLAN_TITLE)?);
+            }
+            layers
+        },
         subject: None,
         annotations: BTreeMap::from([(
             CREATED_ANNOTATION.to_string(),

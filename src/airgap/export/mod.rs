@@ -37,6 +37,7 @@
 mod artifact;
 mod fetch;
 mod plan;
+pub(crate) mod since;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,6 +65,23 @@ pub struct ExportOptions {
     pub platforms: Vec<Platform>,
     /// Split a `.tar`/`.tar.zst` output into parts of at most this many bytes (`--max-size`).
     pub max_size: Option<u64>,
+    /// Make a delta over these bases (`--since`): bundles, lock files, directories of locks.
+    pub since: Vec<PathBuf>,
+    /// For one bundle of a whole plan (`--plan DIR`): every step's lock by file name, in order; the
+    /// lock exported is the last one. Their images are all in the bundle, and the platform artifact
+    /// carries them (a tar of the step locks).
+    pub plan: Vec<(String, Lock)>,
+}
+
+/// What a delta leaves to its base.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeltaSummary {
+    /// The base, in words.
+    pub base: String,
+    /// Blobs left out (the base holds them).
+    pub blobs: usize,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// What went wrong for one image.
@@ -137,6 +155,8 @@ pub struct Summary {
     pub archive_bytes: Option<u64>,
     /// For an archive split into parts (`--max-size`): the parts file and how many parts.
     pub parts: Option<(PathBuf, usize)>,
+    /// For a delta (`--since`): what it leaves to its base.
+    pub delta: Option<DeltaSummary>,
     /// Wall time.
     pub seconds: f64,
     /// Images that failed (empty on success).
@@ -156,6 +176,17 @@ pub enum ExportError {
     /// Images without a digest could not be pinned (nothing was fetched).
     #[error("{} image(s) could not be pinned", .0.len())]
     Pin(Vec<ImageFailure>),
+    /// A `--since` base cannot be read.
+    #[error("--since {path}: {message}")]
+    Base {
+        /// The base (or the image of a base lock).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The step locks of a `--plan` do not fit together.
+    #[error("--plan: {0}")]
+    Plan(String),
     /// The pinned lock does not render.
     #[error("the lock does not render: {0}")]
     Render(#[from] RenderError),
@@ -187,7 +218,16 @@ pub fn export(
     progress: &dyn Progress,
 ) -> Result<Summary, ExportError> {
     let started = Instant::now();
-    let (images, lock, pinned) = pin_images(lock, registries, runner, progress)?;
+    let (mut images, lock, mut pinned) = pin_images(lock, registries, runner, progress)?;
+    let mut plan_locks = Vec::new();
+    for (name, step) in &options.plan {
+        let (more, step, also) = pin_images(step, registries, runner, progress)?;
+        merge_images(&mut images, more)?;
+        pinned.extend(also);
+        plan_locks.push((name.clone(), step));
+    }
+    pinned.sort();
+    pinned.dedup();
 
     // Render, before anything big is downloaded.
     let rendered = render::render(&lock, catalog, &render::Options::default())?;
@@ -198,8 +238,28 @@ pub fn export(
     let layout = Arc::new(Layout::create(&work_dir(&options.output))?);
     layout.remove_index()?;
     let platforms = Arc::new(options.platforms.clone());
+    let base = if options.since.is_empty() {
+        None
+    } else {
+        let mut scratch = work_dir(&options.output).into_os_string();
+        scratch.push(".since.d");
+        let scratch = PathBuf::from(scratch);
+        let base = since::base(
+            &options.since,
+            registries,
+            runner,
+            &platforms,
+            &scratch,
+            progress,
+        );
+        let _ = std::fs::remove_dir_all(&scratch);
+        Some(base?)
+    };
     let manifests = fetch::manifests(registries, runner, &layout, images, &platforms, progress);
-    let jobs = plan::blob_jobs(&manifests.planned);
+    let mut jobs = plan::blob_jobs(&manifests.planned);
+    if let Some(base) = &base {
+        jobs = since::still_needed(jobs, &manifests.planned, base);
+    }
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
     let blob_count = jobs.len();
     let blobs = fetch::blobs(runner, &layout, jobs, progress);
@@ -222,6 +282,7 @@ pub fn export(
         bytes_fetched: blobs.bytes_fetched,
         archive_bytes: None,
         parts: None,
+        delta: None,
         seconds: 0.0,
         failures,
         unrendered: rendered
@@ -239,10 +300,28 @@ pub fn export(
     }
 
     // The platform artifact, then index.json: once, here.
-    let artifact = artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog)?;
-    layout.write_index(&crate::oci::wire::to_json(&plan::index_document(
-        &ok, artifact,
-    )))?;
+    let steps: BTreeMap<String, String> = plan_locks
+        .iter()
+        .map(|(name, l)| (name.clone(), l.to_yaml()))
+        .collect();
+    let artifact = artifact::write_platform_artifact(
+        &layout,
+        &lock,
+        &rendered.files,
+        catalog,
+        &steps,
+    )?;
+    let mut index = plan::index_document(&ok, artifact);
+    if let Some(base) = &base {
+        base.of.annotate(&mut index.annotations);
+        let (blobs, bytes) = since::leave_out(&layout, &index, base);
+        summary.delta = Some(DeltaSummary {
+            base: base.of.describe(),
+            blobs,
+            bytes,
+        });
+    }
+    layout.write_index(&crate::oci::wire::to_json(&index))?;
     let packed = pack_output(&layout, options, progress)?;
     summary.archive_bytes = packed.as_ref().map(|p| p.bytes);
     summary.parts = packed
@@ -326,6 +405,31 @@ fn pin_images(
     let mut pinned: Vec<String> = digests.keys().map(|r| r.to_string()).collect();
     pinned.sort();
     Ok((images, pin::apply(lock, &digests), pinned))
+}
+
+/// Adds the images of another lock of a plan: one entry per reference (its components joined); the
+/// same reference at two digests cannot be one bundle.
+fn merge_images(images: &mut Vec<plan::Image>, more: Vec<plan::Image>) -> Result<(), ExportError> {
+    for m in more {
+        match images.iter_mut().find(|i| i.reference == m.reference) {
+            Some(i) if i.digest != m.digest => {
+                return Err(ExportError::Plan(format!(
+                    "{} is pinned to {} in one step and {} in another; one bundle cannot hold both under one name",
+                    m.reference, i.digest, m.digest
+                )));
+            }
+            Some(i) => {
+                for c in m.components {
+                    if !i.components.contains(&c) {
+                        i.components.push(c);
+                    }
+                }
+                i.components.sort();
+            }
+            None => images.push(m),
+        }
+    }
+    Ok(())
 }
 
 /// For a `.tar`/`.tar.zst` output, archives the layout ([`Phase::Pack`]), in parts when

@@ -93,6 +93,8 @@ pub struct Summary {
     pub tags_skipped: usize,
     /// Bytes uploaded.
     pub bytes: u64,
+    /// For a delta: blobs left to the base, found in the target before anything was pushed.
+    pub blobs_from_base: usize,
     /// Wall time.
     pub seconds: f64,
     /// Manifests and tags read back and found intact (`--verify-remote`).
@@ -170,6 +172,14 @@ pub enum MirrorError {
         /// What is still missing.
         missing: Box<Missing>,
     },
+    /// A delta whose base is not (all) in the target: nothing was pushed.
+    #[error("the target lacks {} blob(s) that this delta leaves to its base {base}; nothing was pushed", missing.len())]
+    BaseMissing {
+        /// The base, in words.
+        base: String,
+        /// `repository@digest` of each blob missing.
+        missing: Vec<String>,
+    },
     /// `--verify-remote` found manifests that differ or are absent.
     #[error("the registry does not serve what was pushed: {}", problems.join("; "))]
     RemoteMismatch {
@@ -244,6 +254,9 @@ pub fn mirror(
             .map_err(push_err)?;
         summary.project_created = Some(outcome == ProjectOutcome::Created);
     }
+    if let Some(of) = &plan.delta {
+        summary.blobs_from_base = base_present(&client, runner, plan, of)?;
+    }
     let ctx = Arc::new(push::Ctx {
         client,
         root,
@@ -275,6 +288,40 @@ pub fn mirror(
     }
     run.summary.seconds = started.elapsed().as_secs_f64();
     Ok(run.summary)
+}
+
+/// A delta: every blob it leaves to its base must already be in the repository it is needed in
+/// (checked with `HEAD`, before anything is pushed). Returns how many there are.
+fn base_present(
+    client: &crate::oci::PushClient,
+    runner: &Runner,
+    plan: &Plan,
+    of: &crate::airgap::delta::DeltaOf,
+) -> Result<usize, MirrorError> {
+    let mut missing = Vec::new();
+    let mut count = 0;
+    for (repository, r) in &plan.repositories {
+        for digest in r.from_base.keys() {
+            count += 1;
+            let present = runner
+                .block_on(client.blob_exists(repository, digest))
+                .map_err(|error| MirrorError::Push {
+                    error: Box::new(error),
+                    missing: Box::new(push::everything(plan)),
+                })?;
+            if !present {
+                missing.push(format!("{repository}@{digest}"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(count)
+    } else {
+        Err(MirrorError::BaseMissing {
+            base: of.describe(),
+            missing,
+        })
+    }
 }
 
 #[cfg(test)]

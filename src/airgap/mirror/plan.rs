@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::MirrorError;
 use super::open::{Opened, Workdir, open_bundle, read_small};
+use crate::airgap::delta::DeltaOf;
 use crate::airgap::format::{
     MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, PLATFORM_REF_NAME, is_platform_artifact,
 };
@@ -42,6 +43,9 @@ pub struct RepositoryPlan {
     pub manifests: BTreeSet<Digest>,
     /// Tag → manifest digest.
     pub tags: BTreeMap<String, Digest>,
+    /// For a delta: the blobs it leaves to its base, which the repository must already hold
+    /// (digest → size).
+    pub from_base: BTreeMap<Digest, u64>,
 }
 
 /// A manifest as stored in the bundle.
@@ -72,6 +76,8 @@ pub struct Plan {
     pub manifests: BTreeMap<Digest, StoredManifest>,
     /// `index.json` entries not pushed, and why (the bundle's own platform artifact).
     pub not_pushed: Vec<(String, String)>,
+    /// For a delta bundle: what it is a delta over.
+    pub delta: Option<DeltaOf>,
 }
 
 impl Plan {
@@ -108,9 +114,12 @@ pub fn plan(
     let index_path = root.join(INDEX_FILE);
     let index: Index = serde_json::from_slice(&read_small(&index_path, MAX_INDEX_SIZE)?)
         .map_err(|e| bad(&index_path, format!("not an OCI index: {e}")))?;
+    let delta = DeltaOf::of(&index);
+    let is_delta = delta.is_some();
     let mut plan = Plan {
         root: root.clone(),
         workdir,
+        delta,
         ..Plan::default()
     };
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
@@ -142,7 +151,7 @@ pub fn plan(
         };
         let digest = manifest_digest(&root, entry)?;
         let repo = plan.repositories.entry(repository.clone()).or_default();
-        walk(&root, entry, &mut plan.manifests, repo, 0)?;
+        walk(&root, entry, &mut plan.manifests, repo, is_delta, 0)?;
         if let Some(tag) = image.tag()
             && let Some(other) = repo.tags.insert(tag.to_string(), digest.clone())
             && other != digest
@@ -210,6 +219,7 @@ fn walk(
     desc: &Descriptor,
     manifests: &mut BTreeMap<Digest, StoredManifest>,
     repo: &mut RepositoryPlan,
+    delta: bool,
     depth: usize,
 ) -> Result<usize, MirrorError> {
     let digest = manifest_digest(root, desc)?;
@@ -224,7 +234,7 @@ fn walk(
     if let Some(m) = manifests.get(&digest) {
         // Already read for another repository: record its references here too.
         let (level, references) = (m.level, m.references.clone());
-        add_references(root, level > 0, &references, manifests, repo, depth)?;
+        add_references(root, level > 0, &references, manifests, repo, delta, depth)?;
         return Ok(level);
     }
     let bytes = read_small(&path, MAX_DOCUMENT_SIZE)?;
@@ -255,6 +265,7 @@ fn walk(
         &references,
         manifests,
         repo,
+        delta,
         depth,
     )?;
     manifests.insert(
@@ -270,19 +281,20 @@ fn walk(
 }
 
 /// Records what a manifest references: an index's children (walked), or a manifest's blobs (present
-/// with their size; a non-distributable layer may be absent).
+/// with their size; a non-distributable layer may be absent; in a delta, a blob left to the base).
 fn add_references(
     root: &Path,
     index: bool,
     references: &[Descriptor],
     manifests: &mut BTreeMap<Digest, StoredManifest>,
     repo: &mut RepositoryPlan,
+    delta: bool,
     depth: usize,
 ) -> Result<usize, MirrorError> {
     if index {
         let mut level = 1;
         for child in references {
-            level = level.max(1 + walk(root, child, manifests, repo, depth + 1)?);
+            level = level.max(1 + walk(root, child, manifests, repo, delta, depth + 1)?);
         }
         return Ok(level);
     }
@@ -298,6 +310,9 @@ fn add_references(
                 return Err(bad(&path, said));
             }
             Err(_) if is_nondistributable(&blob.media_type) => {}
+            Err(_) if delta => {
+                repo.from_base.insert(digest, blob.size);
+            }
             Err(e) => return Err(bad(&path, e.to_string())),
         }
     }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Problem, Report};
 use crate::airgap::archive::EntryNote;
+use crate::airgap::delta::DeltaOf;
 use crate::airgap::format::{
     CATALOG_MEDIA_TYPE, COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE,
     MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
@@ -21,8 +22,15 @@ use crate::types::Digest;
 
 /// Checks what [`crate::airgap::scan::scan`] found. Pure: no I/O.
 pub fn check(scan: &Scan) -> Report {
+    let delta = scan
+        .index
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Index>(b).ok())
+        .and_then(|i| DeltaOf::of(&i));
     let mut c = Checker {
         scan,
+        delta: delta.is_some(),
+        from_base: BTreeMap::new(),
         problems: Vec::new(),
         warnings: Vec::new(),
         referenced: BTreeSet::new(),
@@ -40,6 +48,8 @@ pub fn check(scan: &Scan) -> Report {
     Report {
         problems,
         warnings,
+        delta,
+        from_base: c.from_base,
         images,
         blobs: scan.blobs.len(),
         bytes: scan.bytes(),
@@ -86,6 +96,10 @@ impl Role {
 
 struct Checker<'a> {
     scan: &'a Scan,
+    /// The bundle is a delta: configs and layers it leaves to its base may be absent.
+    delta: bool,
+    /// Blobs absent from a delta, left to its base: digest → size.
+    from_base: BTreeMap<String, u64>,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
     /// Digests named by some descriptor.
@@ -298,6 +312,11 @@ impl Checker<'_> {
         self.referenced.insert(d.digest.clone());
         self.role_media_type(d, role, context);
         let Some(blob) = self.scan.blobs.get(&d.digest) else {
+            let document = is_manifest(&d.media_type) || is_index(&d.media_type);
+            if self.delta && !document && role != Role::Top {
+                self.from_base.insert(d.digest.clone(), d.size);
+                return;
+            }
             let optional = is_nondistributable(&d.media_type);
             let msg = format!("{} of {context} is missing ({})", role.noun(), d.media_type);
             if optional {

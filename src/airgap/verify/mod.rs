@@ -45,6 +45,10 @@ pub struct Report {
     /// Things worth knowing that do not make the bundle unsound (orphaned or misnamed blob files,
     /// unexpected files, absent non-distributable layers).
     pub warnings: Vec<Problem>,
+    /// For a delta bundle: what it is a delta over.
+    pub delta: Option<crate::airgap::delta::DeltaOf>,
+    /// For a delta bundle: the configs and layers it leaves to its base (digest → size).
+    pub from_base: BTreeMap<String, u64>,
     /// Images (entries of `index.json`) checked.
     pub images: usize,
     /// Blobs checked (every one rehashed, but for the `trusted` ones).
@@ -140,6 +144,58 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
     }
     let scan = scan::scan(path)?;
     Ok(check(&scan))
+}
+
+/// Checks a delta (verified by [`verify`], `report`) against its base bundle(s) at `bases`: each must be
+/// one the delta records (by its `index.json` digest or its lock's digest), and together they must hold
+/// every blob the delta leaves out, intact and of the right size. Returns the problems (empty: the
+/// delta and its bases make a whole bundle).
+pub fn check_bases(report: &Report, bases: &[&Path]) -> Result<Vec<Problem>, VerifyError> {
+    let mut problems = Vec::new();
+    let Some(of) = &report.delta else {
+        problems.push(Problem {
+            subject: INDEX_FILE.to_string(),
+            message:
+                "not a delta bundle: it records no base (--base checks a delta against its base)"
+                    .to_string(),
+        });
+        return Ok(problems);
+    };
+    let mut present: BTreeMap<String, u64> = BTreeMap::new();
+    for base in bases {
+        let read = super::delta::read_base_bundle(base)?;
+        let ours = of.indexes.iter().any(|d| d == read.index_digest.as_str())
+            || read
+                .lock_digest
+                .as_ref()
+                .is_some_and(|l| of.locks.iter().any(|d| d == l));
+        if !ours {
+            problems.push(Problem {
+                subject: base.display().to_string(),
+                message: format!(
+                    "not a base of this delta: its index.json is {} and its lock {}; the delta is over {}",
+                    read.index_digest,
+                    read.lock_digest.as_deref().unwrap_or("absent"),
+                    of.describe()
+                ),
+            });
+        }
+        present.extend(read.present);
+    }
+    for (digest, size) in &report.from_base {
+        match present.get(digest) {
+            Some(s) if s == size => {}
+            Some(s) => problems.push(Problem {
+                subject: digest.clone(),
+                message: format!("left to the base, which has it with {s} bytes, not {size}"),
+            }),
+            None => problems.push(Problem {
+                subject: digest.clone(),
+                message: "left to the base, but the base does not hold it".to_string(),
+            }),
+        }
+    }
+    Ok(problems)
 }
 
 /// A [`Scan`] of a directory bundle that holds exactly `oci-layout`, `index.json` and regular files

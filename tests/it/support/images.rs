@@ -225,6 +225,44 @@ fn index(docker: bool) -> Image {
     }
 }
 
+/// A patch release of a single-platform image: the same layers plus one new layer on top, and a new
+/// config (its `diff_ids` extended); what a patch upgrade of one component looks like in a registry.
+pub fn patched(base: &Image) -> Image {
+    assert!(base.children.is_empty(), "patched: a single-platform image");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&base.manifest).expect("manifest");
+    let (config_digest, config_bytes) = base.blobs[0].clone();
+    assert_eq!(manifest["config"]["digest"], config_digest.as_str());
+    let mut config: serde_json::Value = serde_json::from_slice(&config_bytes).expect("config");
+    let tar = tar_one_file("patch.bin", &random_bytes(2048));
+    let gz = gzip_stored(&tar);
+    let layer_digest = sha256(&gz);
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .expect("diff_ids")
+        .push(sha256(&tar).into());
+    config["history"].as_array_mut().expect("history").push(
+        serde_json::json!({"created": "2030-01-02T00:00:00Z", "created_by": "bundle test patch"}),
+    );
+    let config = to_json(&config);
+    let layer_type = manifest["layers"][0]["mediaType"].clone();
+    manifest["config"]["digest"] = sha256(&config).into();
+    manifest["config"]["size"] = config.len().into();
+    manifest["layers"].as_array_mut().expect("layers").push(
+        serde_json::json!({"mediaType": layer_type, "digest": layer_digest, "size": gz.len()}),
+    );
+    let manifest = to_json(&manifest);
+    let mut blobs = vec![(sha256(&config), config)];
+    blobs.extend(base.blobs[1..].iter().cloned());
+    blobs.push((layer_digest, gz));
+    Image {
+        media_type: base.media_type.clone(),
+        digest: sha256(&manifest),
+        manifest,
+        blobs,
+        children: Vec::new(),
+    }
+}
+
 /// A new synthetic image of this kind (random layers: every call gives another digest).
 pub fn image(kind: Kind) -> Image {
     match kind {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-pub use images::{IMAGES, Image, Kind, SOURCE, image, sha256};
+pub use images::{IMAGES, Image, Kind, SOURCE, image, patched, sha256};
 pub use registry::{Registry, Variant};
 pub use world::World;
 
