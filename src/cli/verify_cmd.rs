@@ -47,21 +47,23 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
     };
     match args.format {
         VerifyFormat::Json => {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "path": path,
                 "container": report.container,
                 "ok": report.is_sound(),
                 "images": report.images,
                 "blobs": report.blobs,
                 "bytes": report.bytes,
-                "delta": report.delta.as_ref().map(|d| serde_json::json!({
-                    "baseIndexes": d.indexes, "baseLocks": d.locks, "baseNames": d.names,
-                    "fromBase": {"blobs": report.from_base.len(), "bytes": from_base_bytes},
-                    "baseChecked": !args.bases.is_empty(),
-                })),
                 "problems": list(&report.problems),
                 "warnings": list(&report.warnings),
             });
+            if let Some(d) = &report.delta {
+                v["delta"] = serde_json::json!({
+                    "baseIndexes": d.indexes, "baseLocks": d.locks, "baseNames": d.names,
+                    "fromBase": {"blobs": report.from_base.len(), "bytes": from_base_bytes},
+                    "baseChecked": !args.bases.is_empty(),
+                });
+            }
             outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         VerifyFormat::Text => {
