@@ -213,7 +213,8 @@ pub struct BaseBundle {
     pub lock_digest: Option<String>,
 }
 
-/// Reads a bundle given as a base (directory, archive or split archive): every blob hashed.
+/// Reads a bundle given as a base (directory, archive or split archive): every blob hashed. A base
+/// that is itself a delta holds, for this purpose, the blobs it leaves to its own base too.
 pub fn read_base_bundle(path: &Path) -> Result<BaseBundle, ReadError> {
     let scan = scan::scan(path)?;
     let not_bundle = |message: String| ReadError::NotABundle {
@@ -234,7 +235,12 @@ pub fn read_base_bundle(path: &Path) -> Result<BaseBundle, ReadError> {
         .collect();
     let doc = |d: &str| scan.document(d).map(<[u8]>::to_vec);
     let mut reached = reach(&index, &doc);
-    reached.retain(|d, r| present.get(d) == Some(&r.size));
+    // What the base holds; a base that is itself a delta also stands for the blobs it leaves to its own
+    // base (a site that mirrored it has them: mirror checked).
+    let is_delta = DeltaOf::of(&index).is_some();
+    reached.retain(|d, r| {
+        present.get(d) == Some(&r.size) || (is_delta && !r.document && !present.contains_key(d))
+    });
     let lock_digest = index
         .manifests
         .iter()
