@@ -304,13 +304,8 @@ pub fn export(
         .iter()
         .map(|(name, l)| (name.clone(), l.to_yaml()))
         .collect();
-    let artifact = artifact::write_platform_artifact(
-        &layout,
-        &lock,
-        &rendered.files,
-        catalog,
-        &steps,
-    )?;
+    let artifact =
+        artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog, &steps)?;
     let mut index = plan::index_document(&ok, artifact);
     if let Some(base) = &base {
         base.of.annotate(&mut index.annotations);
