@@ -31,6 +31,14 @@ impl Progress for Quiet {
 pub enum Phase {
     /// Tags resolved to digests (`pin`, and `export` for images the lock does not pin).
     Resolve,
+    /// Classic chart repositories' `index.yaml` fetched (`pin`, `export`), one item per repository.
+    ChartIndexes,
+    /// Charts and release manifests resolved and fetched into the cache (`pin`, `export`), one item
+    /// per chart or manifest.
+    Artifacts,
+    /// Charts rendered and release manifests read for the images they use (`pin`), one item per
+    /// chart or manifest.
+    UsedImages,
     /// Manifests and indexes fetched (`export`), one item per image.
     Manifests,
     /// Config and layer blobs fetched (`export`), one item per blob.
@@ -56,6 +64,9 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Phase::Resolve => "resolve",
+            Phase::ChartIndexes => "chart repository indexes",
+            Phase::Artifacts => "charts and manifests",
+            Phase::UsedImages => "images the artifacts use",
             Phase::Manifests => "manifests",
             Phase::Blobs => "blobs",
             Phase::Pack => "pack",

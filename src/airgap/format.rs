@@ -7,18 +7,21 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::oci::media_types::REF_NAME_ANNOTATION;
+use crate::oci::media_types::{HELM_CONFIG, REF_NAME_ANNOTATION};
 use crate::oci::wire::Descriptor;
 
 /// Version of the bundle format this build writes (recorded in `index.json` annotations).
 ///
-/// 2: the platform artifact's `index.json` entry is found by its `artifactType` and carries no
+/// 3: upstream's charts (Helm OCI artifacts) and release manifests (artifacts of
+/// [`RELEASE_MANIFESTS_ARTIFACT_TYPE`]) are entries of `index.json`, told apart by their
+/// `artifactType` and named by [`NAME_ANNOTATION`], not `ref.name` (for the same reason as the
+/// platform artifact). 2: the platform artifact's `index.json` entry is found by its `artifactType` and carries no
 /// `org.opencontainers.image.ref.name` (`ctr images import` unpacks every named entry as an image,
 /// and an artifact cannot be unpacked); image names are canonical references. 1: the platform
 /// artifact was named `bundle.platform`.
-pub const BUNDLE_FORMAT_VERSION: &str = "2";
+pub const BUNDLE_FORMAT_VERSION: &str = "3";
 /// Every format version this build reads.
-pub const READABLE_FORMAT_VERSIONS: &[&str] = &["1", "2"];
+pub const READABLE_FORMAT_VERSIONS: &[&str] = &["1", "2", "3"];
 /// Annotation on each `index.json` entry: the component(s) the image belongs to (comma-separated).
 pub const COMPONENT_ANNOTATION: &str = "dev.bundle.component";
 /// Annotation on a filtered index entry: the digest of the upstream index it was filtered from.
@@ -48,6 +51,83 @@ pub const CATALOG_TITLE: &str = "catalog.tar";
 pub const PLAN_MEDIA_TYPE: &str = "application/vnd.bundle.plan.v1.tar";
 /// Title annotation of that layer.
 pub const PLAN_TITLE: &str = "plan.tar";
+
+/// `artifactType` of the artifact that carries one component version's release manifests (on the
+/// manifest and on its `index.json` entry).
+pub const RELEASE_MANIFESTS_ARTIFACT_TYPE: &str = "application/vnd.bundle.release-manifests.v1";
+/// Media type of one release manifest in that artifact: the file, byte for byte as upstream
+/// publishes it.
+pub const RELEASE_MANIFEST_MEDIA_TYPE: &str = "application/vnd.bundle.release-manifest.v1+yaml";
+/// Annotation on a release manifest layer: the URL upstream publishes it at (as the lock names it).
+pub const SOURCE_URL_ANNOTATION: &str = "dev.bundle.source-url";
+/// Annotation on a chart's `index.json` entry: its repository as the lock names it (`oci://…` or
+/// `https://…`).
+pub const CHART_REPOSITORY_ANNOTATION: &str = "dev.bundle.chart-repository";
+/// Annotation on a chart's or release manifests artifact's `index.json` entry: its name,
+/// `REGISTRY/REPOSITORY:TAG` as `org.opencontainers.image.ref.name` is for an image (a mirror pushes it
+/// there). Not `ref.name` itself: `ctr images import` would take the entry for an image and fail to
+/// unpack it.
+pub const NAME_ANNOTATION: &str = "dev.bundle.ref.name";
+/// The name release manifests artifacts go by, before `/<component>:<version>`
+/// (`bundle.dev/manifests/calico:3.31.2`); a name, not a host anyone contacts.
+pub const RELEASE_MANIFESTS_NAME: &str = "bundle.dev/manifests";
+
+/// What an `index.json` entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A container image (named by `org.opencontainers.image.ref.name`).
+    Image,
+    /// A Helm chart (`artifactType` Helm's config type; named by [`NAME_ANNOTATION`]).
+    Chart,
+    /// A component version's release manifests ([`RELEASE_MANIFESTS_ARTIFACT_TYPE`]; named by
+    /// [`NAME_ANNOTATION`]).
+    ReleaseManifests,
+    /// The bundle's platform artifact (no name).
+    Platform,
+}
+
+impl EntryKind {
+    /// What an `index.json` entry is, by its `artifactType` (an entry without one is an image).
+    pub fn of(entry: &Descriptor) -> EntryKind {
+        if is_platform_artifact(entry) {
+            return EntryKind::Platform;
+        }
+        match entry.artifact_type.as_deref() {
+            Some(HELM_CONFIG) => EntryKind::Chart,
+            Some(RELEASE_MANIFESTS_ARTIFACT_TYPE) => EntryKind::ReleaseManifests,
+            _ => EntryKind::Image,
+        }
+    }
+
+    /// `image`, `chart`, `release manifests`, `platform artifact`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            EntryKind::Image => "image",
+            EntryKind::Chart => "chart",
+            EntryKind::ReleaseManifests => "release manifests",
+            EntryKind::Platform => "platform artifact",
+        }
+    }
+}
+
+/// The name of an `index.json` entry (`REGISTRY/REPOSITORY:TAG`): `ref.name` for an image,
+/// [`NAME_ANNOTATION`] for a chart or release manifests artifact; `None` for the platform artifact or
+/// an entry without one.
+pub fn entry_name(entry: &Descriptor) -> Option<&str> {
+    match EntryKind::of(entry) {
+        EntryKind::Image => entry.annotation(REF_NAME_ANNOTATION),
+        EntryKind::Chart | EntryKind::ReleaseManifests => entry.annotation(NAME_ANNOTATION),
+        EntryKind::Platform => None,
+    }
+}
+
+/// The name of a component version's release manifests artifact.
+pub fn release_manifests_name(component: &str, version: &str) -> String {
+    format!(
+        "{RELEASE_MANIFESTS_NAME}/{component}:{}",
+        crate::types::tag_of(version)
+    )
+}
 
 /// The limit on a JSON document (manifest, index, config) read into memory, as registries apply it.
 pub const MAX_DOCUMENT_SIZE: u64 = crate::oci::MAX_MANIFEST_BYTES as u64;

@@ -1,5 +1,6 @@
 //! `bundle inspect`: what is in a bundle — the lock it was exported from, the images per component with
-//! their digests, sizes and platforms.
+//! their digests, sizes and platforms, and upstream's charts and release manifests per component with
+//! their sizes.
 //!
 //! Inspection does not judge (that is `verify`): it reads what is there and leaves out what is missing.
 //! Sizes count unique blobs: an image's size is the sum of the blobs it reaches (manifests, configs,
@@ -11,13 +12,16 @@ use std::path::Path;
 
 use super::archive::ReadError;
 use super::format::{
-    COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE, MAX_LOCK_SIZE,
-    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME, is_platform_artifact,
+    CHART_REPOSITORY_ANNOTATION, COMPONENT_ANNOTATION, EntryKind, FORMAT_VERSION_ANNOTATION,
+    LOCK_MEDIA_TYPE, MAX_LOCK_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
+    SOURCE_URL_ANNOTATION, entry_name, is_platform_artifact,
 };
 use super::scan::{self, Scan};
 use crate::lock::Lock;
 use crate::oci::layout::INDEX_FILE;
-use crate::oci::media_types::{DOCKER_REFERENCE_TYPE_ANNOTATION, REF_NAME_ANNOTATION};
+use crate::oci::media_types::{
+    DOCKER_REFERENCE_TYPE_ANNOTATION, REF_NAME_ANNOTATION, TITLE_ANNOTATION,
+};
 use crate::oci::wire::{Descriptor, Index, Manifest, Platform};
 use crate::types::Digest;
 
@@ -54,6 +58,40 @@ pub struct Image {
     pub blobs: usize,
 }
 
+/// A chart or a component version's release manifests (an entry of `index.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// [`EntryKind::Chart`] or [`EntryKind::ReleaseManifests`].
+    pub kind: EntryKind,
+    /// Its name (`REGISTRY/REPOSITORY:TAG`, the tag a mirror gives it).
+    pub name: String,
+    /// The components it belongs to, sorted.
+    pub components: Vec<String>,
+    /// Digest of its manifest.
+    pub digest: String,
+    /// A chart's repository, as the lock names it.
+    pub repository: Option<String>,
+    /// Its files: a chart's `.tgz` (and provenance), each release manifest.
+    pub files: Vec<ArtifactFile>,
+    /// Bytes of the unique blobs it reaches (manifest, config, files).
+    pub bytes: u64,
+}
+
+/// One file of an [`Artifact`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// Its title (file name), when it has one.
+    pub title: Option<String>,
+    /// Where upstream publishes it (release manifests).
+    pub url: Option<String>,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
 /// What is in a bundle.
 #[derive(Debug, Clone)]
 pub struct Inspection {
@@ -67,6 +105,8 @@ pub struct Inspection {
     pub platform_artifact: Option<String>,
     /// Images, sorted by component then reference (the platform artifact is not an image).
     pub images: Vec<Image>,
+    /// Charts and release manifests, sorted by component then name.
+    pub artifacts: Vec<Artifact>,
     /// Bytes of every blob reached by some image, each counted once.
     pub total_bytes: u64,
     /// Bytes of the blobs reached by more than one image, each counted once.
@@ -92,6 +132,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         .map_err(|e| not_bundle(format!("{INDEX_FILE} is not an OCI image index: {e}")))?;
 
     let mut images = Vec::new();
+    let mut artifacts = Vec::new();
     let mut reach: Vec<BTreeSet<String>> = Vec::new();
     let mut platform_artifact = None;
     let mut lock_digest = None;
@@ -108,6 +149,13 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
                         .find(|l| l.media_type == LOCK_MEDIA_TYPE)
                         .and_then(|l| l.digest().ok())
                 });
+            continue;
+        }
+        if matches!(
+            EntryKind::of(d),
+            EntryKind::Chart | EntryKind::ReleaseManifests
+        ) {
+            artifacts.push(artifact(&scan, d));
             continue;
         }
         let mut blobs = BTreeSet::new();
@@ -139,6 +187,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         .map(|(b, _)| size_of(&scan, b))
         .sum();
     images.sort_by(|a, b| (&a.components, &a.reference).cmp(&(&b.components, &b.reference)));
+    artifacts.sort_by(|a, b| (&a.components, &a.name).cmp(&(&b.components, &b.name)));
 
     let lock = match lock_digest {
         None => LockStatus::Missing,
@@ -150,11 +199,45 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         lock,
         platform_artifact,
         images,
+        artifacts,
         total_bytes,
         shared_bytes,
         blob_bytes: scan.bytes(),
         blob_count: scan.blobs.len(),
     })
+}
+
+/// A chart or release manifests entry: its name, components and files with their sizes.
+fn artifact(scan: &Scan, d: &Descriptor) -> Artifact {
+    let mut blobs = BTreeSet::new();
+    reachable(scan, d, &mut blobs, 0);
+    let files = scan
+        .document(&d.digest)
+        .and_then(|doc| serde_json::from_slice::<Manifest>(doc).ok())
+        .map(|m| {
+            m.layers
+                .iter()
+                .map(|l| ArtifactFile {
+                    title: l.annotation(TITLE_ANNOTATION).map(str::to_string),
+                    url: l.annotation(SOURCE_URL_ANNOTATION).map(str::to_string),
+                    media_type: l.media_type.clone(),
+                    digest: l.digest.clone(),
+                    bytes: size_of(scan, &l.digest),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Artifact {
+        kind: EntryKind::of(d),
+        name: entry_name(d).unwrap_or("(unnamed)").to_string(),
+        components: components(d),
+        digest: d.digest.clone(),
+        repository: d
+            .annotation(CHART_REPOSITORY_ANNOTATION)
+            .map(str::to_string),
+        files,
+        bytes: blobs.iter().map(|b| size_of(scan, b)).sum(),
+    }
 }
 
 fn read_lock(path: &Path, digest: &Digest) -> LockStatus {

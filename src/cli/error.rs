@@ -13,7 +13,7 @@ use crate::airgap::mirror::{MirrorError, Missing};
 use crate::airgap::verify::VerifyError;
 use crate::lock::LockError;
 use crate::oci::{PullError, PushError, ResolveError, SetupError};
-use crate::pin::PinError;
+use crate::pin::{ArtifactError, PinError};
 use crate::render::RenderError;
 
 /// Exit code of a failed operation or a negative answer.
@@ -141,6 +141,28 @@ impl From<&PullError> for Failure {
             PullError::Registry(r) => r.into(),
             // The content is not what was asked for, or could not be written: the operation failed.
             other => Failure::failed(other.to_string()),
+        }
+    }
+}
+
+impl From<&ArtifactError> for Failure {
+    /// A chart or release manifest: as a registry error when upstream failed; a cache that cannot be
+    /// used is bad input; content that is not what it claims (another chart, another digest than the
+    /// index or the lock publishes) a failed operation.
+    fn from(e: &ArtifactError) -> Self {
+        match e {
+            ArtifactError::Pull(p) => p.into(),
+            ArtifactError::Repository(inner) => inner.as_ref().into(),
+            ArtifactError::Store { .. } => Failure::usage(e.to_string())
+                .hint("check the cache directory, or name another one with --cache-dir DIR"),
+            ArtifactError::NotInIndex { .. } => Failure::failed(e.to_string()).hint(
+                "check the chart's coordinates in the catalog, and that the repository (or its --url-mirror) \
+                 serves upstream's index",
+            ),
+            ArtifactError::BadIndex { .. }
+            | ArtifactError::IndexDigest { .. }
+            | ArtifactError::NotTheChart { .. }
+            | ArtifactError::Changed { .. } => Failure::failed(e.to_string()),
         }
     }
 }
@@ -332,7 +354,10 @@ impl From<ExportError> for Failure {
                 Failure::failed(message)
             }
             ExportError::Layout(_) | ExportError::Pack(_) => Failure::usage(e.to_string()),
-            ExportError::Pin(_) | ExportError::Incomplete { .. } => Failure::failed(e.to_string()),
+            ExportError::Pin(_)
+            | ExportError::Incomplete { .. }
+            | ExportError::Artifacts(_)
+            | ExportError::Artifact(_) => Failure::failed(e.to_string()),
             ExportError::Base { .. } => Failure::usage(e.to_string()).hint(
                 "--since takes the bundle the far side has, its lock, or a directory of locks",
             ),

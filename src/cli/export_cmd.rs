@@ -5,11 +5,14 @@ use clap::Args;
 use super::Failure;
 use super::lockfile::read_lock;
 use super::progress::{Lines, Style};
-use super::registry::RegistryArgs;
-use crate::airgap::export::{self, ExportError, ExportOptions, ImageFailure, Summary, Verified};
+use super::registry::{ArtifactArgs, RegistryArgs};
+use crate::airgap::export::{
+    self, ArtifactFailure, ExportError, ExportOptions, ImageFailure, Summary, Verified,
+};
 use crate::airgap::format::{Form, work_dir};
 use crate::catalog::Catalog;
 use crate::oci::{Platform, PullError, ResolveError, RetryPolicy};
+use crate::pin::ArtifactError;
 
 /// Arguments of `bundle export`.
 #[derive(Debug, Args)]
@@ -51,6 +54,8 @@ pub(crate) struct ExportArgs {
     quiet: bool,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
 }
 
 /// `bundle export` formats.
@@ -122,6 +127,8 @@ fn export_json_fields(s: &Summary, ok: bool, failures: &[ImageFailure]) -> serde
         "pinned": s.pinned,
         "manifests": {"fetched": s.manifests_fetched, "reused": s.manifests_reused},
         "blobs": {"total": s.blobs, "fetched": s.blobs_fetched, "reused": s.blobs_reused},
+        "charts": s.upstream.charts,
+        "releaseManifests": s.upstream.manifests,
         "bytes": {"total": s.bytes, "fetched": s.bytes_fetched, "archive": s.archive_bytes},
         "seconds": (s.seconds * 1000.0).round() / 1000.0,
         "verified": match &s.verified {
@@ -175,6 +182,33 @@ fn report_failures(failures: &[ImageFailure]) -> Failure {
     failure.printed()
 }
 
+/// Prints why charts and manifests failed (registry-wide errors once), with the hints; returns the
+/// failure they make.
+fn report_artifact_failures(failures: &[ArtifactFailure]) -> Failure {
+    let mut failure = Failure::negative();
+    for f in failures {
+        failure = failure.worst(Failure::from(&f.error));
+        eprintln!(
+            "error: {} (component {}): {}",
+            f.what,
+            f.components.join(", "),
+            f.error
+        );
+    }
+    if failures
+        .iter()
+        .any(|f| matches!(f.error, ArtifactError::Changed { .. }))
+    {
+        failure = failure.hint(
+            "the content upstream serves differs from the lock's digest: check the mirror (--url-mirror),              or run `bundle pin` to see what changed",
+        );
+    }
+    for h in &failure.hints {
+        eprintln!("  hint: {h}");
+    }
+    failure.printed()
+}
+
 pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
     let (lock, plan) = match &args.plan {
         None => (read_lock(&args.lock)?, Vec::new()),
@@ -189,13 +223,16 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
             catalog.digest
         );
     }
-    let connected = args.registry.connect(RetryPolicy::default())?;
+    let connected = args
+        .registry
+        .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
     let options = ExportOptions {
         output: args.output.clone(),
         platforms: args.platforms.clone(),
         max_size: args.max_size,
         since: args.since.clone(),
         plan,
+        cache_dir: args.artifacts.cache.dir()?,
     };
     if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
         return Err(Failure::usage(format!(
@@ -220,6 +257,11 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
             eprintln!(
                 "nothing was exported: the images without a digest in the lock could not be pinned"
             );
+            return Err(f);
+        }
+        Err(ExportError::Artifacts(failures)) => {
+            let f = report_artifact_failures(&failures);
+            eprintln!("nothing was exported: charts or manifests of the lock could not be fetched");
             return Err(f);
         }
         Err(ExportError::Incomplete { summary }) => {
@@ -302,8 +344,16 @@ fn report_summary(summary: &Summary, args: &ExportArgs) -> Result<(), Failure> {
         ),
         None => written,
     };
+    let upstream = match (summary.upstream.charts, summary.upstream.manifests) {
+        (0, 0) => String::new(),
+        (c, m) => format!(
+            "{c} chart{}, {m} release manifest{}, ",
+            if c == 1 { "" } else { "s" },
+            if m == 1 { "" } else { "s" }
+        ),
+    };
     eprintln!(
-        "wrote {}: {} images, {} blobs ({} fetched, {} reused), {:.1} MiB fetched, in {:.1} s",
+        "wrote {}: {} images, {upstream}{} blobs ({} fetched, {} reused), {:.1} MiB fetched, in {:.1} s",
         written,
         summary.images,
         summary.blobs,

@@ -4,7 +4,45 @@ use clap::Args;
 
 use super::Failure;
 use super::format::{human_bytes, short_digest};
-use crate::airgap::inspect::{self, LockStatus};
+use crate::airgap::format::EntryKind;
+use crate::airgap::inspect::{self, Artifact, LockStatus};
+
+/// Charts and release manifests per component: a chart on one line, each release manifest file on
+/// its own.
+fn artifact_table(artifacts: &[Artifact]) -> String {
+    let mut rows = Vec::new();
+    for a in artifacts {
+        let component = if a.components.is_empty() {
+            "-".to_string()
+        } else {
+            a.components.join(", ")
+        };
+        match a.kind {
+            EntryKind::Chart => rows.push(vec![
+                component,
+                "chart".to_string(),
+                a.name.clone(),
+                short_digest(&a.digest),
+                human_bytes(a.bytes),
+            ]),
+            _ => {
+                for f in &a.files {
+                    rows.push(vec![
+                        component.clone(),
+                        "manifest".to_string(),
+                        f.url
+                            .clone()
+                            .or_else(|| f.title.clone())
+                            .unwrap_or_else(|| "-".to_string()),
+                        short_digest(&f.digest),
+                        human_bytes(f.bytes),
+                    ]);
+                }
+            }
+        }
+    }
+    super::table::render(&["COMPONENT", "KIND", "NAME", "DIGEST", "SIZE"], &rows)
+}
 
 /// Arguments of `bundle inspect`.
 #[derive(Debug, Args)]
@@ -61,6 +99,21 @@ pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
                     "bytes": i.bytes,
                     "blobs": i.blobs,
                 })).collect::<Vec<_>>(),
+                "artifacts": ins.artifacts.iter().map(|a| serde_json::json!({
+                    "kind": a.kind.noun(),
+                    "name": a.name,
+                    "components": a.components,
+                    "digest": a.digest,
+                    "repository": a.repository,
+                    "bytes": a.bytes,
+                    "files": a.files.iter().map(|f| serde_json::json!({
+                        "title": f.title,
+                        "url": f.url,
+                        "mediaType": f.media_type,
+                        "digest": f.digest,
+                        "bytes": f.bytes,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
                 "totalBytes": ins.total_bytes,
                 "sharedBytes": ins.shared_bytes,
                 "blobBytes": ins.blob_bytes,
@@ -79,21 +132,29 @@ pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
                     outln!("kubernetes: {}", l.kubernetes);
                     outln!("catalog: {}", l.catalog);
                     outln!();
+                    let artifacts = l.components.iter().any(|c| c.has_artifacts());
                     let rows: Vec<Vec<String>> = l
                         .components
                         .iter()
                         .map(|c| {
-                            vec![
+                            let mut row = vec![
                                 c.name.clone(),
                                 c.version.to_string(),
                                 c.images.len().to_string(),
-                            ]
+                            ];
+                            if artifacts {
+                                row.push(c.charts.len().to_string());
+                                row.push(c.manifests.len().to_string());
+                            }
+                            row
                         })
                         .collect();
-                    out!(
-                        "{}",
-                        super::table::render(&["COMPONENT", "VERSION", "IMAGES"], &rows)
-                    );
+                    let header: &[&str] = if artifacts {
+                        &["COMPONENT", "VERSION", "IMAGES", "CHARTS", "MANIFESTS"]
+                    } else {
+                        &["COMPONENT", "VERSION", "IMAGES"]
+                    };
+                    out!("{}", super::table::render(header, &rows));
                 }
                 LockStatus::Missing => outln!("lock: none (the bundle carries no lock)"),
                 LockStatus::Unreadable(e) => outln!("lock: unreadable: {e}"),
@@ -127,6 +188,10 @@ pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
                     &rows
                 )
             );
+            if !ins.artifacts.is_empty() {
+                outln!();
+                out!("{}", artifact_table(&ins.artifacts));
+            }
             outln!();
             outln!(
                 "{} images, {} unique ({} shared between images); {} in {} blobs in all",

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use super::Failure;
 use crate::catalog::Catalog;
-use crate::lock::{Lock, LockedComponent, LockedImage, LockedRequest};
+use crate::catalog::Release;
+use crate::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedManifest, LockedRequest};
 use crate::solver::{Chosen, Request, Solution};
-use crate::types::{Digest, ImageRef, Version};
+use crate::types::{ChartRef, Digest, ImageRef, Version};
 
 /// Reads the lock at `path`; a missing file is bad input, with a hint that says how to make one.
 pub(crate) fn read_lock(path: &Path) -> Result<Lock, Failure> {
@@ -65,8 +66,9 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         })
 }
 
-/// The lock for a solution: the chosen versions with their images from the catalog, each reference
-/// normalised and each published digest validated here, where catalog data enters the lock.
+/// The lock for a solution: the chosen versions with their images, charts and release manifests
+/// from the catalog, each reference normalised and each published digest validated here, where
+/// catalog data enters the lock.
 pub(crate) fn lock_of(
     catalog: &Catalog,
     request: &Request,
@@ -93,8 +95,8 @@ pub(crate) fn lock_of(
     })
 }
 
-/// One component of a lock at `version`, with its images from the catalog (none when the catalog
-/// does not have that exact version).
+/// One component of a lock at `version`, with its images, charts and release manifests from the
+/// catalog (none when the catalog does not have that exact version).
 pub(crate) fn locked_component(
     catalog: &Catalog,
     name: &str,
@@ -118,12 +120,84 @@ pub(crate) fn locked_component(
         images.push(LockedImage { reference, digest });
     }
     images.sort_by_key(|i| i.reference.to_string());
+    let (charts, manifests) = match release {
+        Some(r) => artifacts_of(name, version, r)?,
+        None => (Vec::new(), Vec::new()),
+    };
     Ok(LockedComponent {
         name: name.to_string(),
         version: version.clone(),
         untested: release.is_some_and(|r| r.kubernetes.is_untested()),
         images,
+        charts,
+        manifests,
     })
+}
+
+/// The charts and release manifests the catalog names for `name` `version`, in its order, as the lock
+/// holds them (a manifest's published sha256 becomes its digest).
+pub(crate) fn artifacts_of(
+    name: &str,
+    version: &Version,
+    release: &Release,
+) -> Result<(Vec<LockedChart>, Vec<LockedManifest>), Failure> {
+    let bad = |e: String| {
+        Failure::usage(format!("the catalog's {name} {version}: {e}"))
+            .hint("`bundle catalog check` lists what is wrong with the catalog")
+    };
+    let mut charts = Vec::new();
+    for ch in &release.artifacts.charts {
+        let chart = ChartRef::parse(&ch.repository, &ch.name, &ch.version)
+            .map_err(|e| bad(e.to_string()))?;
+        charts.push(LockedChart {
+            chart,
+            digest: None,
+        });
+    }
+    let mut manifests = Vec::new();
+    for m in &release.artifacts.manifests {
+        let digest = match &m.sha256 {
+            Some(hex) => Some(
+                Digest::from_sha256_hex(hex)
+                    .map_err(|e| bad(format!("manifest {}: sha256: {e}", m.url)))?,
+            ),
+            None => None,
+        };
+        manifests.push(LockedManifest {
+            url: m.url.clone(),
+            digest,
+        });
+    }
+    Ok((charts, manifests))
+}
+
+/// `lock` with the charts and manifests of every component that names none filled in from the
+/// catalog (a version 1 lock names none; `bundle pin` upgrades it), and the components filled.
+/// Components the catalog does not know at their version are left as they are.
+pub(crate) fn fill_artifacts(
+    lock: &Lock,
+    catalog: &Catalog,
+) -> Result<(Lock, Vec<String>), Failure> {
+    let mut filled = lock.clone();
+    let mut names = Vec::new();
+    for c in &mut filled.components {
+        if c.has_artifacts() {
+            continue;
+        }
+        let Some(release) = catalog
+            .component(&c.name)
+            .and_then(|x| x.release(&c.version))
+        else {
+            continue;
+        };
+        let (charts, manifests) = artifacts_of(&c.name, &c.version, release)?;
+        if !charts.is_empty() || !manifests.is_empty() {
+            c.charts = charts;
+            c.manifests = manifests;
+            names.push(c.name.clone());
+        }
+    }
+    Ok((filled, names))
 }
 
 /// The chosen versions of a lock, for `why` and minimal-change re-solves.

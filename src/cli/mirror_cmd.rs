@@ -14,6 +14,7 @@ use super::Failure;
 use super::format::human_bytes;
 use super::progress::{Lines, Style};
 use super::registry::RegistryArgs;
+use crate::airgap::format::EntryKind;
 use crate::airgap::mirror::{self, MirrorOptions, Summary};
 use crate::catalog::Catalog;
 use crate::oci::RetryPolicy;
@@ -79,7 +80,7 @@ pub(super) fn run(
         max_delay: Duration::from_secs(args.max_backoff),
         ..RetryPolicy::default()
     };
-    let connected = args.registry.connect(retry)?;
+    let connected = args.registry.connect(retry, &[])?;
     let options = MirrorOptions {
         target: target.clone(),
         strip_registry_host: args.strip_registry_host,
@@ -96,8 +97,12 @@ pub(super) fn run(
     }
     let (blobs, bytes) = plan.blob_totals();
     eprintln!(
-        "mirroring {} image(s) into {} repositories of {target}: {blobs} blobs ({}), {} manifests",
-        plan.images.len(),
+        "mirroring {} image(s){} into {} repositories of {target}: {blobs} blobs ({}), {} manifests",
+        plan.count(EntryKind::Image),
+        upstream_text(
+            plan.count(EntryKind::Chart),
+            plan.count(EntryKind::ReleaseManifests)
+        ),
         plan.repositories.len(),
         human_bytes(bytes),
         plan.manifests.len()
@@ -160,12 +165,25 @@ fn print_summary(s: &Summary) {
         outln!("verified: {n} manifests and tags read back, every digest matches");
     }
     outln!(
-        "done: {} image(s) in {} repositories of {} in {:.1} s",
+        "done: {} image(s){} in {} repositories of {} in {:.1} s",
         s.images,
+        upstream_text(s.charts, s.release_manifests),
         s.repositories,
         s.target,
         s.seconds
     );
+}
+
+/// `, N chart(s), M release manifests artifact(s)` when there are any.
+fn upstream_text(charts: usize, manifests: usize) -> String {
+    let mut s = String::new();
+    if charts > 0 {
+        s.push_str(&format!(", {charts} chart(s)"));
+    }
+    if manifests > 0 {
+        s.push_str(&format!(", {manifests} release manifests artifact(s)"));
+    }
+    s
 }
 
 fn summary_json(s: &Summary) -> String {
@@ -181,6 +199,8 @@ fn summary_fields(s: &Summary) -> serde_json::Value {
         "target": s.target,
         "repositories": s.repositories,
         "images": s.images,
+        "charts": s.charts,
+        "release_manifests": s.release_manifests,
         "project_created": s.project_created,
         "blobs": {"pushed": s.blobs_pushed, "mounted": s.blobs_mounted, "skipped": s.blobs_skipped},
         "manifests": {"pushed": s.manifests_pushed, "skipped": s.manifests_skipped},

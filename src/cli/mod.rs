@@ -104,7 +104,16 @@ enum Command {
     /// platform is a solution of its own. Where no fully compatible path exists, the plan shows the
     /// least disruptive way, the moves marked `!`, and warns; exit 1 when no way reaches the target.
     Plan(plan_cmd::PlanArgs),
-    /// Resolve every image in the lock to its digest (tags move; digests do not).
+    /// Resolve every image, chart and release manifest in the lock to its digest (tags move; digests
+    /// do not).
+    ///
+    /// Charts (OCI: by manifest digest; classic: the .tgz through the repository's index.yaml, checked
+    /// against its digest) and release manifests are fetched into the cache (--cache-dir,
+    /// BUNDLE_CACHE_DIR), so that export and render never fetch them again; content that changed since
+    /// the lock was written is refused like a moved tag. Then every chart is rendered with its default
+    /// values (helm template, chart tests skipped) and every manifest read: an image they use that the
+    /// catalog does not list for the component is an error (exit 1) naming the component, the
+    /// artifact, the object and the field path. Without helm, only manifests are checked.
     Pin(pin_cmd::PinArgs),
     /// Render the locked platform as digest-pinned Kubernetes manifests.
     Render(render_cmd::RenderArgs),
@@ -191,8 +200,9 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Runs the command. The catalog is loaded only by the commands that read it (`verify`, `inspect`
-/// and `pin` do not; `mirror` only for `-o`), so a broken `--catalog` does not stop them.
+/// Runs the command. The catalog is loaded only by the commands that read it (`verify` and `inspect`
+/// do not; `pin` only to fill in charts and manifests a lock lacks, and goes on without it; `mirror`
+/// only for `-o`), so a broken `--catalog` does not stop them.
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let dir = cli.catalog;
     let catalog = || load_catalog(dir.as_deref());
@@ -210,7 +220,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Why(args) => solve_cmd::why(&catalog()?, args),
         Command::Matrix(args) => matrix_cmd::run(&catalog()?, args),
         Command::Plan(args) => plan_cmd::run(&catalog()?, args),
-        Command::Pin(args) => pin_cmd::run(args),
+        Command::Pin(args) => pin_cmd::run(args, catalog),
         Command::Render(args) => render_cmd::run(&catalog()?, args),
         Command::Export(args) => export_cmd::run(&catalog()?, args),
         Command::Verify(args) => verify_cmd::run(args),

@@ -65,9 +65,18 @@ impl Progress for Lines {
         }
         match (self.style, event) {
             (
+                Style::Pin { .. },
+                Event::ItemFinished {
+                    phase: Phase::UsedImages,
+                    item,
+                    tally,
+                    ..
+                },
+            ) => eprintln!("images used by {}/{} {item}", tally.done, tally.total),
+            (
                 Style::Pin { check },
                 Event::ItemFinished {
-                    phase: Phase::Resolve,
+                    phase: Phase::Resolve | Phase::Artifacts,
                     item,
                     outcome,
                     tally,

@@ -9,7 +9,9 @@ use clap::Args;
 
 use super::Failure;
 use crate::jobs::{self, Runner};
-use crate::oci::{Credentials, Password, Registries, RegistryMirror, RegistryOptions, RetryPolicy};
+use crate::oci::{
+    Credentials, Password, Registries, RegistryMirror, RegistryOptions, RetryPolicy, UrlMirror,
+};
 
 /// How registries are reached: mirrors, TLS and credentials.
 #[derive(Debug, Args)]
@@ -55,13 +57,20 @@ pub(crate) struct RegistryArgs {
 impl RegistryArgs {
     /// The run's registry clients and its job runner: reads the password from standard input when
     /// asked, lists the auth files from the environment, reads the CA files, starts the runtime.
-    pub(crate) fn connect(&self, retry: RetryPolicy) -> Result<Connected, Failure> {
-        let registries = Registries::new(self.options(retry)?)?;
+    /// `url_mirrors` apply to HTTP(S) downloads (charts from classic repositories, manifests).
+    pub(crate) fn connect(
+        &self,
+        retry: RetryPolicy,
+        url_mirrors: &[UrlMirror],
+    ) -> Result<Connected, Failure> {
+        let mut options = self.options(retry)?;
+        options.url_mirrors = url_mirrors.to_vec();
+        let registries = Registries::new(options)?;
         let runtime = jobs::runtime()
             .map_err(|e| Failure::usage(format!("cannot start the async runtime: {e}")))?;
         let runner = Runner::new(runtime.handle().clone(), usize::from(self.jobs));
         Ok(Connected {
-            registries,
+            registries: std::sync::Arc::new(registries),
             runner,
             _runtime: runtime,
         })
@@ -89,12 +98,61 @@ impl RegistryArgs {
         };
         Ok(RegistryOptions {
             mirrors: self.mirrors.clone(),
+            url_mirrors: Vec::new(),
             insecure: self.insecure.clone(),
             ca_files: self.ca_files.clone(),
             credentials,
             auth_files: auth_files(),
             retry,
         })
+    }
+}
+
+/// Where upstream's charts and release manifests come from (`pin`, `export`), beside the registry
+/// options.
+#[derive(Debug, Args)]
+pub(crate) struct ArtifactArgs {
+    /// Fetch HTTP(S) URLs that start with SOURCE from TARGET instead (the rest of the URL appended):
+    /// `https://charts.jetstack.io=http://127.0.0.1:8080/charts.jetstack.io` fetches
+    /// `https://charts.jetstack.io/index.yaml` as `http://127.0.0.1:8080/charts.jetstack.io/index.yaml`.
+    /// Applies to classic chart repositories (index.yaml and .tgz) and release manifests; the longest
+    /// matching SOURCE wins; the lock keeps the upstream URLs. OCI charts follow --registry-mirror.
+    /// --username/--password-stdin are sent to rewritten URLs only. Repeatable.
+    #[arg(
+        long = "url-mirror",
+        value_name = "SOURCE=TARGET",
+        help_heading = "Charts and manifests"
+    )]
+    pub(crate) url_mirrors: Vec<UrlMirror>,
+    #[command(flatten)]
+    pub(crate) cache: CacheArgs,
+}
+
+/// The content cache of fetched charts and release manifests (`pin` fills it; `export` and `render`
+/// read it).
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    /// Where fetched charts and release manifests are kept, by content digest
+    /// (DIR/blobs/sha256/<hex>). Default: $XDG_CACHE_HOME/bundle, or ~/.cache/bundle.
+    #[arg(
+        long = "cache-dir",
+        env = "BUNDLE_CACHE_DIR",
+        value_name = "DIR",
+        help_heading = "Charts and manifests"
+    )]
+    pub(crate) cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    /// The cache directory: --cache-dir, $BUNDLE_CACHE_DIR, or the user's cache directory.
+    pub(crate) fn dir(&self) -> Result<PathBuf, Failure> {
+        match &self.cache_dir {
+            Some(d) => Ok(d.clone()),
+            None => crate::pin::default_cache_dir().ok_or_else(|| {
+                Failure::usage("no cache directory: neither XDG_CACHE_HOME nor HOME is set")
+                    .hint("name one with --cache-dir DIR or BUNDLE_CACHE_DIR")
+            }),
+        }
     }
 }
 
@@ -134,7 +192,7 @@ fn auth_files() -> Vec<PathBuf> {
 
 /// The registry clients and the job runner of one run; the runtime lives as long as this.
 pub(crate) struct Connected {
-    pub(crate) registries: Registries,
+    pub(crate) registries: std::sync::Arc<Registries>,
     pub(crate) runner: Runner,
     _runtime: tokio::runtime::Runtime,
 }

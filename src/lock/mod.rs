@@ -6,17 +6,25 @@
 //! between releases of a YAML library, and read back strictly ([`Lock::parse`]): every image
 //! reference is normalised as it is read (`docker.io/traefik` is `docker.io/library/traefik`) and
 //! every digest validated, so the rest of the program never sees a malformed one.
+//!
+//! Version 2 adds upstream's artifacts next to the images: each component's Helm charts
+//! ([`LockedChart`]) and release manifests ([`LockedManifest`]), in the catalog's order (a chart or
+//! manifest of CRDs comes before the one that needs them). A version 1 lock is read as a version 2
+//! lock without them; `bundle pin` fills them in from the catalog.
 
 mod read;
 
 use std::fmt::Write as _;
 
-use crate::types::{Date, Digest, ImageRef, Version, VersionReq, WithSpec};
+use crate::types::{ChartRef, Date, Digest, ImageRef, Version, VersionReq, WithSpec};
 
 pub use read::LockError;
 
-/// The lock format version this build writes and reads.
-pub const LOCK_VERSION: u32 = 1;
+/// The lock format version this build writes (it reads this one and every older one).
+pub const LOCK_VERSION: u32 = 2;
+
+/// The oldest lock format version this build reads (and upgrades in memory).
+pub const OLDEST_LOCK_VERSION: u32 = 1;
 
 /// The first line of every lock.
 pub const GENERATED_HEADER: &str =
@@ -64,6 +72,45 @@ pub struct LockedComponent {
     pub untested: bool,
     /// Its images.
     pub images: Vec<LockedImage>,
+    /// Its Helm charts, in the catalog's order (empty in a version 1 lock until `bundle pin`).
+    pub charts: Vec<LockedChart>,
+    /// Its release manifests, in the catalog's order (empty in a version 1 lock until `bundle pin`).
+    pub manifests: Vec<LockedManifest>,
+}
+
+impl LockedComponent {
+    /// Whether the component names any chart or release manifest.
+    pub fn has_artifacts(&self) -> bool {
+        !self.charts.is_empty() || !self.manifests.is_empty()
+    }
+}
+
+/// A Helm chart in the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedChart {
+    /// Repository, name and version.
+    pub chart: ChartRef,
+    /// For a chart from an OCI registry, its OCI manifest digest; for a chart from a classic
+    /// repository, the sha256 of its `.tgz`. Absent until `bundle pin` fills it.
+    pub digest: Option<Digest>,
+}
+
+/// A release manifest (static YAML published by upstream) in the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedManifest {
+    /// Where upstream publishes it (`http://` or `https://`).
+    pub url: String,
+    /// The sha256 of the file's bytes: from the catalog when upstream publishes one, else filled by
+    /// `bundle pin`.
+    pub digest: Option<Digest>,
+}
+
+impl LockedManifest {
+    /// The file name the URL ends in (`cert-manager.yaml`), without query or fragment.
+    pub fn file_name(&self) -> &str {
+        let path = self.url.split(['?', '#']).next().unwrap_or(&self.url);
+        path.rsplit('/').next().unwrap_or(path)
+    }
 }
 
 /// An image in the lock.
@@ -131,12 +178,32 @@ impl Lock {
             }
             if c.images.is_empty() {
                 let _ = writeln!(s, "    images: []");
-                continue;
+            } else {
+                let _ = writeln!(s, "    images:");
             }
-            let _ = writeln!(s, "    images:");
             for i in &c.images {
                 let _ = writeln!(s, "      - reference: {}", scalar(&i.reference.to_string()));
                 if let Some(d) = &i.digest {
+                    let _ = writeln!(s, "        digest: {}", scalar(d.as_str()));
+                }
+            }
+            if !c.charts.is_empty() {
+                let _ = writeln!(s, "    charts:");
+            }
+            for ch in &c.charts {
+                let _ = writeln!(s, "      - name: {}", scalar(ch.chart.name()));
+                let _ = writeln!(s, "        repository: {}", scalar(ch.chart.repository()));
+                let _ = writeln!(s, "        version: {}", scalar(ch.chart.version()));
+                if let Some(d) = &ch.digest {
+                    let _ = writeln!(s, "        digest: {}", scalar(d.as_str()));
+                }
+            }
+            if !c.manifests.is_empty() {
+                let _ = writeln!(s, "    manifests:");
+            }
+            for m in &c.manifests {
+                let _ = writeln!(s, "      - url: {}", scalar(&m.url));
+                if let Some(d) = &m.digest {
                     let _ = writeln!(s, "        digest: {}", scalar(d.as_str()));
                 }
             }
@@ -168,6 +235,16 @@ impl Lock {
                         "reference": i.reference.to_string(),
                         "digest": i.digest,
                     })).collect::<Vec<_>>(),
+                    "charts": c.charts.iter().map(|ch| serde_json::json!({
+                        "name": ch.chart.name(),
+                        "repository": ch.chart.repository(),
+                        "version": ch.chart.version(),
+                        "digest": ch.digest,
+                    })).collect::<Vec<_>>(),
+                    "manifests": c.manifests.iter().map(|m| serde_json::json!({
+                        "url": m.url,
+                        "digest": m.digest,
+                    })).collect::<Vec<_>>(),
                 });
                 if c.untested {
                     v["untested"] = true.into();
@@ -193,6 +270,7 @@ fn scalar(s: &str) -> String {
         })
         && !s.starts_with(['-', ':', '@'])
         && !s.ends_with(':')
+        && s.parse::<f64>().is_err()
         && !matches!(
             s,
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
@@ -232,6 +310,21 @@ mod tests {
                         .unwrap(),
                     digest: Some(Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap()),
                 }],
+                charts: vec![
+                    LockedChart {
+                        chart: ChartRef::parse("oci://quay.io/jetstack/charts", "cert-manager", "v1.20.4")
+                            .unwrap(),
+                        digest: Some(Digest::sha256_of(b"chart manifest")),
+                    },
+                    LockedChart {
+                        chart: ChartRef::parse("https://charts.example.io/", "extras", "1.0").unwrap(),
+                        digest: None,
+                    },
+                ],
+                manifests: vec![LockedManifest {
+                    url: "https://github.com/cert-manager/cert-manager/releases/download/v1.20.4/cert-manager.yaml?x=1".to_string(),
+                    digest: Some(Digest::sha256_of(b"manifest")),
+                }],
             }],
         }
     }
@@ -247,8 +340,66 @@ mod tests {
     }
 
     #[test]
+    fn writes_artifacts_in_catalog_order() {
+        let text = sample().to_yaml();
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle} in\n{text}"))
+        };
+        assert!(at("name: cert-manager\n        repository: oci://") < at("name: extras"));
+        assert!(
+            at("        version: \"1.0\"") > at("name: extras"),
+            "{text}"
+        );
+        assert!(
+            text.contains("      - url: \"https://github.com/"),
+            "{text}"
+        );
+        assert_eq!(
+            sample().components[0].manifests[0].file_name(),
+            "cert-manager.yaml"
+        );
+    }
+
+    #[test]
+    fn reads_version_1_as_version_2_without_artifacts() {
+        let mut v1 = sample();
+        v1.components[0].charts.clear();
+        v1.components[0].manifests.clear();
+        let text = v1.to_yaml().replace("version: 2\n", "version: 1\n");
+        let read = Lock::parse(&text, "bundle.lock").unwrap();
+        assert_eq!(read, v1);
+        assert!(read.to_yaml().contains("\nversion: 2\n"));
+        // A version 1 lock never had charts: naming them there is an error, with its place.
+        let bad = sample().to_yaml().replace("version: 2\n", "version: 1\n");
+        let e = Lock::parse(&bad, "bundle.lock").unwrap_err();
+        assert!(
+            matches!(&e, LockError::Malformed { line, .. } if *line > 10)
+                && e.to_string().contains("version 2 added them"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn artifacts_are_validated_where_read() {
+        let text = sample().to_yaml();
+        let bad_repo = text.replace("oci://quay.io/jetstack/charts", "quay.io/jetstack/charts");
+        let e = Lock::parse(&bad_repo, "bundle.lock").unwrap_err();
+        assert!(e.to_string().contains("must start with oci://"), "{e}");
+        let bad_url = text.replace("\"https://github.com/", "\"ftp://github.com/");
+        let e = Lock::parse(&bad_url, "bundle.lock").unwrap_err();
+        assert!(
+            e.to_string().contains("not an http:// or https:// URL"),
+            "{e}"
+        );
+        let bad_digest = text.replace(Digest::sha256_of(b"manifest").as_str(), "sha256:abc");
+        let e = Lock::parse(&bad_digest, "bundle.lock").unwrap_err();
+        assert!(e.to_string().contains("manifest `https://"), "{e}");
+    }
+
+    #[test]
     fn refuses_other_versions() {
-        let text = sample().to_yaml().replace("version: 1\n", "version: 7\n");
+        let text = sample().to_yaml().replace("version: 2\n", "version: 7\n");
         assert!(matches!(
             Lock::parse(&text, "x"),
             Err(LockError::UnsupportedVersion { found: 7, .. })

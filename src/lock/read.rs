@@ -1,11 +1,16 @@
 //! Reading `bundle.lock`: the version first (a specific error for a format this build does not
-//! read), then the whole file strictly, every value validated where it is read.
+//! read), then the whole file strictly, every value validated where it is read. Version 1 has no
+//! `charts` or `manifests`: it is read strictly as version 1 (those fields are unknown there) and
+//! upgraded in memory to a version 2 lock without them.
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{LOCK_VERSION, Lock, LockedComponent, LockedImage, LockedRequest};
-use crate::types::{Date, Digest, ImageRef, Version, VersionReq, WithSpec};
+use super::{
+    LOCK_VERSION, Lock, LockedChart, LockedComponent, LockedImage, LockedManifest, LockedRequest,
+    OLDEST_LOCK_VERSION,
+};
+use crate::types::{ChartRef, Date, Digest, ImageRef, Version, VersionReq, WithSpec};
 
 /// The lock could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -24,7 +29,7 @@ pub enum LockError {
     },
     /// Written by another version of the format.
     #[error(
-        "{path}: lock format version {found} is not supported (this bundle reads version {LOCK_VERSION})"
+        "{path}: lock format version {found} is not supported (this bundle reads versions {OLDEST_LOCK_VERSION} to {LOCK_VERSION})"
     )]
     UnsupportedVersion {
         /// The file.
@@ -75,6 +80,28 @@ struct ComponentWire {
     untested: bool,
     #[serde(default)]
     images: Vec<ImageWire>,
+    #[serde(default)]
+    charts: Option<Spanned<Vec<ChartWire>>>,
+    #[serde(default)]
+    manifests: Option<Spanned<Vec<ManifestWire>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChartWire {
+    name: Spanned<String>,
+    repository: String,
+    version: String,
+    #[serde(default)]
+    digest: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestWire {
+    url: Spanned<String>,
+    #[serde(default)]
+    digest: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +174,57 @@ impl Ctx<'_> {
         };
         Ok(LockedImage { reference, digest })
     }
+
+    fn digest(&self, d: &Option<Spanned<String>>, what: &str) -> Result<Option<Digest>, LockError> {
+        match d {
+            Some(d) => Digest::parse_sha256(&d.value)
+                .map(Some)
+                .map_err(|e| self.at(d, format!("{what}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn chart(&self, c: ChartWire) -> Result<LockedChart, LockError> {
+        let chart = ChartRef::parse(&c.repository, &c.name.value, &c.version)
+            .map_err(|e| self.at(&c.name, e.to_string()))?;
+        let digest = self.digest(&c.digest, &format!("chart {}", c.name.value))?;
+        Ok(LockedChart { chart, digest })
+    }
+
+    fn manifest(&self, m: ManifestWire) -> Result<LockedManifest, LockError> {
+        let url = &m.url.value;
+        let ok = ["https://", "http://"]
+            .iter()
+            .any(|s| url.strip_prefix(s).is_some_and(|r| !r.is_empty()))
+            && !url.chars().any(char::is_whitespace);
+        if !ok {
+            return Err(self.at(
+                &m.url,
+                format!("manifest `{url}`: not an http:// or https:// URL"),
+            ));
+        }
+        let digest = self.digest(&m.digest, &format!("manifest `{url}`"))?;
+        Ok(LockedManifest {
+            url: url.clone(),
+            digest,
+        })
+    }
+
+    /// `charts:`/`manifests:` in a lock whose version has none.
+    fn not_in_version<T>(
+        &self,
+        field: &Option<Spanned<T>>,
+        name: &str,
+        version: u64,
+    ) -> Result<(), LockError> {
+        match field {
+            Some(s) => Err(self.at(
+                s,
+                format!("unknown field `{name}`: lock format version {version} has no {name} (version 2 added them)"),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Lock {
@@ -155,8 +233,8 @@ impl Lock {
     pub fn parse(text: &str, path: &str) -> Result<Lock, LockError> {
         let ctx = Ctx { path };
         let head: LockHead = serde_saphyr::from_str(text).map_err(|e| ctx.syntax(e))?;
-        match head.version {
-            Some(v) if v == u64::from(LOCK_VERSION) => {}
+        let version = match head.version {
+            Some(v) if (u64::from(OLDEST_LOCK_VERSION)..=u64::from(LOCK_VERSION)).contains(&v) => v,
             Some(v) => {
                 return Err(LockError::UnsupportedVersion {
                     path: path.to_string(),
@@ -171,7 +249,7 @@ impl Lock {
                     message: "missing field `version`: this is not a bundle.lock".to_string(),
                 });
             }
-        }
+        };
         let w: LockWire = serde_saphyr::from_str(text).map_err(|e| ctx.syntax(e))?;
         let mut with = Vec::new();
         for x in &w.request.with {
@@ -183,11 +261,25 @@ impl Lock {
             for i in c.images {
                 images.push(ctx.image(i)?);
             }
+            if version < 2 {
+                ctx.not_in_version(&c.charts, "charts", version)?;
+                ctx.not_in_version(&c.manifests, "manifests", version)?;
+            }
+            let mut charts = Vec::new();
+            for ch in c.charts.map(|s| s.value).unwrap_or_default() {
+                charts.push(ctx.chart(ch)?);
+            }
+            let mut manifests = Vec::new();
+            for m in c.manifests.map(|s| s.value).unwrap_or_default() {
+                manifests.push(ctx.manifest(m)?);
+            }
             components.push(LockedComponent {
                 version: ctx.version(&c.version)?,
                 name: c.name,
                 untested: c.untested,
                 images,
+                charts,
+                manifests,
             });
         }
         let as_of = match &w.request.as_of {

@@ -172,19 +172,45 @@ impl Layout {
     pub async fn blob_writer(&self, digest: &Digest, size: u64) -> Result<BlobWriter, LayoutError> {
         let path = self.blob_path(digest)?;
         let temp = with_suffix(&path, PARTIAL_SUFFIX);
-        let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
-        Ok(BlobWriter {
-            file: Some(file.into_std().await),
-            in_flight: None,
-            buf: Vec::with_capacity(WRITE_CHUNK),
-            spare: None,
-            hasher: Sha256Hasher::new(),
-            written: 0,
-            digest: digest.clone(),
-            size,
-            temp,
-            path,
-        })
+        BlobWriter::open(temp, self.root.clone(), Some((digest.clone(), size))).await
+    }
+
+    /// A writer for a blob whose digest is not known before it is written (a download): hashed as
+    /// it goes, named by that hash by [`BlobWriter::commit`]. Its temporary name is unique to this
+    /// writer, so that several downloads into one store do not meet.
+    pub async fn ingest_writer(&self) -> Result<BlobWriter, LayoutError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("ingest-{}-{n}{PARTIAL_SUFFIX}", std::process::id());
+        let temp = self.root.join(BLOBS_DIR).join(name);
+        BlobWriter::open(temp, self.root.clone(), None).await
+    }
+
+    /// Copies blob `digest` from `from` (another content store) unless this layout has it intact
+    /// already; the copy is checked (size and hash) before it gets its name. Returns its size.
+    /// Blocking: call it from a blocking context.
+    pub fn copy_blob_from(&self, from: &Layout, digest: &Digest) -> Result<u64, LayoutError> {
+        let source = from.blob_path(digest)?;
+        let size = fs::metadata(&source).map_err(io(&source))?.len();
+        if self.check_blob(digest, size)? == Present::Yes {
+            return Ok(size);
+        }
+        let path = self.blob_path(digest)?;
+        let temp = with_suffix(&path, PARTIAL_SUFFIX);
+        fs::copy(&source, &temp).map_err(io(&temp))?;
+        let actual = hash_file(&temp)?;
+        let copied = fs::metadata(&temp).map_err(io(&temp))?.len();
+        if actual != *digest || copied != size {
+            let _ = fs::remove_file(&temp);
+            return Err(LayoutError::Mismatch {
+                digest: digest.clone(),
+                actual,
+                expected_size: size,
+                actual_size: copied,
+            });
+        }
+        fs::rename(&temp, &path).map_err(io(&temp))?;
+        Ok(size)
     }
 
     /// Writes `index.json` (to a temporary name, then renamed over the old one).
@@ -224,39 +250,64 @@ pub struct BlobWriter {
     spare: Option<Vec<u8>>,
     hasher: Sha256Hasher,
     written: u64,
-    digest: Digest,
-    size: u64,
+    /// The digest and size it must have, when known before writing.
+    expected: Option<(Digest, u64)>,
     temp: PathBuf,
-    path: PathBuf,
+    /// The layout's root (the final name is `blobs/sha256/<hex>` under it).
+    root: PathBuf,
 }
 
 impl BlobWriter {
+    async fn open(
+        temp: PathBuf,
+        root: PathBuf,
+        expected: Option<(Digest, u64)>,
+    ) -> Result<BlobWriter, LayoutError> {
+        let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
+        Ok(BlobWriter {
+            file: Some(file.into_std().await),
+            in_flight: None,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            spare: None,
+            hasher: Sha256Hasher::new(),
+            written: 0,
+            expected,
+            temp,
+            root,
+        })
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
     }
 
-    /// Flushes, checks size and digest, and renames the blob to its final name. On a mismatch the
-    /// temporary file is removed and nothing appears under the final name.
-    pub async fn commit(mut self) -> Result<(), LayoutError> {
+    /// Flushes, checks size and digest (when they were given), and renames the blob to its final
+    /// name; returns its digest. On a mismatch the temporary file is removed and nothing appears
+    /// under the final name.
+    pub async fn commit(mut self) -> Result<Digest, LayoutError> {
         if let Err(e) = self.flush().await {
             self.discard().await;
             return Err(io(&self.temp)(e));
         }
         let actual = self.hasher.digest();
-        if actual != self.digest || self.written != self.size {
+        if let Some((digest, size)) = &self.expected
+            && (actual != *digest || self.written != *size)
+        {
             self.discard().await;
             return Err(LayoutError::Mismatch {
-                digest: self.digest.clone(),
+                digest: digest.clone(),
                 actual,
-                expected_size: self.size,
+                expected_size: *size,
                 actual_size: self.written,
             });
         }
         self.file = None;
-        tokio::fs::rename(&self.temp, &self.path)
+        let path = blob_path(&self.root, &actual);
+        tokio::fs::rename(&self.temp, &path)
             .await
-            .map_err(io(&self.temp))
+            .map_err(io(&self.temp))?;
+        Ok(actual)
     }
 
     /// Removes the temporary file.
@@ -412,5 +463,27 @@ mod tests {
         assert!(!layout.blob_path(&good).unwrap().exists());
         let sha512 = Digest::parse(&format!("sha512:{}", "a".repeat(128))).unwrap();
         assert!(layout.blob_path(&sha512).is_err());
+    }
+
+    #[tokio::test]
+    async fn ingested_blobs_are_named_by_their_hash() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::create(tmp.path()).unwrap();
+        let (mut a, mut b) = (
+            layout.ingest_writer().await.unwrap(),
+            layout.ingest_writer().await.unwrap(),
+        );
+        a.write_all(b"first").await.unwrap();
+        b.write_all(b"second").await.unwrap();
+        let da = a.commit().await.unwrap();
+        assert_eq!(da, Digest::sha256_of(b"first"));
+        assert_eq!(layout.check_blob(&da, 5).unwrap(), Present::Yes);
+        b.discard().await;
+        drop(b);
+        let names: Vec<String> = fs::read_dir(tmp.path().join(BLOBS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [da.hex().to_string()]);
     }
 }

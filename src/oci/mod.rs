@@ -9,15 +9,17 @@
 //! travel through the same types: a manifest is a [`wire::Manifest`] whatever it carries, a blob is
 //! stored and found by its digest in a [`layout::Layout`].
 
+pub mod chart;
 pub mod client;
 pub mod layout;
 pub mod media_types;
 pub mod wire;
 
 pub use client::{
-    BlobOutcome, CHUNK_SIZE, CredentialError, Credentials, Password, ProjectOutcome, PullError,
-    Pulled, PushClient, PushError, Registries, RegistryMirror, RegistryMirrorParseError,
-    RegistryOptions, ResolveError, RetryPolicy, Scope, SetupError, Source,
+    BlobOutcome, CHUNK_SIZE, CredentialError, Credentials, Downloaded, Password, ProjectOutcome,
+    PullError, Pulled, PushClient, PushError, Registries, RegistryMirror, RegistryMirrorParseError,
+    RegistryOptions, ResolveError, RetryPolicy, Scope, SetupError, Source, UrlMirror,
+    UrlMirrorParseError,
 };
 pub use layout::{Layout, LayoutError, Present};
 pub use wire::{Descriptor, DocumentError, Index, Manifest, Platform, PlatformParseError};

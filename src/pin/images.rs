@@ -158,6 +158,8 @@ mod tests {
                         reference: ImageRef::parse(r).unwrap(),
                         digest: d.clone(),
                     }],
+                    charts: Vec::new(),
+                    manifests: Vec::new(),
                 })
                 .collect(),
         }

@@ -7,14 +7,38 @@
 //! ([`apply`]); what to make of a digest that differs from the lock's (a moved tag) is the caller's
 //! to say.
 //!
-//! Charts and release manifests (issue 11) come in beside [`images`]: each kind of artifact gets its
-//! own module here with the same three steps, and fetched content goes into a content store of the
-//! same shape as an OCI layout ([`crate::oci::Layout`]: `blobs/sha256/<hex>`), so that export and
-//! render find it by digest.
+//! Charts and release manifests come in beside [`images`] with the same three steps ([`artifacts`]:
+//! [`charts`]/[`manifests`], [`fetch`], [`apply_artifacts`]); their content goes into a content store
+//! of the same shape as an OCI layout ([`crate::oci::Layout`]: `blobs/sha256/<hex>`), the cache
+//! ([`default_cache_dir`]), so that export and render find it by digest and never fetch it twice.
 
+mod artifacts;
 mod images;
+mod used;
 
+use std::path::PathBuf;
+
+pub use artifacts::{
+    ArtifactError, FetchedChart, FetchedManifest, Found, MAX_CHART_BYTES, MAX_INDEX_BYTES,
+    MAX_RELEASE_MANIFEST_BYTES, Mode, WantedChart, WantedManifest, apply_artifacts, charts, fetch,
+    manifests,
+};
 pub use images::{Resolved, Wanted, apply, images, resolve};
+pub use used::{Unlisted, UsedImages, used_images};
+
+/// The cache of fetched charts and release manifests when none is named: `$XDG_CACHE_HOME/bundle`,
+/// else `$HOME/.cache/bundle` (`None` when neither variable is set). `BUNDLE_CACHE_DIR` and
+/// `--cache-dir` name another one (the command line reads them).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("XDG_CACHE_HOME")
+        .map(|d| d.join("bundle"))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("bundle")))
+}
 
 /// The lock cannot be pinned as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,13 +19,13 @@ pub mod engine;
 pub mod flux;
 pub mod helm;
 pub mod image;
-mod images;
+pub(crate) mod images;
 pub mod removed_apis;
 mod schema;
 mod templates;
 mod validate;
 mod values;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Validated value types shared by every layer, parsed once where data enters: versions, ranges,
-//! dates, content digests, image references, registry prefixes, wanted components.
+//! dates, content digests, image references, chart coordinates, registry prefixes, wanted components.
 
+mod chart_ref;
 mod date;
 mod digest;
 pub mod grammar;
@@ -9,6 +10,7 @@ mod registry_prefix;
 mod version;
 mod with_spec;
 
+pub use chart_ref::{ChartRef, ChartRefError, tag_of};
 pub use date::{Date, DateError};
 pub use digest::{Algorithm, Digest, DigestError, Sha256Hasher};
 pub use grammar::ReferenceError;

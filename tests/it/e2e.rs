@@ -1,16 +1,23 @@
 //! The whole path on the real, embedded catalog: `solve` → `pin` against a real registry that mirrors
-//! every upstream registry → `render` (the manifests validate against the Kubernetes schemas of the
+//! every upstream registry, and an HTTP server that mirrors every upstream download site (charts and
+//! release manifests at the catalog's coordinates, made by the harness) → `render` (the manifests validate against the Kubernetes schemas of the
 //! chosen version, every image pinned to the digest the registry serves) → `export --airgap` →
-//! `verify` → `mirror` into a second, empty registry (the far side) → every digest intact there.
+//! `verify` → `mirror` into a second, empty registry (the far side) → every digest intact there, and
+//! `helm pull` reads every chart of the platform from it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bundle::catalog::Catalog;
 use bundle::lock::Lock;
 use bundle::types::{Digest, ImageRef};
 
 use crate::render::validate_or_skip;
+use crate::support::charts::{
+    chart_tgz, helm_pull, index_yaml, oci_chart, release_manifest, require_helm,
+};
+use crate::support::http::HttpServer;
 use crate::support::tempdir;
-use crate::support::{Kind, Registry, Variant, bundle_env, image};
+use crate::support::{Kind, Registry, Variant, bundle_env, image, sha256};
 
 /// `registry.k8s.io/pause:3.10` → (`registry.k8s.io`, `pause:3.10`): the lock holds canonical
 /// references (Docker Hub's implicit `library/` explicit), as registries and containerd see the path.
@@ -24,6 +31,9 @@ fn split(reference: &ImageRef) -> (String, String) {
 
 #[test]
 fn solve_pin_render_validate_on_the_real_catalog() {
+    let Some(helm) = require_helm("e2e") else {
+        return;
+    };
     let Some(reg) = Registry::start(Variant::Plain, "e2e") else {
         return;
     };
@@ -58,11 +68,90 @@ fn solve_pin_render_validate_on_the_real_catalog() {
         "images come from several registries: {registries:?}"
     );
 
+    // every chart and release manifest the lock names, made by the harness at the catalog's
+    // coordinates: OCI charts pushed to the registry, classic ones in an index.yaml and release
+    // manifests on the HTTP server. Each runs the component's own images (so the check of the images
+    // artifacts use finds every one in the catalog).
+    let http = HttpServer::start();
+    let mut url_hosts: BTreeSet<String> = BTreeSet::new();
+    let mut charts: BTreeMap<String, (String, Vec<u8>)> = BTreeMap::new(); // reference → (digest, .tgz)
+    let mut classic: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+    let mut manifests: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut oci_charts = 0;
+    for c in &lock.components {
+        let images: Vec<String> = c.images.iter().map(|i| i.reference.to_string()).collect();
+        let images: Vec<&str> = images.iter().map(String::as_str).collect();
+        for ch in &c.charts {
+            let (name, version) = (ch.chart.name(), ch.chart.version());
+            let tgz = chart_tgz(name, version, &c.version.to_string(), &images);
+            let reference = ch.chart.reference().to_string();
+            if ch.chart.is_oci() {
+                let artifact = oci_chart(&tgz, name, version, false);
+                reg.push(&reference, &artifact);
+                registries.insert(ch.chart.reference().registry().to_string());
+                charts.insert(reference, (artifact.digest.clone(), tgz));
+                oci_charts += 1;
+            } else {
+                let rest = ch
+                    .chart
+                    .repository()
+                    .split_once("://")
+                    .unwrap()
+                    .1
+                    .to_string();
+                url_hosts.insert(rest.split('/').next().unwrap().to_string());
+                let file = format!("{name}-{version}.tgz");
+                http.put(&format!("/{rest}/{file}"), tgz.clone());
+                classic.entry(rest).or_default().push((
+                    name.to_string(),
+                    version.to_string(),
+                    sha256(&tgz),
+                ));
+                charts.insert(reference, (sha256(&tgz), tgz));
+            }
+        }
+        for m in &c.manifests {
+            let rest = m.url.split_once("://").unwrap().1;
+            url_hosts.insert(rest.split('/').next().unwrap().to_string());
+            let text = release_manifest(&c.name, &images).into_bytes();
+            http.put(&format!("/{rest}"), text.clone());
+            manifests.insert(m.url.clone(), text);
+        }
+    }
+    for (rest, entries) in &classic {
+        let files: Vec<String> = entries
+            .iter()
+            .map(|(n, v, _)| format!("{n}-{v}.tgz"))
+            .collect();
+        let rows: Vec<(&str, &str, &str, Option<&str>)> = entries
+            .iter()
+            .zip(&files)
+            .map(|((n, v, d), f)| (n.as_str(), v.as_str(), f.as_str(), Some(d.as_str())))
+            .collect();
+        http.put(&format!("/{rest}/index.yaml"), index_yaml(&rows));
+    }
+    assert!(
+        oci_charts >= 5 && charts.len() > oci_charts && manifests.len() >= 3,
+        "the default platform has OCI and classic charts and release manifests: {:?} {:?}",
+        charts.keys(),
+        manifests.keys()
+    );
+    let url_mirrors: Vec<String> = url_hosts
+        .iter()
+        .flat_map(|h| {
+            [
+                "--url-mirror".to_string(),
+                format!("https://{h}={}/{h}", http.url()),
+            ]
+        })
+        .collect();
+
     let mut args: Vec<String> = vec!["pin".into(), "--insecure-registry".into(), reg.host.clone()];
     for r in &registries {
         args.push("--registry-mirror".into());
         args.push(format!("{r}={}/{r}", reg.host));
     }
+    args.extend(url_mirrors.iter().cloned());
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let r = bundle_env(&dir, &args, None, &[]);
     assert_eq!(r.code, 0, "pin: {}\n{}", r.stdout, r.stderr);
@@ -71,6 +160,7 @@ fn solve_pin_render_validate_on_the_real_catalog() {
         "bundle.lock",
     )
     .unwrap();
+    let catalog = Catalog::embedded().unwrap();
     for c in &pinned.components {
         for i in &c.images {
             assert_eq!(
@@ -80,7 +170,38 @@ fn solve_pin_render_validate_on_the_real_catalog() {
                 i.reference
             );
         }
+        // every component names a chart or a release manifest, pinned to what was served, unless
+        // the catalog says why there is none (kubeadm installs coredns, etcd, pause)
+        let none = catalog
+            .component(&c.name)
+            .and_then(|x| x.release(&c.version))
+            .is_some_and(|r| r.artifacts.none.is_some());
+        assert!(
+            c.has_artifacts() != none,
+            "{} {}: a chart or manifest, or the catalog's note why there is none",
+            c.name,
+            c.version
+        );
+        for ch in &c.charts {
+            assert_eq!(
+                ch.digest.as_ref().map(Digest::to_string).as_ref(),
+                charts
+                    .get(&ch.chart.reference().to_string())
+                    .map(|(d, _)| d),
+                "chart {}",
+                ch.chart
+            );
+        }
+        for m in &c.manifests {
+            assert_eq!(
+                m.digest.as_ref().map(Digest::to_string),
+                manifests.get(&m.url).map(|t| sha256(t)),
+                "manifest {}",
+                m.url
+            );
+        }
     }
+    let requests = http.requests().len();
 
     let r = bundle_env(&dir, &["render", "-o", "out"], None, &[]);
     assert_eq!(r.code, 0, "render: {}\n{}", r.stdout, r.stderr);
@@ -108,7 +229,8 @@ fn solve_pin_render_validate_on_the_real_catalog() {
     assert!(images >= 10, "the platform has images ({images})");
     validate_or_skip(&out, &pinned.kubernetes.to_string());
 
-    // the air gap: export everything into one archive, verify it, mirror it into an empty registry
+    // the air gap: export everything into one archive, verify it, mirror it into an empty registry.
+    // Charts and manifests come from the cache pin filled: no --url-mirror, and no download.
     let mut args: Vec<String> = vec![
         "export".into(),
         "--airgap".into(),
@@ -125,6 +247,7 @@ fn solve_pin_render_validate_on_the_real_catalog() {
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let r = bundle_env(&dir, &args, None, &[]);
     assert_eq!(r.code, 0, "export: {}\n{}", r.stdout, r.stderr);
+    assert_eq!(http.requests().len(), requests, "export reads the cache");
     let r = bundle_env(&dir, &["verify", "platform.tar.zst"], None, &[]);
     assert_eq!(r.code, 0, "verify: {}\n{}", r.stdout, r.stderr);
 
@@ -156,6 +279,22 @@ fn solve_pin_render_validate_on_the_real_catalog() {
             return; // skopeo not installed (the harness already said so)
         };
         assert_eq!(&got, digest, "{reference} on the far side");
+    }
+    // helm pulls every chart of the platform from the far side, byte for byte; an OCI chart keeps
+    // its digest there
+    let pulled = dir.join("pulled");
+    for (reference, (digest, tgz)) in &charts {
+        let parsed = ImageRef::parse(reference).unwrap();
+        let (registry, rest) = split(&parsed);
+        let (repo, tag) = rest.rsplit_once(':').unwrap();
+        let repository = format!("platform/{registry}/{repo}");
+        let got = helm_pull(&helm, &far.host, &repository, tag, &pulled);
+        assert!(&got == tgz, "helm pull {repository} --version {tag}");
+        if !classic.keys().any(|k| reference.starts_with(k.as_str()))
+            && let Some(d) = far.skopeo_digest(&format!("{repository}:{tag}"))
+        {
+            assert_eq!(&d, digest, "{reference} on the far side");
+        }
     }
     // the manifests written for the far side pull from it
     let far_out = std::fs::read_to_string(dir.join("far").join("kustomization.yaml"));

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per concern; the harness (real registry, token service,
 //! fault proxy, containerd, synthetic images, temporary directories) is in `support/`.
 
+mod artifacts;
 mod catalog;
 mod catalog_facts;
 mod charts;

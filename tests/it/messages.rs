@@ -119,7 +119,7 @@ fn pin_messages() {
         "pin_malformed_lock",
         &bundle_env(&empty, &["pin"], None, &[]),
     );
-    write_lock(&empty, &w.solved.replace("version: 1\n", "version: 9\n"));
+    write_lock(&empty, &w.solved.replace("version: 2\n", "version: 9\n"));
     snap(
         "pin_unsupported_lock_version",
         &bundle_env(&empty, &["pin"], None, &[]),

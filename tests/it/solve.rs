@@ -42,7 +42,7 @@ fn json_output_is_the_lock() {
     let r = solve_fixture(&dir, &["--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["kubernetes"], "1.32.3");
     let names: Vec<&str> = v["components"]
         .as_array()

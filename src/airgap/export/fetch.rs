@@ -9,10 +9,8 @@ use super::plan::{BlobJob, Hashed, Image, Planned, filter_index, kept};
 use super::{Cause, ImageFailure};
 use crate::jobs::{Flow, Runner};
 use crate::oci::media_types::is_index;
-use crate::oci::wire::{Index, Manifest, Platform, media_type_of};
-use crate::oci::{
-    Layout, LayoutError, MAX_MANIFEST_BYTES, Present, PullError, Pulled, Registries, Source,
-};
+use crate::oci::wire::{Index, Manifest, Platform};
+use crate::oci::{Layout, Pulled, Registries, Source};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress};
 use crate::types::Digest;
 
@@ -77,19 +75,7 @@ async fn get_manifest(
     layout: &Layout,
     digest: &Digest,
 ) -> Result<(Pulled, bool), Cause> {
-    if let Some(bytes) = layout.read_small_blob(digest, MAX_MANIFEST_BYTES as u64)?
-        && let Ok(media_type) = media_type_of(&bytes)
-    {
-        let pulled = Pulled {
-            bytes,
-            digest: digest.clone(),
-            media_type,
-        };
-        return Ok((pulled, false));
-    }
-    let m = source.manifest(digest).await?;
-    layout.write_small_blob(&m.bytes)?;
-    Ok((m, true))
+    Ok(source.manifest_into(layout, digest).await?)
 }
 
 fn unsupported(source: &Source, what: String) -> Cause {
@@ -258,29 +244,5 @@ pub(super) fn blobs(
 
 /// One blob into the layout; `Ok(true)` when fetched, `Ok(false)` when it was there already.
 async fn fetch_blob(layout: &Arc<Layout>, job: &BlobJob) -> Result<bool, Cause> {
-    let (l, d, size) = (layout.clone(), job.digest.clone(), job.size);
-    let present = tokio::task::spawn_blocking(move || l.check_blob(&d, size))
-        .await
-        .map_err(|e| Cause::Unsupported(format!("internal error: {e}")))??;
-    if present == Present::Yes {
-        return Ok(false);
-    }
-    let mut w = layout.blob_writer(&job.digest, job.size).await?;
-    match job.source.blob(&job.digest, job.size, &mut w).await {
-        // The writer hashed every byte: the one check of the content.
-        Ok(()) => match w.commit().await {
-            Ok(()) => Ok(true),
-            Err(LayoutError::Mismatch { actual, .. }) => Err(PullError::DigestMismatch {
-                fetched: job.source.blob_location(&job.digest),
-                digest: job.digest.to_string(),
-                actual: actual.to_string(),
-            }
-            .into()),
-            Err(e) => Err(e.into()),
-        },
-        Err(e) => {
-            w.discard().await;
-            Err(e.into())
-        }
-    }
+    Ok(job.source.blob_into(layout, &job.digest, job.size).await?)
 }

@@ -8,25 +8,32 @@
 //!    digests.
 //! 2. **Pin** ([`crate::pin::resolve`]): images without a digest in the lock are resolved first; the
 //!    lock stored in the bundle holds every digest (the lock file itself is not changed).
-//! 3. **Render** the pinned lock in memory (tags refused): a lock that does not render fails here.
-//! 4. **Manifests** ([`fetch::manifests`]): every image's manifest (and, for an index, each kept
+//! 3. **Charts and release manifests** ([`upstream::fetch`]): every one the lock names, by its
+//!    digest, from the cache (`bundle pin` fills it) or else from upstream into the cache; the lock
+//!    stored in the bundle holds every digest.
+//! 4. **Render** the pinned lock in memory (tags refused): a lock that does not render fails here.
+//! 5. **Manifests** ([`fetch::manifests`]): every image's manifest (and, for an index, each kept
 //!    platform's manifest) is taken from the layout when already there and intact, else fetched by
 //!    digest; stored byte for byte under its own media type, so no digest changes on the way through.
 //!    With `platforms`, an index is rewritten to the kept platforms (a new digest); the upstream digest
 //!    is recorded in the [`ORIGINAL_DIGEST_ANNOTATION`] of the new index and of its `index.json` entry.
-//! 5. **Blobs** ([`fetch::blobs`]): configs and layers, deduplicated across images; a blob already in
+//! 6. **Blobs** ([`fetch::blobs`]): configs and layers, deduplicated across images; a blob already in
 //!    the layout with the right size and digest is reused (that is how an interrupted export resumes);
 //!    the others are streamed from the registry to a temporary file while hashed, and renamed once
 //!    verified.
-//! 6. **Platform artifact**: the lock and a deterministic tar of the rendered manifests, as an OCI
+//! 7. **Upstream's artifacts** ([`upstream::write`]): charts as Helm OCI artifacts (an OCI chart as
+//!    it came, a classic one wrapped deterministically), each component version's release manifests
+//!    as one artifact, copied from the cache.
+//! 8. **Platform artifact**: the lock and a deterministic tar of the rendered manifests, as an OCI
 //!    artifact ([`PLATFORM_ARTIFACT_TYPE`], empty config) named [`PLATFORM_REF_NAME`].
-//! 7. **`index.json`**, written once, here, at the end; only when every image made it. Each image is
+//! 9. **`index.json`**, written once, here, at the end; only when every image made it. Each image is
 //!    named by its canonical reference (`docker.io/library/traefik:v3.7.11`), as containerd and
-//!    `skopeo` look it up.
-//! 8. **Pack**: for `.tar`/`.tar.zst`, the layout is built in `PATH.partial.d/` (kept when the run
-//!    fails, to resume) and archived deterministically at the end ([`super::pack`]).
-//! 9. **Verify** the result with [`super::verify::verify_with`]: structure, sizes and references; blobs
-//!    hashed by this run are not read again for a directory output.
+//!    `skopeo` look it up; each chart by its OCI reference, each release manifests artifact as
+//!    `bundle.dev/manifests/<component>:<version>`.
+//! 10. **Pack**: for `.tar`/`.tar.zst`, the layout is built in `PATH.partial.d/` (kept when the run
+//!     fails, to resume) and archived deterministically at the end ([`super::pack`]).
+//! 11. **Verify** the result with [`super::verify::verify_with`]: structure, sizes and references; blobs
+//!     hashed by this run are not read again for a directory output.
 //!
 //! Manifests and blobs are fetched on the job runner; progress goes through [`Progress`].
 //!
@@ -38,6 +45,9 @@ mod artifact;
 mod fetch;
 mod plan;
 pub(crate) mod since;
+mod upstream;
+
+pub use upstream::{ArtifactFailure, Counts};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,6 +75,8 @@ pub struct ExportOptions {
     pub platforms: Vec<Platform>,
     /// Split a `.tar`/`.tar.zst` output into parts of at most this many bytes (`--max-size`).
     pub max_size: Option<u64>,
+    /// The cache of charts and release manifests (a content store; created when missing).
+    pub cache_dir: PathBuf,
     /// Make a delta over these bases (`--since`): bundles, lock files, directories of locks.
     pub since: Vec<PathBuf>,
     /// For one bundle of a whole plan (`--plan DIR`): every step's lock by file name, in order; the
@@ -161,6 +173,8 @@ pub struct Summary {
     pub seconds: f64,
     /// Images that failed (empty on success).
     pub failures: Vec<ImageFailure>,
+    /// Charts and release manifests in the bundle.
+    pub upstream: Counts,
     /// Components that got no manifests (not an error), with the reason.
     pub unrendered: Vec<(String, String)>,
     /// The bundle's own check.
@@ -187,6 +201,12 @@ pub enum ExportError {
     /// The step locks of a `--plan` do not fit together.
     #[error("--plan: {0}")]
     Plan(String),
+    /// Charts or release manifests could not be had (nothing was exported).
+    #[error("{} chart(s) or manifest(s) could not be fetched", .0.len())]
+    Artifacts(Vec<ArtifactFailure>),
+    /// A chart or manifest in the cache cannot be put into the bundle.
+    #[error("{0}")]
+    Artifact(String),
     /// The pinned lock does not render.
     #[error("the lock does not render: {0}")]
     Render(#[from] RenderError),
@@ -212,7 +232,7 @@ pub enum ExportError {
 pub fn export(
     lock: &Lock,
     catalog: &Catalog,
-    registries: &Registries,
+    registries: &Arc<Registries>,
     runner: &Runner,
     options: &ExportOptions,
     progress: &dyn Progress,
@@ -228,6 +248,8 @@ pub fn export(
     }
     pinned.sort();
     pinned.dedup();
+    let store = Arc::new(Layout::create(&options.cache_dir)?);
+    let (lock, upstream_counts) = upstream::fetch(&lock, registries, runner, &store, progress)?;
 
     // Render, before anything big is downloaded.
     let rendered = render::render(&lock, catalog, &render::Options::default())?;
@@ -285,6 +307,7 @@ pub fn export(
         delta: None,
         seconds: 0.0,
         failures,
+        upstream: upstream_counts,
         unrendered: rendered
             .unrendered
             .iter()
@@ -299,14 +322,15 @@ pub fn export(
         });
     }
 
-    // The platform artifact, then index.json: once, here.
+    // Upstream's artifacts, the platform artifact, then index.json: once, here.
+    let artifacts = upstream::write(&layout, &store, &lock)?;
     let steps: BTreeMap<String, String> = plan_locks
         .iter()
         .map(|(name, l)| (name.clone(), l.to_yaml()))
         .collect();
     let artifact =
         artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog, &steps)?;
-    let mut index = plan::index_document(&ok, artifact);
+    let mut index = plan::index_document(&ok, artifacts, artifact);
     if let Some(base) = &base {
         base.of.annotate(&mut index.annotations);
         let (blobs, bytes) = since::leave_out(&layout, &index, base);

@@ -142,9 +142,13 @@ pub(super) fn settle(
 }
 
 /// The bundle's `index.json`: one entry per image (named by its canonical reference, with its
-/// components and, for a filtered index, the upstream digest), sorted by name, then the platform
-/// artifact.
-pub(super) fn index_document(images: &[Planned], platform_artifact: Descriptor) -> Index {
+/// components and, for a filtered index, the upstream digest) and one per chart and release
+/// manifests artifact (`artifacts`, named already), sorted by name, then the platform artifact.
+pub(super) fn index_document(
+    images: &[Planned],
+    artifacts: Vec<(String, Descriptor)>,
+    platform_artifact: Descriptor,
+) -> Index {
     let mut entries: Vec<(String, Descriptor)> = images
         .iter()
         .map(|p| {
@@ -161,6 +165,7 @@ pub(super) fn index_document(images: &[Planned], platform_artifact: Descriptor) 
             (name, d)
         })
         .collect();
+    entries.extend(artifacts);
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut manifests: Vec<Descriptor> = entries.into_iter().map(|(_, d)| d).collect();
     manifests.push(platform_artifact);

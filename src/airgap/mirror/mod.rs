@@ -29,6 +29,7 @@ use std::time::Instant;
 pub use for_mirror::render_for_plan;
 pub use plan::{Image, Plan, RepositoryPlan, StoredManifest, plan};
 
+use super::format::EntryKind;
 use super::verify::{self, Problem, VerifyError};
 use crate::jobs::Runner;
 use crate::lock::LockError;
@@ -77,6 +78,10 @@ pub struct Summary {
     pub repositories: usize,
     /// Images (tagged or by digest).
     pub images: usize,
+    /// Helm charts.
+    pub charts: usize,
+    /// Release manifests artifacts (one per component version).
+    pub release_manifests: usize,
     /// Blobs uploaded.
     pub blobs_pushed: usize,
     /// Blobs already there.
@@ -243,7 +248,9 @@ pub fn mirror(
     let mut summary = Summary {
         target: target.to_string(),
         repositories: plan.repositories.len(),
-        images: plan.images.len(),
+        images: plan.count(EntryKind::Image),
+        charts: plan.count(EntryKind::Chart),
+        release_manifests: plan.count(EntryKind::ReleaseManifests),
         seconds: 0.0,
         ..Summary::default()
     };

@@ -10,7 +10,7 @@ use super::MirrorError;
 use super::open::{Opened, Workdir, open_bundle, read_small};
 use crate::airgap::delta::DeltaOf;
 use crate::airgap::format::{
-    MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, PLATFORM_REF_NAME, is_platform_artifact,
+    EntryKind, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, NAME_ANNOTATION, PLATFORM_REF_NAME, entry_name,
 };
 use crate::oci::layout::{INDEX_FILE, blob_path};
 use crate::oci::media_types::{REF_NAME_ANNOTATION, is_index, is_nondistributable};
@@ -21,10 +21,12 @@ use crate::types::{Digest, ImageRef, RegistryPrefix};
 /// Indexes nested deeper than this are refused.
 const MAX_DEPTH: usize = 8;
 
-/// One image of the bundle and where it goes.
+/// One image (or chart, or release manifests artifact) of the bundle and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
-    /// The reference recorded in the bundle.
+    /// What it is.
+    pub kind: EntryKind,
+    /// The name recorded in the bundle.
     pub source: String,
     /// The target repository (without host).
     pub repository: String,
@@ -87,6 +89,11 @@ impl Plan {
         self.workdir.as_ref().map(|w| w.path.as_path())
     }
 
+    /// How many entries of `kind` are pushed.
+    pub fn count(&self, kind: EntryKind) -> usize {
+        self.images.iter().filter(|i| i.kind == kind).count()
+    }
+
     /// Distinct blobs and their total size.
     pub fn blob_totals(&self) -> (usize, u64) {
         let mut seen = BTreeMap::new();
@@ -124,13 +131,19 @@ pub fn plan(
     };
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
     for entry in &index.manifests {
-        if is_platform_artifact(entry) {
+        let kind = EntryKind::of(entry);
+        if kind == EntryKind::Platform {
             let why = "the bundle's own platform artifact".to_string();
             plan.not_pushed.push((PLATFORM_REF_NAME.to_string(), why));
             continue;
         }
-        let Some(name) = entry.annotation(REF_NAME_ANNOTATION) else {
-            let why = format!("no {REF_NAME_ANNOTATION} annotation");
+        let Some(name) = entry_name(entry) else {
+            let key = if kind == EntryKind::Image {
+                REF_NAME_ANNOTATION
+            } else {
+                NAME_ANNOTATION
+            };
+            let why = format!("{} without a {key} annotation", kind.noun());
             plan.not_pushed.push((entry.digest.clone(), why));
             continue;
         };
@@ -162,6 +175,7 @@ pub fn plan(
             ));
         }
         plan.images.push(Image {
+            kind,
             source: name.to_string(),
             repository,
             tag: image.tag().map(str::to_string),

@@ -6,11 +6,14 @@ use super::{Problem, Report};
 use crate::airgap::archive::EntryNote;
 use crate::airgap::delta::DeltaOf;
 use crate::airgap::format::{
-    CATALOG_MEDIA_TYPE, COMPONENT_ANNOTATION, FORMAT_VERSION_ANNOTATION, LOCK_MEDIA_TYPE,
-    MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE,
-    PLATFORM_REF_NAME, READABLE_FORMAT_VERSIONS, is_platform_artifact,
+    CATALOG_MEDIA_TYPE, COMPONENT_ANNOTATION, EntryKind, FORMAT_VERSION_ANNOTATION,
+    LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, NAME_ANNOTATION,
+    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE, PLATFORM_REF_NAME, READABLE_FORMAT_VERSIONS,
+    RELEASE_MANIFEST_MEDIA_TYPE, RELEASE_MANIFESTS_ARTIFACT_TYPE, SOURCE_URL_ANNOTATION,
+    entry_name,
 };
 use crate::airgap::scan::Scan;
+use crate::oci::chart::{chart_layer, metadata_of_config};
 use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION};
 use crate::oci::media_types::{
     DOCKER_CONFIG, DOCKER_LAYER_PREFIX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_CONFIG,
@@ -18,7 +21,7 @@ use crate::oci::media_types::{
     is_manifest, is_nondistributable,
 };
 use crate::oci::wire::{Descriptor, Document, Index, Manifest};
-use crate::types::Digest;
+use crate::types::{Digest, ImageRef};
 
 /// Checks what [`crate::airgap::scan::scan`] found. Pure: no I/O.
 pub fn check(scan: &Scan) -> Report {
@@ -236,8 +239,9 @@ impl Checker<'_> {
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let mut platform = None;
         for (i, d) in index.manifests.iter().enumerate() {
-            let is_platform = is_platform_artifact(d);
-            let name = d.annotations.get(REF_NAME_ANNOTATION).cloned();
+            let kind = EntryKind::of(d);
+            let is_platform = kind == EntryKind::Platform;
+            let name = entry_name(d).map(str::to_string);
             let subject = match (&name, is_platform) {
                 (_, true) => PLATFORM_REF_NAME.to_string(),
                 (Some(n), false) => n.clone(),
@@ -245,11 +249,33 @@ impl Checker<'_> {
             };
             match &name {
                 None if is_platform => {}
-                None => self.problem(
-                    subject.clone(),
-                    format!("no `{REF_NAME_ANNOTATION}` annotation: the image cannot be named"),
-                ),
+                None => {
+                    let key = if kind == EntryKind::Image {
+                        REF_NAME_ANNOTATION
+                    } else {
+                        NAME_ANNOTATION
+                    };
+                    self.problem(
+                        subject.clone(),
+                        format!("no `{key}` annotation: the {} cannot be named", kind.noun()),
+                    )
+                }
                 Some(n) => {
+                    if kind != EntryKind::Image {
+                        let problem = match ImageRef::parse(n) {
+                            Ok(r) if r.tag().is_some() => None,
+                            Ok(_) => Some("no tag".to_string()),
+                            Err(e) => Some(e.reason.to_string()),
+                        };
+                        if let Some(reason) = problem {
+                            self.problem(
+                                subject.clone(),
+                                format!(
+                                    "`{NAME_ANNOTATION}` is not REGISTRY/REPOSITORY:TAG: {reason}"
+                                ),
+                            );
+                        }
+                    }
                     if let Some(j) = names.insert(n.clone(), i) {
                         self.problem(
                             subject.clone(),
@@ -283,6 +309,11 @@ impl Checker<'_> {
                 }
             }
             self.descriptor(d, Role::Top, &subject);
+            match kind {
+                EntryKind::Chart => self.chart(d, &subject),
+                EntryKind::ReleaseManifests => self.release_manifests(d, &subject),
+                EntryKind::Image | EntryKind::Platform => {}
+            }
         }
         match platform {
             None => self.problem(
@@ -535,6 +566,81 @@ impl Checker<'_> {
         };
         for c in &i.manifests {
             self.descriptor(c, role, context);
+        }
+    }
+
+    /// The manifest an artifact entry names, when it is an OCI manifest that was read (problems with
+    /// it are reported by [`Checker::descriptor`]).
+    fn artifact_manifest(&mut self, d: &Descriptor, subject: &str) -> Option<Manifest> {
+        if d.media_type != OCI_MANIFEST {
+            self.problem(
+                subject,
+                format!("has media type {} (expected {OCI_MANIFEST})", d.media_type),
+            );
+            return None;
+        }
+        let doc = self.scan.document(&d.digest)?;
+        serde_json::from_slice::<Manifest>(doc).ok()
+    }
+
+    /// A Helm chart: Helm's config (chart metadata JSON) and exactly one chart layer.
+    fn chart(&mut self, d: &Descriptor, subject: &str) {
+        let Some(m) = self.artifact_manifest(d, subject) else {
+            return;
+        };
+        if let Err(e) = chart_layer(&m) {
+            self.problem(subject, e.0);
+            return;
+        }
+        if let Some(config) = self.scan.document(&m.config.digest)
+            && let Err(e) = metadata_of_config(config)
+        {
+            self.problem(m.config.digest.clone(), format!("{subject}: {}", e.0));
+        }
+    }
+
+    /// A component version's release manifests: our artifact type, the empty config, one layer per
+    /// file, each with the URL it came from.
+    fn release_manifests(&mut self, d: &Descriptor, subject: &str) {
+        let Some(m) = self.artifact_manifest(d, subject) else {
+            return;
+        };
+        if m.artifact_type.as_deref() != Some(RELEASE_MANIFESTS_ARTIFACT_TYPE) {
+            self.problem(
+                subject,
+                format!(
+                    "artifactType is {:?} (expected {RELEASE_MANIFESTS_ARTIFACT_TYPE})",
+                    m.artifact_type
+                ),
+            );
+        }
+        if m.config.media_type != OCI_EMPTY || m.config.digest != OCI_EMPTY_DIGEST {
+            self.problem(
+                subject,
+                format!(
+                    "config is {} (expected the empty descriptor)",
+                    m.config.media_type
+                ),
+            );
+        }
+        if m.layers.is_empty() {
+            self.problem(subject, "no release manifest in it");
+        }
+        for l in &m.layers {
+            if l.media_type != RELEASE_MANIFEST_MEDIA_TYPE {
+                self.problem(
+                    l.digest.clone(),
+                    format!(
+                        "{subject}: a layer of type {} (expected {RELEASE_MANIFEST_MEDIA_TYPE})",
+                        l.media_type
+                    ),
+                );
+            } else if l.annotation(SOURCE_URL_ANNOTATION).is_none() {
+                self.problem(
+                    l.digest.clone(),
+                    format!("{subject}: a release manifest without `{SOURCE_URL_ANNOTATION}`"),
+                );
+            }
         }
     }
 

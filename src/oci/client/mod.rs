@@ -10,12 +10,16 @@
 //! - **Clients**: resolve and pull go through oci-client ([`Source`], one client per registry and
 //!   credentials, kept for the run); push speaks the distribution API itself ([`PushClient`]), because
 //!   the mirror needs what a general client hides (see `push`).
+//! - **Plain HTTP(S)** downloads (a classic chart repository's `index.yaml` and `.tgz`, release
+//!   manifests) go through the same options, with [`UrlMirror`]s instead of registry mirrors (see
+//!   `http`).
 //!
 //! Nothing here prints, and nothing here starts a runtime: the caller's job runner drives the futures.
 
 mod auth;
 mod error;
 mod host;
+mod http;
 mod mirror;
 mod pull;
 mod push;
@@ -29,6 +33,7 @@ use oci_client::client::{Certificate, CertificateEncoding};
 
 pub use auth::{CredentialError, Credentials, EntryProblem, Password};
 pub use error::{ResolveError, SetupError};
+pub use http::{Downloaded, UrlMirror, UrlMirrorParseError};
 pub use mirror::{RegistryMirror, RegistryMirrorParseError};
 pub use pull::{PullError, Pulled, Source};
 pub use push::{BlobOutcome, CHUNK_SIZE, ProjectOutcome, PushClient, PushError, Scope};
@@ -49,6 +54,8 @@ pub(crate) const USER_AGENT: &str = concat!("bundle/", env!("CARGO_PKG_VERSION")
 pub struct RegistryOptions {
     /// Per-registry rewrites, first match wins.
     pub mirrors: Vec<RegistryMirror>,
+    /// URL prefix rewrites for HTTP(S) downloads, longest match wins.
+    pub url_mirrors: Vec<UrlMirror>,
     /// Hosts (`HOST` or `HOST:PORT`, as contacted after mirroring) reached over plain HTTP or TLS
     /// without verification. Every other host is verified.
     pub insecure: Vec<String>,
@@ -58,7 +65,7 @@ pub struct RegistryOptions {
     pub credentials: Option<Credentials>,
     /// Auth files to search, in order (missing ones are skipped).
     pub auth_files: Vec<PathBuf>,
-    /// How pushes are retried.
+    /// How pushes and downloads are retried.
     pub retry: RetryPolicy,
 }
 
@@ -70,6 +77,8 @@ pub struct Registries {
     credentials: CredentialStore,
     /// oci-client clients by registry and credentials.
     hosts: Mutex<Vec<(HostKey, Arc<Host>)>>,
+    /// The HTTP clients for downloads, built on first use.
+    http: http::HttpSlot,
 }
 
 /// A registry and the credentials used there: the key under which a [`Host`] is shared.
@@ -110,6 +119,7 @@ impl Registries {
             roots,
             credentials,
             hosts: Mutex::new(Vec::new()),
+            http: http::HttpSlot::new(),
         })
     }
 

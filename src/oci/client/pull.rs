@@ -6,6 +6,10 @@
 //! into any [`AsyncWrite`] as they arrive: the caller hashes and stores them (nothing holds a whole
 //! blob in memory); this module checks the size, the caller's writer the digest, so each byte is
 //! hashed once on its way in.
+//!
+//! [`Source::manifest_into`] and [`Source::blob_into`] copy content into a content store (an OCI
+//! layout: a bundle being exported, or the pin cache of charts), reusing what is there and intact:
+//! the one way images and OCI charts are fetched to disk.
 
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ use super::error::ResolveError;
 use super::host::{Host, classify, with_scheme};
 use super::mirror::Located;
 use crate::oci::MAX_MANIFEST_BYTES;
+use crate::oci::layout::{Layout, LayoutError, Present};
 use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
 use crate::oci::wire::media_type_of;
 use crate::types::{Digest, ImageRef};
@@ -62,6 +67,16 @@ pub enum PullError {
         expected: u64,
         /// Bytes received (at least; the transfer stops once past `expected`).
         actual: u64,
+    },
+    /// More bytes than this kind of content may have.
+    #[error("{fetched}: {size} bytes or more, more than the {limit} bytes accepted here")]
+    TooLarge {
+        /// Where it was fetched from.
+        fetched: String,
+        /// Bytes announced or received (at least).
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// A manifest that cannot be used.
     #[error("{fetched}: {detail}")]
@@ -348,6 +363,78 @@ fn stream_error(e: std::io::Error, host: &Host, fetched: &str, digest: &str) -> 
 }
 
 impl Source {
+    /// Manifest (or index) `digest` from `store` when it is there and intact, else from the registry
+    /// (then stored, byte for byte); whether it was fetched.
+    pub async fn manifest_into(
+        &self,
+        store: &Layout,
+        digest: &Digest,
+    ) -> Result<(Pulled, bool), PullError> {
+        let write = |e: LayoutError| self.write_error(digest, e);
+        if let Some(bytes) = store
+            .read_small_blob(digest, MAX_MANIFEST_BYTES as u64)
+            .map_err(write)?
+            && let Ok(media_type) = media_type_of(&bytes)
+        {
+            let pulled = Pulled {
+                bytes,
+                digest: digest.clone(),
+                media_type,
+            };
+            return Ok((pulled, false));
+        }
+        let m = self.manifest(digest).await?;
+        store.write_small_blob(&m.bytes).map_err(write)?;
+        Ok((m, true))
+    }
+
+    /// Blob `digest` of `size` bytes into `store`, unless it is there already with the right size and
+    /// digest (rehashed); `Ok(true)` when it was fetched. Streamed, hashed once on the way, and named
+    /// only once verified.
+    pub async fn blob_into(
+        &self,
+        store: &Arc<Layout>,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<bool, PullError> {
+        let (l, d) = (store.clone(), digest.clone());
+        let present = tokio::task::spawn_blocking(move || l.check_blob(&d, size))
+            .await
+            .map_err(|e| self.write_error(digest, std::io::Error::other(e.to_string())))?
+            .map_err(|e| self.write_error(digest, e))?;
+        if present == Present::Yes {
+            return Ok(false);
+        }
+        let mut w = store
+            .blob_writer(digest, size)
+            .await
+            .map_err(|e| self.write_error(digest, e))?;
+        match self.blob(digest, size, &mut w).await {
+            // The writer hashed every byte: the one check of the content.
+            Ok(()) => match w.commit().await {
+                Ok(_) => Ok(true),
+                Err(LayoutError::Mismatch { actual, .. }) => Err(PullError::DigestMismatch {
+                    fetched: self.blob_location(digest),
+                    digest: digest.to_string(),
+                    actual: actual.to_string(),
+                }),
+                Err(e) => Err(self.write_error(digest, e)),
+            },
+            Err(e) => {
+                w.discard().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn write_error(&self, digest: &Digest, e: impl std::fmt::Display) -> PullError {
+        PullError::Write {
+            fetched: self.blob_location(digest),
+            digest: digest.to_string(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    }
+
     /// `registry/repository` as fetched (no tag or digest).
     fn fetched_repository(&self) -> String {
         format!("{}/{}", self.fetch.registry(), self.fetch.repository())

@@ -1,7 +1,9 @@
 //! Retries with exponential backoff and full jitter, honouring a registry's `Retry-After`.
 //!
-//! What is worth retrying is decided by the caller (connection errors, `5xx`, `429`); this module only
-//! says how long to wait before attempt `n`, and reads `Retry-After`.
+//! What is worth retrying is decided by the caller (connection errors, `5xx`, `429`), which says so
+//! in a [`Failed`]; this module runs the attempts ([`RetryPolicy::run`]: the one retry loop of every
+//! network operation that has one), says how long to wait before attempt `n`, and reads
+//! `Retry-After`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,6 +50,62 @@ impl RetryPolicy {
             0
         };
         Duration::from_millis(half + jitter)
+    }
+}
+
+/// One failed attempt of an operation: its error, whether another attempt may succeed, and how long
+/// the server asked to wait.
+#[derive(Debug)]
+pub(crate) struct Failed<E> {
+    /// What went wrong.
+    pub(crate) error: E,
+    /// Whether another attempt may succeed (connection errors, `5xx`, `429`).
+    pub(crate) transient: bool,
+    /// The server's `Retry-After`, when it sent one.
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl<E> Failed<E> {
+    /// A failure that another attempt would not change.
+    pub(crate) fn fatal(error: E) -> Self {
+        Failed {
+            error,
+            transient: false,
+            retry_after: None,
+        }
+    }
+
+    /// A failure worth another attempt, after `retry_after` when the server said so.
+    pub(crate) fn transient(error: E, retry_after: Option<Duration>) -> Self {
+        Failed {
+            error,
+            transient: true,
+            retry_after,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Runs `op` (given the attempt's number, from 1) until it succeeds, fails for good, or
+    /// [`RetryPolicy::attempts`] are used up, waiting [`RetryPolicy::delay`] between attempts. On
+    /// failure: the last error and how many attempts were made.
+    pub(crate) async fn run<T, E, F, Fut>(&self, mut op: F) -> Result<T, (E, u32)>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failed<E>>>,
+    {
+        let attempts = self.attempts.max(1);
+        let mut n = 0;
+        loop {
+            n += 1;
+            match op(n).await {
+                Ok(v) => return Ok(v),
+                Err(f) if f.transient && n < attempts => {
+                    tokio::time::sleep(self.delay(n, f.retry_after)).await;
+                }
+                Err(f) => return Err((f.error, n)),
+            }
+        }
     }
 }
 
@@ -139,6 +197,33 @@ mod tests {
             p.delay(1, Some(Duration::from_millis(300))),
             Duration::from_millis(300)
         );
+    }
+
+    #[tokio::test]
+    async fn runs_until_success_or_a_fatal_error_or_the_last_attempt() {
+        let p = RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        let r: Result<u32, (String, u32)> = p
+            .run(|n| async move {
+                if n < 2 {
+                    Err(Failed::transient("again".to_string(), None))
+                } else {
+                    Ok(n)
+                }
+            })
+            .await;
+        assert_eq!(r, Ok(2));
+        let r: Result<(), (String, u32)> = p
+            .run(|_| async { Err(Failed::transient("down".to_string(), None)) })
+            .await;
+        assert_eq!(r, Err(("down".to_string(), 3)));
+        let r: Result<(), (String, u32)> = p
+            .run(|_| async { Err(Failed::fatal("no".to_string())) })
+            .await;
+        assert_eq!(r, Err(("no".to_string(), 1)));
     }
 
     #[test]

@@ -8,8 +8,10 @@
 
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod containerd;
 pub mod fault_proxy;
+pub mod http;
 pub mod images;
 pub mod registry;
 pub mod token_server;
@@ -180,6 +182,8 @@ pub fn bundle_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, 
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("BUNDLE_CACHE_DIR")
         .env("HOME", dir)
         .stdin(if stdin.is_some() {
             Stdio::piped()

@@ -9,7 +9,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use super::{PushClient, PushError};
 use crate::oci::client::host::{deepest, error_chain};
-use crate::oci::client::retry::parse_retry_after;
+use crate::oci::client::retry::{Failed, parse_retry_after};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scheme {
@@ -39,21 +39,7 @@ pub(super) struct AuthState {
 }
 
 /// One failed attempt: retried or not.
-pub(super) struct Attempt {
-    error: PushError,
-    transient: bool,
-    retry_after: Option<Duration>,
-}
-
-impl Attempt {
-    pub(super) fn fatal(error: PushError) -> Self {
-        Attempt {
-            error,
-            transient: false,
-            retry_after: None,
-        }
-    }
-}
+pub(super) type Attempt = Failed<PushError>;
 
 impl From<PushError> for Attempt {
     fn from(error: PushError) -> Self {
@@ -383,30 +369,19 @@ impl PushClient {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
-        let attempts = self.retry.attempts.max(1);
-        let mut n = 0;
-        loop {
-            n += 1;
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(a) if a.transient && n < attempts => {
-                    tokio::time::sleep(self.retry.delay(n, a.retry_after)).await;
-                }
-                Err(a) if a.transient => {
-                    let detail = match a.error {
-                        PushError::Unavailable { detail, .. } => detail,
-                        other => other.to_string(),
-                    };
-                    return Err(PushError::Unavailable {
-                        registry: self.registry.clone(),
-                        what: what.to_string(),
-                        detail,
-                        attempts: n,
-                    });
-                }
-                Err(a) => return Err(a.error),
-            }
-        }
+        self.retry
+            .run(|_| op())
+            .await
+            .map_err(|(error, n)| match error {
+                // Given up: say what was being done and how often it was tried.
+                PushError::Unavailable { detail, .. } => PushError::Unavailable {
+                    registry: self.registry.clone(),
+                    what: what.to_string(),
+                    detail,
+                    attempts: n,
+                },
+                other => other,
+            })
     }
 
     pub(super) fn protocol(&self, what: &str, detail: impl Into<String>) -> PushError {
