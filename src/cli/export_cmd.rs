@@ -200,7 +200,8 @@ fn report_artifact_failures(failures: &[ArtifactFailure]) -> Failure {
         .any(|f| matches!(f.error, ArtifactError::Changed { .. }))
     {
         failure = failure.hint(
-            "the content upstream serves differs from the lock's digest: check the mirror (--url-mirror),              or run `bundle pin` to see what changed",
+            "the content upstream serves differs from the lock's digest: check the mirror (--url-mirror), \
+             or run `bundle pin` to see what changed",
         );
     }
     for h in &failure.hints {

@@ -268,38 +268,23 @@ fn object_name(node: &Node) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::{LockedImage, LockedManifest, LockedRequest};
     use crate::progress::Quiet;
-    use crate::types::{ImageRef, Version, VersionReq};
 
+    /// A lock of one component `app` with `images` and one release manifest of digest `manifest`
+    /// (read from its text, as a lock file would be).
     fn lock_with(images: &[&str], manifest: &Digest) -> Lock {
-        Lock {
-            catalog: Digest::sha256_of(b"catalog").to_string(),
-            request: LockedRequest {
-                kubernetes: VersionReq::any(),
-                with: Vec::new(),
-                without: Vec::new(),
-                allow_eol: false,
-                as_of: None,
-            },
-            kubernetes: "1.35.0".parse::<Version>().unwrap(),
-            components: vec![LockedComponent {
-                name: "app".into(),
-                version: "1.0.0".parse::<Version>().unwrap(),
-                images: images
-                    .iter()
-                    .map(|r| LockedImage {
-                        reference: ImageRef::parse(r).unwrap(),
-                        digest: None,
-                    })
-                    .collect(),
-                charts: Vec::new(),
-                manifests: vec![LockedManifest {
-                    url: "https://example.test/app.yaml".into(),
-                    digest: Some(manifest.clone()),
-                }],
-            }],
+        let mut text = format!(
+            "version: 2\ncatalog: {}\nrequest:\n  kubernetes: \"*\"\n  with: []\n  without: []\n  \
+             allowEol: false\nkubernetes: 1.35.0\ncomponents:\n  - name: app\n    version: 1.0.0\n    images:\n",
+            Digest::sha256_of(b"catalog")
+        );
+        for i in images {
+            text.push_str(&format!("      - reference: {i}\n"));
         }
+        text.push_str(&format!(
+            "    manifests:\n      - url: https://example.test/app.yaml\n        digest: {manifest}\n"
+        ));
+        Lock::parse(&text, "bundle.lock").unwrap()
     }
 
     #[test]
