@@ -54,8 +54,9 @@ pub enum CarriedError {
 }
 
 /// Whether `path` looks like a bundle: a directory with `oci-layout` or `index.json` and no
-/// `catalog.yaml`, or a file that starts like a zstd stream or a tar archive (`ustar` at byte 257).
-/// A lock file or a catalog directory is not.
+/// `catalog.yaml`, or a file that starts like a zstd stream or a tar archive (`ustar` at byte 257),
+/// or a split archive (its parts file or first part) whose first part does. A lock file or a
+/// catalog directory is not.
 pub fn is_bundle(path: &Path) -> bool {
     let Ok(meta) = std::fs::metadata(path) else {
         return false;
@@ -64,9 +65,18 @@ pub fn is_bundle(path: &Path) -> bool {
         return !path.join("catalog.yaml").exists()
             && (path.join(OCI_LAYOUT_FILE).is_file() || path.join(INDEX_FILE).is_file());
     }
-    let mut head = Vec::with_capacity(262);
-    let read = std::fs::File::open(path).and_then(|f| f.take(262).read_to_end(&mut head));
-    read.is_ok() && (head.starts_with(&ZSTD_MAGIC) || head.get(257..262) == Some(b"ustar"))
+    let head = match super::parts::open(path) {
+        Ok(Some(set)) => set.first_bytes(262).ok(),
+        Ok(None) => {
+            let mut head = Vec::with_capacity(262);
+            std::fs::File::open(path)
+                .and_then(|f| f.take(262).read_to_end(&mut head))
+                .ok()
+                .map(|_| head)
+        }
+        Err(_) => None,
+    };
+    head.is_some_and(|h| h.starts_with(&ZSTD_MAGIC) || h.get(257..262) == Some(b"ustar"))
 }
 
 fn bad(path: &Path, message: impl Into<String>) -> CarriedError {

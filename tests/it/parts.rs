@@ -154,6 +154,9 @@ fn a_split_archive_round_trips_through_verify_inspect_and_mirror() {
             "{ins}"
         );
         assert!(ins["lock"].is_object(), "{ins}");
+        // the catalog and the lock the parts carry (issue 13.5)
+        let r = local(&w, &["--catalog", given, "why", "app", "--lock", given]);
+        assert_eq!(r.code, 0, "why from {given}: {}", r.stderr);
     }
 
     // mirror from the parts: every image with its digest
