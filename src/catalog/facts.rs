@@ -30,9 +30,8 @@ pub enum KubernetesRelation {
     /// The release is a Kubernetes version itself.
     Itself,
     /// The file states none of the three: `bundle catalog check` fails on it, so a clean catalog
-    /// has none. Until then (while the catalog's files are migrated) it is read as before: no
-    /// constraint on Kubernetes, *not* as untested — otherwise every Kubernetes version would be
-    /// untested as long as the etcd, CoreDNS and pause versions it pins say nothing.
+    /// (the embedded one is) has none. In a catalog that is not clean the solver reads it as no
+    /// constraint on Kubernetes, not as untested.
     Unstated,
 }
 
