@@ -294,11 +294,10 @@ pub(super) fn show(
 }
 
 pub(super) fn check(catalog: &Catalog, format: CheckFormat, sources: bool) -> Result<(), Failure> {
-    let (mut problems, pending) = if sources {
-        (lint::sources::check(catalog), Vec::new())
+    let mut problems = if sources {
+        lint::sources::check(catalog)
     } else {
-        let report = lint::report(catalog);
-        (report.problems, report.pending)
+        lint::check(catalog)
     };
     if !sources {
         problems.extend(lint_satisfiable(catalog));
@@ -315,16 +314,12 @@ pub(super) fn check(catalog: &Catalog, format: CheckFormat, sources: bool) -> Re
             let v = json!({
                 "ok": problems.is_empty(),
                 "problems": problems.iter().map(entry).collect::<Vec<_>>(),
-                "pending": pending.iter().map(entry).collect::<Vec<_>>(),
             });
             outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         CheckFormat::Text => {
             for p in &problems {
                 outln!("{root}{}:{}: {}", p.file, p.line, p.message);
-            }
-            for p in &pending {
-                eprintln!("warning: {root}{}:{}: {}", p.file, p.line, p.message);
             }
             let versions: usize = catalog.components.iter().map(|c| c.versions.len()).sum();
             match (problems.is_empty(), sources) {
@@ -338,14 +333,6 @@ pub(super) fn check(catalog: &Catalog, format: CheckFormat, sources: bool) -> Re
                     "{} source(s) are not a URL or owner/repo:path@commit",
                     problems.len()
                 ),
-            }
-            if !pending.is_empty() {
-                eprintln!(
-                    "{} warning(s) in files that do not use the new fields yet (a `kubernetes:` block, `charts`, \
-                     `manifests`, `noArtifacts`): they become problems once a file uses any of them \
-                     (catalog/FORMAT.md)",
-                    pending.len()
-                );
             }
         }
     }

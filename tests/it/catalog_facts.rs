@@ -1,8 +1,8 @@
 //! The catalog facts of issues 13 and 11: the relation to Kubernetes, artifacts, tag dates, the
 //! support policy, machine-checkable sources and the catalog's age. Fixtures as in `catalog.rs`
-//! (`tests/fixtures/catalogs/{lint,malformed,pending}/CASE` laid over `good/`).
+//! (`tests/fixtures/catalogs/{lint,malformed}/CASE` laid over `good/`).
 
-use bundle::catalog::{Catalog, KubernetesRelation, lint};
+use bundle::catalog::{Catalog, KubernetesRelation};
 use bundle::types::Date;
 
 use crate::catalog::{
@@ -227,40 +227,30 @@ fn check_sources_lists_only_sources() {
     );
 }
 
-/// A file that uses none of the new fields gets warnings for the staged rules, and the check
-/// passes; `--sources` lists its sources all the same.
+/// A file that uses none of the new fields (as the catalog's files did before issues 13 and 11)
+/// is not clean: a version without a relation to Kubernetes, a version without artifacts and a
+/// free-text source are problems like every other (they were warnings while the files were
+/// migrated); `--sources` lists the source alone.
 #[test]
-fn staged_rules_warn_in_files_not_migrated() {
-    let dir = overlaid("pending", "not-migrated");
-    let r = with_catalog(&dir, &["catalog", "check"]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.stdout, "");
-    insta::assert_snapshot!(scrub(&r.stderr, &dir));
-
+fn lint_file_without_the_new_fields() {
+    lint_case(
+        "no-new-fields",
+        &[
+            "[CATALOG]/components/beta.yaml:8: beta 2.0.1: no artifacts: list the `charts` or `manifests` upstream publishes for it, or say why there are none in `noArtifacts: {text, source}`",
+            "[CATALOG]/components/beta.yaml:13: beta 2.0.1 requires cni: source `the install guide`: free text: put prose in `note`, keep only URLs and owner/repo:path@commit here",
+            "[CATALOG]/components/beta.yaml:18: beta 2.1.0: no artifacts: list the `charts` or `manifests` upstream publishes for it, or say why there are none in `noArtifacts: {text, source}`",
+            "[CATALOG]/components/beta.yaml:18: beta 2.1.0: no relation to Kubernetes stated: add a `requires` on kubernetes with the published range, or `kubernetes: {status: independent|untested, note, source}`",
+        ],
+    );
+    let dir = overlaid("lint", "no-new-fields");
     let r = with_catalog(&dir, &["catalog", "check", "--format", "json"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 1, "{r:?}");
     let v = json(&scrub(&r.stdout, &dir));
-    assert_eq!(v["ok"], true);
-    assert_eq!(v["pending"].as_array().unwrap().len(), 4);
-
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 4);
     let r = with_catalog(&dir, &["catalog", "check", "--sources"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
-
-    // The same file with one new field is checked in full.
-    let beta = dir.join("components/beta.yaml");
-    let text = std::fs::read_to_string(&beta).unwrap();
-    std::fs::write(
-        &beta,
-        format!("{text}    noArtifacts: {{text: synthetic, source: \"https://example.com/x\"}}\n"),
-    )
-    .unwrap();
-    let cat = Catalog::from_dir(&dir).unwrap();
-    let report = lint::report(&cat);
-    assert_eq!(report.pending, vec![]);
-    assert_eq!(report.problems.len(), 3, "{:?}", report.problems);
-    let r = with_catalog(&dir, &["catalog", "check"]);
-    assert_eq!(r.code, 1, "{r:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

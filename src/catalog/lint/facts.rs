@@ -17,7 +17,7 @@ fn blank(s: &str) -> bool {
 pub(super) fn relation(comp: &Component, r: &Release, who: &str, out: &mut Out) {
     let file = comp.file.as_str();
     match &r.kubernetes {
-        KubernetesRelation::Unstated => out.staged(problem(
+        KubernetesRelation::Unstated => out.push(problem(
             file,
             r.line,
             format!(
@@ -51,7 +51,7 @@ pub(super) fn artifacts(comp: &Component, r: &Release, who: &str, out: &mut Out)
     let file = comp.file.as_str();
     let a = &r.artifacts;
     if !a.stated() {
-        out.staged(problem(
+        out.push(problem(
             file,
             r.line,
             format!(

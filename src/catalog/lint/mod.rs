@@ -3,57 +3,27 @@
 //! Every rule reports `file:line: message`. Whether each release's own requirements can be met at
 //! all needs the solver, so that rule lives in `solver::lint_satisfiable`.
 //!
-//! Three rules are *staged* while the catalog's component files are migrated to the facts of
-//! issues 13 and 11 (a stated relation to Kubernetes, artifacts, machine-checkable sources): in a
-//! file that uses none of the new fields yet, their problems are [`Report::pending`] (warnings);
-//! in a file that uses any of them ([`migrated`]), they are problems like every other.
+//! Every rule is strict: a version that states no relation to Kubernetes, a version without
+//! artifacts (and without a `noArtifacts` note) and a source that is not machine-checkable are
+//! problems like every other (issues 13 and 11).
 
 mod facts;
 pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Catalog, Component, Diagnostic, KubernetesRelation, Release, UpgradeRuleKind};
+use super::{Catalog, Component, Diagnostic, Release, UpgradeRuleKind};
 use crate::types::Digest;
 
-/// What the rules found.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// Problems: the catalog is not clean while there is one.
-    pub problems: Vec<Diagnostic>,
-    /// Problems of staged rules in files not migrated yet: reported, not failing.
-    pub pending: Vec<Diagnostic>,
-}
-
-/// Where rules put their findings; `staged` goes to `pending` unless the file is migrated.
+/// Where rules put their findings.
 pub(super) struct Out {
     problems: Vec<Diagnostic>,
-    pending: Vec<Diagnostic>,
-    migrated: bool,
 }
 
 impl Out {
     fn push(&mut self, d: Diagnostic) {
         self.problems.push(d);
     }
-    fn staged(&mut self, d: Diagnostic) {
-        if self.migrated {
-            self.problems.push(d);
-        } else {
-            self.pending.push(d);
-        }
-    }
-}
-
-/// Whether a component file uses the facts of issues 13 and 11 (a `kubernetes:` block, `charts`,
-/// `manifests` or `noArtifacts` on any version); the staged rules are strict in such a file.
-pub fn migrated(comp: &Component) -> bool {
-    comp.versions.iter().any(|r| {
-        matches!(
-            r.kubernetes,
-            KubernetesRelation::Independent(_) | KubernetesRelation::Untested(_)
-        ) || r.artifacts.stated()
-    })
 }
 
 /// The first line (1-based) of `file` at or after the line that starts with `after` that contains
@@ -94,53 +64,28 @@ fn problem(file: &str, line: u32, message: String) -> Diagnostic {
     }
 }
 
-/// Runs every static rule; an empty list means the catalog is clean (staged rules of files not
-/// yet migrated are left out: see [`report`]).
+/// Runs every static rule; an empty list means the catalog is clean.
 pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
-    report(catalog).problems
-}
-
-/// Runs every static rule, staged ones included.
-pub fn report(catalog: &Catalog) -> Report {
     let mut all = Out {
-        problems: Vec::new(),
-        pending: Vec::new(),
-        migrated: true,
+        problems: rules(catalog),
     };
     facts::checked(catalog, &mut all);
     for comp in &catalog.components {
-        let mut o = Out {
-            problems: Vec::new(),
-            pending: Vec::new(),
-            migrated: migrated(comp),
-        };
         for r in &comp.versions {
             let who = format!("{} {}", comp.name, r.version);
-            facts::relation(comp, r, &who, &mut o);
-            facts::artifacts(comp, r, &who, &mut o);
-            facts::tagged(comp, r, &who, &mut o);
+            facts::relation(comp, r, &who, &mut all);
+            facts::artifacts(comp, r, &who, &mut all);
+            facts::tagged(comp, r, &who, &mut all);
         }
-        facts::policy(comp, &mut o);
-        for d in sources::component(comp) {
-            o.staged(d);
-        }
-        all.problems.append(&mut o.problems);
-        all.pending.append(&mut o.pending);
+        facts::policy(comp, &mut all);
+        all.problems.extend(sources::component(comp));
     }
-    let mut problems = rules(catalog);
-    problems.append(&mut all.problems);
-    let order = |a: &Diagnostic, b: &Diagnostic| {
-        (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message))
-    };
-    problems.sort_by(order);
-    all.pending.sort_by(order);
-    Report {
-        problems,
-        pending: all.pending,
-    }
+    let mut problems = all.problems;
+    problems.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
+    problems
 }
 
-/// The rules that existed before staging: every one a problem.
+/// The rules on capabilities, profiles, constraints and images.
 fn rules(catalog: &Catalog) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let caps: BTreeSet<&str> = catalog
