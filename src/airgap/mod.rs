@@ -17,5 +17,6 @@ pub mod inspect;
 pub mod mirror;
 pub mod pack;
 pub mod parts;
+pub mod platform;
 pub mod scan;
 pub mod verify;

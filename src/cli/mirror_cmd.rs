@@ -16,7 +16,6 @@ use super::progress::{Lines, Style};
 use super::registry::RegistryArgs;
 use crate::airgap::format::EntryKind;
 use crate::airgap::mirror::{self, MirrorOptions, Summary};
-use crate::catalog::Catalog;
 use crate::oci::RetryPolicy;
 
 /// Arguments of `bundle mirror`.
@@ -64,10 +63,7 @@ enum Format {
     Json,
 }
 
-pub(super) fn run(
-    catalog: impl FnOnce() -> Result<Catalog, Failure>,
-    args: MirrorArgs,
-) -> Result<(), Failure> {
+pub(super) fn run(args: MirrorArgs) -> Result<(), Failure> {
     let target = mirror::parse_target(&args.to)?;
     if args.output.is_some() && args.strip_registry_host {
         return Err(Failure::usage(
@@ -89,7 +85,7 @@ pub(super) fn run(
     };
     let plan = mirror::prepare(&args.bundle, &options)?;
     let rendered = match &args.output {
-        Some(_) => Some(mirror::render_for_plan(&plan, &target, &catalog()?)?),
+        Some(_) => Some(mirror::render_for_plan(&plan, &target)?),
         None => None,
     };
     for (what, why) in &plan.not_pushed {

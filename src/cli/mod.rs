@@ -115,7 +115,14 @@ enum Command {
     /// catalog does not list for the component is an error (exit 1) naming the component, the
     /// artifact, the object and the field path. Without helm, only manifests are checked.
     Pin(pin_cmd::PinArgs),
-    /// Render the locked platform as digest-pinned Kubernetes manifests.
+    /// Render the locked platform from upstream's charts and release manifests, every image pinned.
+    ///
+    /// Each chart the lock names is rendered with `helm template` from the cache `bundle pin` filled
+    /// (never the network), with our values wiring it to the rest of the platform; release manifests
+    /// are taken as they are. Every image is rewritten to the lock's digest (at --registry), every
+    /// object checked (custom resources against their CRDs' schemas); problems exit 1 and nothing is
+    /// written. `--delivery flux` writes Flux objects instead (no helm); `--bundle` moves the rendering
+    /// a bundle carries to a mirror (no helm); `--list-images` lists every image and who uses it.
     Render(render_cmd::RenderArgs),
     /// Export the locked platform as one air-gapped OCI bundle (directory, .tar or .tar.zst).
     Export(export_cmd::ExportArgs),
@@ -201,8 +208,8 @@ pub fn run() -> ExitCode {
 }
 
 /// Runs the command. The catalog is loaded only by the commands that read it (`verify` and `inspect`
-/// do not; `pin` only to fill in charts and manifests a lock lacks, and goes on without it; `mirror`
-/// only for `-o`), so a broken `--catalog` does not stop them.
+/// do not, nor does `mirror`; `pin` only to fill in charts and manifests a lock lacks, and goes on
+/// without it; `render --bundle` neither), so a broken `--catalog` does not stop them.
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     let dir = cli.catalog;
     let catalog = || load_catalog(dir.as_deref());
@@ -221,11 +228,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Matrix(args) => matrix_cmd::run(&catalog()?, args),
         Command::Plan(args) => plan_cmd::run(&catalog()?, args),
         Command::Pin(args) => pin_cmd::run(args, catalog),
-        Command::Render(args) => render_cmd::run(&catalog()?, args),
+        Command::Render(args) => render_cmd::run(catalog, args),
         Command::Export(args) => export_cmd::run(&catalog()?, args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
-        Command::Mirror(args) => mirror_cmd::run(catalog, args),
+        Command::Mirror(args) => mirror_cmd::run(args),
     }
 }
 

@@ -101,6 +101,52 @@ pub struct Wanted {
     pub manifests: Vec<ManifestRef>,
 }
 
+/// The charts and release manifests the lock names, per component (components without any are left
+/// out). Every one must carry its digest: `bundle pin` records it when it fetches the artifact.
+pub fn wanted(lock: &crate::lock::Lock) -> Result<BTreeMap<String, Wanted>, ArtifactError> {
+    let mut out = BTreeMap::new();
+    for c in &lock.components {
+        if c.charts.is_empty() && c.manifests.is_empty() {
+            continue;
+        }
+        let mut w = Wanted::default();
+        for ch in &c.charts {
+            let digest = ch.digest.as_ref().ok_or_else(|| ArtifactError::Unpinned {
+                what: format!("chart {} of {}", ch.chart, c.name),
+            })?;
+            w.charts.push(ChartRef {
+                name: ch.chart.name().to_string(),
+                repository: ch.chart.repository().to_string(),
+                version: ch.chart.version().to_string(),
+                digest: digest.to_string(),
+            });
+        }
+        for m in &c.manifests {
+            let digest = m.digest.as_ref().ok_or_else(|| ArtifactError::Unpinned {
+                what: format!("manifest {} of {}", m.url, c.name),
+            })?;
+            w.manifests.push(ManifestRef {
+                url: m.url.clone(),
+                digest: digest.to_string(),
+            });
+        }
+        out.insert(c.name.clone(), w);
+    }
+    Ok(out)
+}
+
+/// The digest of the OCI manifest a bundle wraps a classic chart's `.tgz` in (deterministic, as
+/// `bundle export` writes it): what a mirror serves and Flux pulls the chart by.
+fn wrapped_digest(archive: &Path, tgz_digest: &str) -> Result<String, String> {
+    use crate::oci::chart::{config_json, metadata_of_archive, wrap};
+    let metadata = metadata_of_archive(archive).map_err(|e| e.0)?;
+    let size = archive.metadata().map_err(|e| e.to_string())?.len();
+    let digest = Digest::parse_sha256(tgz_digest).map_err(|e| e.to_string())?;
+    let config = config_json(&metadata);
+    let manifest = wrap(&metadata, &config, &digest, size);
+    Ok(Digest::sha256_of(&manifest).to_string())
+}
+
 /// An artifact that cannot be read from the store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArtifactError {
@@ -115,6 +161,14 @@ pub enum ArtifactError {
         digest: String,
         /// The store.
         store: String,
+    },
+    /// The lock names it without a digest.
+    #[error(
+        "{what} has no digest in the lock (run `bundle pin` to pin it and fetch it into the cache)"
+    )]
+    Unpinned {
+        /// Which artifact.
+        what: String,
     },
     /// In the store but unusable.
     #[error("{what} ({path}): {reason}")]
@@ -249,10 +303,22 @@ impl Store {
         for (component, w) in wanted {
             let mut c = ComponentArtifacts::default();
             for chart in &w.charts {
+                let archive = self.chart_archive(chart)?;
+                let oci_digest = if chart.is_oci() {
+                    chart.digest.clone()
+                } else {
+                    wrapped_digest(&archive, &chart.digest).map_err(|reason| {
+                        ArtifactError::Bad {
+                            what: format!("chart {} {}", chart.name, chart.version),
+                            path: archive.display().to_string(),
+                            reason,
+                        }
+                    })?
+                };
                 c.charts.push(Chart {
                     chart: chart.clone(),
-                    archive: self.chart_archive(chart)?,
-                    oci_digest: chart.is_oci().then(|| chart.digest.clone()),
+                    archive,
+                    oci_digest: Some(oci_digest),
                 });
             }
             for m in &w.manifests {

@@ -108,7 +108,19 @@ struct Plan {
 
 fn plan(req: &Request<'_>) -> (Vec<Plan>, Vec<Skipped>) {
     let lock = req.lock;
-    let has = |n: &str| lock.components.iter().any(|c| c.name == n);
+    let artifacts = |n: &str| {
+        let a = req.artifacts.components.get(n);
+        (
+            a.is_some_and(|a| !a.charts.is_empty()),
+            a.is_some_and(|a| !a.manifests.is_empty()),
+        )
+    };
+    let has_artifacts = |n: &str| {
+        let (c, m) = artifacts(n);
+        c || m
+    };
+    let operator = has_artifacts("prometheus-operator");
+    // What can be rendered on its own: upstream's artifacts, or a resource prometheus-operator runs.
     let mut plans = Vec::new();
     let mut skipped = Vec::new();
     for c in &lock.components {
@@ -116,19 +128,8 @@ fn plan(req: &Request<'_>) -> (Vec<Plan>, Vec<Skipped>) {
         if super::CONTROL_PLANE.contains(&name) {
             continue;
         }
-        if let Some((_, need, why)) = NEEDS.iter().find(|(x, need, _)| *x == name && !has(need)) {
-            skipped.push(Skipped {
-                name: c.name.clone(),
-                reason: format!("needs {need}, which is not in the lock ({why})"),
-            });
-            continue;
-        }
-        let a = req.artifacts.components.get(name);
-        let charts = a.is_some_and(|a| !a.charts.is_empty());
-        let manifests = a.is_some_and(|a| !a.manifests.is_empty());
-        let operated = RUN_BY_PROMETHEUS_OPERATOR.contains(&name) && has("prometheus-operator");
-        let glue = values::glue_templates(name).next().is_some();
-        if operated {
+        let (charts, manifests) = artifacts(name);
+        if RUN_BY_PROMETHEUS_OPERATOR.contains(&name) && operator {
             plans.push(Plan {
                 component: c.name.clone(),
                 use_charts: false,
@@ -140,22 +141,31 @@ fn plan(req: &Request<'_>) -> (Vec<Plan>, Vec<Skipped>) {
                 use_charts: charts,
                 use_manifests: !charts && manifests,
             });
-        } else if glue {
-            plans.push(Plan {
-                component: c.name.clone(),
-                use_charts: false,
-                use_manifests: false,
-            });
         } else {
             skipped.push(Skipped {
                 name: c.name.clone(),
-                reason:
-                    "the lock names no chart or release manifest for it (run `bundle pin` with \
-                         a catalog that lists them)"
-                        .to_string(),
+                reason: "the lock names no chart or release manifest for it".to_string(),
             });
         }
     }
+    // Then what it is wired to must be rendered too.
+    let rendered: BTreeSet<String> = plans.iter().map(|p| p.component.clone()).collect();
+    plans.retain(|p| {
+        match NEEDS
+            .iter()
+            .find(|(x, need, _)| *x == p.component && !rendered.contains(*need))
+        {
+            Some((_, need, why)) => {
+                skipped.push(Skipped {
+                    name: p.component.clone(),
+                    reason: format!("needs {need}, which is not rendered ({why})"),
+                });
+                false
+            }
+            None => true,
+        }
+    });
+    skipped.sort_by(|a, b| a.name.cmp(&b.name));
     (plans, skipped)
 }
 
@@ -171,7 +181,7 @@ fn environment() -> Result<Environment<'static>, RenderError> {
         .map_err(|e| super::template_error("(syntax)", &e))?;
     env.set_syntax(syntax);
     env.add_function("version_at_least", values::version_at_least);
-    env.add_template("_macros.j2", super::templates::MACROS)
+    env.add_template("_macros.j2", values::MACROS)
         .map_err(|e| super::template_error("_macros.j2", &e))?;
     for t in values::TEMPLATES
         .iter()
@@ -408,13 +418,40 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
     let mut sources: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut dropped = 0usize;
     let mut problems = Vec::new();
+    let mut crds_seen: BTreeMap<String, (String, Value)> = BTreeMap::new();
     for p in &pieces {
         for d in parse(p)? {
             if !keep_hook(&hook_phases(&d.node)) {
                 dropped += 1;
                 continue;
             }
-            let stem = if Crd::from(&d.node).is_some() {
+            let is_crd = Crd::from(&d.node).is_some();
+            if is_crd {
+                // Two components may ship the same CRD (a chart and an operator's manifest): the
+                // cluster gets it once. Different definitions under one name stay, and the checks
+                // report them.
+                let name = d
+                    .node
+                    .str_at(&["metadata", "name"])
+                    .unwrap_or("")
+                    .to_string();
+                let body = d.node.to_json();
+                match crds_seen.get(&name) {
+                    Some((first, seen)) if *seen == body => {
+                        notes.push(format!(
+                            "CustomResourceDefinition {name} comes with {first} and {}, the same \
+                             definition: installed once, from {first}",
+                            p.component
+                        ));
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        crds_seen.insert(name, (p.component.clone(), body));
+                    }
+                }
+            }
+            let stem = if is_crd {
                 "crds".to_string()
             } else {
                 p.origin.file_stem()

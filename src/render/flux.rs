@@ -25,13 +25,18 @@ const INTERVAL: &str = "1h";
 /// `REGISTRY/PATH` of a chart: an OCI chart at `oci://REGISTRY/PATH/NAME` keeps its path; a chart
 /// from a classic repository `https://HOST/PATH` is at `HOST/PATH/NAME` (the bundle's name for it).
 pub fn chart_location(chart: &ChartRef) -> String {
-    let repo = chart
-        .repository
-        .trim_start_matches("oci://")
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    format!("{repo}/{}", chart.name)
+    match crate::types::ChartRef::parse(&chart.repository, &chart.name, &chart.version) {
+        Ok(c) => c.reference().name(),
+        Err(_) => {
+            let repo = chart
+                .repository
+                .trim_start_matches("oci://")
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            format!("{repo}/{}", chart.name)
+        }
+    }
 }
 
 /// The object name for a chart of a component: the component, or `component-chart` when the
@@ -80,12 +85,7 @@ pub(crate) fn objects(
         Some(m) => format!("oci://{}/{location}", m),
         None => format!("oci://{location}"),
     };
-    let digest = if c.is_oci() {
-        Some(c.digest.clone())
-    } else {
-        chart.oci_digest.clone()
-    };
-    let Some(digest) = digest else {
+    let Some(digest) = chart.oci_digest.clone() else {
         return Err(RenderError::Flux {
             chart: format!("{} {}", c.name, c.version),
             message: format!(

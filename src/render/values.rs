@@ -286,6 +286,9 @@ macro_rules! t {
     };
 }
 
+/// Macros shared by the templates (`{% import "_macros.j2" as m %}`).
+pub(crate) const MACROS: &str = include_str!("../../templates/_macros.j2");
+
 /// Values templates (`values*.yaml.j2`) and glue objects (`*.yaml.j2`): what bundle adds to
 /// upstream's charts and manifests.
 pub(crate) const TEMPLATES: &[Template] = &[

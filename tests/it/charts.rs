@@ -23,11 +23,11 @@ use bundle::render::artifacts::{Artifacts, ChartRef, ManifestRef, Store, Wanted}
 
 use crate::support::sha256;
 
-/// The helm binary: `$BUNDLE_HELM` (set by ./scripts/test) or `helm` on PATH.
+pub use crate::support::charts::ChartDir;
+
+/// The helm binary (`$BUNDLE_HELM`, `target/tools/bin/helm` or `helm` on PATH).
 pub fn helm_bin() -> PathBuf {
-    std::env::var_os("BUNDLE_HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("helm"))
+    crate::support::charts::helm_bin().unwrap_or_else(|| PathBuf::from("helm"))
 }
 
 /// kubectl 1.35 (for `kubectl kustomize`): `$BUNDLE_KUBECTL`, `target/tools/bin/kubectl` (where
@@ -57,105 +57,7 @@ pub fn kubectl(test: &str) -> Option<PathBuf> {
 
 /// Whether `helm` runs here; prints why not (and fails under CI).
 pub fn helm_available(test: &str) -> bool {
-    let ok = Command::new(helm_bin())
-        .args(["version", "--short"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: helm is not installed (./scripts/test installs it)"
-        );
-        eprintln!("skip {test}: helm is not installed (./scripts/test installs it)");
-    }
-    ok
-}
-
-/// A chart source directory being written.
-pub struct ChartDir {
-    pub dir: PathBuf,
-}
-
-impl ChartDir {
-    /// `Chart.yaml` (apiVersion v2) with `name`, `version`, `appVersion`.
-    pub fn new(base: &Path, name: &str, version: &str, app_version: &str) -> ChartDir {
-        let dir = base.join(format!("{name}-src-{version}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("templates")).unwrap();
-        std::fs::write(
-            dir.join("Chart.yaml"),
-            format!(
-                "apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: {app_version:?}\ndescription: made by the test harness\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("values.yaml"), "{}\n").unwrap();
-        ChartDir { dir }
-    }
-
-    /// Writes `templates/NAME`.
-    pub fn template(&self, name: &str, text: &str) -> &ChartDir {
-        std::fs::write(self.dir.join("templates").join(name), text).unwrap();
-        self
-    }
-
-    /// Writes `crds/NAME`.
-    pub fn crd(&self, name: &str, text: &str) -> &ChartDir {
-        std::fs::create_dir_all(self.dir.join("crds")).unwrap();
-        std::fs::write(self.dir.join("crds").join(name), text).unwrap();
-        self
-    }
-
-    /// Writes `values.yaml`.
-    pub fn values(&self, text: &str) -> &ChartDir {
-        std::fs::write(self.dir.join("values.yaml"), text).unwrap();
-        self
-    }
-
-    /// Adds `sub` as a packaged dependency under `charts/` (and in Chart.yaml).
-    pub fn dependency(&self, sub: &Path, name: &str, version: &str) -> &ChartDir {
-        std::fs::create_dir_all(self.dir.join("charts")).unwrap();
-        std::fs::copy(
-            sub,
-            self.dir
-                .join("charts")
-                .join(format!("{name}-{version}.tgz")),
-        )
-        .unwrap();
-        let mut c = std::fs::read_to_string(self.dir.join("Chart.yaml")).unwrap();
-        c.push_str(&format!(
-            "dependencies:\n  - name: {name}\n    version: {version}\n    repository: file://../{name}\n"
-        ));
-        std::fs::write(self.dir.join("Chart.yaml"), c).unwrap();
-        self
-    }
-
-    /// `helm package` into `out`; returns the `.tgz`.
-    pub fn package(&self, out: &Path) -> PathBuf {
-        std::fs::create_dir_all(out).unwrap();
-        let o = Command::new(helm_bin())
-            .arg("package")
-            .arg(&self.dir)
-            .arg("--destination")
-            .arg(out)
-            .output()
-            .expect("helm runs");
-        assert!(
-            o.status.success(),
-            "helm package {}: {}",
-            self.dir.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let line = String::from_utf8_lossy(&o.stdout).to_string();
-        let path = line
-            .trim()
-            .rsplit(": ")
-            .next()
-            .map(PathBuf::from)
-            .expect("helm package says where");
-        assert!(path.is_file(), "{line}");
-        path
-    }
+    crate::support::charts::require_helm(test).is_some()
 }
 
 /// A content store under construction.
@@ -406,6 +308,75 @@ calicoNetwork:
 ";
 }
 
+/// The CustomResourceDefinitions (with the schemas in [`schemas`]) that upstream's artifacts of
+/// `component` bring and the platform's glue objects use, as a YAML stream (empty for the others).
+pub fn glue_crds(component: &str) -> String {
+    let kinds: &[(&str, &str, &str, &str, &str)] = match component {
+        "cert-manager" => &[
+            (
+                "cert-manager.io",
+                "ClusterIssuer",
+                "clusterissuers",
+                "Cluster",
+                schemas::ISSUER,
+            ),
+            (
+                "cert-manager.io",
+                "Certificate",
+                "certificates",
+                "Namespaced",
+                schemas::CERTIFICATE,
+            ),
+        ],
+        "calico" => &[
+            (
+                "operator.tigera.io",
+                "Installation",
+                "installations",
+                "Cluster",
+                schemas::INSTALLATION,
+            ),
+            (
+                "operator.tigera.io",
+                "ImageSet",
+                "imagesets",
+                "Cluster",
+                schemas::IMAGESET,
+            ),
+        ],
+        "prometheus-operator" => &[
+            (
+                "monitoring.coreos.com",
+                "Prometheus",
+                "prometheuses",
+                "Namespaced",
+                schemas::PROMETHEUS,
+            ),
+            (
+                "monitoring.coreos.com",
+                "Alertmanager",
+                "alertmanagers",
+                "Namespaced",
+                schemas::ALERTMANAGER,
+            ),
+            (
+                "monitoring.coreos.com",
+                "ServiceMonitor",
+                "servicemonitors",
+                "Namespaced",
+                schemas::SERVICE_MONITOR,
+            ),
+        ],
+        _ => &[],
+    };
+    let mut s = String::new();
+    for (group, kind, plural, scope, spec) in kinds {
+        s.push_str("---\n");
+        s.push_str(&crd(group, kind, plural, scope, &indent(spec, 16)));
+    }
+    s
+}
+
 /// Which chart stands for a component in the harness (the real catalog's chart name).
 pub fn chart_name(component: &str) -> &str {
     match component {
@@ -455,58 +426,17 @@ pub fn platform(lock: &Lock, base: &Path) -> (StoreDir, Made) {
             "servicemonitor.yaml",
             "{{- if .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1/ServiceMonitor\" }}\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\nspec:\n  selector:\n    matchLabels:\n      app: {{ .Release.Name }}\n  endpoints:\n    - port: metrics\n{{- end }}\n",
         );
-        match c.name.as_str() {
-            "cert-manager" => {
-                chart.crd(
-                    "issuers.yaml",
-                    &crd(
-                        "cert-manager.io",
-                        "ClusterIssuer",
-                        "clusterissuers",
-                        "Cluster",
-                        &indent(schemas::ISSUER, 16),
-                    ),
-                );
-                chart.crd(
-                    "certificates.yaml",
-                    &crd(
-                        "cert-manager.io",
-                        "Certificate",
-                        "certificates",
-                        "Namespaced",
-                        &indent(schemas::CERTIFICATE, 16),
-                    ),
-                );
-            }
-            "calico" => {
-                chart.crd(
-                    "installations.yaml",
-                    &crd(
-                        "operator.tigera.io",
-                        "Installation",
-                        "installations",
-                        "Cluster",
-                        &indent(schemas::INSTALLATION, 16),
-                    ),
-                );
-                chart.crd(
-                    "imagesets.yaml",
-                    &crd(
-                        "operator.tigera.io",
-                        "ImageSet",
-                        "imagesets",
-                        "Cluster",
-                        &indent(schemas::IMAGESET, 16),
-                    ),
-                );
-                chart.template(
-                    "installation.yaml",
-                    "apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata:\n  name: default\nspec:\n{{ omit .Values.installation \"enabled\" | toYaml | indent 2 }}\n",
-                );
-            }
-            _ => {}
+        let crds = glue_crds(&c.name);
+        if !crds.is_empty() {
+            chart.crd("glue.yaml", &crds);
         }
-        let tgz = chart.package(&pkgs);
+        if c.name == "calico" {
+            chart.template(
+                "installation.yaml",
+                "apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata:\n  name: default\nspec:\n{{ omit .Values.installation \"enabled\" | toYaml | indent 2 }}\n",
+            );
+        }
+        let tgz = chart.package(&helm_bin(), &pkgs);
         // Alternate OCI and classic charts so that both are read.
         let (repository, digest) = if n % 2 == 0 {
             (
@@ -554,27 +484,41 @@ pub fn operator_manifest(images: &[&str]) -> String {
         .iter()
         .find(|i| i.contains("/prometheus-config-reloader:"))
         .expect("the reloader image");
-    let mut s = String::new();
-    for (kind, plural, spec) in [
-        ("Prometheus", "prometheuses", schemas::PROMETHEUS),
-        ("Alertmanager", "alertmanagers", schemas::ALERTMANAGER),
-        (
-            "ServiceMonitor",
-            "servicemonitors",
-            schemas::SERVICE_MONITOR,
-        ),
-    ] {
-        s.push_str("---\n");
-        s.push_str(&crd(
-            "monitoring.coreos.com",
-            kind,
-            plural,
-            "Namespaced",
-            &indent(spec, 16),
-        ));
-    }
+    let mut s = glue_crds("prometheus-operator");
     s.push_str(&format!(
         "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: prometheus-operator\n  namespace: default\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prometheus-operator\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: prometheus-operator\n  template:\n    metadata:\n      labels:\n        app: prometheus-operator\n    spec:\n      serviceAccountName: prometheus-operator\n      containers:\n        - name: prometheus-operator\n          image: {operator}\n          args:\n            - --kubelet-service=kube-system/kubelet\n            - --prometheus-config-reloader={reloader}\n"
     ));
     s
+}
+
+/// What `bundle pin` would leave behind for the lock in `dir/bundle.lock`, with harness artifacts in
+/// place of upstream's: the lock rewritten with every component's harness charts and release
+/// manifests (with digests), and the cache (`dir/store`) holding them. Returns the cache directory.
+pub fn pin_harness(dir: &Path) -> PathBuf {
+    use bundle::lock::{LockedChart, LockedManifest};
+    use bundle::types::{ChartRef as Coordinates, Digest};
+    let path = dir.join("bundle.lock");
+    let mut lock = Lock::parse(&std::fs::read_to_string(&path).unwrap(), "bundle.lock").unwrap();
+    let (store, made) = platform(&lock, dir);
+    for c in &mut lock.components {
+        c.charts.clear();
+        c.manifests.clear();
+        let Some(w) = made.wanted.get(&c.name) else {
+            continue;
+        };
+        for ch in &w.charts {
+            c.charts.push(LockedChart {
+                chart: Coordinates::parse(&ch.repository, &ch.name, &ch.version).unwrap(),
+                digest: Some(Digest::parse(&ch.digest).unwrap()),
+            });
+        }
+        for m in &w.manifests {
+            c.manifests.push(LockedManifest {
+                url: m.url.clone(),
+                digest: Some(Digest::parse(&m.digest).unwrap()),
+            });
+        }
+    }
+    std::fs::write(&path, lock.to_yaml()).unwrap();
+    store.root
 }

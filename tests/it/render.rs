@@ -39,7 +39,8 @@ fn pin_fake(lock: &str) -> String {
 }
 
 /// Solves in a fresh directory (`bundle solve --as-of AS_OF --profile default ARGS`), writes `bundle.lock` with
-/// made-up digests and returns the directory, or `None` when the request does not solve.
+/// made-up image digests and harness charts and manifests (in the cache `store/`, as `bundle pin` leaves
+/// it) and returns the directory, or `None` when the request does not solve.
 fn solved(args: &[&str]) -> Option<TempDir> {
     let dir = tempdir();
     let mut a = vec![
@@ -58,6 +59,8 @@ fn solved(args: &[&str]) -> Option<TempDir> {
     }
     let text = std::fs::read_to_string(dir.join("tags.lock")).unwrap();
     std::fs::write(dir.join("bundle.lock"), pin_fake(&text)).unwrap();
+    // Harness charts and manifests stand in for upstream's, in the cache `dir/store`.
+    crate::charts::pin_harness(&dir);
     Some(dir)
 }
 
@@ -65,7 +68,8 @@ fn default_platform() -> TempDir {
     solved(&[]).expect("the default platform solves")
 }
 
-fn read_tree(dir: &Path) -> BTreeMap<String, String> {
+/// Every file under `dir` (relative path with `/` → text).
+pub(crate) fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
@@ -104,7 +108,7 @@ fn image_lines(files: &BTreeMap<String, String>) -> Vec<String> {
 
 fn render(dir: &Path, args: &[&str]) -> (crate::support::Run, BTreeMap<String, String>) {
     let _ = std::fs::remove_dir_all(dir.join("out"));
-    let mut a = vec!["render", "-o", "out"];
+    let mut a = vec!["render", "-o", "out", "--cache-dir", "store"];
     a.extend_from_slice(args);
     let r = bundle_in(dir, &a);
     let files = if dir.join("out").is_dir() {
@@ -115,9 +119,27 @@ fn render(dir: &Path, args: &[&str]) -> (crate::support::Run, BTreeMap<String, S
     (r, files)
 }
 
+/// `"<64 hex>"` → `"[HEX]"`.
+fn bare_hex(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in s.split('"').enumerate() {
+        if i > 0 {
+            out.push('"');
+        }
+        if part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push_str("[HEX]");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 fn scrub_digests(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
+    // Bare hex digests too (Grafana's chart takes `sha: <hex>`).
+    let s = &bare_hex(s);
+    let mut rest = s.as_str();
     while let Some(i) = rest.find("sha256:") {
         let (head, tail) = rest.split_at(i);
         out.push_str(head);
@@ -140,6 +162,11 @@ fn default_platform_is_pinned_and_complete() {
     let dir = default_platform();
     let (r, files) = render(&dir, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("kubectl apply --server-side -k out"),
+        "{}",
+        r.stdout
+    );
     let images = image_lines(&files);
     assert!(images.len() >= 14, "{images:?}");
     for i in &images {
@@ -158,8 +185,10 @@ fn default_platform_is_pinned_and_complete() {
         "namespaces/namespaces.yaml",
         "grafana/grafana.yaml",
         "loki/loki.yaml",
-        "prometheus/prometheus.yaml",
+        "prometheus/operator-resources.yaml",
         "prometheus-operator/crds.yaml",
+        "prometheus-operator/bundle.yaml",
+        "cert-manager/crds.yaml",
         "cert-manager/issuers.yaml",
         "traefik/traefik.yaml",
     ] {
@@ -169,42 +198,36 @@ fn default_platform_is_pinned_and_complete() {
             files.keys()
         );
     }
-    // The kustomization lists every manifest, sorted, and not the kubeadm configuration.
+    // The kustomization lists every manifest once, not the kubeadm configuration: namespaces first,
+    // then the CRDs, then the rest (each group sorted).
     let k = &files["kustomization.yaml"];
     let listed: Vec<&str> = k.lines().filter_map(|l| l.strip_prefix("  - ")).collect();
-    let mut sorted = listed.clone();
-    sorted.sort();
-    assert_eq!(listed, sorted);
-    let manifests: Vec<&str> = files
+    let mut manifests: Vec<&str> = files
         .keys()
         .map(String::as_str)
-        .filter(|f| *f != "kustomization.yaml" && !f.starts_with("kubeadm/"))
+        .filter(|f| {
+            f.ends_with(".yaml") && *f != "kustomization.yaml" && !f.starts_with("kubeadm/")
+        })
         .collect();
+    let rank = |f: &str| {
+        (
+            !f.starts_with("namespaces/"),
+            !f.ends_with("/crds.yaml"),
+            f.to_string(),
+        )
+    };
+    manifests.sort_by_key(|f| rank(f));
     assert_eq!(listed, manifests);
-    // Prometheus scrapes what is installed.
-    for sm in ["kube-state-metrics", "node-exporter", "alertmanager"] {
-        let t = &files[&format!("{sm}/{sm}.yaml")];
-        assert!(
-            t.contains("kind: ServiceMonitor"),
-            "{sm} has no ServiceMonitor"
-        );
-    }
-    assert!(files["prometheus/prometheus.yaml"].contains("name: alertmanager"));
-    // The ingress controller gets a certificate from the platform CA.
-    assert!(files["grafana/grafana.yaml"].contains("cert-manager.io/cluster-issuer: platform-ca"));
-    // The log shipper points at Loki's Service.
-    let shipper = files
-        .iter()
-        .find(|(k, _)| k.starts_with("alloy/") || k.starts_with("fluent-bit/"))
-        .map(|(_, v)| v)
-        .expect("a log shipper");
-    assert!(shipper.contains("loki.logging.svc.cluster.local"));
+    assert_eq!(listed[0], "namespaces/namespaces.yaml");
+    // Every file names where its objects come from.
+    assert!(files["grafana/grafana.yaml"].contains("# From: chart grafana "));
+    assert!(files["prometheus-operator/bundle.yaml"].contains("# From: release manifest "));
 }
 
 #[test]
 fn check_renders_in_memory() {
     let dir = default_platform();
-    let r = bundle_in(&dir, &["render", "--check"]);
+    let r = bundle_in(&dir, &["render", "--check", "--cache-dir", "store"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("ok: "), "{}", r.stdout);
     assert!(!dir.join("out").exists());
@@ -310,14 +333,33 @@ fn missing_or_bad_lock_is_a_usage_error() {
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
+/// The data sources Grafana's values give it (type → url).
+fn grafana_datasources(files: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let v = values_given(files, "grafana/grafana.yaml");
+    v["datasources"]["datasources.yaml"]["datasources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["type"].as_str().unwrap().to_string(),
+                d["url"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn grafana_names_loki_only_when_loki_is_in_the_lock() {
     let with = default_platform();
     let (r, files) = render(&with, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let ds = &files["grafana/grafana.yaml"];
-    assert!(ds.contains("type: loki"));
-    assert!(ds.contains("url: http://loki.logging.svc.cluster.local:3100"));
+    let ds = grafana_datasources(&files);
+    assert_eq!(ds["loki"], "http://loki.logging.svc.cluster.local:3100");
+    assert_eq!(
+        ds["prometheus"],
+        "http://prometheus.monitoring.svc.cluster.local:9090"
+    );
 
     let without = solved(&["--without", "loki"]).expect("a platform without loki solves");
     let (r, files) = render(&without, &[]);
@@ -328,10 +370,10 @@ fn grafana_names_loki_only_when_loki_is_in_the_lock() {
         "{}",
         r.stderr
     );
-    let ds = &files["grafana/grafana.yaml"];
-    assert!(!ds.to_lowercase().contains("loki"), "{ds}");
-    assert!(ds.contains("type: prometheus"));
-    assert!(!files.contains_key("loki/loki.yaml"));
+    let ds = grafana_datasources(&files);
+    assert!(!ds.contains_key("loki"), "{ds:?}");
+    assert!(ds.contains_key("prometheus"));
+    assert!(!files.keys().any(|f| f.starts_with("loki/")));
 }
 
 #[test]
@@ -352,10 +394,15 @@ fn the_other_cni_and_log_shipper_render() {
     .expect("cilium + fluent-bit solves");
     let (r, files) = render(&dir, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(files.contains_key("cilium/agent.yaml"));
-    assert!(files.contains_key("fluent-bit/fluent-bit.yaml"));
+    let cilium = values_given(&files, "cilium/cilium.yaml");
+    assert_eq!(
+        cilium["ipam"]["operator"]["clusterPoolIPv4PodCIDRList"][0],
+        "10.244.0.0/16"
+    );
+    let fb = values_given(&files, "fluent-bit/fluent-bit.yaml");
     assert!(
-        files["fluent-bit/fluent-bit.yaml"].contains("Host        loki.logging.svc.cluster.local")
+        fb.to_string().contains("loki.logging.svc.cluster.local"),
+        "{fb}"
     );
     validate_or_skip(&dir.join("out"), &kubernetes_of(&dir));
 }
@@ -383,12 +430,17 @@ fn snapshots() {
         "kustomization.yaml",
         "kubeadm/cluster-configuration.yaml",
         "airgap/certs.d/registry.k8s.io/hosts.toml",
-        "grafana/grafana.yaml",
         "namespaces/namespaces.yaml",
+        "cert-manager/issuers.yaml",
+        "prometheus/operator-resources.yaml",
     ] {
         let name = f.replace(['/', '.'], "_");
         insta::assert_snapshot!(name, scrub_digests(&files[f]));
     }
+    // The values our template gives Grafana's chart (the chart itself is the harness's).
+    let values =
+        serde_json::to_string_pretty(&values_given(&files, "grafana/grafana.yaml")).unwrap();
+    insta::assert_snapshot!("grafana_values", scrub_digests(&values));
 }
 
 fn kubernetes_of(dir: &Path) -> String {
@@ -473,7 +525,7 @@ fn every_kubernetes_minor_validates() {
 // ---- the engine on harness-made charts (tests/it/charts.rs) ----
 
 use bundle::lock::Lock;
-use bundle::render::artifacts::{Artifacts, ChartRef};
+use bundle::render::artifacts::{Artifacts, ChartRef, Store, wanted};
 use bundle::render::engine::{Request, relocate, render as render_platform};
 use bundle::render::{Delivery, Output, RegistryPrefix as Mirror};
 
@@ -507,8 +559,9 @@ fn engine(lock: &Lock, artifacts: &Artifacts, mirror: Option<&str>, delivery: De
 fn harness_platform() -> (TempDir, Lock, Artifacts) {
     let dir = default_platform();
     let lock = lock_of(&dir);
-    let (store, made) = platform(&lock, &dir);
-    let artifacts = made.artifacts(&store.store());
+    let artifacts = Store::new(dir.join("store"))
+        .artifacts(&wanted(&lock).unwrap())
+        .unwrap();
     (dir, lock, artifacts)
 }
 
@@ -795,11 +848,9 @@ fn kubectl_kustomize_builds_both_deliveries() {
     let Some(kubectl) = kubectl("kubectl_kustomize_builds_both_deliveries") else {
         return;
     };
-    let (_dir, lock, mut artifacts) = harness_platform();
+    let (_dir, lock, artifacts) = harness_platform();
     let manifests = engine(&lock, &artifacts, Some(MIRROR), Delivery::Manifests);
     fail_on_problems(&manifests);
-    // Flux pulls every chart from OCI: give the classic charts the digest their bundle wrapping has.
-    wrap_classic(&mut artifacts);
     let flux = engine(&lock, &artifacts, Some(MIRROR), Delivery::Flux);
     fail_on_problems(&flux);
     for (what, out) in [("manifests", &manifests), ("flux", &flux)] {
@@ -825,27 +876,14 @@ fn kubectl_kustomize_builds_both_deliveries() {
     }
 }
 
-/// Classic charts reach Flux as the OCI artifacts a bundle wraps them in; the harness stands in for
-/// that wrapping with a made-up manifest digest.
-fn wrap_classic(artifacts: &mut Artifacts) {
-    for c in artifacts.components.values_mut() {
-        for ch in &mut c.charts {
-            if ch.oci_digest.is_none() {
-                ch.oci_digest = Some(fake_digest(&format!("wrapped {}", ch.chart.digest)));
-            }
-        }
-    }
-}
-
 #[test]
 fn flux_delivery_pins_charts_and_images_at_the_mirror() {
-    let (_dir, lock, mut artifacts) =
+    let (_dir, lock, artifacts) =
         if helm_available("flux_delivery_pins_charts_and_images_at_the_mirror") {
             harness_platform()
         } else {
             return;
         };
-    wrap_classic(&mut artifacts);
     let out = engine(&lock, &artifacts, Some(MIRROR), Delivery::Flux);
     fail_on_problems(&out);
     let f = &out.files;
@@ -960,7 +998,7 @@ fn output_is_deterministic_and_relocates_without_helm() {
 
 /// The harness platform of the default lock, with `component`'s chart replaced by `chart`.
 fn with_chart(component: &str, chart: &ChartDir, base: &Path, lock: &Lock) -> Artifacts {
-    let tgz = chart.package(&base.join("pkg-one"));
+    let tgz = chart.package(&crate::charts::helm_bin(), &base.join("pkg-one"));
     let (store, mut made) = platform(lock, &base.join("harness"));
     let digest = store.classic_chart(&tgz);
     made.wanted
@@ -1142,7 +1180,7 @@ fn hooks_for_install_stay_tests_and_delete_hooks_go_and_subcharts_render() {
     };
     let sub = ChartDir::new(&dir, "sidekick", "0.1.0", "0.1.0");
     sub.template("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-the-subchart\n  namespace: {{ .Release.Namespace }}\n");
-    let sub_tgz = sub.package(&dir.join("pkg-sub"));
+    let sub_tgz = sub.package(&crate::charts::helm_bin(), &dir.join("pkg-sub"));
     let chart = ChartDir::new(&dir, "grafana", &lock_version(&lock, "grafana"), "x");
     chart
         .template(
@@ -1151,7 +1189,7 @@ fn hooks_for_install_stay_tests_and_delete_hooks_go_and_subcharts_render() {
         )
         .template("delete.yaml", &job("before-delete", "pre-delete"))
         .template("test.yaml", &job("smoke-test", "test"))
-        .dependency(&sub_tgz, "sidekick", "0.1.0");
+        .dependency(&sub_tgz, "sidekick", "0.1.0", None);
     let artifacts = with_chart("grafana", &chart, &dir, &lock);
     let out = engine(&lock, &artifacts, None, Delivery::Manifests);
     fail_on_problems(&out);
@@ -1165,4 +1203,145 @@ fn hooks_for_install_stay_tests_and_delete_hooks_go_and_subcharts_render() {
         "{:?}",
         out.notes
     );
+}
+
+#[test]
+fn list_images_names_every_object_that_uses_an_image() {
+    let dir = default_platform();
+    let lock = lock_of(&dir);
+    let locked: BTreeSet<String> = lock
+        .components
+        .iter()
+        .flat_map(|c| c.images.iter().map(|i| i.reference.to_string()))
+        .collect();
+    let r = bundle_in(
+        &dir,
+        &[
+            "render",
+            "--list-images",
+            "--format",
+            "json",
+            "--cache-dir",
+            "store",
+            "--registry",
+            MIRROR,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !dir.join("out").exists(),
+        "--list-images alone writes nothing"
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let images = v["images"].as_array().unwrap();
+    assert!(images.len() >= 14, "{images:?}");
+    let mut kinds = BTreeSet::new();
+    for i in images {
+        let image = i["image"].as_str().unwrap();
+        assert!(
+            image.starts_with("harbor.local/platform/") && image.contains("@sha256:"),
+            "{image}"
+        );
+        assert!(locked.contains(i["reference"].as_str().unwrap()), "{i}");
+        let users = i["users"].as_array().unwrap();
+        assert!(!users.is_empty(), "{i}");
+        for u in users {
+            assert!(u["file"].as_str().unwrap().ends_with(".yaml"), "{u}");
+            assert!(u["document"].as_u64().unwrap() >= 1, "{u}");
+            assert!(!u["name"].as_str().unwrap().is_empty(), "{u}");
+            kinds.insert((
+                u["kind"].as_str().unwrap().to_string(),
+                u["path"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    // A custom resource's image field, an image passed as a flag, and the images Calico's operator
+    // runs from its ImageSet are listed with the field that names them.
+    assert!(
+        kinds.contains(&("Prometheus".into(), "spec.image".into())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(
+            "Deployment".into(),
+            "spec.template.spec.containers[0].args[1]".into()
+        )),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, p)| k == "ImageSet" && p.starts_with("spec.images["))
+    );
+
+    // Text: an image, then the objects using it.
+    let r = bundle_in(&dir, &["render", "--list-images", "--cache-dir", "store"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = r.stdout.lines().next().unwrap();
+    assert!(
+        first.contains("@sha256:") && first.contains("locked as "),
+        "{first}"
+    );
+    assert!(
+        r.stdout.contains("alloy/alloy.yaml (document 2): Deployment logging/alloy: spec.template.spec.containers[0].image"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn flux_delivery_from_the_cli_needs_no_helm() {
+    let dir = default_platform();
+    let r = crate::support::bundle_env(
+        &dir,
+        &[
+            "render",
+            "-o",
+            "out",
+            "--cache-dir",
+            "store",
+            "--delivery",
+            "flux",
+            "--registry",
+            MIRROR,
+        ],
+        None,
+        &[("PATH", "/usr/bin:/bin"), ("BUNDLE_HELM", "")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("flux get helmreleases"), "{}", r.stdout);
+    let files = read_tree(&dir.join("out"));
+    let flux: Vec<&String> = files.keys().filter(|f| f.ends_with(".flux.yaml")).collect();
+    assert!(flux.len() >= 8, "{flux:?}");
+    // The kustomization installs them with the release manifests and glue objects.
+    let k = &files["kustomization.yaml"];
+    for f in &flux {
+        assert!(k.contains(&format!("  - {f}\n")), "{f} in {k}");
+    }
+    assert!(k.contains("  - prometheus-operator/bundle.yaml\n"), "{k}");
+    // Without --registry there is no mirror to pull the charts from by digest: still upstream's
+    // coordinates, pinned.
+    let r = crate::support::bundle_env(
+        &dir,
+        &[
+            "render",
+            "--check",
+            "--cache-dir",
+            "store",
+            "--delivery",
+            "flux",
+        ],
+        None,
+        &[("PATH", "/usr/bin:/bin"), ("BUNDLE_HELM", "")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The manifests delivery needs helm, and says so.
+    let r = crate::support::bundle_env(
+        &dir,
+        &["render", "--check", "--cache-dir", "store"],
+        None,
+        &[("PATH", "/usr/bin:/bin"), ("BUNDLE_HELM", "")],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("helm is needed"), "{}", r.stderr);
 }

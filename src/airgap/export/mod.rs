@@ -252,7 +252,13 @@ pub fn export(
     let (lock, upstream_counts) = upstream::fetch(&lock, registries, runner, &store, progress)?;
 
     // Render, before anything big is downloaded.
-    let rendered = render::render(&lock, catalog, &render::Options::default())?;
+    // The charts are rendered here, where helm is; the far side only moves images to its mirror.
+    let rendered = render::render(
+        &lock,
+        catalog,
+        &options.cache_dir,
+        &render::Options::default(),
+    )?;
     if !rendered.problems.is_empty() {
         return Err(ExportError::RenderProblems(rendered.problems));
     }

@@ -438,6 +438,18 @@ pub fn helm_pull(
 /// `NAME/values.yaml` and a Deployment running `images` (the first an init container when there are
 /// several) in `NAME/templates/`, as a deterministic `.tgz`.
 pub fn chart_tgz(name: &str, version: &str, app_version: &str, images: &[&str]) -> Vec<u8> {
+    chart_tgz_with_crds(name, version, app_version, images, "")
+}
+
+/// As [`chart_tgz`], with `crds` (a YAML stream of CustomResourceDefinitions, may be empty) in the
+/// chart's `crds/` directory.
+pub fn chart_tgz_with_crds(
+    name: &str,
+    version: &str,
+    app_version: &str,
+    images: &[&str],
+    crds: &str,
+) -> Vec<u8> {
     let keys: Vec<String> = (0..images.len()).map(|i| format!("c{i}")).collect();
     let mut values = String::from("images:\n");
     for (k, img) in keys.iter().zip(images) {
@@ -456,6 +468,9 @@ pub fn chart_tgz(name: &str, version: &str, app_version: &str, images: &[&str]) 
         ),
         ("values.yaml".to_string(), values),
     ];
+    if !crds.is_empty() {
+        files.push(("crds/crds.yaml".to_string(), crds.to_string()));
+    }
     if !images.is_empty() {
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         files.push((
