@@ -364,25 +364,56 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
     match req.delivery {
         Delivery::Manifests if !charts.is_empty() => {
             let helm = Helm::find()?;
+            let values: Vec<String> = charts
+                .iter()
+                .map(|(component, c)| values_of(component, &c.chart))
+                .collect::<Result<_, _>>()?;
+            // One helm process per chart, a few at a time; the output keeps the lock's order.
+            let width = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
             let run = |apis: &[String]| -> Result<Vec<Piece>, RenderError> {
                 let mut out = Vec::new();
-                for (component, c) in &charts {
-                    let values = values_of(component, &c.chart)?;
-                    let label = format!("{} {}", c.chart.name, c.chart.version);
-                    let text = helm.template(&HelmRequest {
-                        release: component,
-                        namespace: values::namespace_of(component),
-                        archive: &c.archive,
-                        values: &values,
-                        kube_version: &kube_version,
-                        api_versions: apis,
-                        label: &label,
-                    })?;
-                    out.push(Piece {
-                        component: component.clone(),
-                        origin: Origin::Chart(c.chart.clone()),
-                        text,
-                    });
+                let jobs: Vec<_> = charts.iter().zip(&values).collect();
+                for batch in jobs.chunks(width) {
+                    let texts: Vec<Result<String, super::helm::HelmError>> =
+                        std::thread::scope(|scope| {
+                            let handles: Vec<_> = batch
+                                .iter()
+                                .map(|((component, c), values)| {
+                                    let helm = &helm;
+                                    let kube_version = &kube_version;
+                                    scope.spawn(move || {
+                                        let label = format!("{} {}", c.chart.name, c.chart.version);
+                                        helm.template(&HelmRequest {
+                                            release: component,
+                                            namespace: values::namespace_of(component),
+                                            archive: &c.archive,
+                                            values,
+                                            kube_version,
+                                            api_versions: apis,
+                                            label: &label,
+                                        })
+                                    })
+                                })
+                                .collect();
+                            handles
+                                .into_iter()
+                                .map(|h| {
+                                    h.join().unwrap_or_else(|_| {
+                                        Err(super::helm::HelmError::Template {
+                                            chart: String::new(),
+                                            message: "the thread running helm panicked".into(),
+                                        })
+                                    })
+                                })
+                                .collect()
+                        });
+                    for (((component, c), _), text) in batch.iter().zip(texts) {
+                        out.push(Piece {
+                            component: component.clone(),
+                            origin: Origin::Chart(c.chart.clone()),
+                            text: text?,
+                        });
+                    }
                 }
                 Ok(out)
             };
