@@ -196,10 +196,19 @@ impl From<PinError> for Failure {
 
 impl From<RenderError> for Failure {
     fn from(e: RenderError) -> Self {
+        use crate::render::helm::HelmError;
         let hint = match &e {
             RenderError::Template { .. } => {
                 "templates address images by the last part of their repository name; \
                  a lock from another catalog may lack one"
+            }
+            RenderError::Helm(HelmError::NotFound | HelmError::TooOld { .. }) => {
+                "without helm: `--delivery flux` (Flux renders the charts in the cluster), or render \
+                 from a bundle exported where helm is (`bundle render --bundle PATH`)"
+            }
+            RenderError::Artifact(_) => {
+                "`bundle pin` fetches every chart and manifest of the lock into the cache \
+                 (use the same --cache-dir / BUNDLE_CACHE_DIR for pin and render)"
             }
             _ => "`bundle render --check` shows what the templates need from the lock",
         };

@@ -333,6 +333,19 @@ fn missing_or_bad_lock_is_a_usage_error() {
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
+#[test]
+fn a_chart_missing_from_the_cache_says_to_pin() {
+    let dir = default_platform();
+    let r = bundle_in(&dir, &["render", "-o", "out", "--cache-dir", "empty"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not in empty") && r.stderr.contains("bundle pin"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.join("out").exists(), "nothing written");
+}
+
 /// The data sources Grafana's values give it (type → url).
 fn grafana_datasources(files: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let v = values_given(files, "grafana/grafana.yaml");
