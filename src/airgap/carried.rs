@@ -1,19 +1,21 @@
-//! What a bundle carries for the far side of the air gap: its lock and the catalog the lock was
-//! solved against, layers of the platform artifact ([`LOCK_MEDIA_TYPE`]; [`CATALOG_MEDIA_TYPE`], the
-//! deterministic tar of [`Catalog::write_tar`]). `--catalog BUNDLE` and `--lock BUNDLE` read them,
-//! so that `why`, `matrix` and `solve --locked` need nothing but the bundle.
+//! What a bundle carries for the far side of the air gap: its lock, the catalog the lock was solved
+//! against and the rendering `bundle export` made, layers of the platform artifact
+//! ([`LOCK_MEDIA_TYPE`]; [`CATALOG_MEDIA_TYPE`], the deterministic tar of [`Catalog::write_tar`];
+//! [`MANIFESTS_MEDIA_TYPE`]). `--catalog BUNDLE` and `--lock BUNDLE` read them, so that `why`,
+//! `matrix` and `solve --locked` need nothing but the bundle; `mirror -o` and `render --bundle` move
+//! the rendering to a mirror without helm ([`rendered`], then [`crate::render::relocate`]).
 //!
 //! Reading goes `index.json` → the platform artifact's manifest → the layer, each blob checked
 //! against its digest; an archive is streamed once per step (never unpacked, never held whole).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Component, Path};
 
 use super::archive::{ReadError, ZSTD_MAGIC};
 use super::format::{
-    CATALOG_MEDIA_TYPE, CATALOG_TITLE, LOCK_MEDIA_TYPE, LOCK_TITLE, MAX_DOCUMENT_SIZE,
-    MAX_LOCK_SIZE, PLATFORM_REF_NAME, is_platform_artifact,
+    CATALOG_MEDIA_TYPE, CATALOG_TITLE, LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE,
+    MAX_DOCUMENT_SIZE, MAX_LOCK_SIZE, PLATFORM_REF_NAME, is_platform_artifact,
 };
 use super::scan;
 use crate::catalog::{Catalog, LoadError, MAX_ARCHIVE_BYTES};
@@ -160,9 +162,85 @@ pub fn catalog(path: &Path) -> Result<Catalog, CarriedError> {
     Ok(Catalog::from_tar(&origin, &bytes[..])?)
 }
 
+/// The largest rendering read (an uncompressed tar of YAML files).
+pub const MAX_RENDERED_SIZE: u64 = 256 * 1024 * 1024;
+
+/// Reads the rendering the bundle at `path` carries: relative path → file text.
+pub fn rendered(path: &Path) -> Result<BTreeMap<String, String>, CarriedError> {
+    let digest = layer_digest(path, MANIFESTS_MEDIA_TYPE)?.ok_or_else(|| {
+        bad(
+            path,
+            format!("the platform artifact has no {MANIFESTS_MEDIA_TYPE} layer"),
+        )
+    })?;
+    let tar = blob(path, &digest, MAX_RENDERED_SIZE, "the rendered manifests")?;
+    untar(&tar).map_err(|e| bad(path, format!("the rendered manifests: {e}")))
+}
+
+/// The files of a rendering's tar: regular files with relative paths that stay inside (no `..`,
+/// no absolute path), UTF-8 text.
+pub fn untar(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let name = path.display().to_string();
+        match entry.header().entry_type() {
+            tar::EntryType::Regular => {}
+            tar::EntryType::Directory => continue,
+            other => return Err(format!("{name}: not a regular file ({other:?})")),
+        }
+        if !path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(format!("{name}: the path leaves the rendering's directory"));
+        }
+        let mut text = String::new();
+        entry
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{name}: {e}"))?;
+        let rel = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        out.insert(rel, text);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untar_reads_what_pack_writes_and_refuses_escapes() {
+        let files = BTreeMap::from([
+            ("a/b.yaml".to_string(), "x: 1\n".to_string()),
+            ("kustomization.yaml".to_string(), "k: v\n".to_string()),
+        ]);
+        let tar = crate::airgap::pack::tar_files(&files).unwrap();
+        assert_eq!(untar(&tar).unwrap(), files);
+
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        // `append_data` refuses `..`; write the name into the header by hand.
+        h.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"../x.yaml");
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let bad = b.into_inner().unwrap();
+        assert!(
+            untar(&bad).unwrap_err().contains("leaves"),
+            "escape refused"
+        );
+    }
 
     #[test]
     fn tells_bundles_from_locks_and_catalog_directories() {

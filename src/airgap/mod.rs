@@ -17,6 +17,5 @@ pub mod inspect;
 pub mod mirror;
 pub mod pack;
 pub mod parts;
-pub mod platform;
 pub mod scan;
 pub mod verify;

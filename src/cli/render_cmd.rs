@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use super::Failure;
 use super::lockfile::read_lock;
 use super::registry::CacheArgs;
-use crate::airgap::platform::{self, PlatformError};
+use crate::airgap::carried::{self, CarriedError};
 use crate::catalog::Catalog;
 use crate::render::{self, Delivery, Options, Output, RenderError};
 use crate::types::RegistryPrefix;
@@ -212,15 +212,19 @@ fn from_bundle(
     opts: &Options,
     catalog: impl FnOnce() -> Result<Catalog, Failure>,
 ) -> Result<(Output, String), Failure> {
-    let stored = platform::read(path).map_err(|e| match e {
-        PlatformError::Read(e) => e.into(),
-        PlatformError::Lock(e) => e.into(),
-        e @ PlatformError::Bundle { .. } => Failure::usage(e.to_string())
+    let failure = |e: CarriedError| match e {
+        CarriedError::Read(e) => e.into(),
+        CarriedError::Lock(e) => e.into(),
+        e => Failure::usage(e.to_string())
             .hint("`bundle verify` checks a bundle; `bundle inspect` shows what it holds"),
-    })?;
-    let kubernetes = stored.lock.kubernetes.to_string();
+    };
+    let lock = carried::lock(path).map_err(failure)?;
+    let kubernetes = lock.kubernetes.to_string();
     let out = match opts.delivery {
-        Delivery::Manifests => render::relocate(&stored.files, &stored.lock, opts.mirror.as_ref())?,
+        Delivery::Manifests => {
+            let files = carried::rendered(path).map_err(failure)?;
+            render::relocate(&files, &lock, opts.mirror.as_ref())?
+        }
         Delivery::Flux => {
             if !path.is_dir() {
                 return Err(Failure::usage(format!(
@@ -230,7 +234,13 @@ fn from_bundle(
                 ))
                 .hint("export to a directory (bundle export --airgap -o DIR), or extract the archive"));
             }
-            render::render(&stored.lock, &catalog()?, path, opts)?
+            // The catalog the lock was solved against travels in the bundle (older bundles: --catalog).
+            let catalog = match carried::catalog(path) {
+                Ok(c) => c,
+                Err(CarriedError::NoCatalog { .. }) => catalog()?,
+                Err(e) => return Err(failure(e)),
+            };
+            render::render(&lock, &catalog, path, opts)?
         }
     };
     Ok((out, kubernetes))

@@ -3,7 +3,7 @@
 
 use super::MirrorError;
 use super::plan::Plan;
-use crate::airgap::platform;
+use crate::airgap::carried;
 use crate::render;
 use crate::types::RegistryPrefix;
 
@@ -14,11 +14,14 @@ pub fn render_for_plan(
     plan: &Plan,
     target: &RegistryPrefix,
 ) -> Result<render::Output, MirrorError> {
-    let stored = platform::read(&plan.root).map_err(|e| MirrorError::Bundle {
+    let read = || -> Result<_, carried::CarriedError> {
+        Ok((carried::lock(&plan.root)?, carried::rendered(&plan.root)?))
+    };
+    let (lock, files) = read().map_err(|e| MirrorError::Bundle {
         path: plan.root.display().to_string(),
         message: e.to_string(),
     })?;
-    let out = render::relocate(&stored.files, &stored.lock, Some(target))?;
+    let out = render::relocate(&files, &lock, Some(target))?;
     if !out.problems.is_empty() {
         return Err(MirrorError::RenderProblems(out.problems));
     }
