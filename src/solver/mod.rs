@@ -14,8 +14,10 @@
 //! retired versions are excluded unless `allow_eol`, and so are `untested` versions (upstream publishes
 //! no Kubernetes range for them) unless `allow_untested`. The answer is a pure function of its inputs.
 
+mod compile;
 mod explain;
 mod policy;
+mod propagate;
 mod request;
 pub mod sat;
 mod why;

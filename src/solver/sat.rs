@@ -1,4 +1,5 @@
-//! The satisfiability oracle: one call = one `resolvo` run over the catalog plus root requirements.
+//! The satisfiability oracle: one call = propagation over the compiled catalog, then (unless that
+//! already refutes the query) one `resolvo` run over the versions propagation leaves.
 //!
 //! This is the only file that knows `resolvo`; everything above it (policy, explanations, matrix)
 //! talks to [`Oracle::check`].
@@ -16,6 +17,9 @@ use resolvo::{
 
 use crate::catalog::Catalog;
 use crate::types::{Version, VersionReq};
+
+use super::compile::{Compiled, bits};
+use super::propagate::{Queue, propagate};
 
 /// A set of versions of one component, as the solver sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -98,12 +102,17 @@ pub type Assignment = Vec<Option<usize>>;
 
 /// Solves queries over one catalog with one set of excluded versions.
 ///
-/// One `resolvo` solver is kept for the oracle's lifetime, so what it learns about candidates,
-/// dependencies and version-set matches is computed once and shared by every check.
+/// [`Oracle::check`] solves each query over the versions propagation leaves for it (a fresh, small
+/// `resolvo` problem); one `resolvo` solver over the whole catalog is kept for the conflict reports
+/// of [`Oracle::check_with_report`].
 pub struct Oracle<'c> {
     catalog: &'c Catalog,
     solver: std::cell::RefCell<Solver<Provider<'c>>>,
     calls: std::cell::Cell<usize>,
+    /// The catalog as bit sets, for propagation before each check.
+    compiled: Compiled<'c>,
+    /// The domain with every version that is not excluded, and absence.
+    base: Vec<u64>,
 }
 
 impl<'c> Oracle<'c> {
@@ -115,11 +124,22 @@ impl<'c> Oracle<'c> {
                 capabilities.entry(p.as_str()).or_default().push(i);
             }
         }
-        let provider = Provider::new(catalog, excluded, capabilities);
+        let compiled = Compiled::new(catalog);
+        let mut base = compiled.full_domain();
+        for (c, row) in excluded.iter().enumerate() {
+            for (v, why) in row.iter().enumerate() {
+                if why.is_some() {
+                    bits::clear(compiled.slice_mut(&mut base, c), v);
+                }
+            }
+        }
+        let provider = Provider::new(catalog, excluded, capabilities, None);
         Oracle {
             catalog,
             solver: std::cell::RefCell::new(Solver::new(provider)),
             calls: std::cell::Cell::new(0),
+            compiled,
+            base,
         }
     }
 
@@ -155,8 +175,74 @@ impl<'c> Oracle<'c> {
     }
 
     /// Solves the query: `Some(assignment)` if a platform exists, `None` if not.
+    ///
+    /// Arc consistency first removes every version that no platform for the query can contain
+    /// (often refuting the query without a solver run); `resolvo` then solves over the versions
+    /// that are left, a much smaller problem than the whole catalog once versions are settled.
     pub fn check(&self, q: &Query) -> Option<Assignment> {
-        self.run(q).ok()
+        self.calls.set(self.calls.get() + 1);
+        let d = self.domains(q)?;
+        let provider = {
+            let shared = self.solver.borrow();
+            let p = shared.provider();
+            Provider::new(
+                self.catalog,
+                p.excluded.clone(),
+                p.capabilities.clone(),
+                Some((&self.compiled, d)),
+            )
+        };
+        let mut solver = Solver::new(provider);
+        solve_with(&mut solver, self.catalog, q).ok()
+    }
+
+    /// The domains left for query `q` after propagation; `None` when propagation shows that no
+    /// platform fits.
+    fn domains(&self, q: &Query) -> Option<Vec<u64>> {
+        let cc = &self.compiled;
+        let mut d = self.base.clone();
+        for need in &q.needs {
+            if let Need::One(c, set) = need {
+                let allowed = cc.set_bits(*c, set);
+                bits::and(cc.slice_mut(&mut d, *c), &allowed);
+            }
+        }
+        for (c, set) in &q.limits {
+            let mut allowed = cc.set_bits(*c, set);
+            bits::set(&mut allowed, cc.nv[*c]);
+            bits::and(cc.slice_mut(&mut d, *c), &allowed);
+        }
+        // releases requiring a capability that no component can provide
+        for cap in &cc.caps {
+            let alive = cap
+                .providers
+                .iter()
+                .any(|p| bits::any_below(cc.slice(&d, *p), cc.nv[*p]));
+            if !alive {
+                for &(c, v) in &cap.users {
+                    bits::clear(cc.slice_mut(&mut d, c), v);
+                }
+            }
+        }
+        let mut queue = Queue::new(cc.len(), true);
+        for c in 0..cc.len() {
+            if bits::empty(cc.slice(&d, c)) {
+                return None;
+            }
+            queue.push(c);
+        }
+        // a capability the query needs: one of its providers must stay possible
+        for need in &q.needs {
+            if let Need::AnyOf(ps) = need {
+                if !ps
+                    .iter()
+                    .any(|p| bits::any_below(cc.slice(&d, *p), cc.nv[*p]))
+                {
+                    return None;
+                }
+            }
+        }
+        propagate(cc, &mut d, &[], &mut queue).then_some(d)
     }
 
     /// Solves the query and, when nothing fits, returns resolvo's own account of the conflict.
@@ -167,40 +253,49 @@ impl<'c> Oracle<'c> {
     fn run(&self, q: &Query) -> Result<Assignment, String> {
         self.calls.set(self.calls.get() + 1);
         let mut solver = self.solver.borrow_mut();
-        let provider = solver.provider();
-        let mut requirements = Vec::new();
-        for need in &q.needs {
-            let req = match need {
-                Need::One(c, set) => Requirement::Single(provider.set(*c, set.clone())),
-                Need::AnyOf(cs) => provider.union(cs),
-            };
-            requirements.push(ConditionalRequirement {
-                condition: None,
-                requirement: req,
-            });
-        }
-        let constraints = q
-            .limits
-            .iter()
-            .map(|(c, s)| provider.set(*c, s.clone()))
-            .collect();
-        let problem = Problem::new()
-            .requirements(requirements)
-            .constraints(constraints);
-        match solver.solve(problem) {
-            Ok(ids) => {
-                let mut out = vec![None; self.catalog.components.len()];
-                for id in ids {
-                    let rec = &solver.provider().pool.resolve_solvable(id).record;
-                    out[rec.comp] = Some(rec.ver);
-                }
-                Ok(out)
+        solve_with(&mut solver, self.catalog, q)
+    }
+}
+
+/// One `resolvo` run of query `q`.
+fn solve_with(
+    solver: &mut Solver<Provider<'_>>,
+    catalog: &Catalog,
+    q: &Query,
+) -> Result<Assignment, String> {
+    let provider = solver.provider();
+    let mut requirements = Vec::new();
+    for need in &q.needs {
+        let req = match need {
+            Need::One(c, set) => Requirement::Single(provider.set(*c, set.clone())),
+            Need::AnyOf(cs) => provider.union(cs),
+        };
+        requirements.push(ConditionalRequirement {
+            condition: None,
+            requirement: req,
+        });
+    }
+    let constraints = q
+        .limits
+        .iter()
+        .map(|(c, s)| provider.set(*c, s.clone()))
+        .collect();
+    let problem = Problem::new()
+        .requirements(requirements)
+        .constraints(constraints);
+    match solver.solve(problem) {
+        Ok(ids) => {
+            let mut out = vec![None; catalog.components.len()];
+            for id in ids {
+                let rec = &solver.provider().pool.resolve_solvable(id).record;
+                out[rec.comp] = Some(rec.ver);
             }
-            Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
-                Err(conflict.display_user_friendly(&solver).to_string())
-            }
-            Err(UnsolvableOrCancelled::Cancelled(_)) => Err("cancelled".to_string()),
+            Ok(out)
         }
+        Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
+            Err(conflict.display_user_friendly(solver).to_string())
+        }
+        Err(UnsolvableOrCancelled::Cancelled(_)) => Err("cancelled".to_string()),
     }
 }
 
@@ -213,6 +308,8 @@ struct Provider<'c> {
     pool: Pool<Set, String>,
     names: Vec<NameId>,
     comp_of: HashMap<NameId, usize>,
+    /// When set, the only versions offered as candidates: those left in these domains.
+    domains: Option<(&'c Compiled<'c>, Vec<u64>)>,
 }
 
 impl<'c> Provider<'c> {
@@ -220,6 +317,7 @@ impl<'c> Provider<'c> {
         catalog: &'c Catalog,
         excluded: Vec<Vec<Option<String>>>,
         capabilities: HashMap<&'c str, Vec<usize>>,
+        domains: Option<(&'c Compiled<'c>, Vec<u64>)>,
     ) -> Self {
         let pool = Pool::new();
         let mut names = Vec::with_capacity(catalog.components.len());
@@ -236,6 +334,7 @@ impl<'c> Provider<'c> {
             pool,
             names,
             comp_of,
+            domains,
         }
     }
 
@@ -359,6 +458,11 @@ impl DependencyProvider for Provider<'_> {
             ..Candidates::default()
         };
         for (ver, r) in component.versions.iter().enumerate() {
+            if let Some((cc, d)) = &self.domains {
+                if !bits::has(cc.slice(d, comp), ver) {
+                    continue;
+                }
+            }
             let id = self.pool.intern_solvable(
                 name,
                 Rec {

@@ -1,0 +1,180 @@
+//! Arc consistency over domains: removes every version that a fact rules out given what is still
+//! possible for the component it names, until nothing changes. Sound (it removes only versions
+//! that no platform within the domains can contain), not complete: a domain that survives may
+//! still hold no platform, which the search finds out.
+
+use std::collections::VecDeque;
+
+use super::compile::{Compiled, bits};
+
+/// Components whose domain changed and whose neighbours must be revisited.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    items: VecDeque<usize>,
+    queued: Vec<bool>,
+    scratch: Vec<u64>,
+    /// Whether a change found while propagating is propagated further (always, except in the
+    /// tests that weaken propagation on purpose to exercise the search's recovery).
+    cascade: bool,
+    /// The component whose domain became empty in the last failed propagation.
+    pub wiped: usize,
+}
+
+impl Queue {
+    /// An empty queue for `n` components.
+    pub fn new(n: usize, cascade: bool) -> Self {
+        Queue {
+            items: VecDeque::new(),
+            queued: vec![false; n],
+            scratch: Vec::new(),
+            cascade,
+            wiped: 0,
+        }
+    }
+
+    /// Schedules component `c`.
+    pub fn push(&mut self, c: usize) {
+        if !self.queued[c] {
+            self.queued[c] = true;
+            self.items.push_back(c);
+        }
+    }
+
+    /// Schedules component `c` after a change found while propagating.
+    fn push_found(&mut self, c: usize) {
+        if self.cascade {
+            self.push(c);
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        let c = self.items.pop_front()?;
+        self.queued[c] = false;
+        Some(c)
+    }
+
+    fn clear(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+fn words(cc: &Compiled<'_>, c: usize) -> usize {
+    cc.nv[c] / 64 + 1
+}
+
+/// Propagates until nothing changes. `roots` are capabilities the query needs a provider of.
+/// Returns `false` when some domain becomes empty (no platform fits).
+pub(crate) fn propagate(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool {
+    let ok = run(cc, d, roots, q);
+    if !ok {
+        q.clear();
+    }
+    ok
+}
+
+fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool {
+    while let Some(x) = q.pop() {
+        let (ox, wx, nx) = (cc.off[x], words(cc, x), cc.nv[x]);
+        // 1. facts about x: versions of other components that x can no longer meet
+        for &e in &cc.in_edges[x] {
+            let edge = &cc.edges[e];
+            let c = edge.from;
+            let (oc, wc) = (cc.off[c], words(cc, c));
+            if !bits::meets(
+                &d[oc..oc + wc],
+                &cc.sets[edge.with_fact..edge.with_fact + wc],
+            ) {
+                continue;
+            }
+            let mut changed = false;
+            for &(v, a) in &edge.facts {
+                if bits::has(&d[oc..oc + wc], v)
+                    && !bits::meets(&cc.sets[a..a + wx], &d[ox..ox + wx])
+                {
+                    bits::clear(&mut d[oc..oc + wc], v);
+                    changed = true;
+                }
+            }
+            if changed {
+                if bits::empty(&d[oc..oc + wc]) {
+                    q.wiped = c;
+                    return false;
+                }
+                q.push_found(c);
+            }
+        }
+        // 2. facts of x's versions: what they leave possible for the components they name
+        if !bits::has(&d[ox..ox + wx], nx) {
+            for &e in &cc.out_edges[x] {
+                let edge = &cc.edges[e];
+                let t = edge.to;
+                let wf = &cc.sets[edge.with_fact..edge.with_fact + wx];
+                if d[ox..ox + wx].iter().zip(wf).any(|(a, b)| a & !b != 0) {
+                    // a possible version of x says nothing about t
+                    continue;
+                }
+                let (ot, wt) = (cc.off[t], words(cc, t));
+                q.scratch.clear();
+                q.scratch.resize(wt, 0);
+                for &(v, a) in &edge.facts {
+                    if bits::has(&d[ox..ox + wx], v) {
+                        for (u, s) in q.scratch.iter_mut().zip(&cc.sets[a..a + wt]) {
+                            *u |= s;
+                        }
+                    }
+                }
+                if bits::and(&mut d[ot..ot + wt], &q.scratch) {
+                    if bits::empty(&d[ot..ot + wt]) {
+                        q.wiped = t;
+                        return false;
+                    }
+                    q.push_found(t);
+                }
+            }
+        }
+        // 3. capabilities x provides, once x can no longer be present
+        if !bits::any_below(&d[ox..ox + wx], nx) {
+            for &k in &cc.provides[x] {
+                let alive: Vec<usize> = cc.caps[k]
+                    .providers
+                    .iter()
+                    .copied()
+                    .filter(|p| bits::any_below(cc.slice(d, *p), cc.nv[*p]))
+                    .collect();
+                if roots.contains(&k) && !root_cap(cc, d, &alive, q) {
+                    q.wiped = x;
+                    return false;
+                }
+                if !alive.is_empty() {
+                    continue;
+                }
+                for &(c, v) in &cc.caps[k].users {
+                    let (oc, wc) = (cc.off[c], words(cc, c));
+                    if bits::clear(&mut d[oc..oc + wc], v) {
+                        if bits::empty(&d[oc..oc + wc]) {
+                            q.wiped = c;
+                            return false;
+                        }
+                        q.push_found(c);
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// A capability the query needs: at least one provider stays possible, and when only one does it
+/// must be present.
+fn root_cap(cc: &Compiled<'_>, d: &mut [u64], alive: &[usize], q: &mut Queue) -> bool {
+    match alive {
+        [] => false,
+        [p] => {
+            if bits::clear(cc.slice_mut(d, *p), cc.nv[*p]) {
+                q.push_found(*p);
+            }
+            true
+        }
+        _ => true,
+    }
+}
