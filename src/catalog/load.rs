@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use crate::types::Sha256Hasher;
 
 use super::component::{component, date};
 use super::diagnostics::{Diagnostic, LoadError};
@@ -93,14 +93,14 @@ pub(super) fn from_files_with_prefix(
     shown: &str,
 ) -> Result<Catalog, LoadError> {
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256Hasher::new();
     for (path, text) in &files {
         hasher.update(path.as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
         hasher.update(text.as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
     }
-    let digest = format!("sha256:{}", hex(&hasher.finalize()));
+    let digest = hasher.finish().to_string();
 
     let mut diags = Vec::new();
     let mut capabilities = Vec::new();
@@ -202,13 +202,4 @@ pub(super) fn from_files_with_prefix(
         .map(|(path, text)| SourceFile { path, text })
         .collect();
     Ok(catalog)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }

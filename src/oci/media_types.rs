@@ -37,6 +37,8 @@ pub const DOCKER_PREFIX: &str = "application/vnd.docker.";
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 /// Helm chart content: the chart's `.tgz`, byte for byte. Find it by this type, never by position.
 pub const HELM_CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// Helm's deprecated chart content type (`helm pull` still accepts it).
+pub const HELM_CHART_CONTENT_LEGACY: &str = "application/tar+gzip";
 /// Helm provenance file (`.prov`), the signature layer of a signed chart.
 pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 

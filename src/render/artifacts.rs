@@ -9,14 +9,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::types::Digest;
 
-/// Helm's chart layer media type.
-pub const CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// Helm's deprecated chart layer media type (still accepted by `helm pull`).
-pub const LEGACY_CHART_LAYER_MEDIA_TYPE: &str = "application/tar+gzip";
+/// Helm's chart layer media type (defined once, in `oci::media_types`).
+pub use crate::oci::media_types::HELM_CHART_CONTENT as CHART_LAYER_MEDIA_TYPE;
+use crate::oci::media_types::HELM_CHART_CONTENT_LEGACY as LEGACY_CHART_LAYER_MEDIA_TYPE;
+use crate::oci::wire::Manifest as OciManifest;
 
 /// A chart as the lock names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -188,19 +186,6 @@ pub struct Store {
     root: PathBuf,
 }
 
-#[derive(Deserialize)]
-struct OciManifest {
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType")]
-    media_type: String,
-    digest: String,
-}
-
 /// Manifests and indexes are small; anything bigger is a chart archive or a release manifest.
 const MAX_OCI_MANIFEST: u64 = 4 << 20;
 
@@ -265,14 +250,8 @@ impl Store {
         let m: OciManifest = serde_json::from_slice(&bytes)
             .map_err(|e| bad(format!("neither a gzip archive nor an OCI manifest: {e}")))?;
         let layer = m
-            .layers
-            .iter()
-            .find(|l| l.media_type == CHART_LAYER_MEDIA_TYPE)
-            .or_else(|| {
-                m.layers
-                    .iter()
-                    .find(|l| l.media_type == LEGACY_CHART_LAYER_MEDIA_TYPE)
-            })
+            .layer(CHART_LAYER_MEDIA_TYPE)
+            .or_else(|| m.layer(LEGACY_CHART_LAYER_MEDIA_TYPE))
             .ok_or_else(|| {
                 bad(format!(
                     "the OCI manifest has no {CHART_LAYER_MEDIA_TYPE} layer"

@@ -19,32 +19,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use super::artifacts::{Artifacts, ChartRef};
+use super::artifacts::ChartRef;
 use super::helm::{Helm, Request as HelmRequest};
 use super::image::RegistryPrefix as Mirror;
+use super::checks::Crd;
 use super::images::{self, Index};
 use super::values::{self, Template};
 use super::yaml::{self, Doc, Node};
 use super::{Delivery, GENERATED_HEADER, Output, Problem, RenderError, Skipped};
-use crate::catalog::Catalog;
 use crate::lock::Lock;
 
-/// What to render.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// The lock.
-    pub lock: &'a Lock,
-    /// The catalog (capabilities of components).
-    pub catalog: &'a Catalog,
-    /// Upstream's artifacts of the locked components.
-    pub artifacts: &'a Artifacts,
-    /// The mirror images are pulled from (`None`: upstream's registries).
-    pub mirror: Option<&'a Mirror>,
-    /// Render images the lock has no digest for by tag.
-    pub allow_tags: bool,
-    /// Rendered objects, or Flux objects that install the charts in the cluster.
-    pub delivery: Delivery,
-}
+pub use super::request::Request;
+
 
 /// Components rendered only beside another: (component, needs, why).
 const NEEDS: &[(&str, &str, &str)] = &[
@@ -225,62 +211,6 @@ fn parse(p: &Piece) -> Result<Vec<Doc>, RenderError> {
         origin: p.origin.describe(),
         message: e.to_string(),
     })
-}
-
-/// A CustomResourceDefinition, as far as validation needs it.
-#[derive(Debug, Clone)]
-pub(crate) struct Crd {
-    pub group: String,
-    pub kind: String,
-    pub versions: Vec<CrdVersion>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct CrdVersion {
-    pub name: String,
-    pub served: bool,
-    pub schema: Option<Value>,
-}
-
-impl Crd {
-    pub(crate) fn from(node: &Node) -> Option<Crd> {
-        if node.str_at(&["kind"]) != Some("CustomResourceDefinition")
-            || !node
-                .str_at(&["apiVersion"])
-                .is_some_and(|a| a.starts_with("apiextensions.k8s.io/"))
-        {
-            return None;
-        }
-        let spec = node.get("spec")?;
-        let group = spec.str_at(&["group"])?.to_string();
-        let kind = spec.str_at(&["names", "kind"])?.to_string();
-        let top_schema = spec
-            .get("validation")
-            .and_then(|v| v.get("openAPIV3Schema"))
-            .map(Node::to_json);
-        let mut versions = Vec::new();
-        if let Some(Node::Seq(vs)) = spec.get("versions") {
-            for v in vs {
-                let Some(name) = v.str_at(&["name"]) else {
-                    continue;
-                };
-                versions.push(CrdVersion {
-                    name: name.to_string(),
-                    served: !matches!(v.get("served"), Some(Node::Bool(false))),
-                    schema: v
-                        .get("schema")
-                        .and_then(|s| s.get("openAPIV3Schema"))
-                        .map(Node::to_json)
-                        .or_else(|| top_schema.clone()),
-                });
-            }
-        }
-        Some(Crd {
-            group,
-            kind,
-            versions,
-        })
-    }
 }
 
 /// The `helm.sh/hook` phases of a document (empty when it is not a hook).
@@ -654,15 +584,6 @@ pub fn relocate(
     })
 }
 
-/// `Kind name` of a document, for messages.
-pub(crate) fn kind_name(node: &Node) -> String {
-    format!(
-        "{} {}",
-        node.str_at(&["kind"]).unwrap_or("(no kind)"),
-        node.str_at(&["metadata", "name"]).unwrap_or("(no name)")
-    )
-}
-
 /// `kustomization.yaml`: namespaces first, then every component's CRDs, then everything else.
 fn kustomization(files: &BTreeMap<String, String>) -> String {
     let manifests: Vec<&String> = files
@@ -693,14 +614,3 @@ fn kustomization(files: &BTreeMap<String, String>) -> String {
     k
 }
 
-/// An image use, for `--list-images`.
-pub(crate) fn use_of(file: &str, document: usize, node: &Node, path: &str) -> super::ImageUser {
-    super::ImageUser {
-        file: file.to_string(),
-        document,
-        kind: node.str_at(&["kind"]).unwrap_or("").to_string(),
-        namespace: node.str_at(&["metadata", "namespace"]).map(str::to_string),
-        name: node.str_at(&["metadata", "name"]).unwrap_or("").to_string(),
-        path: path.to_string(),
-    }
-}

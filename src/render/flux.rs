@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::RenderError;
 use super::artifacts::{CHART_LAYER_MEDIA_TYPE, Chart, ChartRef};
-use super::engine::Request;
 use super::image::ImageRef;
+use super::request::Request;
 use super::values::namespace_of;
 use super::yaml;
 

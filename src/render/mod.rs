@@ -20,6 +20,7 @@ pub mod helm;
 pub mod image;
 pub(crate) mod images;
 pub mod removed_apis;
+mod request;
 mod schema;
 mod validate;
 mod values;
