@@ -8,6 +8,7 @@
 pub mod airgap;
 pub mod catalog;
 pub mod cli;
+pub mod input;
 pub mod jobs;
 pub mod lock;
 pub mod matrix;

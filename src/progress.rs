@@ -91,6 +91,8 @@ impl fmt::Display for Phase {
 pub struct Tally {
     /// Items finished (done, reused or failed).
     pub done: usize,
+    /// Of those, the ones that failed.
+    pub failed: usize,
     /// Items in the phase.
     pub total: usize,
     /// Bytes of the finished items (moved or found in place).
@@ -198,6 +200,9 @@ impl<'p> PhaseReport<'p> {
     pub(crate) fn finished(&self, item: &str, outcome: Outcome<'_>, bytes: u64, moved: u64) {
         let mut tally = self.tally.get();
         tally.done += 1;
+        if outcome == Outcome::Failed {
+            tally.failed += 1;
+        }
         tally.bytes_done += bytes;
         tally.bytes_moved += moved;
         self.tally.set(tally);

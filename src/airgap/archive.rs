@@ -20,6 +20,15 @@ pub(super) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// The bundle could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The bundle is truncated or corrupt: an entry (or the archive itself) cannot be read to its
+    /// end. Found while reading, so it is a negative answer about the bundle, not bad usage.
+    #[error("{path}: the bundle is damaged: {message}")]
+    Damaged {
+        /// The bundle.
+        path: String,
+        /// What cannot be read.
+        message: String,
+    },
     /// Opening or reading the path failed.
     #[error("{path}: {source}")]
     Io {

@@ -67,6 +67,11 @@ pub fn is_bundle(path: &Path) -> bool {
         return !path.join("catalog.yaml").exists()
             && (path.join(OCI_LAYOUT_FILE).is_file() || path.join(INDEX_FILE).is_file());
     }
+    // Only a regular file is opened: opening a FIFO would wait for a writer (the lock reader then
+    // refuses it by name).
+    if !meta.is_file() {
+        return false;
+    }
     let head = match super::parts::open(path) {
         Ok(Some(set)) => set.first_bytes(262).ok(),
         Ok(None) => {

@@ -102,6 +102,16 @@ fn copy_hashed(r: &mut dyn Read, dest: &Path) -> Result<(Digest, u64), ExtractEr
 /// hashed on the way: one whose content does not match its name stops the extraction
 /// ([`ExtractError::Corrupt`]). On error, what was written stays in `target` for the caller to remove.
 pub fn extract(archive: &Path, target: &Path) -> Result<Extracted, ExtractError> {
+    extract_except(archive, target, &BTreeSet::new())
+}
+
+/// [`extract`], leaving out the blobs named in `skip` (`sha256:<hex>`: the orphans `verify` found,
+/// which nothing pushes). Their bytes are read past, never written.
+pub fn extract_except(
+    archive: &Path,
+    target: &Path,
+    skip: &BTreeSet<String>,
+) -> Result<Extracted, ExtractError> {
     let container = detect(archive)?;
     if container == Form::Directory {
         return Err(ReadError::NotABundle {
@@ -142,6 +152,7 @@ pub fn extract(archive: &Path, target: &Path) -> Result<Extracted, ExtractError>
             let (dest, key) = match &e.place {
                 Place::Layout => (target.join(OCI_LAYOUT_FILE), OCI_LAYOUT_FILE.to_string()),
                 Place::Index => (target.join(INDEX_FILE), INDEX_FILE.to_string()),
+                Place::Blob(hexname) if skip.contains(&format!("sha256:{hexname}")) => return,
                 Place::Blob(hexname) if Digest::from_sha256_hex(hexname).is_ok() => {
                     (blobs_dir.join(hexname), format!("{BLOBS_DIR}/{hexname}"))
                 }
@@ -187,32 +198,46 @@ pub fn extract(archive: &Path, target: &Path) -> Result<Extracted, ExtractError>
         };
         walk(archive, container, &mut notes, &mut visit)?;
     }
-    // A part that does not match the parts file explains whatever else went wrong: name it first.
+    match after_walk(&name, &notes, failed, &seen) {
+        Some(err) => Err(err),
+        None => Ok(done),
+    }
+}
+
+/// What stops an extraction once the walk is over, in this order: a part that does not match its
+/// parts file (it explains whatever else went wrong), the first failure of the walk, a refused or
+/// unreadable entry, no `index.json` or `oci-layout`.
+fn after_walk(
+    name: &str,
+    notes: &[EntryNote],
+    failed: Option<ExtractError>,
+    seen: &BTreeSet<String>,
+) -> Option<ExtractError> {
     if let Some(EntryNote::BadPart { part, message }) = notes
         .iter()
         .find(|n| matches!(n, EntryNote::BadPart { .. }))
     {
-        return Err(ExtractError::Corrupt {
-            archive: name,
+        return Some(ExtractError::Corrupt {
+            archive: name.to_string(),
             entry: part.clone(),
             message: message.clone(),
         });
     }
-    if let Some(err) = failed {
-        return Err(err);
+    if failed.is_some() {
+        return failed;
     }
-    for note in &notes {
+    for note in notes {
         match note {
             EntryNote::Refused { entry, reason } => {
-                return Err(ExtractError::Refused {
-                    archive: name,
+                return Some(ExtractError::Refused {
+                    archive: name.to_string(),
                     entry: entry.clone(),
                     reason: reason.clone(),
                 });
             }
             EntryNote::Unreadable { entry, message } => {
-                return Err(ExtractError::Corrupt {
-                    archive: name,
+                return Some(ExtractError::Corrupt {
+                    archive: name.to_string(),
                     entry: entry.clone(),
                     message: message.clone(),
                 });
@@ -221,15 +246,17 @@ pub fn extract(archive: &Path, target: &Path) -> Result<Extracted, ExtractError>
         }
     }
     if !seen.contains(INDEX_FILE) || !seen.contains(OCI_LAYOUT_FILE) {
-        return Err(ReadError::NotABundle {
-            path: name,
-            message: format!(
-                "not an OCI image layout: no `{OCI_LAYOUT_FILE}` or no `{INDEX_FILE}`"
-            ),
-        }
-        .into());
+        return Some(
+            ReadError::NotABundle {
+                path: name.to_string(),
+                message: format!(
+                    "not an OCI image layout: no `{OCI_LAYOUT_FILE}` or no `{INDEX_FILE}`"
+                ),
+            }
+            .into(),
+        );
     }
-    Ok(done)
+    None
 }
 
 #[cfg(test)]

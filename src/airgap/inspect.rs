@@ -117,9 +117,33 @@ pub struct Inspection {
     pub blob_count: usize,
 }
 
+/// What of the bundle could not be read to its end (a truncated or corrupt archive, an I/O error),
+/// if anything: inspecting what is left would show a partial bundle as if it were whole.
+fn damage(scan: &Scan) -> Option<String> {
+    let unreadable = scan.notes.iter().find_map(|n| match n {
+        super::archive::EntryNote::Unreadable { entry, message } => {
+            Some(format!("{entry} cannot be read: {message}"))
+        }
+        _ => None,
+    });
+    unreadable.or_else(|| {
+        scan.blobs.iter().find_map(|(name, b)| {
+            b.read_error
+                .as_ref()
+                .map(|e| format!("blob {name} cannot be read to its end: {e}"))
+        })
+    })
+}
+
 /// Reads what is in the bundle at `path`.
 pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
     let scan = scan::scan(path)?;
+    if let Some(message) = damage(&scan) {
+        return Err(ReadError::Damaged {
+            path: path.display().to_string(),
+            message,
+        });
+    }
     let not_bundle = |message: String| ReadError::NotABundle {
         path: path.display().to_string(),
         message,

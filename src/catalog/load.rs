@@ -31,8 +31,22 @@ pub(super) fn from_dir(dir: &Path) -> Result<Catalog, LoadError> {
             hint: None,
         }],
     };
+    // Bounded, regular files only (the message names the file and the limit).
+    let read = |path: &Path| {
+        crate::input::read_text(path, crate::input::Kind::CatalogFile).map_err(|e| LoadError {
+            diagnostics: vec![Diagnostic {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                field: None,
+                message: e.problem.to_string(),
+                hint: None,
+            }],
+        })
+    };
     let top = dir.join("catalog.yaml");
-    if !top.is_file() {
+    // Anything there (a FIFO, a directory) is read, and refused, by `read` with its reason.
+    if std::fs::symlink_metadata(&top).is_err() {
         return Err(LoadError {
             diagnostics: vec![Diagnostic {
                 file: dir.display().to_string(),
@@ -48,10 +62,7 @@ pub(super) fn from_dir(dir: &Path) -> Result<Catalog, LoadError> {
         });
     }
     let mut files = Vec::new();
-    files.push((
-        "catalog.yaml".to_string(),
-        std::fs::read_to_string(&top).map_err(|e| io_err(&top, e))?,
-    ));
+    files.push(("catalog.yaml".to_string(), read(&top)?));
     for sub in ["components", "profiles"] {
         let d = dir.join(sub);
         if !d.is_dir() {
@@ -69,7 +80,7 @@ pub(super) fn from_dir(dir: &Path) -> Result<Catalog, LoadError> {
         names.sort();
         for name in names {
             let p = d.join(&name);
-            let text = std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))?;
+            let text = read(&p)?;
             files.push((format!("{sub}/{name}"), text));
         }
     }

@@ -43,19 +43,7 @@ impl FileCtx<'_> {
     }
 
     fn yaml_error(&self, e: &serde_saphyr::Error) -> Diagnostic {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line() as u32, l.column() as u32))
-            .unwrap_or((0, 0));
-        let full = e.to_string();
-        let first = full.lines().next().unwrap_or("").trim();
-        let message = first
-            .strip_prefix("error: ")
-            .unwrap_or(first)
-            .split_once(": ")
-            .filter(|(head, _)| head.starts_with("line "))
-            .map(|(_, rest)| rest.to_string())
-            .unwrap_or_else(|| first.to_string());
+        let (line, column, message) = crate::types::yaml_error(e);
         let message = if message.is_empty() {
             "the file is empty".to_string()
         } else {

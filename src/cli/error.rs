@@ -4,8 +4,10 @@
 //! | exit | meaning |
 //! | --- | --- |
 //! | 0 | success |
-//! | 1 | a negative answer (unsatisfiable, lint problems, lock out of date, a tag that moved, a corrupt bundle) or a failed operation: a registry that refused, was unreachable, failed TLS verification or answered nonsense |
-//! | 2 | bad usage or bad input: flags, a malformed lock, catalog, request, bundle or CA file, credentials that cannot be read, a local file that cannot be read or written |
+//! | 1 | a negative answer (unsatisfiable, lint problems, lock out of date, a tag that moved, a corrupt or damaged bundle) or a failed operation: a registry that refused, was unreachable, failed TLS verification, answered 5xx/429 on every attempt or nonsense; a write that failed (a full disk) |
+//! | 2 | bad usage or bad input, decided before any work starts: flags, a malformed lock, catalog, request, bundle or CA file, a file that is not a regular file or is too large, credentials that cannot be read |
+//!
+//! `docs/reliability.md` states this contract for users and lists the faults and bad inputs tried.
 
 use crate::airgap::archive::ReadError;
 use crate::airgap::export::ExportError;
@@ -99,6 +101,7 @@ pub(crate) fn registry_code(e: &ResolveError) -> u8 {
         | ResolveError::NotFound { .. }
         | ResolveError::Tls { .. }
         | ResolveError::Unreachable { .. }
+        | ResolveError::Unavailable { .. }
         | ResolveError::Protocol { .. } => FAILED,
     }
 }
@@ -115,6 +118,10 @@ pub(crate) fn registry_hint(e: &ResolveError) -> Option<String> {
         ResolveError::Tls { registry, .. } => Some(format!(
             "trust the CA that signed {registry}'s certificate with --ca-file PATH (PEM), \
              or skip verification for that host only with --insecure-registry {registry}"
+        )),
+        ResolveError::Unavailable { registry, .. } => Some(format!(
+            "{registry} is overloaded or failing; run the same command again later (it resumes), \
+             or allow more attempts with --retries N and --max-backoff SECONDS"
         )),
         ResolveError::Unreachable { registry, .. } => Some(format!(
             "check that {registry} is up and reachable from here (and the --registry-mirror target, if any); \
@@ -164,6 +171,14 @@ impl From<&ArtifactError> for Failure {
             | ArtifactError::NotTheChart { .. }
             | ArtifactError::Changed { .. } => Failure::failed(e.to_string()),
         }
+    }
+}
+
+impl From<crate::input::InputError> for Failure {
+    /// A file the user named that cannot be read as what it should be: bad input, found before any
+    /// work starts.
+    fn from(e: crate::input::InputError) -> Self {
+        Failure::usage(e.to_string())
     }
 }
 
@@ -224,6 +239,9 @@ impl From<ReadError> for Failure {
     fn from(e: ReadError) -> Self {
         let f = Failure::usage(e.to_string());
         match e {
+            ReadError::Damaged { path, .. } => Failure { code: FAILED, ..f }.hint(format!(
+                "`bundle verify {path}` checks every blob; copy the bundle again, or export it again"
+            )),
             ReadError::NotABundle { .. } => f.hint(BUNDLE_SHAPE),
             ReadError::Io { .. } => f,
             ReadError::Part { .. } => Failure::failed(e.to_string()),
@@ -330,6 +348,9 @@ impl From<MirrorError> for Failure {
                     "mirror the base bundle into the same target first (bundle mirror BASE --to …), then this delta",
                 )
             }
+            MirrorError::WorkDir { .. } => Failure::failed(e.to_string()).hint(
+                "free some space next to the bundle (or under $TMPDIR) and run again; nothing was pushed",
+            ),
             MirrorError::Collision { .. } | MirrorError::Name { .. } => {
                 Failure::usage(e.to_string()).hint("nothing was pushed")
             }
@@ -362,7 +383,11 @@ impl From<ExportError> for Failure {
                     .push_str("\n  nothing was exported (`bundle render --check` shows the same)");
                 Failure::failed(message)
             }
-            ExportError::Layout(_) | ExportError::Pack(_) => Failure::usage(e.to_string()),
+            // The output was checked before the run: a write that fails now (a full disk) is a
+            // failed operation, and what was written is kept for the rerun.
+            ExportError::Layout(_) | ExportError::Pack(_) => Failure::failed(e.to_string()).hint(
+                "free some space (or fix the permissions) and run the same command again: it resumes",
+            ),
             ExportError::Pin(_)
             | ExportError::Incomplete { .. }
             | ExportError::Artifacts(_)

@@ -160,6 +160,7 @@ fn report_failures(failures: &[ImageFailure]) -> Failure {
                 match r {
                     ResolveError::NotFound { .. }
                     | ResolveError::InvalidReference { .. }
+                    | ResolveError::Unavailable { .. }
                     | ResolveError::Protocol { .. } => {
                         eprintln!("error: {reference} (component {components}): {r}")
                     }
@@ -210,6 +211,28 @@ fn report_artifact_failures(failures: &[ArtifactFailure]) -> Failure {
     failure.printed()
 }
 
+/// The output must be usable before any work starts (exit 2 here; a write that fails later, such
+/// as a full disk, is a failed operation: exit 1, and the rerun resumes).
+fn check_output(output: &std::path::Path) -> Result<(), Failure> {
+    let dir = work_dir(output);
+    let is_archive = dir != output;
+    if is_archive && std::fs::metadata(output).is_ok_and(|m| m.is_dir()) {
+        return Err(Failure::usage(format!(
+            "{}: a directory; an archive output (.tar, .tar.zst) must be a file path",
+            output.display()
+        )));
+    }
+    if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Failure::usage(format!(
+            "{}: exists and is not a directory",
+            dir.display()
+        ))
+        .hint("a directory output is an OCI image layout directory; name a .tar or .tar.zst for an archive"));
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::usage(format!("{}: cannot create it: {e}", dir.display())))
+}
+
 pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
     let (lock, plan) = match &args.plan {
         None => (read_lock(&args.lock)?, Vec::new()),
@@ -227,6 +250,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
     let connected = args
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
+    check_output(&args.output)?;
     let options = ExportOptions {
         output: args.output.clone(),
         platforms: args.platforms.clone(),

@@ -26,12 +26,12 @@ pub(crate) fn read_lock_if_present(path: &Path) -> Result<Option<Lock>, Failure>
             .map(Some)
             .map_err(|e| Failure::usage(format!("the bundle's lock could not be read: {e}")));
     }
-    match std::fs::read_to_string(path) {
+    match crate::input::read_text(path, crate::input::Kind::Lock) {
         Ok(text) => Lock::parse(&text, &path.display().to_string())
             .map(Some)
             .map_err(Failure::from),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::usage(format!("{}: {e}", path.display()))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -61,8 +61,8 @@ pub(crate) enum MatrixFormat {
 }
 
 fn read(path: &Path, what: &str) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Failure::usage(format!("{what} {}: {e}", path.display())))
+    crate::input::read_text(path, crate::input::Kind::Request)
+        .map_err(|e| Failure::from(e).context(what))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {

@@ -6,7 +6,6 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -42,13 +41,6 @@ pub(crate) struct MirrorArgs {
     /// `hosts.toml` files, into DIR.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: Option<PathBuf>,
-    /// Attempts per operation on connection errors, 5xx and 429 (exponential backoff with jitter,
-    /// `Retry-After` honoured).
-    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
-    retries: u32,
-    /// The longest wait between attempts, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    max_backoff: u64,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -71,12 +63,7 @@ pub(super) fn run(args: MirrorArgs) -> Result<(), Failure> {
              which --strip-registry-host does not push",
         ));
     }
-    let retry = RetryPolicy {
-        attempts: args.retries,
-        max_delay: Duration::from_secs(args.max_backoff),
-        ..RetryPolicy::default()
-    };
-    let connected = args.registry.connect(retry, &[])?;
+    let connected = args.registry.connect(RetryPolicy::default(), &[])?;
     let options = MirrorOptions {
         target: target.clone(),
         strip_registry_host: args.strip_registry_host,

@@ -192,15 +192,27 @@ enum CheckFormat {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: as clap prints them.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Usage errors (exit 2) echo what was given: bounded, without raw control characters.
+            eprint!("{}", format::printable(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
-                eprintln!("error: {}", f.message);
+                eprintln!("error: {}", format::printable(&f.message));
             }
             for h in &f.hints {
-                eprintln!("  hint: {h}");
+                eprintln!("  hint: {}", format::printable(h));
             }
             ExitCode::from(f.code)
         }

@@ -107,10 +107,15 @@ impl Progress for Lines {
                     eprintln!("manifests of {}/{} images", tally.done, tally.total)
                 }
                 Phase::Blobs if self.due(tally.done == tally.total) => eprintln!(
-                    "fetched {}/{} blobs, {:.1} MiB",
-                    tally.done,
+                    "fetched {}/{} blobs, {:.1} MiB{}",
+                    tally.done - tally.failed,
                     tally.total,
-                    mib(tally.bytes_moved)
+                    mib(tally.bytes_moved),
+                    if tally.failed > 0 {
+                        format!(", {} failed", tally.failed)
+                    } else {
+                        String::new()
+                    }
                 ),
                 _ => {}
             },

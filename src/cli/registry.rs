@@ -49,6 +49,18 @@ pub(crate) struct RegistryArgs {
     /// Read the password (or token) for --username from standard input.
     #[arg(long, requires = "username", help_heading = "Registry")]
     pub(crate) password_stdin: bool,
+    /// Attempts per registry request in all (resolves, manifests, blobs, pushes, tokens, downloads):
+    /// connection failures, 5xx, 429 and 408 answers are retried with exponential backoff and
+    /// jitter, honouring Retry-After. Default: 6.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Registry")]
+    pub(crate) retries: Option<u32>,
+    /// The longest wait between two attempts, Retry-After included. Default: 30.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Registry")]
+    pub(crate) max_backoff: Option<u64>,
+    /// How long a request may wait for the registry's next bytes before it fails and is retried.
+    /// Default: 60 for pulls, 120 for pushes.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Registry")]
+    pub(crate) timeout: Option<u64>,
     /// How many registry operations (resolves, manifests, blobs, pushes) run at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Registry")]
     pub(crate) jobs: u16,
@@ -57,12 +69,21 @@ pub(crate) struct RegistryArgs {
 impl RegistryArgs {
     /// The run's registry clients and its job runner: reads the password from standard input when
     /// asked, lists the auth files from the environment, reads the CA files, starts the runtime.
-    /// `url_mirrors` apply to HTTP(S) downloads (charts from classic repositories, manifests).
+    /// `retry` is the command's policy; `--retries` and `--max-backoff` override it. `url_mirrors`
+    /// apply to HTTP(S) downloads (charts from classic repositories, manifests).
     pub(crate) fn connect(
         &self,
         retry: RetryPolicy,
         url_mirrors: &[UrlMirror],
     ) -> Result<Connected, Failure> {
+        let retry = RetryPolicy {
+            attempts: self.retries.unwrap_or(retry.attempts),
+            max_delay: self
+                .max_backoff
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(retry.max_delay),
+            ..retry
+        };
         let mut options = self.options(retry)?;
         options.url_mirrors = url_mirrors.to_vec();
         let registries = Registries::new(options)?;
@@ -104,6 +125,7 @@ impl RegistryArgs {
             credentials,
             auth_files: auth_files(),
             retry,
+            read_timeout: self.timeout.map(std::time::Duration::from_secs),
         })
     }
 }

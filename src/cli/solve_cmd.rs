@@ -112,8 +112,7 @@ pub(crate) fn build_request(
     let flags_given = args.flags_given();
     let mut as_of_given = args.as_of.is_some();
     let mut request = if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        let text = crate::input::read_text(path, crate::input::Kind::Request)?;
         let spec = PlatformSpec::parse_with_name(&text, &path.display().to_string())
             .map_err(|e| Failure::usage(format!("the request file could not be read:\n{e}")))?;
         as_of_given |= spec.as_of.is_some();

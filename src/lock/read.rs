@@ -128,19 +128,7 @@ impl Ctx<'_> {
     }
 
     fn syntax(&self, e: serde_saphyr::Error) -> LockError {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line() as u32, l.column() as u32))
-            .unwrap_or((0, 0));
-        let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or("").trim();
-        let message = first
-            .strip_prefix("error: ")
-            .unwrap_or(first)
-            .split_once(": ")
-            .filter(|(h, _)| h.starts_with("line "))
-            .map(|(_, r)| r.to_string())
-            .unwrap_or_else(|| first.to_string());
+        let (line, column, message) = crate::types::yaml_error(&e);
         LockError::Malformed {
             path: self.path.to_string(),
             line,

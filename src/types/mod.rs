@@ -9,6 +9,7 @@ mod image_ref;
 mod registry_prefix;
 mod version;
 mod with_spec;
+mod yaml_error;
 
 pub use chart_ref::{ChartRef, ChartRefError, tag_of};
 pub use date::{Date, DateError};
@@ -18,3 +19,4 @@ pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, normalize_registry};
 pub use registry_prefix::{RegistryPrefix, RegistryPrefixError};
 pub use version::{Version, VersionError, VersionReq};
 pub use with_spec::{WithSpec, WithSpecError};
+pub use yaml_error::yaml_error;

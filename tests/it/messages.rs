@@ -22,6 +22,7 @@ fn transcript(r: &Run) -> String {
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
         (r"/[^\s:`']*/bundle-it-[A-Za-z0-9]+", "[TMP]"),
         (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
+        (r"sha256/[0-9a-f]{64}", "sha256/[HEX]"),
         (r"sha256:[0-9a-f]{12}\b", "sha256:[SHORT]"),
         (r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "[SIZE]"),
         (r"\bin \d+\.\d+ s\b", "in [TIME] s"),
@@ -53,7 +54,7 @@ fn transcript(r: &Run) -> String {
     lines.join("\n") + "\n"
 }
 
-fn snap(name: &str, r: &Run) {
+pub(crate) fn snap(name: &str, r: &Run) {
     insta::assert_snapshot!(name, transcript(r));
 }
 
@@ -346,4 +347,171 @@ fn registry_refusals_exit_1_with_a_hint() {
     let wrong = bundle_env(&w.dir, &args, Some("wrong"), &[]);
     assert!(!wrong.stderr.contains("wrong\n"));
     snap("mirror_wrong_password", &wrong);
+}
+
+/// A FIFO at `path` (nobody writes to it: reading it would wait for ever).
+fn fifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// Every kind of input `bundle` parses, given wrong (a device, a FIFO, a directory, a file far too
+/// large, an alias bomb, a 100 kB argument, binary): exit 2, decided before any work starts, with a
+/// message that names the input and is short and printable. A FIFO is refused without being opened
+/// (opening it would wait for a writer that never comes).
+#[test]
+fn bad_inputs_exit_2_with_a_message_naming_the_input() {
+    let dir = tempdir();
+    let catalog = crate::support::world::catalog();
+    let solved = bundle_env(&dir, &["--catalog", &catalog, "solve"], None, &[]);
+    assert_eq!(solved.code, 0, "{}", solved.stderr);
+    fifo(&dir.join("fifo"));
+    let big = std::fs::File::create(dir.join("big.yaml")).unwrap();
+    big.set_len(2 << 20).unwrap();
+    std::fs::write(
+        dir.join("binary.tar"),
+        [0x7f, b'E', b'L', b'F', 0, 1, 2, 0x1b, 0xff],
+    )
+    .unwrap();
+    let bomb = dir.join("bomb");
+    std::fs::create_dir(&bomb).unwrap();
+    let mut yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
+    for i in 1..8 {
+        let p = format!("*a{}", i - 1);
+        yaml.push_str(&format!("a{i}: &a{i} [{}]\n", [p.as_str(); 10].join(", ")));
+    }
+    std::fs::write(bomb.join("bundle.lock"), &yaml).unwrap();
+    let fifo_catalog = dir.join("fifo-catalog");
+    std::fs::create_dir(&fifo_catalog).unwrap();
+    fifo(&fifo_catalog.join("catalog.yaml"));
+    let range = format!(">={}", "1".repeat(100_000));
+    let closed = closed_port();
+    let mirror = format!("{SOURCE}={closed}");
+    let at = |p: &str| dir.join(p).display().to_string();
+    let registry = ["--registry-mirror", &mirror, "--insecure-registry", &closed];
+
+    type Case<'a> = (&'a str, Vec<String>, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        (
+            "bad_input_request_device",
+            vec!["solve".into(), "-f".into(), "/dev/zero".into()],
+            vec![],
+        ),
+        (
+            "bad_input_request_fifo",
+            vec!["solve".into(), "-f".into(), at("fifo")],
+            vec![],
+        ),
+        (
+            "bad_input_request_too_large",
+            vec!["solve".into(), "-f".into(), at("big.yaml")],
+            vec![],
+        ),
+        (
+            "bad_input_lock_directory",
+            vec!["pin".into(), "--lock".into(), at("bomb")],
+            vec![],
+        ),
+        (
+            "bad_input_lock_fifo",
+            vec!["pin".into(), "--lock".into(), at("fifo")],
+            vec![],
+        ),
+        (
+            "bad_input_lock_alias_bomb",
+            vec![
+                "pin".into(),
+                "--lock".into(),
+                bomb.join("bundle.lock").display().to_string(),
+            ],
+            vec![],
+        ),
+        (
+            "bad_input_huge_range",
+            vec!["solve".into(), "--kubernetes".into(), range.clone()],
+            vec![],
+        ),
+        (
+            "bad_input_ca_file_fifo",
+            [
+                &["pin".to_string(), "--ca-file".into(), at("fifo")][..],
+                &registry.map(String::from),
+            ]
+            .concat(),
+            vec![],
+        ),
+        (
+            "bad_input_auth_file_fifo",
+            [
+                &["pin".to_string(), "--jobs".into(), "1".into()][..],
+                &registry.map(String::from),
+            ]
+            .concat(),
+            vec![("REGISTRY_AUTH_FILE", at("fifo"))],
+        ),
+        (
+            "bad_input_mirror_ca_file_missing",
+            vec![
+                "mirror".into(),
+                at("bomb"),
+                "--to".into(),
+                format!("{closed}/p"),
+                "--ca-file".into(),
+                at("missing.pem"),
+            ],
+            vec![],
+        ),
+        (
+            "bad_input_binary_bundle",
+            vec!["inspect".into(), at("binary.tar")],
+            vec![],
+        ),
+        (
+            "bad_input_export_output_is_a_file",
+            [
+                &[
+                    "export".to_string(),
+                    "--airgap".into(),
+                    "-o".into(),
+                    at("big.yaml"),
+                ][..],
+                &registry.map(String::from),
+            ]
+            .concat(),
+            vec![],
+        ),
+        (
+            "bad_input_catalog_fifo",
+            vec![
+                "--catalog".into(),
+                fifo_catalog.display().to_string(),
+                "solve".into(),
+            ],
+            vec![],
+        ),
+    ];
+    for (name, args, env) in cases {
+        let mut full: Vec<&str> = Vec::new();
+        if args[0] != "--catalog" {
+            full.extend(["--catalog", &catalog]);
+        }
+        full.extend(args.iter().map(String::as_str));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = bundle_env(&dir, &full, None, &env);
+        assert_eq!(r.code, 2, "{name}: {r:?}");
+        assert!(
+            r.stderr.len() < 2000,
+            "{name}: {} bytes of stderr",
+            r.stderr.len()
+        );
+        assert!(
+            !r.stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "{name}: {:?}",
+            r.stderr
+        );
+        snap(name, &r);
+    }
 }

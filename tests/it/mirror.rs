@@ -731,12 +731,12 @@ fn pack(layout: &Path, out: &Path, zstd: bool) {
     }
 }
 
-/// Files and directories in `dir` whose name holds `.mirror-` (a work directory left behind).
+/// Files and directories in `dir` whose name holds `.mirror` (a work directory or its lock left behind).
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".mirror-"))
+        .filter(|n| n.contains(".mirror"))
         .collect()
 }
 
@@ -1177,4 +1177,77 @@ fn create_project_through_the_harbor_api_then_push() {
         !denied.stderr.contains("pw\n"),
         "the password is never printed"
     );
+}
+
+/// Issue 16 defects 5 and 6: a `mirror` of a `.tar.zst` killed with SIGKILL leaves one work
+/// directory, which holds no orphan blob (nothing references it, so it is not extracted); the rerun
+/// removes what the killed run left, completes, and leaves nothing behind.
+#[test]
+fn a_killed_mirror_leaves_one_work_directory_without_orphans_and_the_rerun_cleans_up() {
+    let Some(reg) = Registry::start(Variant::Plain, "killed mirror") else {
+        return;
+    };
+    let bundle = standard_bundle();
+    let orphan: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let orphan_hex = crate::support::sha256(&orphan)
+        .trim_start_matches("sha256:")
+        .to_string();
+    std::fs::write(bundle.dir.join("blobs/sha256").join(&orphan_hex), &orphan).unwrap();
+    let dir = tempdir();
+    let archive = dir.join("orphan.tar.zst");
+    pack(&bundle.dir, &archive, true);
+    let as_archive = TestBundle {
+        dir: archive.clone(),
+        images: bundle.images.clone(),
+        _tmp: None,
+    };
+    // Every request hangs: the run is killed after extracting, while it talks to the registry.
+    let proxy = FaultProxy::start(
+        &reg.host,
+        Faults {
+            stall: Some(std::time::Duration::from_secs(30)),
+            ..Faults::default()
+        },
+    );
+    let to = format!("{}/killed", proxy.host);
+    let archive_arg = archive.display().to_string();
+    let mut child = crate::support::spawn_bundle(
+        &dir,
+        &[
+            "mirror",
+            &archive_arg,
+            "--to",
+            &to,
+            "--insecure-registry",
+            &proxy.host,
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mirror never reached the registry"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor runs
+    child.wait().unwrap();
+    let work = dir.join(".orphan.tar.zst.mirror.d");
+    assert!(work.join("index.json").is_file(), "{:?}", leftovers(&dir));
+    let extracted: Vec<String> = std::fs::read_dir(work.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!extracted.is_empty());
+    assert!(
+        !extracted.contains(&orphan_hex),
+        "the orphan blob was extracted"
+    );
+    drop(proxy);
+
+    let to = format!("{}/killed", reg.host);
+    let run = mirror(&dir, &as_archive, &to, &["--insecure-registry", &reg.host]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_mirrored(&reg, "killed", &as_archive);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
 }

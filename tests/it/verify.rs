@@ -248,8 +248,19 @@ fn files(dir: &Path) -> Vec<(String, bool)> {
 
 /// A deterministic tar of `dir` (sorted entries, mtime 0), with `extra` raw entries appended.
 fn pack(dir: &Path, extra: &[tar::Header]) -> Vec<u8> {
+    pack_in_order(dir, files(dir), extra)
+}
+
+/// [`pack`] with `oci-layout` and `index.json` first, as `bundle export` writes an archive.
+fn pack_layout_first(dir: &Path) -> Vec<u8> {
+    let mut entries = files(dir);
+    entries.sort_by_key(|(rel, _)| !(rel == "oci-layout" || rel == "index.json"));
+    pack_in_order(dir, entries, &[])
+}
+
+fn pack_in_order(dir: &Path, entries: Vec<(String, bool)>, extra: &[tar::Header]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    for (rel, is_dir) in files(dir) {
+    for (rel, is_dir) in entries {
         let mut h = tar::Header::new_gnu();
         h.set_mtime(0);
         h.set_uid(0);
@@ -695,5 +706,38 @@ proptest! {
         let p = scratch(&format!("damaged-{}.tar", std::thread::current().name().unwrap_or("t").replace(':', "_")), &b);
         let _ = verify(&p);
         let _ = ::bundle::airgap::inspect::inspect(&p);
+    }
+}
+
+/// Issue 16 defect 4: `inspect` of a truncated `.tar` or `.tar.zst` is not a bundle "without a
+/// lock": it says the bundle is damaged and exits 1, as `verify` does.
+#[test]
+fn inspect_of_a_truncated_archive_says_it_is_damaged() {
+    let f = sound();
+    // An orphan of 512 KiB that does not compress: the `.tar.zst` is cut well after its first
+    // entries, in the middle of this blob, as a copy that stopped short would be.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..512 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    blob(&f.dir, OCI_LAYER, &noise);
+    let tar = pack_layout_first(&f.dir);
+    // Cut inside the last blob (before it: the two zero blocks that end an archive).
+    let tar = &tar[..tar.len() - 1024 - 100];
+    let zst = zst(&pack_layout_first(&f.dir));
+    let dir = tempdir();
+    for (name, bytes) in [("cut.tar", tar), ("cut.tar.zst", &zst[..zst.len() * 3 / 4])] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        let r = crate::support::bundle_in(&dir, &["inspect", name]);
+        assert_eq!(r.code, 1, "{name}: {r:?}");
+        assert!(r.stderr.contains("damaged"), "{name}: {}", r.stderr);
+        let v = crate::support::bundle_in(&dir, &["verify", name]);
+        assert_eq!(v.code, 1, "{name}: {v:?}");
+        crate::messages::snap(&format!("inspect_truncated_{}", name.replace('.', "_")), &r);
     }
 }

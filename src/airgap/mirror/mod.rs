@@ -149,6 +149,15 @@ pub enum MirrorError {
         /// What is wrong.
         message: String,
     },
+    /// The archive could not be extracted into its work directory (a full disk, permissions): the
+    /// operation failed; nothing was pushed.
+    #[error("{path}: {message}")]
+    WorkDir {
+        /// The directory or file written.
+        path: String,
+        /// What failed.
+        message: String,
+    },
     /// Two sources map to one target repository.
     #[error("{repository}: both {first} and {second} would be pushed there{}", if *.stripped { " (drop --strip-registry-host)" } else { "" })]
     Collision {
@@ -214,7 +223,12 @@ pub fn prepare(bundle: &Path, options: &MirrorOptions) -> Result<Plan, MirrorErr
             problems: report.problems,
         });
     }
-    plan(bundle, &options.target, options.strip_registry_host)
+    plan::plan_except(
+        bundle,
+        &options.target,
+        options.strip_registry_host,
+        &report.orphans,
+    )
 }
 
 /// Pushes the bundle (verified and planned by [`prepare`]) into the target registry, reached through
@@ -231,7 +245,7 @@ pub fn mirror(
     // The plan's directory (kept alive by the plan); a default plan reads the bundle itself.
     let opened;
     let root = if plan.root.as_os_str().is_empty() {
-        opened = open::open_bundle(bundle)?;
+        opened = open::open_bundle(bundle, &Default::default())?;
         opened.root.clone()
     } else {
         plan.root.clone()

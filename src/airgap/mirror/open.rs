@@ -1,24 +1,36 @@
-//! A bundle as a directory to push from: a directory as it is, an archive extracted next to it (or
-//! under the temporary directory when its directory is not writable) into a work directory that
-//! lives as long as the plan made from it.
+//! A bundle as a directory to push from: a directory as it is, an archive extracted into a work
+//! directory that lives as long as the plan made from it.
+//!
+//! The work directory has a fixed name, `.<name>.mirror.d` next to the archive (or
+//! `bundle-mirror-<hash of the archive's path>.d` under the temporary directory when the archive's
+//! directory is not writable), held with a lock file beside it: a run that was killed leaves it
+//! behind, and the next run of the same bundle finds it and removes it before extracting again, so
+//! at most one copy ever exists. Blobs nothing references are not extracted.
 
+use std::collections::BTreeSet;
+use std::fs::{File, TryLockError};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::MirrorError;
-use crate::airgap::extract::{ExtractError, extract};
+use crate::airgap::extract::{ExtractError, extract_except};
 use crate::airgap::verify::Problem;
+use crate::types::Digest;
 
-/// A directory holding an extracted archive bundle; removed on drop.
+/// A directory holding an extracted archive bundle, and the lock that says a run uses it; both
+/// removed on drop.
 #[derive(Debug)]
 pub(super) struct Workdir {
     pub(super) path: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
 }
 
 impl Drop for Workdir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_file(&self.lock_path);
     }
 }
 
@@ -28,34 +40,88 @@ pub(super) struct Opened {
     pub(super) workdir: Option<Arc<Workdir>>,
 }
 
-/// Where an archive is extracted: `.<name>.mirror-<pid>.d` next to it when that directory is
-/// writable (the same disk the bundle was sized for), otherwise under the temporary directory.
-fn workdir_for(archive: &Path) -> Result<PathBuf, MirrorError> {
+/// The work directory's path and its lock file's path, for a candidate parent directory.
+fn names(parent: &Path, leaf: &str) -> (PathBuf, PathBuf) {
+    (
+        parent.join(format!("{leaf}.d")),
+        parent.join(format!("{leaf}.lock")),
+    )
+}
+
+/// Takes the work directory for `archive`: the first place where its lock file can be created
+/// (beside the archive, else under the temporary directory); a directory left there by a killed
+/// run is removed. Another run mirroring the same archive holds the lock: that is refused.
+fn workdir_for(archive: &Path) -> Result<Workdir, MirrorError> {
     let name = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bundle".to_string());
-    let leaf = format!(".{name}.mirror-{}.d", std::process::id());
-    let beside = archive
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .map(|p| p.join(&leaf));
-    let mut last = None;
-    for candidate in beside.into_iter().chain([std::env::temp_dir().join(&leaf)]) {
-        // Probe: the directory must be creatable (and must not exist yet).
-        match std::fs::create_dir(&candidate) {
-            Ok(()) => {
-                let _ = std::fs::remove_dir(&candidate);
-                return Ok(candidate);
-            }
-            Err(e) => last = Some((candidate, e)),
+    let beside = archive.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
         }
+    });
+    let absolute = std::path::absolute(archive).unwrap_or_else(|_| archive.to_path_buf());
+    let hashed = Digest::sha256_of(absolute.to_string_lossy().as_bytes());
+    let mut candidates = Vec::new();
+    if let Some(dir) = beside {
+        candidates.push(names(dir, &format!(".{name}.mirror")));
+    }
+    candidates.push(names(
+        &std::env::temp_dir(),
+        &format!("bundle-mirror-{}", &hashed.hex()[..16]),
+    ));
+    let mut last = None;
+    for (dir, lock_path) in candidates {
+        let lock = match File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                last = Some((lock_path, e));
+                continue;
+            }
+        };
+        // `File::try_lock` is Rust 1.89; the crate already needs 1.88 (let chains), and the toolchain
+        // it is built with is newer than both.
+        #[allow(clippy::incompatible_msrv)]
+        let locked = lock.try_lock();
+        match locked {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(MirrorError::Bundle {
+                    path: archive.display().to_string(),
+                    message: format!(
+                        "another `bundle mirror` of this bundle is running (it holds {}); \
+                         wait for it to finish",
+                        lock_path.display()
+                    ),
+                });
+            }
+            Err(TryLockError::Error(e)) => {
+                last = Some((lock_path, e));
+                continue;
+            }
+        }
+        // Whatever is there was left by a run that was killed: remove it.
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                last = Some((dir, e));
+                continue;
+            }
+        }
+        return Ok(Workdir {
+            path: dir,
+            lock_path,
+            _lock: lock,
+        });
     }
     let (path, e) = last.unwrap_or_else(|| {
         (
@@ -63,23 +129,24 @@ fn workdir_for(archive: &Path) -> Result<PathBuf, MirrorError> {
             std::io::Error::other("no place to extract to"),
         )
     });
-    Err(MirrorError::Bundle {
+    Err(MirrorError::WorkDir {
         path: path.display().to_string(),
         message: format!("cannot create a directory to extract the bundle into: {e}"),
     })
 }
 
-/// The bundle as a directory: a directory as it is, an archive extracted into a work directory.
-pub(super) fn open_bundle(path: &Path) -> Result<Opened, MirrorError> {
+/// The bundle as a directory: a directory as it is, an archive extracted into its work directory
+/// (leaving out the blobs in `orphans`).
+pub(super) fn open_bundle(path: &Path, orphans: &BTreeSet<String>) -> Result<Opened, MirrorError> {
     if path.is_dir() {
         return Ok(Opened {
             root: path.to_path_buf(),
             workdir: None,
         });
     }
-    let dir = workdir_for(path)?;
-    let guard = Workdir { path: dir.clone() };
-    extract(path, &dir).map_err(|e| extract_error(path, e))?;
+    let guard = workdir_for(path)?;
+    let dir = guard.path.clone();
+    extract_except(path, &dir, orphans).map_err(|e| extract_error(path, e))?;
     Ok(Opened {
         root: dir,
         workdir: Some(Arc::new(guard)),
@@ -95,7 +162,7 @@ fn extract_error(bundle: &Path, e: ExtractError) -> MirrorError {
         ExtractError::Read(e) => MirrorError::Unreadable(e.into()),
         ExtractError::Refused { entry, reason, .. } => corrupt(entry, format!("refused: {reason}")),
         ExtractError::Corrupt { entry, message, .. } => corrupt(entry, message),
-        ExtractError::Write { path, source } => MirrorError::Bundle {
+        ExtractError::Write { path, source } => MirrorError::WorkDir {
             path,
             message: format!("extracting the bundle: {source}"),
         },

@@ -117,7 +117,18 @@ pub fn plan(
     target: &RegistryPrefix,
     strip_registry_host: bool,
 ) -> Result<Plan, MirrorError> {
-    let Opened { root, workdir } = open_bundle(bundle)?;
+    plan_except(bundle, target, strip_registry_host, &BTreeSet::new())
+}
+
+/// [`plan`], leaving the blobs in `orphans` (`sha256:<hex>`, which nothing references) out of an
+/// archive's extraction.
+pub(super) fn plan_except(
+    bundle: &Path,
+    target: &RegistryPrefix,
+    strip_registry_host: bool,
+    orphans: &BTreeSet<String>,
+) -> Result<Plan, MirrorError> {
+    let Opened { root, workdir } = open_bundle(bundle, orphans)?;
     let index_path = root.join(INDEX_FILE);
     let index: Index = serde_json::from_slice(&read_small(&index_path, MAX_INDEX_SIZE)?)
         .map_err(|e| bad(&index_path, format!("not an OCI index: {e}")))?;

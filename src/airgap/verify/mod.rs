@@ -59,6 +59,8 @@ pub struct Report {
     pub trusted: usize,
     /// How the bundle is stored: `directory`, `tar` or `tar.zst`.
     pub container: String,
+    /// Blob files nothing references (`sha256:<hex>` as named): `mirror` does not extract them.
+    pub orphans: std::collections::BTreeSet<String>,
 }
 
 impl Report {
@@ -101,6 +103,11 @@ impl From<ReadError> for VerifyError {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::Io { path, source } => VerifyError::Io { path, source },
+            // verify reports damage as problems; only `inspect` stops at it.
+            ReadError::Damaged { path, message } => VerifyError::Io {
+                path,
+                source: std::io::Error::other(message),
+            },
             ReadError::NotABundle { path, message } => VerifyError::NotABundle { path, message },
             ReadError::Part { path, message } => VerifyError::Part { path, message },
         }

@@ -262,13 +262,13 @@ impl CredentialStore {
 }
 
 fn read_auth_file(path: &Path) -> Result<Option<AuthFile>, CredentialError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::input::read_text(path, crate::input::Kind::AuthFile) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => {
             return Err(CredentialError::Read {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                message: e.problem.to_string(),
             });
         }
     };

@@ -76,6 +76,19 @@ pub enum ResolveError {
         /// Why.
         detail: String,
     },
+    /// The registry answered with a status that says "later" (`5xx`, `429`, `408`), on every
+    /// attempt: the operation failed, a later run may succeed.
+    #[error("{registry}: {fetched}: {status} (gave up after {attempts} attempt(s))")]
+    Unavailable {
+        /// The registry contacted.
+        registry: String,
+        /// The reference fetched.
+        fetched: String,
+        /// The HTTP status and what the registry said (`HTTP 503 Service Unavailable: …`).
+        status: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// The registry answered something this client cannot use.
     #[error("{registry}: {fetched}: {detail}")]
     Protocol {
@@ -105,6 +118,7 @@ impl ResolveError {
             | ResolveError::NotFound { registry, .. }
             | ResolveError::Tls { registry, .. }
             | ResolveError::Unreachable { registry, .. }
+            | ResolveError::Unavailable { registry, .. }
             | ResolveError::Protocol { registry, .. }
             | ResolveError::Credentials { registry, .. } => Some(registry),
         }

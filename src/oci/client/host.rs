@@ -11,10 +11,11 @@ use oci_client::secrets::RegistryAuth;
 
 use super::auth::Credentials;
 use super::error::{ResolveError, SetupError};
+use super::retry::RetryPolicy;
 use super::{CONNECT_TIMEOUT, USER_AGENT};
 
-/// How long a read may stall before a request fails.
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a read may stall before a request fails, unless the run says otherwise.
+pub(super) const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Everything needed to talk to one registry with one set of credentials.
 pub(super) struct Host {
@@ -27,6 +28,8 @@ pub(super) struct Host {
     pub(super) plain: Option<Client>,
     /// Which scheme answered an insecure host (`SCHEME_*`).
     scheme: AtomicU8,
+    /// How requests to it are retried.
+    pub(super) retry: RetryPolicy,
 }
 
 const SCHEME_UNKNOWN: u8 = 0;
@@ -41,6 +44,8 @@ impl Host {
         credentials: Option<&Credentials>,
         insecure: bool,
         roots: &[Certificate],
+        retry: RetryPolicy,
+        read_timeout: std::time::Duration,
     ) -> Result<Host, SetupError> {
         let auth = match credentials {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
@@ -49,22 +54,20 @@ impl Host {
         Ok(Host {
             registry,
             auth,
-            tls: build_client(roots, ClientProtocol::Https, insecure)?,
+            tls: build_client(roots, ClientProtocol::Https, insecure, read_timeout)?,
             plain: if insecure {
-                Some(build_client(roots, ClientProtocol::Http, true)?)
+                Some(build_client(
+                    roots,
+                    ClientProtocol::Http,
+                    true,
+                    read_timeout,
+                )?)
             } else {
                 None
             },
             scheme: AtomicU8::new(SCHEME_UNKNOWN),
+            retry,
         })
-    }
-
-    /// The client to use once the scheme is settled (TLS until plain HTTP is known to answer).
-    pub(super) fn client(&self) -> &Client {
-        match (&self.plain, self.scheme.load(Ordering::SeqCst)) {
-            (Some(plain), SCHEME_HTTP) => plain,
-            _ => &self.tls,
-        }
     }
 }
 
@@ -121,13 +124,14 @@ fn build_client(
     roots: &[Certificate],
     protocol: ClientProtocol,
     insecure: bool,
+    read_timeout: std::time::Duration,
 ) -> Result<Client, SetupError> {
     let config = ClientConfig {
         protocol,
         accept_invalid_certificates: insecure,
         extra_root_certificates: roots.to_vec(),
         connect_timeout: Some(CONNECT_TIMEOUT),
-        read_timeout: Some(READ_TIMEOUT),
+        read_timeout: Some(read_timeout),
         platform_resolver: None,
         user_agent: USER_AGENT,
         ..ClientConfig::default()
@@ -156,6 +160,13 @@ pub(super) fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> R
         fetched: fetched.to_string(),
         detail,
     };
+    // Statuses that say "later": retried, and named in the final error.
+    let unavailable = |status: String| ResolveError::Unavailable {
+        registry: registry.clone(),
+        fetched: fetched.to_string(),
+        status,
+        attempts: 1,
+    };
     match e {
         OciDistributionError::UnauthorizedError { .. } => unauthorized("401 Unauthorized"),
         OciDistributionError::AuthenticationFailure(_) => {
@@ -182,19 +193,33 @@ pub(super) fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> R
                 let msgs: Vec<String> = envelope
                     .errors
                     .iter()
-                    .map(|e| format!("{:?}: {}", e.code, e.message))
+                    .map(|e| format!("{}: {}", code_text(&e.code), e.message))
                     .collect();
-                protocol(format!("the registry answered: {}", msgs.join("; ")))
+                let said = msgs.join("; ");
+                if codes.contains(&&OciErrorCode::Toomanyrequests) {
+                    unavailable(format!("HTTP 429 Too Many Requests: {said}"))
+                } else if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Other(o) if o == "UNAVAILABLE"))
+                {
+                    unavailable(format!("the registry is unavailable: {said}"))
+                } else {
+                    protocol(format!("the registry answered: {said}"))
+                }
             }
         }
         OciDistributionError::ServerError { code, message, .. } => match code {
             401 => unauthorized("401 Unauthorized"),
             403 => unauthorized("403 Forbidden"),
             404 => not_found(),
-            _ => protocol(format!(
-                "HTTP {code}: {}",
-                message.trim().chars().take(200).collect::<String>()
-            )),
+            _ => {
+                let text = status_text(code, &message);
+                if code >= 500 || code == 429 || code == 408 {
+                    unavailable(text)
+                } else {
+                    protocol(text)
+                }
+            }
         },
         OciDistributionError::RequestError(err) => {
             let chain = error_chain(&err);
@@ -224,6 +249,35 @@ pub(super) fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> R
             }
         }
         other => protocol(other.to_string()),
+    }
+}
+
+/// `HTTP 503 Service Unavailable: what the registry said` (at most 200 printable characters of it).
+fn status_text(code: u16, message: &str) -> String {
+    let status = reqwest::StatusCode::from_u16(code)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| code.to_string());
+    let said: String = message
+        .trim()
+        .chars()
+        .take(200)
+        .filter(|c| !c.is_control())
+        .collect();
+    if said.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {said}")
+    }
+}
+
+/// A distribution error code as the spec spells it (`TOOMANYREQUESTS`, `UNAVAILABLE`).
+fn code_text(code: &OciErrorCode) -> String {
+    match code {
+        OciErrorCode::Other(o) => o.clone(),
+        known => serde_json::to_value(known)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("{known:?}").to_ascii_uppercase()),
     }
 }
 

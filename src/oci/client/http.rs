@@ -29,7 +29,7 @@ use super::{CONNECT_TIMEOUT, USER_AGENT};
 use crate::oci::layout::{BlobWriter, Layout, LayoutError};
 use crate::types::Digest;
 
-/// How long a read may stall before a download fails.
+/// How long a read may stall before a download fails, unless the run says otherwise (`--timeout`).
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A URL prefix rewrite `SOURCE=TARGET`: a URL that starts with `SOURCE` (at a path boundary) is
@@ -139,7 +139,7 @@ pub(super) struct HttpClients {
 }
 
 impl HttpClients {
-    fn new(roots: &[Vec<u8>]) -> Result<HttpClients, String> {
+    fn new(roots: &[Vec<u8>], read_timeout: std::time::Duration) -> Result<HttpClients, String> {
         let mut certs = Vec::new();
         for pem in roots {
             certs.push(reqwest::Certificate::from_pem(pem).map_err(|e| error_chain(&e))?);
@@ -149,7 +149,7 @@ impl HttpClients {
                 .danger_accept_invalid_certs(insecure)
                 .tls_certs_merge(certs.clone())
                 .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
+                .read_timeout(read_timeout)
                 .user_agent(USER_AGENT)
                 .build()
                 .map_err(|e| error_chain(&e))
@@ -197,7 +197,12 @@ impl Registries {
         };
         let clients = self
             .http
-            .get_or_init(|| HttpClients::new(&self.roots))
+            .get_or_init(|| {
+                HttpClients::new(
+                    &self.roots,
+                    self.options.read_timeout.unwrap_or(READ_TIMEOUT),
+                )
+            })
             .as_ref()
             .map_err(|message| {
                 PullError::Registry(ResolveError::Protocol {

@@ -65,8 +65,11 @@ pub struct RegistryOptions {
     pub credentials: Option<Credentials>,
     /// Auth files to search, in order (missing ones are skipped).
     pub auth_files: Vec<PathBuf>,
-    /// How pushes and downloads are retried.
+    /// How every request is retried (resolve, pull, push, token fetch, downloads).
     pub retry: RetryPolicy,
+    /// How long a request may wait for the next bytes before it fails (and is retried); `None`:
+    /// 60 s for pulls, 120 s for pushes (a registry may take a while to answer a large upload).
+    pub read_timeout: Option<Duration>,
 }
 
 /// The registry clients of one run (see the module docs); share it between tasks (`Send + Sync`).
@@ -97,9 +100,11 @@ impl Registries {
     pub fn new(options: RegistryOptions) -> Result<Registries, SetupError> {
         let mut roots = Vec::new();
         for path in &options.ca_files {
-            let text = std::fs::read_to_string(path).map_err(|source| SetupError::CaFile {
-                path: path.clone(),
-                source,
+            let text = crate::input::read_text(path, crate::input::Kind::CaFile).map_err(|e| {
+                SetupError::CaFile {
+                    path: path.clone(),
+                    source: e.into_io(),
+                }
             })?;
             let blocks = pem_certificates(&text);
             if blocks.is_empty() {
@@ -175,6 +180,8 @@ impl Registries {
                     key.1.as_ref(),
                     self.is_insecure(&registry),
                     &roots,
+                    self.options.retry,
+                    self.options.read_timeout.unwrap_or(host::READ_TIMEOUT),
                 )
                 .map_err(|e| internal(e.to_string()))?;
                 let host = Arc::new(host);
@@ -218,6 +225,7 @@ impl Registries {
             self.is_insecure(registry),
             &roots,
             self.options.retry,
+            self.options.read_timeout.unwrap_or(push::READ_TIMEOUT),
         )
         .map_err(setup)
     }

@@ -22,6 +22,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use super::error::ResolveError;
 use super::host::{Host, classify, with_scheme};
 use super::mirror::Located;
+use super::retry::Failed;
 use crate::oci::MAX_MANIFEST_BYTES;
 use crate::oci::layout::{Layout, LayoutError, Present};
 use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
@@ -103,6 +104,46 @@ impl PullError {
     pub fn is_auth(&self) -> bool {
         matches!(self, PullError::Registry(e) if e.is_auth())
     }
+
+    /// Whether another attempt may succeed: no connection (refused, reset, timed out), a status
+    /// that says "later" (`5xx`, `429`, `408`), a body cut short. Pulls are `GET` and `HEAD`
+    /// requests: repeating one changes nothing on the registry.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PullError::Registry(ResolveError::Unreachable { detail, .. }) => {
+                !detail.contains("does not speak TLS")
+            }
+            PullError::Registry(ResolveError::Unavailable { .. }) => true,
+            PullError::SizeMismatch {
+                expected, actual, ..
+            } => actual < expected,
+            _ => false,
+        }
+    }
+
+    /// This error as the last of `attempts`: the count goes into the message.
+    fn after(self, attempts: u32) -> PullError {
+        match self {
+            PullError::Registry(ResolveError::Unavailable {
+                registry,
+                fetched,
+                status,
+                ..
+            }) => PullError::Registry(ResolveError::Unavailable {
+                registry,
+                fetched,
+                status,
+                attempts,
+            }),
+            PullError::Registry(ResolveError::Unreachable { registry, detail }) if attempts > 1 => {
+                PullError::Registry(ResolveError::Unreachable {
+                    registry,
+                    detail: format!("{detail} (gave up after {attempts} attempts)"),
+                })
+            }
+            other => other,
+        }
+    }
 }
 
 /// Where one image is fetched from: the mirrored reference and the client for its registry. Cheap
@@ -136,9 +177,39 @@ impl Source {
         }
     }
 
+    /// Runs one pull operation under the run's retry policy ([`super::RetryPolicy`]): transient
+    /// failures ([`PullError::is_transient`]) are tried again after a backoff with jitter; the last
+    /// error says how many attempts were made.
+    pub async fn retried<T, F, Fut>(&self, mut op: F) -> Result<T, PullError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, PullError>>,
+    {
+        self.host
+            .retry
+            .run(|_| {
+                let attempt = op();
+                async move {
+                    attempt.await.map_err(|e| {
+                        if e.is_transient() {
+                            Failed::transient(e, None)
+                        } else {
+                            Failed::fatal(e)
+                        }
+                    })
+                }
+            })
+            .await
+            .map_err(|(e, n)| e.after(n))
+    }
+
     /// The digest the reference's tag points to now (a `HEAD` request; the registry's answer is
-    /// checked to be a sha256 digest). For a multi-platform image, the index's digest.
+    /// checked to be a sha256 digest). For a multi-platform image, the index's digest. Retried.
     pub async fn resolve(&self) -> Result<Digest, PullError> {
+        self.retried(|| self.resolve_once()).await
+    }
+
+    async fn resolve_once(&self) -> Result<Digest, PullError> {
         let host = &self.host;
         let fetch = &self.fetch;
         let answer = with_scheme(host, |c| async move {
@@ -158,8 +229,12 @@ impl Source {
         })
     }
 
-    /// The manifest (or index) `digest` of this repository, byte for byte.
+    /// The manifest (or index) `digest` of this repository, byte for byte. Retried.
     pub async fn manifest(&self, digest: &Digest) -> Result<Pulled, PullError> {
+        self.retried(|| self.manifest_once(digest)).await
+    }
+
+    async fn manifest_once(&self, digest: &Digest) -> Result<Pulled, PullError> {
         let source = self;
         let host = &source.host;
         let by_digest = Reference::with_digest(
@@ -241,31 +316,33 @@ impl Source {
             p.store_auth_if_needed(source.fetch.resolve_registry(), &host.auth)
                 .await;
         }
-        let client = host.client();
         // `Range: bytes=0-` asks for the whole blob; a registry that honours ranges answers 206, and
         // oci-client hands such a stream over without hashing it (it cannot know it is the whole
         // blob). The writer hashes every byte and checks the digest before it names the blob, so
         // that is the one hash on the way in. A 200 answer (ranges ignored) comes back as a stream
         // oci-client verifies as well: still correct, one hash more. An empty blob, or a 416 answer,
         // is fetched without a range.
-        let answer = if size == 0 {
-            client
-                .pull_blob_stream(&source.fetch, digest.as_str())
-                .await
-        } else {
+        //
+        // An insecure host whose scheme no earlier request settled (a resumed export whose
+        // manifests are all in the layout already) is tried over TLS, then plain HTTP, as manifests
+        // are.
+        let fetch = &source.fetch;
+        let answer = with_scheme(host, |client| async move {
+            if size == 0 {
+                return client.pull_blob_stream(fetch, digest.as_str()).await;
+            }
             match client
-                .pull_blob_stream_partial(&source.fetch, digest.as_str(), 0, None)
+                .pull_blob_stream_partial(fetch, digest.as_str(), 0, None)
                 .await
             {
                 Ok(BlobResponse::Full(s) | BlobResponse::Partial(s)) => Ok(s),
                 Err(OciDistributionError::ServerError { code: 416, .. }) => {
-                    client
-                        .pull_blob_stream(&source.fetch, digest.as_str())
-                        .await
+                    client.pull_blob_stream(fetch, digest.as_str()).await
                 }
                 Err(e) => Err(e),
             }
-        };
+        })
+        .await;
         let stream = answer.map_err(|e| match e {
             OciDistributionError::DigestError(DigestError::VerificationError {
                 actual, ..
@@ -389,8 +466,8 @@ impl Source {
     }
 
     /// Blob `digest` of `size` bytes into `store`, unless it is there already with the right size and
-    /// digest (rehashed); `Ok(true)` when it was fetched. Streamed, hashed once on the way, and named
-    /// only once verified.
+    /// digest (rehashed); `Ok(true)` when it was fetched. Streamed, hashed once on the way, named only
+    /// once verified, retried.
     pub async fn blob_into(
         &self,
         store: &Arc<Layout>,
@@ -405,26 +482,31 @@ impl Source {
         if present == Present::Yes {
             return Ok(false);
         }
-        let mut w = store
-            .blob_writer(digest, size)
-            .await
-            .map_err(|e| self.write_error(digest, e))?;
-        match self.blob(digest, size, &mut w).await {
-            // The writer hashed every byte: the one check of the content.
-            Ok(()) => match w.commit().await {
-                Ok(_) => Ok(true),
-                Err(LayoutError::Mismatch { actual, .. }) => Err(PullError::DigestMismatch {
-                    fetched: self.blob_location(digest),
-                    digest: digest.to_string(),
-                    actual: actual.to_string(),
-                }),
-                Err(e) => Err(self.write_error(digest, e)),
-            },
-            Err(e) => {
-                w.discard().await;
-                Err(e)
+        // Retried (see [`Source::retried`]): each attempt starts the blob again in a fresh writer,
+        // a transfer cut short is discarded.
+        self.retried(|| async {
+            let mut w = store
+                .blob_writer(digest, size)
+                .await
+                .map_err(|e| self.write_error(digest, e))?;
+            match self.blob(digest, size, &mut w).await {
+                // The writer hashed every byte: the one check of the content.
+                Ok(()) => match w.commit().await {
+                    Ok(_) => Ok(true),
+                    Err(LayoutError::Mismatch { actual, .. }) => Err(PullError::DigestMismatch {
+                        fetched: self.blob_location(digest),
+                        digest: digest.to_string(),
+                        actual: actual.to_string(),
+                    }),
+                    Err(e) => Err(self.write_error(digest, e)),
+                },
+                Err(e) => {
+                    w.discard().await;
+                    Err(e)
+                }
             }
-        }
+        })
+        .await
     }
 
     fn write_error(&self, digest: &Digest, e: impl std::fmt::Display) -> PullError {

@@ -2,8 +2,10 @@
 //!
 //! Every client connection carries one request (the proxy answers with `Connection: close`), so
 //! each request can be counted and given a fault: the first K requests answered `503` or `429` with
-//! `Retry-After`, a blob upload cut off (connection closed) after N body bytes, a stall before
-//! forwarding, or every connection dropped after the M-th request (a registry that goes away).
+//! `Retry-After`, a blob upload cut off (connection closed) after N body bytes, a download cut off
+//! after N bytes of its body, a stall before forwarding, or every connection dropped after the M-th
+//! request (a registry that goes away). With `matching`, the counted faults (`fail_first`,
+//! `stall_first`) apply only to the requests whose `METHOD PATH` contains it.
 
 #![allow(dead_code)]
 
@@ -28,8 +30,17 @@ pub struct Faults {
     pub reset_after_bytes: usize,
     /// Drop every connection from the request with this index on (0-based).
     pub drop_from: Option<usize>,
-    /// Hold every request this long before forwarding it.
+    /// Hold every request this long before forwarding it…
     pub stall: Option<Duration>,
+    /// …or only the first `stall_first` (matching) requests, when not 0.
+    pub stall_first: usize,
+    /// Cut off this many downloads (responses with a body of more than `reset_download_after`
+    /// bytes) after that many body bytes.
+    pub reset_downloads: usize,
+    /// See `reset_downloads`.
+    pub reset_download_after: usize,
+    /// Apply `fail_first` and `stall_first` only to requests whose `METHOD PATH` contains this.
+    pub matching: Option<String>,
 }
 
 struct State {
@@ -37,6 +48,8 @@ struct State {
     faults: Mutex<Faults>,
     count: AtomicUsize,
     resets: AtomicUsize,
+    matched: AtomicUsize,
+    download_resets: AtomicUsize,
     log: Mutex<Vec<String>>,
     stop: AtomicBool,
 }
@@ -56,6 +69,8 @@ impl FaultProxy {
             faults: Mutex::new(faults),
             count: AtomicUsize::new(0),
             resets: AtomicUsize::new(0),
+            matched: AtomicUsize::new(0),
+            download_resets: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
@@ -68,6 +83,8 @@ impl FaultProxy {
         *self.state.faults.lock().unwrap() = faults;
         self.state.count.store(0, Ordering::SeqCst);
         self.state.resets.store(0, Ordering::SeqCst);
+        self.state.matched.store(0, Ordering::SeqCst);
+        self.state.download_resets.store(0, Ordering::SeqCst);
     }
 
     /// Every request seen so far, as `METHOD PATH`.
@@ -142,6 +159,12 @@ fn rewrite(head: &[String]) -> Vec<u8> {
 fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
+    // A TLS handshake (a client trying TLS first on an insecure host): this proxy speaks plain HTTP
+    // only, so it hangs up, as a plain-HTTP registry's refusal would end the attempt.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     let head = read_head(&mut reader)?;
     let request_line = head.first().cloned().unwrap_or_default();
     let mut parts = request_line.split(' ');
@@ -151,8 +174,16 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
     state.log.lock().unwrap().push(format!("{method} {path}"));
     let faults = state.faults.lock().unwrap().clone();
     let length = content_length(&head);
+    // The index among matching requests (or among all when nothing is matched on).
+    let n = match &faults.matching {
+        None => n,
+        Some(m) if format!("{method} {path}").contains(m.as_str()) => {
+            state.matched.fetch_add(1, Ordering::SeqCst)
+        }
+        Some(_) => usize::MAX,
+    };
 
-    if faults.drop_from.is_some_and(|d| n >= d) {
+    if faults.drop_from.is_some_and(|d| n != usize::MAX && n >= d) {
         let _ = client.shutdown(Shutdown::Both);
         return Ok(());
     }
@@ -171,7 +202,10 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
         let _ = client.shutdown(Shutdown::Both);
         return Ok(());
     }
-    if let Some(d) = faults.stall {
+    if let Some(d) = faults.stall
+        && n != usize::MAX
+        && (faults.stall_first == 0 || n < faults.stall_first)
+    {
         std::thread::sleep(d);
     }
     let mut upstream = TcpStream::connect(&state.upstream)?;
@@ -194,6 +228,19 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
     let mut up_reader = BufReader::new(upstream.try_clone()?);
     let response = read_head(&mut up_reader)?;
     client.write_all(&rewrite(&response))?;
+    let body = content_length(&response);
+    if method == "GET"
+        && body > faults.reset_download_after
+        && state.download_resets.fetch_add(1, Ordering::SeqCst) < faults.reset_downloads
+    {
+        std::io::copy(
+            &mut (&mut up_reader).take(faults.reset_download_after as u64),
+            &mut client,
+        )?;
+        let _ = upstream.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     std::io::copy(&mut up_reader, &mut client)?;
     let _ = client.shutdown(Shutdown::Both);
     Ok(())

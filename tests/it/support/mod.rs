@@ -174,6 +174,43 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// Runs `bundle ARGS` in `dir` with `stdin` and extra environment, isolated from the user's credentials
 /// (HOME is `dir`; the auth-file variables are cleared unless given).
 pub fn bundle_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    run_command(bundle_command(dir, args, stdin.is_some(), env), stdin)
+}
+
+/// `bundle ARGS` in `dir` as [`bundle_env`] runs it, started and left running (for a test that
+/// kills it); its output goes to pipes nobody reads: keep it quiet (`-q`).
+pub fn spawn_bundle(dir: &Path, args: &[&str]) -> std::process::Child {
+    let mut cmd = bundle_command(dir, args, false, &[]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.spawn().expect("the bundle binary runs")
+}
+
+/// `bundle ARGS` in `dir` with every file it writes limited to `kib` KiB (`ulimit -f`, with SIGXFSZ
+/// ignored): a write past the limit fails with "File too large", as writes fail on a full disk. This
+/// needs no root, unlike a size-limited file system.
+pub fn bundle_with_file_limit(dir: &Path, args: &[&str], kib: u64) -> Run {
+    let cmd = bundle_command(dir, args, false, &[]);
+    let program = cmd.get_program().to_owned();
+    let mut shell = Command::new("bash");
+    shell
+        .arg("-c")
+        .arg(format!("ulimit -f {kib}; trap '' XFSZ; exec \"$0\" \"$@\""))
+        .arg(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => shell.env(k, v),
+            None => shell.env_remove(k),
+        };
+    }
+    run_command(shell, None)
+}
+
+fn bundle_command(dir: &Path, args: &[&str], stdin: bool, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bundle"));
     cmd.args(args)
         .current_dir(dir)
@@ -185,16 +222,16 @@ pub fn bundle_env(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, 
         .env_remove("XDG_CACHE_HOME")
         .env_remove("BUNDLE_CACHE_DIR")
         .env("HOME", dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+fn run_command(mut cmd: Command, stdin: Option<&str>) -> Run {
     let mut child = cmd.spawn().expect("the bundle binary runs");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");

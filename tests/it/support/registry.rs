@@ -215,6 +215,40 @@ impl Registry {
             variant,
             ca_file,
         };
+        reg.wait_listening();
+        Some(reg)
+    }
+
+    /// Kills the registry process (its storage stays): it is gone until [`Registry::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again on the same port, with the same configuration and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("registry.log"))
+            .unwrap();
+        let mut cmd = Command::new("docker-registry");
+        cmd.arg("serve")
+            .arg(self.dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("REGISTRY_") {
+                cmd.env_remove(k);
+            }
+        }
+        self.child = cmd.spawn().expect("docker-registry starts again");
+        self.wait_listening();
+    }
+
+    fn wait_listening(&mut self) {
+        let reg = self;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if TcpStream::connect(&reg.host).is_ok() {
@@ -231,7 +265,6 @@ impl Registry {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(reg)
     }
 
     /// Changes one byte of blob `digest` (whose content is `bytes`) in the registry's storage: same

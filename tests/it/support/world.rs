@@ -51,12 +51,40 @@ impl World {
 
     /// `--registry-mirror` value: the fixture's source registry at this registry (and prefix).
     pub fn mirror(&self) -> String {
+        self.mirror_at(&self.registry.host)
+    }
+
+    /// `--registry-mirror` value: the fixture's source registry at `host` (a proxy in front of this
+    /// registry, say) and the prefix.
+    pub fn mirror_at(&self, host: &str) -> String {
         let prefix = self.prefix.trim_end_matches('/');
         if prefix.is_empty() {
-            format!("{SOURCE}={}", self.registry.host)
+            format!("{SOURCE}={host}")
         } else {
-            format!("{SOURCE}={}/{prefix}", self.registry.host)
+            format!("{SOURCE}={host}/{prefix}")
         }
+    }
+
+    /// Like [`World::run`], with the registry reached through `host` (plain HTTP: a fault proxy).
+    pub fn args_through(&self, host: &str, command: &str, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "--catalog".into(),
+            catalog(),
+            command.into(),
+            "--registry-mirror".into(),
+            self.mirror_at(host),
+            "--insecure-registry".into(),
+            host.into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Runs [`World::args_through`].
+    pub fn run_through(&self, host: &str, command: &str, extra: &[&str]) -> Run {
+        let args = self.args_through(host, command, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bundle_env(&self.dir, &args, None, &[])
     }
 
     /// `bundle --catalog FIXTURE COMMAND --registry-mirror … [--insecure-registry HOST] EXTRA…` in the

@@ -35,7 +35,8 @@ use crate::types::Digest;
 /// Blobs up to this size go in one `PUT`; bigger ones in `PATCH` chunks of this size. Memory per
 /// upload in flight is bounded by it.
 pub const CHUNK_SIZE: usize = 4 * 1024 * 1024;
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long a read may stall before a push request fails, unless the run says otherwise.
+pub(super) const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A push operation failed. Names the registry and what was being done; never a credential.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -169,13 +170,14 @@ impl PushClient {
         insecure: bool,
         roots: &[reqwest::Certificate],
         retry: RetryPolicy,
+        read_timeout: std::time::Duration,
     ) -> Result<Self, SetupError> {
         let build = |insecure: bool| {
             reqwest::Client::builder()
                 .danger_accept_invalid_certs(insecure)
                 .tls_certs_merge(roots.to_vec())
                 .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
+                .read_timeout(read_timeout)
                 .user_agent(USER_AGENT)
                 .build()
                 .map_err(|e| SetupError::Client {
