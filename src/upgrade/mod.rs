@@ -25,6 +25,7 @@
 //! [`Reason::AgainstRule`]. Where not even that gives a platform, the plan stops
 //! ([`Plan::stuck`]) with the facts that do not hold.
 
+mod facts;
 mod model;
 mod planner;
 mod search;
@@ -36,9 +37,9 @@ use crate::catalog::{Catalog, KUBERNETES, Phase, UpgradeRuleKind};
 use crate::solver::{Chosen, FactLine};
 use crate::types::Version;
 
+use facts::kube_rule_facts;
 use model::{Model, State};
 use planner::Planner;
-use why::kube_rule_facts;
 
 /// A plan: the steps from the old platform to the target, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

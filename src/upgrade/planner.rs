@@ -2,8 +2,8 @@
 //! finish at the end; each step's platform is the first the search finds over domains that put
 //! "stay" first wherever staying is allowed.
 
+use super::facts::{dedup, kube_rule_facts};
 use super::model::{Model, State};
-use super::why::{dedup, kube_rule_facts};
 use super::{PlanStep, StepKind, Stuck, search};
 use crate::solver::FactLine;
 use crate::types::Version;

@@ -1,46 +1,14 @@
 //! Why each component moves in a step: the reason and the catalog facts behind it.
 
+use super::facts::{dedup, kube_rule_facts};
 use super::model::{Broken, State};
 use super::planner::Planner;
-use super::{Change, Model, PlanStep, Reason, StepKind, chosen};
-use crate::catalog::KUBERNETES;
+use super::{Change, PlanStep, Reason, StepKind, chosen};
 use crate::solver::FactLine;
 use crate::types::Version;
 
 /// At most this many versions are listed when explaining why none fits.
 const MAX_LISTED: usize = 6;
-
-/// The Kubernetes upgrade facts as fact lines.
-pub(super) fn kube_rule_facts(m: &Model<'_>) -> Vec<FactLine> {
-    let up = &m.comp(m.kube).upgrade;
-    let mut out: Vec<FactLine> = up
-        .rules
-        .iter()
-        .map(|r| FactLine {
-            subject: KUBERNETES.to_string(),
-            text: r.to_string(),
-            source: Some(r.source.clone()),
-        })
-        .collect();
-    if let Some(s) = &up.skew {
-        let parts: Vec<String> = s
-            .parts
-            .iter()
-            .filter(|p| p.name != s.reference)
-            .map(|p| format!("{} at most {} behind", p.name, p.behind))
-            .collect();
-        out.push(FactLine {
-            subject: KUBERNETES.to_string(),
-            text: format!(
-                "version skew against {}: {}, none newer",
-                s.reference,
-                parts.join(", ")
-            ),
-            source: Some(s.source.clone()),
-        });
-    }
-    out
-}
 
 impl Planner<'_, '_> {
     /// The step from `a` to `b`, with a reason and its facts for every change.
@@ -252,14 +220,4 @@ impl Planner<'_, '_> {
         }
         dedup(facts)
     }
-}
-
-pub(super) fn dedup(facts: Vec<FactLine>) -> Vec<FactLine> {
-    let mut out: Vec<FactLine> = Vec::new();
-    for f in facts {
-        if !out.contains(&f) {
-            out.push(f);
-        }
-    }
-    out
 }
