@@ -20,9 +20,9 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use super::artifacts::ChartRef;
+use super::checks::Crd;
 use super::helm::{Helm, Request as HelmRequest};
 use super::image::RegistryPrefix as Mirror;
-use super::checks::Crd;
 use super::images::{self, Index};
 use super::values::{self, Template};
 use super::yaml::{self, Doc, Node};
@@ -30,7 +30,6 @@ use super::{Delivery, GENERATED_HEADER, Output, Problem, RenderError, Skipped};
 use crate::lock::Lock;
 
 pub use super::request::Request;
-
 
 /// Components rendered only beside another: (component, needs, why).
 const NEEDS: &[(&str, &str, &str)] = &[
@@ -613,4 +612,3 @@ fn kustomization(files: &BTreeMap<String, String>) -> String {
     }
     k
 }
-
