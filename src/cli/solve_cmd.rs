@@ -262,8 +262,8 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `new` with the digests `bundle pin` (or `export`) filled into `old` for the same images of the
-/// same component versions: pinning resolves a solution, it does not change it, so `--locked`
+/// `new` with the digests `bundle pin` (or `export`) filled into `old` for the same images, charts
+/// and release manifests of the same component versions: pinning resolves a solution, it does not change it, so `--locked`
 /// accepts a pinned lock (a bundle's) that the catalog still solves to.
 fn with_pins_of(new: &Lock, old: &Lock) -> Lock {
     let mut out = new.clone();
@@ -280,6 +280,20 @@ fn with_pins_of(new: &Lock, old: &Lock) -> Lock {
                 .images
                 .iter()
                 .find(|x| x.reference == i.reference)
+                .and_then(|x| x.digest.clone());
+        }
+        for ch in c.charts.iter_mut().filter(|ch| ch.digest.is_none()) {
+            ch.digest = o
+                .charts
+                .iter()
+                .find(|x| x.chart == ch.chart)
+                .and_then(|x| x.digest.clone());
+        }
+        for m in c.manifests.iter_mut().filter(|m| m.digest.is_none()) {
+            m.digest = o
+                .manifests
+                .iter()
+                .find(|x| x.url == m.url)
                 .and_then(|x| x.digest.clone());
         }
     }

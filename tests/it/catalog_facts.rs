@@ -479,3 +479,54 @@ fn real_catalog_round_trips_through_a_tar() {
         "{listed}"
     );
 }
+
+/// `solve --locked` compares the solution, not what `bundle pin` (or `export`, whose bundle carries
+/// the pinned lock) filled in: digests of images, charts and release manifests that the fresh
+/// solution leaves open are taken from the lock; a different version still fails.
+#[test]
+fn solve_locked_accepts_a_pinned_lock() {
+    let tmp = crate::support::tempdir();
+    let out = tmp.join("bundle.lock").display().to_string();
+    let solve = |extra: &[&str]| {
+        let mut args = vec!["solve", "--allow-eol", "--as-of", "2031-06-01", "-o", &out];
+        args.extend_from_slice(extra);
+        on_good(&args)
+    };
+    let r = solve(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let solved = std::fs::read_to_string(&out).unwrap();
+    // what pin does: a digest under every chart version and manifest url that has none
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut pinned = String::new();
+    let mut filled = 0;
+    let lines: Vec<&str> = solved.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        pinned.push_str(l);
+        pinned.push('\n');
+        let t = l.trim_start();
+        let indent = l.len() - t.len();
+        let next_is_digest = lines
+            .get(i + 1)
+            .is_some_and(|n| n.trim_start().starts_with("digest:"));
+        if (t.starts_with("version:") && indent >= 8 || t.starts_with("- url:")) && !next_is_digest
+        {
+            let pad = if t.starts_with("- url:") {
+                indent + 2
+            } else {
+                indent
+            };
+            pinned.push_str(&format!("{}digest: {digest}\n", " ".repeat(pad)));
+            filled += 1;
+        }
+    }
+    assert!(filled >= 2, "no chart or manifest to pin in\n{solved}");
+    std::fs::write(&out, &pinned).unwrap();
+    let r = solve(&["--locked"]);
+    assert_eq!(r.code, 0, "{r:?}\n{pinned}");
+    // a lock whose versions the catalog no longer chooses still fails
+    let other = pinned.replacen("version: 0.2.3", "version: 0.1.0", 1);
+    assert_ne!(other, pinned, "{pinned}");
+    std::fs::write(&out, &other).unwrap();
+    let r = solve(&["--locked"]);
+    assert_eq!(r.code, 1, "{r:?}");
+}
