@@ -267,19 +267,7 @@ fn platform_table(out: &mut String, m: &Matrix) {
         }
     }
     out.push_str("</tr>\n");
-    let mut names: Vec<&str> = m
-        .platforms
-        .iter()
-        .flat_map(|p| match p {
-            Platform::Solved { components, .. } => {
-                components.iter().map(|c| c.name.as_str()).collect()
-            }
-            Platform::Conflict { .. } => Vec::new(),
-        })
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    for name in names {
+    for name in m.platform_components() {
         let _ = write!(
             out,
             "<tr data-name=\"{}\"><th scope=\"row\">{}</th>",

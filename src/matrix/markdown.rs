@@ -164,19 +164,7 @@ fn platform_table(out: &mut String, m: &Matrix) {
         }
     }
     out.push('\n');
-    let mut names: Vec<&str> = m
-        .platforms
-        .iter()
-        .flat_map(|p| match p {
-            Platform::Solved { components, .. } => {
-                components.iter().map(|c| c.name.as_str()).collect()
-            }
-            Platform::Conflict { .. } => Vec::new(),
-        })
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    for name in names {
+    for name in m.platform_components() {
         let _ = write!(out, "| {name} |");
         for p in &m.platforms {
             match p {
