@@ -11,14 +11,6 @@ use crate::types::VersionReq;
 
 /// Arguments of `bundle matrix`.
 #[derive(Debug, Args)]
-#[command(after_long_help = "\
-Exit codes: 0 success; 1 --baseline found regressions; 2 bad input.
-
-Examples:
-  bundle matrix                                   Markdown on standard output
-  bundle matrix --format html -o matrix.html      the page people look at
-  bundle matrix --format github                   a GitHub Actions strategy.matrix
-  bundle matrix --format json -o new.json --baseline docs/compatibility.json")]
 pub(crate) struct MatrixArgs {
     /// Only the Kubernetes minors with a version in this range, e.g. `>=1.33` or `~1.35`.
     #[arg(long, value_name = "RANGE")]

@@ -34,11 +34,14 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
 }
 
 mod catalog_cmd;
+mod completions_cmd;
 mod error;
+mod examples;
 mod export_cmd;
 mod format;
 mod inspect_cmd;
 mod lockfile;
+mod man_cmd;
 mod matrix_cmd;
 mod mirror_cmd;
 mod pin_cmd;
@@ -69,7 +72,8 @@ pub(crate) use error::Failure;
     name = "bundle",
     version,
     propagate_version = true,
-    max_term_width = 110
+    max_term_width = 110,
+    after_help = examples::BUNDLE
 )]
 pub struct Cli {
     /// Catalog directory (holding catalog.yaml, components/, profiles/), or a bundle written by
@@ -85,17 +89,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Look into the catalog: list components, show one, check it for problems.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::CATALOG)]
     Catalog(CatalogCommand),
     /// Solve the newest compatible platform and write bundle.lock.
     ///
     /// With no request (no file, no --kubernetes/--with/--without), an existing lock's request is
     /// solved again, or else the catalog's `default` profile. Versions in an existing lock are kept
     /// where they still fit; --upgrade and --upgrade-package move on.
+    #[command(after_help = examples::SOLVE)]
     Solve(solve_cmd::SolveArgs),
     /// Explain why a component in the lock is at its version and not newer.
+    #[command(after_help = examples::WHY)]
     Why(solve_cmd::WhyArgs),
     /// The compatibility matrix: every Kubernetes minor × every component, and the platform per minor.
+    #[command(after_help = examples::MATRIX)]
     Matrix(matrix_cmd::MatrixArgs),
     /// Plan an upgrade from an old lock, one valid step at a time.
     ///
@@ -103,6 +110,7 @@ enum Command {
     /// policy); components that do not support the next minor move before it; every step's
     /// platform is a solution of its own. Where no fully compatible path exists, the plan shows the
     /// least disruptive way, the moves marked `!`, and warns; exit 1 when no way reaches the target.
+    #[command(after_help = examples::PLAN)]
     Plan(plan_cmd::PlanArgs),
     /// Resolve every image, chart and release manifest in the lock to its digest (tags move; digests
     /// do not).
@@ -114,6 +122,7 @@ enum Command {
     /// values (helm template, chart tests skipped) and every manifest read: an image they use that the
     /// catalog does not list for the component is an error (exit 1) naming the component, the
     /// artifact, the object and the field path. Without helm, only manifests are checked.
+    #[command(after_help = examples::PIN)]
     Pin(pin_cmd::PinArgs),
     /// Render the locked platform from upstream's charts and release manifests, every image pinned.
     ///
@@ -123,20 +132,32 @@ enum Command {
     /// object checked (custom resources against their CRDs' schemas); problems exit 1 and nothing is
     /// written. `--delivery flux` writes Flux objects instead (no helm); `--bundle` moves the rendering
     /// a bundle carries to a mirror (no helm); `--list-images` lists every image and who uses it.
+    #[command(after_help = examples::RENDER)]
     Render(render_cmd::RenderArgs),
     /// Export the locked platform as one air-gapped OCI bundle (directory, .tar or .tar.zst).
+    #[command(after_help = examples::EXPORT)]
     Export(export_cmd::ExportArgs),
     /// Verify a bundle: every blob rehashed, every reference present.
+    #[command(after_help = examples::VERIFY)]
     Verify(verify_cmd::VerifyArgs),
     /// Show what is in a bundle: the lock, images per component, sizes, platforms.
+    #[command(after_help = examples::INSPECT)]
     Inspect(inspect_cmd::InspectArgs),
     /// Push a bundle into Harbor or any OCI registry: verified first, blobs before manifests before tags.
+    #[command(after_help = examples::MIRROR)]
     Mirror(mirror_cmd::MirrorArgs),
+    /// Print the shell completion script for bash, zsh or fish (see README: installing completions).
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = examples::MAN)]
+    Man(man_cmd::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum CatalogCommand {
     /// List components with their versions, capabilities and lifecycle.
+    #[command(after_help = examples::CATALOG_LIST)]
     List {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -144,6 +165,7 @@ enum CatalogCommand {
     },
     /// Show one component (every version with its facts and their sources), or without a name the
     /// catalog itself: where it comes from and how old its facts are.
+    #[command(after_help = examples::CATALOG_SHOW)]
     Show {
         /// Component name (none: the catalog).
         name: Option<String>,
@@ -155,6 +177,7 @@ enum CatalogCommand {
         as_of: Option<String>,
     },
     /// Check the catalog: exit 0 when clean, 1 listing every problem as file:line: message.
+    #[command(after_help = examples::CATALOG_CHECK)]
     Check(CheckArgs),
 }
 
@@ -245,6 +268,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Mirror(args) => mirror_cmd::run(args),
+        Command::Completions(args) => completions_cmd::run(args),
+        Command::Man(args) => man_cmd::run(args),
     }
 }
 

@@ -19,6 +19,7 @@ mod pin;
 mod plan;
 mod reliability;
 mod render;
+mod shell;
 mod solve;
 mod support;
 mod verify;
