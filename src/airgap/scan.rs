@@ -213,10 +213,11 @@ pub fn fetch(
             }
             let mut r = LazyFile::new(p);
             let blob = hash_stream(&mut r, meta.len(), true, limit);
-            if blob.read_error.is_none() && &blob.digest == d {
-                if let Some(doc) = blob.document {
-                    out.insert(d.clone(), doc);
-                }
+            if blob.read_error.is_none()
+                && &blob.digest == d
+                && let Some(doc) = blob.document
+            {
+                out.insert(d.clone(), doc);
             }
         }
         return Ok(out);

@@ -101,10 +101,10 @@ pub fn field_path_at(text: &str, line: u32, column: u32) -> Option<String> {
         let (key_indent, key_content) = strip_dash(indent, content);
         if key_indent > indent {
             // a list item line: `- key: …` or `- value`
-            if key_indent < limit {
-                if let Some(key) = key_of(key_content) {
-                    segments.push(key.to_string());
-                }
+            if key_indent < limit
+                && let Some(key) = key_of(key_content)
+            {
+                segments.push(key.to_string());
             }
             segments.push(format!("[{}]", item_index(&lines, i, indent)));
             limit = indent;

@@ -161,17 +161,17 @@ fn installation_registry(
                 continue;
             };
             found = Some(r.to_string());
-            if let Some(m) = mirror {
-                if !r.starts_with(&format!("{m}/")) {
-                    problems.push(problem(
-                        file,
-                        Some(i + 1),
-                        format!(
-                            "{}: spec.registry: `{r}` is not on the mirror {m}",
-                            kind_name(&d.node)
-                        ),
-                    ));
-                }
+            if let Some(m) = mirror
+                && !r.starts_with(&format!("{m}/"))
+            {
+                problems.push(problem(
+                    file,
+                    Some(i + 1),
+                    format!(
+                        "{}: spec.registry: `{r}` is not on the mirror {m}",
+                        kind_name(&d.node)
+                    ),
+                ));
             }
         }
     }

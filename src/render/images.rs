@@ -100,19 +100,19 @@ impl Index {
     /// Matches a parsed reference.
     pub fn lookup(&self, r: &ImageRef) -> Match<'_> {
         let name = r.name();
-        if let Some(t) = r.tag() {
-            if let Some(&i) = self.by_tag.get(&(name.clone(), t.to_string())) {
-                let l = &self.all[i];
-                return match (r.digest().map(|d| d.as_str()), &l.digest) {
-                    (Some(d), Some(ld)) if d != ld => Match::OtherDigest(l, d.to_string()),
-                    _ => Match::Locked(l),
-                };
-            }
+        if let Some(t) = r.tag()
+            && let Some(&i) = self.by_tag.get(&(name.clone(), t.to_string()))
+        {
+            let l = &self.all[i];
+            return match (r.digest().map(|d| d.as_str()), &l.digest) {
+                (Some(d), Some(ld)) if d != ld => Match::OtherDigest(l, d.to_string()),
+                _ => Match::Locked(l),
+            };
         }
-        if let Some(d) = r.digest() {
-            if let Some(&i) = self.by_digest.get(&(name, d.as_str().to_string())) {
-                return Match::Locked(&self.all[i]);
-            }
+        if let Some(d) = r.digest()
+            && let Some(&i) = self.by_digest.get(&(name, d.as_str().to_string()))
+        {
+            return Match::Locked(&self.all[i]);
         }
         Match::Unknown
     }

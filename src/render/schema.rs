@@ -128,14 +128,14 @@ fn check(schema: &Value, v: &Value, path: &str, strict: bool, out: &mut Vec<Viol
         });
         return;
     }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            let allowed: Vec<String> = e.iter().map(Value::to_string).collect();
-            out.push(Violation {
-                path: path.to_string(),
-                message: format!("{v} is not one of {}", allowed.join(", ")),
-            });
-        }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        let allowed: Vec<String> = e.iter().map(Value::to_string).collect();
+        out.push(Violation {
+            path: path.to_string(),
+            message: format!("{v} is not one of {}", allowed.join(", ")),
+        });
     }
     bounds(schema, v, path, out);
     match v {
@@ -188,15 +188,15 @@ fn bounds(schema: &Value, v: &Value, path: &str, out: &mut Vec<Violation>) {
     if let Some(x) = v.as_f64() {
         let excl_min = flag(schema, "exclusiveMinimum");
         let excl_max = flag(schema, "exclusiveMaximum");
-        if let Some(m) = num("minimum") {
-            if x < m || (excl_min && x == m) {
-                bad(format!("{x} is less than the minimum {m}"));
-            }
+        if let Some(m) = num("minimum")
+            && (x < m || (excl_min && x == m))
+        {
+            bad(format!("{x} is less than the minimum {m}"));
         }
-        if let Some(m) = num("maximum") {
-            if x > m || (excl_max && x == m) {
-                bad(format!("{x} is more than the maximum {m}"));
-            }
+        if let Some(m) = num("maximum")
+            && (x > m || (excl_max && x == m))
+        {
+            bad(format!("{x} is more than the maximum {m}"));
         }
     }
     let len = match v {
@@ -216,15 +216,15 @@ fn bounds(schema: &Value, v: &Value, path: &str, out: &mut Vec<Violation>) {
         _ => None,
     };
     if let Some((n, min, max, what)) = len {
-        if let Some(m) = int(min) {
-            if n < m {
-                bad(format!("has {n} {what}, fewer than {m}"));
-            }
+        if let Some(m) = int(min)
+            && n < m
+        {
+            bad(format!("has {n} {what}, fewer than {m}"));
         }
-        if let Some(m) = int(max) {
-            if n > m {
-                bad(format!("has {n} {what}, more than {m}"));
-            }
+        if let Some(m) = int(max)
+            && n > m
+        {
+            bad(format!("has {n} {what}, more than {m}"));
         }
     }
 }
@@ -242,13 +242,13 @@ fn junctors(schema: &Value, v: &Value, path: &str, out: &mut Vec<Violation>) {
             check(s, v, path, false, out);
         }
     }
-    if let Some(any) = list("anyOf") {
-        if !any.iter().any(|s| passes(s, v, path)) {
-            out.push(Violation {
-                path: path.to_string(),
-                message: "matches none of the schema's anyOf alternatives".to_string(),
-            });
-        }
+    if let Some(any) = list("anyOf")
+        && !any.iter().any(|s| passes(s, v, path))
+    {
+        out.push(Violation {
+            path: path.to_string(),
+            message: "matches none of the schema's anyOf alternatives".to_string(),
+        });
     }
     if let Some(one) = list("oneOf") {
         let n = one.iter().filter(|s| passes(s, v, path)).count();
@@ -261,13 +261,13 @@ fn junctors(schema: &Value, v: &Value, path: &str, out: &mut Vec<Violation>) {
             });
         }
     }
-    if let Some(not) = schema.get("not") {
-        if passes(not, v, path) {
-            out.push(Violation {
-                path: path.to_string(),
-                message: "matches the schema's `not`".to_string(),
-            });
-        }
+    if let Some(not) = schema.get("not")
+        && passes(not, v, path)
+    {
+        out.push(Violation {
+            path: path.to_string(),
+            message: "matches the schema's `not`".to_string(),
+        });
     }
 }
 

@@ -261,10 +261,11 @@ fn key_text(text: &str, k: Spanned<Raw>) -> String {
         let span = k.referenced.span();
         if let (Some(o), Some(l)) = (span.byte_offset(), span.byte_len()) {
             let (o, l) = (o as usize, l as usize);
-            if let Some(src) = text.get(o..o + l) {
-                if !src.is_empty() && !src.contains(['\n', '"', '\'']) {
-                    return src.to_string();
-                }
+            if let Some(src) = text.get(o..o + l)
+                && !src.is_empty()
+                && !src.contains(['\n', '"', '\''])
+            {
+                return src.to_string();
             }
         }
     }

@@ -104,10 +104,10 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
 
     let mut facts = Vec::new();
     let k8s = catalog.component_index(KUBERNETES);
-    if core.is_empty() {
-        if let Some(k) = k8s {
-            facts.extend(version_facts(oracle, catalog, k, &Set::Any, &[], None));
-        }
+    if core.is_empty()
+        && let Some(k) = k8s
+    {
+        facts.extend(version_facts(oracle, catalog, k, &Set::Any, &[], None));
     }
     for (idx, item) in core.iter().enumerate() {
         let rest: Vec<RequestItem> = core
@@ -205,27 +205,23 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
             };
             let comp = &catalog.components[ci];
             let alive = (0..comp.versions.len()).any(|v| strict.excluded(ci, v).is_none());
-            if !alive {
-                if let Some(r) = comp.newest() {
-                    let why = strict
-                        .excluded(ci, comp.versions.len() - 1)
-                        .unwrap_or_default();
-                    let flags = match (
-                        r.lifecycle.dead_on(request.as_of).is_some() && !request.allow_eol,
-                        r.kubernetes.is_untested() && !request.allow_untested,
-                    ) {
-                        (true, true) => "--allow-eol and --allow-untested",
-                        (false, true) => "--allow-untested",
-                        _ => "--allow-eol",
-                    };
-                    facts.push(FactLine {
-                        subject: comp.name.clone(),
-                        text: format!(
-                            "is also {why} (every version), so {flags} alone would not help"
-                        ),
-                        source: exclusion_source(r, &why),
-                    });
-                }
+            if !alive && let Some(r) = comp.newest() {
+                let why = strict
+                    .excluded(ci, comp.versions.len() - 1)
+                    .unwrap_or_default();
+                let flags = match (
+                    r.lifecycle.dead_on(request.as_of).is_some() && !request.allow_eol,
+                    r.kubernetes.is_untested() && !request.allow_untested,
+                ) {
+                    (true, true) => "--allow-eol and --allow-untested",
+                    (false, true) => "--allow-untested",
+                    _ => "--allow-eol",
+                };
+                facts.push(FactLine {
+                    subject: comp.name.clone(),
+                    text: format!("is also {why} (every version), so {flags} alone would not help"),
+                    source: exclusion_source(r, &why),
+                });
             }
         }
     }

@@ -233,13 +233,12 @@ impl<'c> Oracle<'c> {
         }
         // a capability the query needs: one of its providers must stay possible
         for need in &q.needs {
-            if let Need::AnyOf(ps) = need {
-                if !ps
+            if let Need::AnyOf(ps) = need
+                && !ps
                     .iter()
                     .any(|p| bits::any_below(cc.slice(&d, *p), cc.nv[*p]))
-                {
-                    return None;
-                }
+            {
+                return None;
             }
         }
         propagate(cc, &mut d, &[], &mut queue).then_some(d)
@@ -458,10 +457,10 @@ impl DependencyProvider for Provider<'_> {
             ..Candidates::default()
         };
         for (ver, r) in component.versions.iter().enumerate() {
-            if let Some((cc, d)) = &self.domains {
-                if !bits::has(cc.slice(d, comp), ver) {
-                    continue;
-                }
+            if let Some((cc, d)) = &self.domains
+                && !bits::has(cc.slice(d, comp), ver)
+            {
+                continue;
             }
             let id = self.pool.intern_solvable(
                 name,

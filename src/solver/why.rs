@@ -48,14 +48,12 @@ pub fn why(
     for r in comp.versions.iter().rev().filter(|r| r.version > current) {
         let subject = format!("{name} {}", r.version);
         let mut facts = Vec::new();
-        if !allow_eol {
-            if let Some(dead) = r.lifecycle.dead_on(as_of) {
-                facts.push(FactLine {
-                    subject: subject.clone(),
-                    text: format!("is {dead}"),
-                    source: r.lifecycle.source.clone(),
-                });
-            }
+        if !allow_eol && let Some(dead) = r.lifecycle.dead_on(as_of) {
+            facts.push(FactLine {
+                subject: subject.clone(),
+                text: format!("is {dead}"),
+                source: r.lifecycle.source.clone(),
+            });
         }
         if !allow_untested && r.kubernetes.is_untested() {
             facts.push(FactLine {
@@ -65,31 +63,31 @@ pub fn why(
             });
         }
         for c in &r.requires {
-            if let Some(v) = chosen(&c.name) {
-                if !c.range.matches(v) {
-                    facts.push(FactLine {
-                        subject: subject.clone(),
-                        text: format!(
-                            "requires {} {}, and the platform has {} {v}",
-                            c.name, c.range, c.name
-                        ),
-                        source: c.source.clone(),
-                    });
-                }
+            if let Some(v) = chosen(&c.name)
+                && !c.range.matches(v)
+            {
+                facts.push(FactLine {
+                    subject: subject.clone(),
+                    text: format!(
+                        "requires {} {}, and the platform has {} {v}",
+                        c.name, c.range, c.name
+                    ),
+                    source: c.source.clone(),
+                });
             }
         }
         for c in &r.constrains {
-            if let Some(v) = chosen(&c.name) {
-                if !c.range.matches(v) {
-                    facts.push(FactLine {
-                        subject: subject.clone(),
-                        text: format!(
-                            "allows {} only in {}, and the platform has {} {v}",
-                            c.name, c.range, c.name
-                        ),
-                        source: c.source.clone(),
-                    });
-                }
+            if let Some(v) = chosen(&c.name)
+                && !c.range.matches(v)
+            {
+                facts.push(FactLine {
+                    subject: subject.clone(),
+                    text: format!(
+                        "allows {} only in {}, and the platform has {} {v}",
+                        c.name, c.range, c.name
+                    ),
+                    source: c.source.clone(),
+                });
             }
         }
         for c in &r.conflicts {

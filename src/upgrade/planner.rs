@@ -317,10 +317,10 @@ impl Planner<'_, '_> {
                 if pinned.contains(&i) {
                     let pins = self.pin_versions(kn, i);
                     let mut d: Vec<Option<Version>> = Vec::new();
-                    if let Some(a) = &st[i] {
-                        if pins.contains(a) {
-                            d.push(Some(a.clone()));
-                        }
+                    if let Some(a) = &st[i]
+                        && pins.contains(a)
+                    {
+                        d.push(Some(a.clone()));
                     }
                     d.extend(pins.into_iter().map(Some));
                     return d;

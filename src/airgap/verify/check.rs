@@ -555,10 +555,10 @@ impl Checker<'_> {
         for l in &m.layers {
             self.descriptor(l, layer, context);
         }
-        if let Some(s) = &m.subject {
-            if is_sha256(&s.digest) {
-                self.referenced.insert(s.digest.clone());
-            }
+        if let Some(s) = &m.subject
+            && is_sha256(&s.digest)
+        {
+            self.referenced.insert(s.digest.clone());
         }
     }
 

@@ -194,17 +194,17 @@ fn check_component(
                 format!("{}: upgrade rule without a source", comp.name),
             ));
         }
-        if let UpgradeRuleKind::From { to, .. } = &r.kind {
-            if !comp.versions.iter().any(|v| to.matches(&v.version)) {
-                out.push(problem(
-                    file,
-                    r.line,
-                    format!(
-                        "{}: upgrade rule `to: {to}` matches no version of {} in the catalog",
-                        comp.name, comp.name
-                    ),
-                ));
-            }
+        if let UpgradeRuleKind::From { to, .. } = &r.kind
+            && !comp.versions.iter().any(|v| to.matches(&v.version))
+        {
+            out.push(problem(
+                file,
+                r.line,
+                format!(
+                    "{}: upgrade rule `to: {to}` matches no version of {} in the catalog",
+                    comp.name, comp.name
+                ),
+            ));
         }
     }
     if let Some(s) = &comp.upgrade.skew {

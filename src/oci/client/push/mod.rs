@@ -349,12 +349,12 @@ impl PushClient {
         if r.status() != StatusCode::CREATED {
             return Err(self.status_error(&what, r).await);
         }
-        if let Some(d) = header(&r, "docker-content-digest") {
-            if d != digest.as_str() {
-                return Err(Attempt::fatal(
-                    self.protocol(&what, format!("the registry stored the blob as {d}")),
-                ));
-            }
+        if let Some(d) = header(&r, "docker-content-digest")
+            && d != digest.as_str()
+        {
+            return Err(Attempt::fatal(
+                self.protocol(&what, format!("the registry stored the blob as {d}")),
+            ));
         }
         Ok(size)
     }
@@ -372,10 +372,10 @@ impl PushClient {
         if self.blob_exists(repository, digest).await? {
             return Ok(BlobOutcome::Present);
         }
-        if let Some(from) = mount_from {
-            if self.mount_blob(repository, from, digest).await? {
-                return Ok(BlobOutcome::Mounted);
-            }
+        if let Some(from) = mount_from
+            && self.mount_blob(repository, from, digest).await?
+        {
+            return Ok(BlobOutcome::Mounted);
         }
         self.upload_blob(repository, digest, size, file)
             .await

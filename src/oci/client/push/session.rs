@@ -222,14 +222,12 @@ impl PushClient {
             return Ok(None);
         };
         let key = scope.params().join(" ");
-        if !fresh {
-            if let Ok(g) = self.auth.lock() {
-                if let Some(t) = g.tokens.get(&key) {
-                    if t.expires > Instant::now() {
-                        return Ok(Some(t.value.clone()));
-                    }
-                }
-            }
+        if !fresh
+            && let Ok(g) = self.auth.lock()
+            && let Some(t) = g.tokens.get(&key)
+            && t.expires > Instant::now()
+        {
+            return Ok(Some(t.value.clone()));
         }
         let what = "token request";
         let mut url = Url::parse(&realm).map_err(|e| {
