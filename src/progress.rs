@@ -41,6 +41,9 @@ pub enum Phase {
     UsedImages,
     /// Manifests and indexes fetched (`export`), one item per image.
     Manifests,
+    /// Referrers (signatures, attestations, SBOMs) of every image discovered and their manifests
+    /// fetched (`export`), one item per image.
+    Referrers,
     /// Config and layer blobs fetched (`export`), one item per blob.
     Blobs,
     /// The layout archived into a `.tar`/`.tar.zst` (`export`), one item: the archive.
@@ -68,6 +71,7 @@ impl Phase {
             Phase::Artifacts => "charts and manifests",
             Phase::UsedImages => "images the artifacts use",
             Phase::Manifests => "manifests",
+            Phase::Referrers => "referrers",
             Phase::Blobs => "blobs",
             Phase::Pack => "pack",
             Phase::PushBlobs => "blobs",

@@ -12,16 +12,18 @@ use crate::oci::wire::Descriptor;
 
 /// Version of the bundle format this build writes (recorded in `index.json` annotations).
 ///
-/// 3: upstream's charts (Helm OCI artifacts) and release manifests (artifacts of
+/// 4: upstream's referrers (signatures, attestations, SBOMs) of images are entries of `index.json`
+/// ([`EntryKind::Referrers`], told apart by [`REFERRER_SUBJECT_ANNOTATION`]); a format-3 reader would
+/// take them for unnamed images. 3: upstream's charts (Helm OCI artifacts) and release manifests (artifacts of
 /// [`RELEASE_MANIFESTS_ARTIFACT_TYPE`]) are entries of `index.json`, told apart by their
 /// `artifactType` and named by [`NAME_ANNOTATION`], not `ref.name` (for the same reason as the
 /// platform artifact). 2: the platform artifact's `index.json` entry is found by its `artifactType` and carries no
 /// `org.opencontainers.image.ref.name` (`ctr images import` unpacks every named entry as an image,
 /// and an artifact cannot be unpacked); image names are canonical references. 1: the platform
 /// artifact was named `bundle.platform`.
-pub const BUNDLE_FORMAT_VERSION: &str = "3";
+pub const BUNDLE_FORMAT_VERSION: &str = "4";
 /// Every format version this build reads.
-pub const READABLE_FORMAT_VERSIONS: &[&str] = &["1", "2", "3"];
+pub const READABLE_FORMAT_VERSIONS: &[&str] = &["1", "2", "3", "4"];
 /// Annotation on each `index.json` entry: the component(s) the image belongs to (comma-separated).
 pub const COMPONENT_ANNOTATION: &str = "dev.bundle.component";
 /// Annotation on a filtered index entry: the digest of the upstream index it was filtered from.
@@ -72,6 +74,61 @@ pub const NAME_ANNOTATION: &str = "dev.bundle.ref.name";
 /// (`bundle.dev/manifests/calico:3.31.2`); a name, not a host anyone contacts.
 pub const RELEASE_MANIFESTS_NAME: &str = "bundle.dev/manifests";
 
+/// Annotation on a referrers entry of `index.json`: the digest of the manifest (or index) it refers
+/// to, its subject (an image's top manifest or one of its platform manifests).
+pub const REFERRER_SUBJECT_ANNOTATION: &str = "dev.bundle.referrer.subject";
+/// Annotation on a referrers entry: the name of the `index.json` entry whose image holds the subject.
+pub const REFERRER_OF_ANNOTATION: &str = "dev.bundle.referrer.of";
+/// Annotation on a referrers entry: how upstream published it (a [`ReferrerScheme`] name).
+pub const REFERRER_SCHEME_ANNOTATION: &str = "dev.bundle.referrer.scheme";
+
+/// How a referrers entry was published upstream, and so how a mirror publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReferrerScheme {
+    /// The OCI 1.1 referrers of the subject, as an OCI index in the referrers tag schema
+    /// (`sha256-<hex>`): upstream's fallback tag as it was served, or made from the referrers API's
+    /// answer when upstream has the API.
+    Referrers,
+    /// A cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`), the manifest as it was served.
+    Cosign,
+}
+
+impl ReferrerScheme {
+    /// `referrers`, `cosign`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferrerScheme::Referrers => "referrers",
+            ReferrerScheme::Cosign => "cosign",
+        }
+    }
+
+    /// The scheme a [`REFERRER_SCHEME_ANNOTATION`] value names.
+    pub fn parse(s: &str) -> Option<ReferrerScheme> {
+        match s {
+            "referrers" => Some(ReferrerScheme::Referrers),
+            "cosign" => Some(ReferrerScheme::Cosign),
+            _ => None,
+        }
+    }
+}
+
+/// The suffixes of cosign's tag scheme (`sha256-<hex>.sig`, …), with what each holds.
+pub const COSIGN_SUFFIXES: [(&str, &str); 3] = [
+    ("sig", "signature"),
+    ("att", "attestation"),
+    ("sbom", "SBOM"),
+];
+
+/// The tag of `subject` in the referrers tag schema (`sha256-<hex>`); with a cosign suffix, the
+/// cosign tag (`sha256-<hex>.sig`).
+pub fn referrers_tag(subject: &crate::types::Digest, suffix: Option<&str>) -> String {
+    let base = subject.as_str().replacen(':', "-", 1);
+    match suffix {
+        Some(s) => format!("{base}.{s}"),
+        None => base,
+    }
+}
+
 /// What an `index.json` entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -84,6 +141,10 @@ pub enum EntryKind {
     ReleaseManifests,
     /// The bundle's platform artifact (no name).
     Platform,
+    /// Upstream's referrers of an image's manifest (signatures, attestations, SBOMs), in one of the
+    /// [`ReferrerScheme`]s; carries [`REFERRER_SUBJECT_ANNOTATION`] and is named by
+    /// [`NAME_ANNOTATION`] (`REGISTRY/REPOSITORY:sha256-<hex>[.sig|.att|.sbom]`).
+    Referrers,
 }
 
 impl EntryKind {
@@ -91,6 +152,9 @@ impl EntryKind {
     pub fn of(entry: &Descriptor) -> EntryKind {
         if is_platform_artifact(entry) {
             return EntryKind::Platform;
+        }
+        if entry.annotation(REFERRER_SUBJECT_ANNOTATION).is_some() {
+            return EntryKind::Referrers;
         }
         match entry.artifact_type.as_deref() {
             Some(HELM_CONFIG) => EntryKind::Chart,
@@ -106,6 +170,7 @@ impl EntryKind {
             EntryKind::Chart => "chart",
             EntryKind::ReleaseManifests => "release manifests",
             EntryKind::Platform => "platform artifact",
+            EntryKind::Referrers => "referrers",
         }
     }
 }
@@ -116,7 +181,9 @@ impl EntryKind {
 pub fn entry_name(entry: &Descriptor) -> Option<&str> {
     match EntryKind::of(entry) {
         EntryKind::Image => entry.annotation(REF_NAME_ANNOTATION),
-        EntryKind::Chart | EntryKind::ReleaseManifests => entry.annotation(NAME_ANNOTATION),
+        EntryKind::Chart | EntryKind::ReleaseManifests | EntryKind::Referrers => {
+            entry.annotation(NAME_ANNOTATION)
+        }
         EntryKind::Platform => None,
     }
 }

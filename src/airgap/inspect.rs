@@ -14,13 +14,14 @@ use super::archive::ReadError;
 use super::format::{
     CHART_REPOSITORY_ANNOTATION, COMPONENT_ANNOTATION, EntryKind, FORMAT_VERSION_ANNOTATION,
     LOCK_MEDIA_TYPE, MAX_LOCK_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
+    REFERRER_OF_ANNOTATION, REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION,
     SOURCE_URL_ANNOTATION, entry_name, is_platform_artifact,
 };
 use super::scan::{self, Scan};
 use crate::lock::Lock;
 use crate::oci::layout::INDEX_FILE;
 use crate::oci::media_types::{
-    DOCKER_REFERENCE_TYPE_ANNOTATION, REF_NAME_ANNOTATION, TITLE_ANNOTATION,
+    DOCKER_REFERENCE_TYPE_ANNOTATION, REF_NAME_ANNOTATION, TITLE_ANNOTATION, is_index,
 };
 use crate::oci::wire::{Descriptor, Index, Manifest, Platform};
 use crate::types::Digest;
@@ -92,6 +93,26 @@ pub struct ArtifactFile {
     pub bytes: u64,
 }
 
+/// One referrer of an image (a signature, an attestation, an SBOM…): a manifest listed by a
+/// referrers entry of `index.json`, or a cosign-tagged manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// The image it belongs to (the entry holding its subject).
+    pub of: String,
+    /// The manifest it refers to.
+    pub subject: String,
+    /// `referrers` (OCI 1.1) or `cosign` (tag scheme).
+    pub scheme: String,
+    /// The tag it is mirrored under (`sha256-<hex>`, `sha256-<hex>.sig`, …).
+    pub tag: String,
+    /// What it is: its `artifactType`, else its first layer's media type.
+    pub artifact_type: String,
+    /// Its manifest's digest.
+    pub digest: String,
+    /// Bytes of its manifest and blobs (present ones).
+    pub bytes: u64,
+}
+
 /// What is in a bundle.
 #[derive(Debug, Clone)]
 pub struct Inspection {
@@ -107,6 +128,8 @@ pub struct Inspection {
     pub images: Vec<Image>,
     /// Charts and release manifests, sorted by component then name.
     pub artifacts: Vec<Artifact>,
+    /// Upstream's referrers of the images, sorted by image, tag and digest.
+    pub referrers: Vec<Referrer>,
     /// Bytes of every blob reached by some image, each counted once.
     pub total_bytes: u64,
     /// Bytes of the blobs reached by more than one image, each counted once.
@@ -157,6 +180,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
 
     let mut images = Vec::new();
     let mut artifacts = Vec::new();
+    let mut referrers = Vec::new();
     let mut reach: Vec<BTreeSet<String>> = Vec::new();
     let mut platform_artifact = None;
     let mut lock_digest = None;
@@ -173,6 +197,10 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
                         .find(|l| l.media_type == LOCK_MEDIA_TYPE)
                         .and_then(|l| l.digest().ok())
                 });
+            continue;
+        }
+        if EntryKind::of(d) == EntryKind::Referrers {
+            referrers.extend(referrers_of(&scan, d));
             continue;
         }
         if matches!(
@@ -212,6 +240,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         .sum();
     images.sort_by(|a, b| (&a.components, &a.reference).cmp(&(&b.components, &b.reference)));
     artifacts.sort_by(|a, b| (&a.components, &a.name).cmp(&(&b.components, &b.name)));
+    referrers.sort_by(|a, b| (&a.of, &a.tag, &a.digest).cmp(&(&b.of, &b.tag, &b.digest)));
 
     let lock = match lock_digest {
         None => LockStatus::Missing,
@@ -224,11 +253,59 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         platform_artifact,
         images,
         artifacts,
+        referrers,
         total_bytes,
         shared_bytes,
         blob_bytes: scan.bytes(),
         blob_count: scan.blobs.len(),
     })
+}
+
+/// The referrers of a referrers entry: each manifest its index lists, or the cosign-tagged manifest
+/// itself.
+fn referrers_of(scan: &Scan, d: &Descriptor) -> Vec<Referrer> {
+    let tag = entry_name(d)
+        .and_then(|n| n.rsplit_once(':'))
+        .map_or_else(String::new, |(_, t)| t.to_string());
+    let row = |m: &Descriptor| {
+        let mut blobs = BTreeSet::new();
+        reachable(scan, m, &mut blobs, 0);
+        let doc = scan
+            .document(&m.digest)
+            .and_then(|doc| serde_json::from_slice::<Manifest>(doc).ok());
+        let artifact_type = m
+            .artifact_type
+            .clone()
+            .or_else(|| doc.as_ref().and_then(|x| x.artifact_type.clone()))
+            .or_else(|| doc.and_then(|x| x.layers.first().map(|l| l.media_type.clone())))
+            .unwrap_or_else(|| "-".to_string());
+        Referrer {
+            of: d
+                .annotation(REFERRER_OF_ANNOTATION)
+                .unwrap_or("-")
+                .to_string(),
+            subject: d
+                .annotation(REFERRER_SUBJECT_ANNOTATION)
+                .unwrap_or("-")
+                .to_string(),
+            scheme: d
+                .annotation(REFERRER_SCHEME_ANNOTATION)
+                .unwrap_or("-")
+                .to_string(),
+            tag: tag.clone(),
+            artifact_type,
+            digest: m.digest.clone(),
+            bytes: blobs.iter().map(|b| size_of(scan, b)).sum(),
+        }
+    };
+    match scan
+        .document(&d.digest)
+        .filter(|_| is_index(&d.media_type))
+        .and_then(|doc| serde_json::from_slice::<Index>(doc).ok())
+    {
+        Some(index) => index.manifests.iter().map(row).collect(),
+        None => vec![row(d)],
+    }
 }
 
 /// A chart or release manifests entry: its name, components and files with their sizes.

@@ -46,6 +46,10 @@ pub(crate) struct ExportArgs {
     /// NAME.parts (or NAME.001) as the bundle.
     #[arg(long = "max-size", value_name = "SIZE", value_parser = parse_max_size)]
     max_size: Option<u64>,
+    /// Leave out upstream's referrers of the images (signatures, attestations, SBOMs: OCI 1.1
+    /// referrers and cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags), which are carried by default.
+    #[arg(long = "no-referrers")]
+    no_referrers: bool,
     /// Output format of the summary (standard output).
     #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
     format: ExportFormat,
@@ -258,6 +262,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         since: args.since.clone(),
         plan,
         cache_dir: args.artifacts.cache.dir()?,
+        referrers: !args.no_referrers,
     };
     if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
         return Err(Failure::usage(format!(

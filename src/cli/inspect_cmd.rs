@@ -5,7 +5,7 @@ use clap::Args;
 use super::Failure;
 use super::format::{human_bytes, short_digest};
 use crate::airgap::format::EntryKind;
-use crate::airgap::inspect::{self, Artifact, LockStatus};
+use crate::airgap::inspect::{self, Artifact, LockStatus, Referrer};
 
 /// Charts and release manifests per component: a chart on one line, each release manifest file on
 /// its own.
@@ -42,6 +42,41 @@ fn artifact_table(artifacts: &[Artifact]) -> String {
         }
     }
     super::table::render(&["COMPONENT", "KIND", "NAME", "DIGEST", "SIZE"], &rows)
+}
+
+/// Upstream's referrers per image: one line each, with what it is and its size.
+fn referrer_table(referrers: &[Referrer]) -> String {
+    let rows: Vec<Vec<String>> = referrers
+        .iter()
+        .map(|r| {
+            vec![
+                r.of.clone(),
+                format!("{} {}", r.scheme, r.tag),
+                r.artifact_type.clone(),
+                short_digest(&r.digest),
+                human_bytes(r.bytes),
+            ]
+        })
+        .collect();
+    super::table::render(&["IMAGE", "REFERRER", "TYPE", "DIGEST", "SIZE"], &rows)
+}
+
+/// The referrers as JSON.
+fn referrers_json(referrers: &[Referrer]) -> serde_json::Value {
+    referrers
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "image": r.of,
+                "subject": r.subject,
+                "scheme": r.scheme,
+                "tag": r.tag,
+                "artifactType": r.artifact_type,
+                "digest": r.digest,
+                "bytes": r.bytes,
+            })
+        })
+        .collect()
 }
 
 /// Arguments of `bundle inspect`.
@@ -114,6 +149,7 @@ pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
                         "bytes": f.bytes,
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
+                "referrers": referrers_json(&ins.referrers),
                 "totalBytes": ins.total_bytes,
                 "sharedBytes": ins.shared_bytes,
                 "blobBytes": ins.blob_bytes,
@@ -191,6 +227,10 @@ pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
             if !ins.artifacts.is_empty() {
                 outln!();
                 out!("{}", artifact_table(&ins.artifacts));
+            }
+            if !ins.referrers.is_empty() {
+                outln!();
+                out!("{}", referrer_table(&ins.referrers));
             }
             outln!();
             outln!(

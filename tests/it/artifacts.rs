@@ -622,7 +622,7 @@ fn export_verify_inspect_mirror_then_helm_pull_from_the_mirror() {
     let r = up.run("inspect", &["platform.tar", "--format", "json"]);
     assert_eq!(r.code, 0, "inspect: {}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["formatVersion"], "3");
+    assert_eq!(v["formatVersion"], "4");
     let artifacts = v["artifacts"].as_array().unwrap();
     let names: Vec<(&str, &str)> = artifacts
         .iter()

@@ -17,6 +17,7 @@ mod oracle;
 mod parts;
 mod pin;
 mod plan;
+mod referrers;
 mod reliability;
 mod render;
 mod shell;

@@ -116,6 +116,7 @@ async fn plan_image(
         size: top.bytes.len() as u64,
         original: None,
         blobs: Vec::new(),
+        children: Vec::new(),
         source: source.clone(),
         manifests_fetched: usize::from(fetched),
         manifests_reused: usize::from(!fetched),
@@ -174,6 +175,7 @@ async fn plan_index(
                 format!("index {} nests another index {}", top.digest, child.digest),
             ));
         }
+        planned.children.push(child.digest.clone());
         children.push(child);
     }
     if keep.iter().any(|k| !*k) {

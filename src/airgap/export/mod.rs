@@ -44,6 +44,7 @@
 mod artifact;
 mod fetch;
 mod plan;
+mod referrers;
 pub(crate) mod since;
 mod upstream;
 
@@ -83,6 +84,9 @@ pub struct ExportOptions {
     /// lock exported is the last one. Their images are all in the bundle, and the platform artifact
     /// carries them (a tar of the step locks).
     pub plan: Vec<(String, Lock)>,
+    /// Carry upstream's referrers of every image (signatures, attestations, SBOMs; on unless
+    /// `--no-referrers`).
+    pub referrers: bool,
 }
 
 /// What a delta leaves to its base.
@@ -108,6 +112,9 @@ pub enum Cause {
     /// A manifest names nothing this export can follow.
     #[error("{0}")]
     Unsupported(String),
+    /// A referrer (signature, attestation, SBOM) was found but could not be fetched.
+    #[error("{0}")]
+    Referrer(String),
 }
 
 /// An image that did not make it into the bundle.
@@ -284,16 +291,23 @@ pub fn export(
         Some(base?)
     };
     let manifests = fetch::manifests(registries, runner, &layout, images, &platforms, progress);
+    let found = match options.referrers {
+        true => referrers::discover(runner, &layout, &manifests.planned, progress),
+        false => referrers::Discovered::default(),
+    };
     let mut jobs = plan::blob_jobs(&manifests.planned);
     if let Some(base) = &base {
         jobs = since::still_needed(jobs, &manifests.planned, base);
     }
+    plan::add_jobs(&mut jobs, found.blob_jobs());
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
     let blob_count = jobs.len();
     let blobs = fetch::blobs(runner, &layout, jobs, progress);
     let (ok, blob_failures) = plan::settle(manifests.planned, &blobs.failed);
+    let (found, referrer_failures) = found.settle(&blobs.failed);
     let mut failures = manifests.failures;
     failures.extend(blob_failures);
+    failures.extend(referrer_failures);
     failures.sort_by_key(|f| f.reference.to_string());
 
     let mut summary = Summary {
@@ -329,7 +343,8 @@ pub fn export(
     }
 
     // Upstream's artifacts, the platform artifact, then index.json: once, here.
-    let artifacts = upstream::write(&layout, &store, &lock)?;
+    let mut artifacts = upstream::write(&layout, &store, &lock)?;
+    artifacts.extend(found.iter().map(referrers::Found::entry));
     let steps: BTreeMap<String, String> = plan_locks
         .iter()
         .map(|(name, l)| (name.clone(), l.to_yaml()))

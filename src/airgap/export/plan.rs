@@ -50,6 +50,8 @@ pub(super) struct Planned {
     pub original: Option<Digest>,
     /// Config and layer blobs, in manifest order, each once.
     pub blobs: Vec<(Digest, u64)>,
+    /// The digests of the platform manifests of an index that are kept (empty for a manifest).
+    pub children: Vec<Digest>,
     /// Where its blobs come from.
     pub source: Source,
     pub manifests_fetched: usize,
@@ -122,6 +124,16 @@ pub(super) fn blob_jobs(planned: &[Planned]) -> Vec<BlobJob> {
         }
     }
     jobs.into_values().collect()
+}
+
+/// Adds `more` to `jobs` (a blob already there is not added again), sorted by digest.
+pub(super) fn add_jobs(jobs: &mut Vec<BlobJob>, more: Vec<BlobJob>) {
+    for job in more {
+        if !jobs.iter().any(|j| j.digest == job.digest) {
+            jobs.push(job);
+        }
+    }
+    jobs.sort_by(|a, b| a.digest.cmp(&b.digest));
 }
 
 /// The images whose blobs all made it, and a failure for each of the others (the cause of its first

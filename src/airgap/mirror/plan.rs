@@ -141,6 +141,7 @@ pub(super) fn plan_except(
         ..Plan::default()
     };
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
+    let mut referrer_entries = Vec::new();
     for entry in &index.manifests {
         let kind = EntryKind::of(entry);
         if kind == EntryKind::Platform {
@@ -175,7 +176,11 @@ pub(super) fn plan_except(
         };
         let digest = manifest_digest(&root, entry)?;
         let repo = plan.repositories.entry(repository.clone()).or_default();
+        let known = plan.manifests.len();
         walk(&root, entry, &mut plan.manifests, repo, is_delta, 0)?;
+        if kind == EntryKind::Referrers && plan.manifests.len() > known {
+            referrer_entries.push(entry.clone());
+        }
         if let Some(tag) = image.tag()
             && let Some(other) = repo.tags.insert(tag.to_string(), digest.clone())
             && other != digest
@@ -193,7 +198,41 @@ pub(super) fn plan_except(
             digest,
         });
     }
+    after_subjects(&mut plan.manifests, &referrer_entries);
     Ok(plan)
+}
+
+/// Puts the manifests of referrers entries after every other manifest (their subjects): a level
+/// above the highest of the others, so that a registry indexing `subject` fields sees the subject
+/// first.
+fn after_subjects(manifests: &mut BTreeMap<Digest, StoredManifest>, entries: &[Descriptor]) {
+    let mut theirs = BTreeSet::new();
+    for entry in entries {
+        let Ok(top) = entry.digest() else { continue };
+        let children = manifests
+            .get(&top)
+            .filter(|m| m.level > 0)
+            .map(|m| {
+                m.references
+                    .iter()
+                    .filter_map(|r| r.digest().ok())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        theirs.insert(top);
+        theirs.extend(children);
+    }
+    let others = manifests
+        .iter()
+        .filter(|(d, _)| !theirs.contains(*d))
+        .map(|(_, m)| m.level)
+        .max();
+    let offset = others.map_or(0, |l| l + 1);
+    for d in &theirs {
+        if let Some(m) = manifests.get_mut(d) {
+            m.level += offset;
+        }
+    }
 }
 
 /// A target repository name registries can hold: at most [`MAX_REPOSITORY_LEN`] characters, valid

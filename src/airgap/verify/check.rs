@@ -9,7 +9,8 @@ use crate::airgap::format::{
     CATALOG_MEDIA_TYPE, COMPONENT_ANNOTATION, EntryKind, FORMAT_VERSION_ANNOTATION,
     LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, NAME_ANNOTATION,
     ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE, PLATFORM_REF_NAME,
-    READABLE_FORMAT_VERSIONS, RELEASE_MANIFEST_MEDIA_TYPE, RELEASE_MANIFESTS_ARTIFACT_TYPE,
+    READABLE_FORMAT_VERSIONS, REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION,
+    RELEASE_MANIFEST_MEDIA_TYPE, RELEASE_MANIFESTS_ARTIFACT_TYPE, ReferrerScheme,
     SOURCE_URL_ANNOTATION, entry_name,
 };
 use crate::airgap::scan::Scan;
@@ -319,6 +320,7 @@ impl Checker<'_> {
             match kind {
                 EntryKind::Chart => self.chart(d, &subject),
                 EntryKind::ReleaseManifests => self.release_manifests(d, &subject),
+                EntryKind::Referrers => self.referrers(d, &subject),
                 EntryKind::Image | EntryKind::Platform => {}
             }
         }
@@ -588,6 +590,25 @@ impl Checker<'_> {
         }
         let doc = self.scan.document(&d.digest)?;
         serde_json::from_slice::<Manifest>(doc).ok()
+    }
+
+    /// Referrers of an image's manifest: their subject is a sha256 digest of a blob in the bundle, and
+    /// the scheme is one this build knows.
+    fn referrers(&mut self, d: &Descriptor, subject: &str) {
+        let of = d
+            .annotation(REFERRER_SUBJECT_ANNOTATION)
+            .unwrap_or_default();
+        if !is_sha256(of) {
+            let m = format!("`{REFERRER_SUBJECT_ANNOTATION}` is not a sha256 digest: {of:?}");
+            self.problem(subject, m);
+        } else if !self.scan.blobs.contains_key(of) {
+            self.problem(subject, format!("its subject {of} is not in the bundle"));
+        }
+        let scheme = d.annotation(REFERRER_SCHEME_ANNOTATION).unwrap_or_default();
+        if ReferrerScheme::parse(scheme).is_none() {
+            let m = format!("`{REFERRER_SCHEME_ANNOTATION}` {scheme:?} is not a known scheme");
+            self.problem(subject, m);
+        }
     }
 
     /// A Helm chart: Helm's config (chart metadata JSON) and exactly one chart layer.

@@ -23,6 +23,7 @@ mod http;
 mod mirror;
 mod pull;
 mod push;
+mod referrers;
 mod retry;
 
 use std::path::PathBuf;

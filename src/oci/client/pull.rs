@@ -154,8 +154,8 @@ pub struct Source {
     pub reference: ImageRef,
     /// Where it is fetched from, after mirroring.
     pub fetched: String,
-    fetch: Reference,
-    host: Arc<Host>,
+    pub(super) fetch: Reference,
+    pub(super) host: Arc<Host>,
 }
 
 impl std::fmt::Debug for Source {
@@ -509,7 +509,7 @@ impl Source {
         .await
     }
 
-    fn write_error(&self, digest: &Digest, e: impl std::fmt::Display) -> PullError {
+    pub(super) fn write_error(&self, digest: &Digest, e: impl std::fmt::Display) -> PullError {
         PullError::Write {
             fetched: self.blob_location(digest),
             digest: digest.to_string(),
@@ -518,7 +518,7 @@ impl Source {
     }
 
     /// `registry/repository` as fetched (no tag or digest).
-    fn fetched_repository(&self) -> String {
+    pub(super) fn fetched_repository(&self) -> String {
         format!("{}/{}", self.fetch.registry(), self.fetch.repository())
     }
 

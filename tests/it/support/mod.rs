@@ -13,6 +13,7 @@ pub mod containerd;
 pub mod fault_proxy;
 pub mod http;
 pub mod images;
+pub mod referrers;
 pub mod registry;
 pub mod token_server;
 pub mod world;

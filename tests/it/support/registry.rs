@@ -327,6 +327,25 @@ impl Registry {
         });
     }
 
+    /// Pushes an image (its blobs, child manifests, then the manifest) by digest only, untagged, into
+    /// `REPOSITORY` (a referrer that only the referrers API or a referrers index names).
+    pub fn push_untagged(&self, repository: &str, image: &Image) {
+        let reference = Reference::from_str(&format!("{}/{repository}:unused", self.host))
+            .expect("a valid reference");
+        let (client, auth) = self.client();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            client
+                .auth(&reference, &auth, RegistryOperation::Push)
+                .await
+                .expect("auth for push");
+            push_tree(&client, &reference, image, false).await;
+        });
+    }
+
     /// The digest the registry serves for `REPOSITORY:TAG`, by `skopeo inspect --raw` and sha256 of the
     /// bytes; `None` when skopeo is not installed.
     pub fn skopeo_digest(&self, repository_and_tag: &str) -> Option<String> {

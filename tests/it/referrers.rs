@@ -1,0 +1,245 @@
+//! Signatures, attestations and SBOMs across the air gap (issue 18), against the real registry
+//! (distribution 2.8, which has no referrers API: `GET /v2/<name>/referrers/<digest>` answers 404, so
+//! OCI 1.1 referrers are found through the referrers tag schema's `sha256-<hex>` index) and cosign's
+//! tag scheme: found by `export`, carried byte for byte, listed by `inspect`, checked by `verify`,
+//! mirrored and found again at the target (read back with skopeo).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::referrers::{
+    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, cosign_manifest, referrers_index, sbom,
+    simple_signing_payload, tag_of,
+};
+use crate::support::{Image, Registry, Run, SOURCE, Variant, World, bundle_env};
+
+/// What the harness attached to the world's images.
+struct Attached {
+    /// `team/app:v1`'s SBOM, an OCI 1.1 referrer listed by its referrers tag index.
+    sbom: Image,
+    index: Image,
+    /// `team/app:v1`'s cosign signature (`.sig` tag).
+    signature: Image,
+    /// The attestation of `team/multi:v2`'s first platform manifest (`.att` tag).
+    attestation: Image,
+}
+
+fn attach(world: &World) -> Attached {
+    let reg = &world.registry;
+    let app = &world.pushed["team/app:v1"];
+    let child = &world.pushed["team/multi:v2"].children[0];
+    let sbom = sbom(app, "app");
+    reg.push_untagged("team/app", &sbom);
+    let index = referrers_index(&[&sbom], &["application/spdx+json"]);
+    reg.push(&format!("team/app:{}", tag_of(&app.digest, None)), &index);
+    let payload = simple_signing_payload(&format!("{SOURCE}/team/app"), &app.digest);
+    let signature = cosign_manifest(&[(
+        SIMPLE_SIGNING,
+        payload,
+        serde_json::json!({ SIGNATURE_ANNOTATION: "MEUCIQDplaceholder" }),
+    )]);
+    reg.push(
+        &format!("team/app:{}", tag_of(&app.digest, Some("sig"))),
+        &signature,
+    );
+    let statement =
+        br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
+    let attestation = cosign_manifest(&[(
+        "application/vnd.dsse.envelope.v1+json",
+        statement.to_vec(),
+        serde_json::json!({ "predicateType": "https://slsa.dev/provenance/v1" }),
+    )]);
+    reg.push(
+        &format!("team/multi:{}", tag_of(&child.digest, Some("att"))),
+        &attestation,
+    );
+    Attached {
+        sbom,
+        index,
+        signature,
+        attestation,
+    }
+}
+
+fn export(world: &World, out: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--airgap", "-o", out, "-q"];
+    args.extend_from_slice(extra);
+    world.run("export", &args, None)
+}
+
+/// The referrers entries of a bundle directory's `index.json`, by name.
+fn referrer_entries(dir: &Path) -> std::collections::BTreeMap<String, Value> {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["annotations"]["dev.bundle.referrer.subject"].is_null())
+        .map(|e| {
+            let name = e["annotations"]["dev.bundle.ref.name"].as_str().unwrap();
+            (name.to_string(), e.clone())
+        })
+        .collect()
+}
+
+fn blob(dir: &Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+#[test]
+fn referrers_are_carried_byte_for_byte_listed_verified_and_mirrored() {
+    let Some(world) = World::new(Variant::Plain, "referrers", "", &[]) else {
+        return;
+    };
+    let a = attach(&world);
+    let app = &world.pushed["team/app:v1"];
+    let child = &world.pushed["team/multi:v2"].children[0];
+    let r = export(&world, "out", &[]);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let out = world.dir.join("out");
+
+    // One entry per referrers index and cosign tag, each linked to its subject and image.
+    let entries = referrer_entries(&out);
+    let app_ref = format!("{SOURCE}/team/app");
+    let expected = [
+        (
+            format!("{app_ref}:{}", tag_of(&app.digest, None)),
+            &a.index,
+            &app.digest,
+            "referrers",
+        ),
+        (
+            format!("{app_ref}:{}", tag_of(&app.digest, Some("sig"))),
+            &a.signature,
+            &app.digest,
+            "cosign",
+        ),
+        (
+            format!("{SOURCE}/team/multi:{}", tag_of(&child.digest, Some("att"))),
+            &a.attestation,
+            &child.digest,
+            "cosign",
+        ),
+    ];
+    assert_eq!(
+        entries.keys().cloned().collect::<Vec<_>>(),
+        expected.iter().map(|e| e.0.clone()).collect::<Vec<_>>()
+    );
+    for (name, image, subject, scheme) in &expected {
+        let e = &entries[name];
+        assert_eq!(e["digest"], image.digest.as_str(), "{name}");
+        assert_eq!(
+            e["annotations"]["dev.bundle.referrer.subject"],
+            subject.as_str()
+        );
+        assert_eq!(e["annotations"]["dev.bundle.referrer.scheme"], *scheme);
+        // Byte for byte: the manifest and every blob as upstream served them.
+        assert_eq!(blob(&out, &image.digest), image.manifest, "{name}");
+        for (d, bytes) in &image.blobs {
+            assert_eq!(&blob(&out, d), bytes, "{name}: blob {d}");
+        }
+    }
+    assert_eq!(blob(&out, &a.sbom.digest), a.sbom.manifest);
+    for (d, bytes) in &a.sbom.blobs {
+        assert_eq!(&blob(&out, d), bytes);
+    }
+
+    // inspect lists them per image, with sizes; verify checks them like any content.
+    let r = bundle_env(
+        &world.dir,
+        &["inspect", "out", "--format", "json"],
+        None,
+        &[],
+    );
+    assert_eq!(r.code, 0, "inspect: {}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows: Vec<(String, String, u64)> = v["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["image"].as_str().unwrap().to_string(),
+                x["digest"].as_str().unwrap().to_string(),
+                x["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let sbom_bytes =
+        (a.sbom.manifest.len() + a.sbom.blobs.iter().map(|b| b.1.len()).sum::<usize>()) as u64;
+    assert!(
+        rows.contains(&(format!("{app_ref}:v1"), a.sbom.digest.clone(), sbom_bytes)),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let r = bundle_env(&world.dir, &["inspect", "out"], None, &[]);
+    assert!(r.stdout.contains("application/spdx+json"), "{}", r.stdout);
+    let r = bundle_env(&world.dir, &["verify", "out"], None, &[]);
+    assert_eq!(r.code, 0, "verify: {}{}", r.stdout, r.stderr);
+
+    // Mirrored after their subjects, found again at the target under the same tags.
+    let Some(target) = Registry::start(Variant::Plain, "referrers mirror") else {
+        return;
+    };
+    let to = format!("{}/site", target.host);
+    let r = bundle_env(
+        &world.dir,
+        &[
+            "mirror",
+            "out",
+            "--to",
+            &to,
+            "--insecure-registry",
+            &target.host,
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
+    for (name, image, _, _) in &expected {
+        let path = format!("site/{name}");
+        if let Some(d) = target.skopeo_digest(&path) {
+            assert_eq!(d, image.digest, "{path} at the target");
+        }
+    }
+    let sbom_at = format!("site/{app_ref}@{}", a.sbom.digest);
+    if let Some(d) = target.skopeo_digest(&sbom_at) {
+        assert_eq!(d, a.sbom.digest);
+    }
+
+    // --no-referrers leaves them out.
+    let r = export(&world, "bare", &["--no-referrers"]);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    assert!(referrer_entries(&world.dir.join("bare")).is_empty());
+}
+
+#[test]
+fn a_listed_referrer_that_cannot_be_fetched_fails_the_export() {
+    let Some(world) = World::new(Variant::Plain, "referrers unfetchable", "", &[]) else {
+        return;
+    };
+    let a = attach(&world);
+    // The SBOM's manifest goes away; the referrers index still lists it.
+    let hex = a.sbom.digest.trim_start_matches("sha256:");
+    let link = world
+        .registry
+        .dir
+        .join("storage/docker/registry/v2/repositories/team/app/_manifests/revisions/sha256")
+        .join(hex);
+    std::fs::remove_dir_all(&link).unwrap();
+    let r = export(&world, "out", &[]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains(&format!("{SOURCE}/team/app:v1")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&a.sbom.digest), "{}", r.stderr);
+    assert!(!world.dir.join("out/index.json").exists());
+}
