@@ -4,7 +4,8 @@
 //! Every entry is classified by its path before anything is done with it: an absolute path, a `..`
 //! component, a link or a device is refused (noted and skipped), so no entry can reach outside the
 //! bundle; anything else that is not a plain part of an OCI layout is noted as an [`EntryNote`]. The
-//! readers built on the walk ([`super::scan`], [`super::extract`]) decide what to make of the notes.
+//! readers built on the walk (the `scan` and `extract` modules beside this one) decide what to make
+//! of the notes.
 
 use std::fs::File;
 use std::io::{self, Read};

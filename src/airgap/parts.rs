@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::Sha256Hasher;
+use crate::types::{Digest, Sha256Hasher};
 
 /// `mediaType` of a parts file.
 pub const PARTS_MEDIA_TYPE: &str = "application/vnd.bundle.parts.v1+json";
@@ -320,11 +320,6 @@ fn read_parts_file(path: &Path) -> Result<Option<PartsFile>, PartsProblem> {
     if file.parts.is_empty() {
         return Err(malformed("lists no parts".to_string()));
     }
-    let is_hex = |s: &str| {
-        s.len() == 64
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
     for (i, p) in file.parts.iter().enumerate() {
         if !plain_file_name(&p.name) {
             return Err(malformed(format!(
@@ -333,7 +328,7 @@ fn read_parts_file(path: &Path) -> Result<Option<PartsFile>, PartsProblem> {
                 p.name
             )));
         }
-        if !is_hex(&p.sha256) {
+        if Digest::from_sha256_hex(&p.sha256).is_err() {
             return Err(malformed(format!(
                 "part {} ({}): sha256 is not 64 lower-case hex digits",
                 i + 1,

@@ -5,7 +5,8 @@ use clap::Args;
 use super::Failure;
 use super::format::{human_bytes, short_digest};
 use crate::airgap::format::EntryKind;
-use crate::airgap::inspect::{self, Artifact, LockStatus, Referrer};
+use crate::airgap::inspect::{self, Artifact, Inspection, LockStatus, Referrer};
+use crate::lock::Lock;
 
 /// Charts and release manifests per component: a chart on one line, each release manifest file on
 /// its own.
@@ -104,144 +105,160 @@ pub(super) fn run(args: InspectArgs) -> Result<(), Failure> {
     let ins = inspect::inspect(&args.path)?;
     match args.format {
         InspectFormat::Json => {
-            let lock = match &ins.lock {
-                LockStatus::Found(l) => l.to_json(),
-                _ => serde_json::Value::Null,
-            };
-            let lock_error = match &ins.lock {
-                LockStatus::Missing => Some("the bundle carries no lock".to_string()),
-                LockStatus::Unreadable(e) => Some(e.clone()),
-                LockStatus::Found(_) => None,
-            };
-            let v = serde_json::json!({
-                "path": path,
-                "container": ins.container,
-                "formatVersion": ins.format_version,
-                "kubernetes": match &ins.lock {
-                    LockStatus::Found(l) => Some(l.kubernetes.to_string()),
-                    _ => None,
-                },
-                "lock": lock,
-                "lockError": lock_error,
-                "platformArtifact": ins.platform_artifact,
-                "images": ins.images.iter().map(|i| serde_json::json!({
-                    "reference": i.reference,
-                    "components": i.components,
-                    "digest": i.digest,
-                    "mediaType": i.media_type,
-                    "originalDigest": i.original_digest,
-                    "platforms": i.platforms,
-                    "bytes": i.bytes,
-                    "blobs": i.blobs,
-                })).collect::<Vec<_>>(),
-                "artifacts": ins.artifacts.iter().map(|a| serde_json::json!({
-                    "kind": a.kind.noun(),
-                    "name": a.name,
-                    "components": a.components,
-                    "digest": a.digest,
-                    "repository": a.repository,
-                    "bytes": a.bytes,
-                    "files": a.files.iter().map(|f| serde_json::json!({
-                        "title": f.title,
-                        "url": f.url,
-                        "mediaType": f.media_type,
-                        "digest": f.digest,
-                        "bytes": f.bytes,
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "referrers": referrers_json(&ins.referrers),
-                "totalBytes": ins.total_bytes,
-                "sharedBytes": ins.shared_bytes,
-                "blobBytes": ins.blob_bytes,
-                "blobCount": ins.blob_count,
-            });
+            let v = to_json(&path, &ins);
             outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
-        InspectFormat::Table => {
-            outln!(
-                "bundle: {path} ({}, format version {})",
-                ins.container,
-                ins.format_version.as_deref().unwrap_or("unknown")
-            );
-            match &ins.lock {
-                LockStatus::Found(l) => {
-                    outln!("kubernetes: {}", l.kubernetes);
-                    outln!("catalog: {}", l.catalog);
-                    outln!();
-                    let artifacts = l.components.iter().any(|c| c.has_artifacts());
-                    let rows: Vec<Vec<String>> = l
-                        .components
-                        .iter()
-                        .map(|c| {
-                            let mut row = vec![
-                                c.name.clone(),
-                                c.version.to_string(),
-                                c.images.len().to_string(),
-                            ];
-                            if artifacts {
-                                row.push(c.charts.len().to_string());
-                                row.push(c.manifests.len().to_string());
-                            }
-                            row
-                        })
-                        .collect();
-                    let header: &[&str] = if artifacts {
-                        &["COMPONENT", "VERSION", "IMAGES", "CHARTS", "MANIFESTS"]
-                    } else {
-                        &["COMPONENT", "VERSION", "IMAGES"]
-                    };
-                    out!("{}", super::table::render(header, &rows));
-                }
-                LockStatus::Missing => outln!("lock: none (the bundle carries no lock)"),
-                LockStatus::Unreadable(e) => outln!("lock: unreadable: {e}"),
-            }
-            outln!();
-            let rows: Vec<Vec<String>> = ins
-                .images
-                .iter()
-                .map(|i| {
-                    vec![
-                        if i.components.is_empty() {
-                            "-".to_string()
-                        } else {
-                            i.components.join(", ")
-                        },
-                        i.reference.clone(),
-                        short_digest(&i.digest),
-                        if i.platforms.is_empty() {
-                            "-".to_string()
-                        } else {
-                            i.platforms.join(", ")
-                        },
-                        human_bytes(i.bytes),
-                    ]
-                })
-                .collect();
-            out!(
-                "{}",
-                super::table::render(
-                    &["COMPONENT", "IMAGE", "DIGEST", "PLATFORMS", "SIZE"],
-                    &rows
-                )
-            );
-            if !ins.artifacts.is_empty() {
-                outln!();
-                out!("{}", artifact_table(&ins.artifacts));
-            }
-            if !ins.referrers.is_empty() {
-                outln!();
-                out!("{}", referrer_table(&ins.referrers));
-            }
-            outln!();
-            outln!(
-                "{} images, {} unique ({} shared between images); {} in {} blobs in all",
-                ins.images.len(),
-                human_bytes(ins.total_bytes),
-                human_bytes(ins.shared_bytes),
-                human_bytes(ins.blob_bytes),
-                ins.blob_count
-            );
-        }
+        InspectFormat::Table => print_tables(&path, &ins),
     }
     Ok(())
+}
+
+/// The inspection as one JSON document.
+fn to_json(path: &str, ins: &Inspection) -> serde_json::Value {
+    let lock = match &ins.lock {
+        LockStatus::Found(l) => l.to_json(),
+        _ => serde_json::Value::Null,
+    };
+    let lock_error = match &ins.lock {
+        LockStatus::Missing => Some("the bundle carries no lock".to_string()),
+        LockStatus::Unreadable(e) => Some(e.clone()),
+        LockStatus::Found(_) => None,
+    };
+    serde_json::json!({
+        "path": path,
+        "container": ins.container,
+        "formatVersion": ins.format_version,
+        "kubernetes": match &ins.lock {
+            LockStatus::Found(l) => Some(l.kubernetes.to_string()),
+            _ => None,
+        },
+        "lock": lock,
+        "lockError": lock_error,
+        "platformArtifact": ins.platform_artifact,
+        "images": ins.images.iter().map(|i| serde_json::json!({
+            "reference": i.reference,
+            "components": i.components,
+            "digest": i.digest,
+            "mediaType": i.media_type,
+            "originalDigest": i.original_digest,
+            "platforms": i.platforms,
+            "bytes": i.bytes,
+            "blobs": i.blobs,
+        })).collect::<Vec<_>>(),
+        "artifacts": ins.artifacts.iter().map(|a| serde_json::json!({
+            "kind": a.kind.noun(),
+            "name": a.name,
+            "components": a.components,
+            "digest": a.digest,
+            "repository": a.repository,
+            "bytes": a.bytes,
+            "files": a.files.iter().map(|f| serde_json::json!({
+                "title": f.title,
+                "url": f.url,
+                "mediaType": f.media_type,
+                "digest": f.digest,
+                "bytes": f.bytes,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "referrers": referrers_json(&ins.referrers),
+        "totalBytes": ins.total_bytes,
+        "sharedBytes": ins.shared_bytes,
+        "blobBytes": ins.blob_bytes,
+        "blobCount": ins.blob_count,
+    })
+}
+
+/// The inspection as tables: the bundle, the lock's components, the images, the charts and
+/// release manifests, the totals.
+fn print_tables(path: &str, ins: &Inspection) {
+    outln!(
+        "bundle: {path} ({}, format version {})",
+        ins.container,
+        ins.format_version.as_deref().unwrap_or("unknown")
+    );
+    match &ins.lock {
+        LockStatus::Found(l) => {
+            outln!("kubernetes: {}", l.kubernetes);
+            outln!("catalog: {}", l.catalog);
+            outln!();
+            out!("{}", component_table(l));
+        }
+        LockStatus::Missing => outln!("lock: none (the bundle carries no lock)"),
+        LockStatus::Unreadable(e) => outln!("lock: unreadable: {e}"),
+    }
+    outln!();
+    out!("{}", image_table(ins));
+    if !ins.artifacts.is_empty() {
+        outln!();
+        out!("{}", artifact_table(&ins.artifacts));
+    }
+    if !ins.referrers.is_empty() {
+        outln!();
+        out!("{}", referrer_table(&ins.referrers));
+    }
+    outln!();
+    outln!(
+        "{} images, {} unique ({} shared between images); {} in {} blobs in all",
+        ins.images.len(),
+        human_bytes(ins.total_bytes),
+        human_bytes(ins.shared_bytes),
+        human_bytes(ins.blob_bytes),
+        ins.blob_count
+    );
+}
+
+/// The lock's components (with chart and manifest counts when the lock names any).
+fn component_table(l: &Lock) -> String {
+    let artifacts = l.components.iter().any(|c| c.has_artifacts());
+    let rows: Vec<Vec<String>> = l
+        .components
+        .iter()
+        .map(|c| {
+            let mut row = vec![
+                c.name.clone(),
+                c.version.to_string(),
+                c.images.len().to_string(),
+            ];
+            if artifacts {
+                row.push(c.charts.len().to_string());
+                row.push(c.manifests.len().to_string());
+            }
+            row
+        })
+        .collect();
+    let header: &[&str] = if artifacts {
+        &["COMPONENT", "VERSION", "IMAGES", "CHARTS", "MANIFESTS"]
+    } else {
+        &["COMPONENT", "VERSION", "IMAGES"]
+    };
+    super::table::render(header, &rows)
+}
+
+/// One row per image.
+fn image_table(ins: &Inspection) -> String {
+    let rows: Vec<Vec<String>> = ins
+        .images
+        .iter()
+        .map(|i| {
+            vec![
+                if i.components.is_empty() {
+                    "-".to_string()
+                } else {
+                    i.components.join(", ")
+                },
+                i.reference.clone(),
+                short_digest(&i.digest),
+                if i.platforms.is_empty() {
+                    "-".to_string()
+                } else {
+                    i.platforms.join(", ")
+                },
+                human_bytes(i.bytes),
+            ]
+        })
+        .collect();
+    super::table::render(
+        &["COMPONENT", "IMAGE", "DIGEST", "PLATFORMS", "SIZE"],
+        &rows,
+    )
 }

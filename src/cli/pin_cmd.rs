@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use super::Failure;
 use super::lockfile::{fill_artifacts, read_lock, write_lock};
 use super::progress::{Lines, Style};
-use super::registry::{ArtifactArgs, RegistryArgs};
+use super::registry::{ArtifactArgs, Connected, RegistryArgs};
 use super::table::render;
 use crate::catalog::Catalog;
 use crate::lock::Lock;
@@ -190,125 +190,11 @@ pub(super) fn run(
     let connected = args
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
-    // --check asks upstream only about what the lock pins: a missing digest fails anyway.
-    let asked: Vec<ImageRef> = wanted
-        .iter()
-        .filter(|w| !args.check || w.locked.is_some())
-        .map(|w| w.reference.clone())
-        .collect();
     let progress = Lines::new(Style::Pin { check: args.check }, args.quiet);
-    let mut resolved: BTreeMap<ImageRef, Resolved> =
-        pin::resolve(&connected.registries, &connected.runner, &asked, &progress)
-            .into_iter()
-            .map(|r| (r.reference.clone(), r))
-            .collect();
-    let mut rows: Vec<Row> = wanted
-        .into_iter()
-        .map(|w| {
-            let r = resolved.remove(&w.reference);
-            let (fetched, served, error) = match r {
-                None => (None, None, None),
-                Some(r) => match r.result {
-                    Ok(d) => (Some(r.fetched), Some(d), None),
-                    Err(e) => (Some(r.fetched), None, Some(RowError::Pull(e))),
-                },
-            };
-            Row {
-                kind: Kind::Image,
-                name: w.reference.to_string(),
-                users: w.users,
-                locked: w.locked,
-                fetched,
-                served,
-                error,
-                chart: None,
-            }
-        })
-        .collect();
-
-    let mut store = None;
-    if !charts.is_empty() || !manifests.is_empty() {
-        let cache = args.artifacts.cache.dir()?;
-        let created = Arc::new(Layout::create(&cache).map_err(|e| {
-            Failure::usage(format!("the cache: {e}")).hint("name another one with --cache-dir DIR")
-        })?);
-        let store = store.insert(created);
-        let ask_charts: Vec<_> = charts
-            .iter()
-            .filter(|c| !args.check || c.locked.is_some())
-            .cloned()
-            .collect();
-        let ask_manifests: Vec<_> = manifests
-            .iter()
-            .filter(|m| !args.check || m.locked.is_some())
-            .cloned()
-            .collect();
-        let mode = if args.check { Mode::Check } else { Mode::Pin };
-        let (fc, fm) = pin::fetch(
-            &connected.registries,
-            &connected.runner,
-            store,
-            &ask_charts,
-            &ask_manifests,
-            mode,
-            &progress,
-        );
-        let mut by_chart: BTreeMap<ChartRef, pin::FetchedChart> = fc
-            .into_iter()
-            .map(|f| (f.wanted.chart.clone(), f))
-            .collect();
-        for c in charts {
-            let f = by_chart.remove(&c.chart);
-            let (fetched, served, error) = artifact_result(f.map(|f| (f.fetched, f.result)));
-            rows.push(Row {
-                kind: Kind::Chart,
-                name: c.chart.to_string(),
-                users: c.users,
-                locked: c.locked,
-                fetched,
-                served,
-                error,
-                chart: Some(c.chart),
-            });
-        }
-        let mut by_url: BTreeMap<String, pin::FetchedManifest> =
-            fm.into_iter().map(|f| (f.wanted.url.clone(), f)).collect();
-        for m in manifests {
-            let f = by_url.remove(&m.url);
-            let (fetched, served, error) = artifact_result(f.map(|f| (f.fetched, f.result)));
-            rows.push(Row {
-                kind: Kind::Manifest,
-                name: m.url,
-                users: m.users,
-                locked: m.locked,
-                fetched,
-                served,
-                error,
-                chart: None,
-            });
-        }
-    }
-
+    let mut rows = image_rows(&args, wanted, &connected, &progress);
+    let store = artifact_rows(&args, charts, manifests, &connected, &progress, &mut rows)?;
     let mut failure = report_problems(&rows, &args, &published);
-    let digests_of = |kind: Kind| -> BTreeMap<String, Digest> {
-        rows.iter()
-            .filter(|r| r.kind == kind)
-            .filter_map(|r| Some((r.name.clone(), r.served.clone()?)))
-            .collect()
-    };
-    let images: BTreeMap<ImageRef, Digest> = digests_of(Kind::Image)
-        .into_iter()
-        .filter_map(|(n, d)| Some((ImageRef::parse(&n).ok()?, d)))
-        .collect();
-    let chart_digests: BTreeMap<ChartRef, Digest> = rows
-        .iter()
-        .filter_map(|r| Some((r.chart.clone()?, r.served.clone()?)))
-        .collect();
-    let pinned = pin::apply_artifacts(
-        &pin::apply(&lock, &images),
-        &chart_digests,
-        &digests_of(Kind::Manifest),
-    );
+    let pinned = pinned_lock(&lock, &rows);
     // The images the artifacts use, against the catalog's (only when every artifact was fetched).
     let mut unlisted = Vec::new();
     if let Some(store) = &store
@@ -352,6 +238,146 @@ pub(super) fn run(
             Ok(())
         }
     }
+}
+
+/// One row per distinct image of the lock, resolved (with `--check`, only those the lock pins: a
+/// missing digest fails anyway).
+fn image_rows(
+    args: &PinArgs,
+    wanted: Vec<pin::Wanted>,
+    connected: &Connected,
+    progress: &Lines,
+) -> Vec<Row> {
+    let asked: Vec<ImageRef> = wanted
+        .iter()
+        .filter(|w| !args.check || w.locked.is_some())
+        .map(|w| w.reference.clone())
+        .collect();
+    let mut resolved: BTreeMap<ImageRef, Resolved> =
+        pin::resolve(&connected.registries, &connected.runner, &asked, progress)
+            .into_iter()
+            .map(|r| (r.reference.clone(), r))
+            .collect();
+    wanted
+        .into_iter()
+        .map(|w| {
+            let r = resolved.remove(&w.reference);
+            let (fetched, served, error) = match r {
+                None => (None, None, None),
+                Some(r) => match r.result {
+                    Ok(d) => (Some(r.fetched), Some(d), None),
+                    Err(e) => (Some(r.fetched), None, Some(RowError::Pull(e))),
+                },
+            };
+            Row {
+                kind: Kind::Image,
+                name: w.reference.to_string(),
+                users: w.users,
+                locked: w.locked,
+                fetched,
+                served,
+                error,
+                chart: None,
+            }
+        })
+        .collect()
+}
+
+/// Adds one row per distinct chart and release manifest of the lock, fetched into the cache (with
+/// `--check`, only those the lock pins); the cache, when the lock names any.
+fn artifact_rows(
+    args: &PinArgs,
+    charts: Vec<pin::WantedChart>,
+    manifests: Vec<pin::WantedManifest>,
+    connected: &Connected,
+    progress: &Lines,
+    rows: &mut Vec<Row>,
+) -> Result<Option<Arc<Layout>>, Failure> {
+    if charts.is_empty() && manifests.is_empty() {
+        return Ok(None);
+    }
+    let cache = args.artifacts.cache.dir()?;
+    let store = Arc::new(Layout::create(&cache).map_err(|e| {
+        Failure::usage(format!("the cache: {e}")).hint("name another one with --cache-dir DIR")
+    })?);
+    let ask_charts: Vec<_> = charts
+        .iter()
+        .filter(|c| !args.check || c.locked.is_some())
+        .cloned()
+        .collect();
+    let ask_manifests: Vec<_> = manifests
+        .iter()
+        .filter(|m| !args.check || m.locked.is_some())
+        .cloned()
+        .collect();
+    let mode = if args.check { Mode::Check } else { Mode::Pin };
+    let (fc, fm) = pin::fetch(
+        &connected.registries,
+        &connected.runner,
+        &store,
+        &ask_charts,
+        &ask_manifests,
+        mode,
+        progress,
+    );
+    let mut by_chart: BTreeMap<ChartRef, pin::FetchedChart> = fc
+        .into_iter()
+        .map(|f| (f.wanted.chart.clone(), f))
+        .collect();
+    for c in charts {
+        let f = by_chart.remove(&c.chart);
+        let (fetched, served, error) = artifact_result(f.map(|f| (f.fetched, f.result)));
+        rows.push(Row {
+            kind: Kind::Chart,
+            name: c.chart.to_string(),
+            users: c.users,
+            locked: c.locked,
+            fetched,
+            served,
+            error,
+            chart: Some(c.chart),
+        });
+    }
+    let mut by_url: BTreeMap<String, pin::FetchedManifest> =
+        fm.into_iter().map(|f| (f.wanted.url.clone(), f)).collect();
+    for m in manifests {
+        let f = by_url.remove(&m.url);
+        let (fetched, served, error) = artifact_result(f.map(|f| (f.fetched, f.result)));
+        rows.push(Row {
+            kind: Kind::Manifest,
+            name: m.url,
+            users: m.users,
+            locked: m.locked,
+            fetched,
+            served,
+            error,
+            chart: None,
+        });
+    }
+    Ok(Some(store))
+}
+
+/// `lock` with every digest upstream served.
+fn pinned_lock(lock: &Lock, rows: &[Row]) -> Lock {
+    let digests_of = |kind: Kind| -> BTreeMap<String, Digest> {
+        rows.iter()
+            .filter(|r| r.kind == kind)
+            .filter_map(|r| Some((r.name.clone(), r.served.clone()?)))
+            .collect()
+    };
+    let images: BTreeMap<ImageRef, Digest> = digests_of(Kind::Image)
+        .into_iter()
+        .filter_map(|(n, d)| Some((ImageRef::parse(&n).ok()?, d)))
+        .collect();
+    let chart_digests: BTreeMap<ChartRef, Digest> = rows
+        .iter()
+        .filter_map(|r| Some((r.chart.clone()?, r.served.clone()?)))
+        .collect();
+    pin::apply_artifacts(
+        &pin::apply(lock, &images),
+        &chart_digests,
+        &digests_of(Kind::Manifest),
+    )
 }
 
 /// The lock with the charts and manifests of components that name none filled in from the catalog

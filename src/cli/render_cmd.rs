@@ -77,52 +77,10 @@ pub(super) fn run(
     catalog: impl FnOnce() -> Result<Catalog, Failure>,
     args: RenderArgs,
 ) -> Result<(), Failure> {
-    if args.output.is_none() && !args.check && !args.list_images {
-        return Err(
-            Failure::usage("-o DIR is required (or pass --check or --list-images)")
-                .hint("e.g. bundle render -o platform/ --registry harbor.example.com/platform"),
-        );
-    }
-    let mirror = match &args.registry {
-        Some(r) => Some(RegistryPrefix::parse(r).map_err(|e| {
-            Failure::usage(format!("--registry: {e}")).hint("e.g. --registry harbor.local/platform")
-        })?),
-        None => None,
-    };
-    let delivery = match args.delivery {
-        DeliveryArg::Manifests => Delivery::Manifests,
-        DeliveryArg::Flux => Delivery::Flux,
-    };
-    let opts = Options {
-        mirror,
-        allow_tags: args.allow_tags,
-        delivery,
-    };
+    let opts = options(&args)?;
     let (out, kubernetes) = match &args.bundle {
         Some(path) => from_bundle(path, &opts, catalog)?,
-        None => {
-            let lock = read_lock(&args.lock)?;
-            let store = args.cache.dir()?;
-            let out = match render::render(&lock, &catalog()?, &store, &opts) {
-                Ok(o) => o,
-                Err(RenderError::Unpinned { images }) => {
-                    eprintln!(
-                        "error: {} image(s) in {} have no digest:",
-                        images.len(),
-                        args.lock.display()
-                    );
-                    for i in &images {
-                        eprintln!("  {i}");
-                    }
-                    eprintln!(
-                        "  hint: run `bundle pin` to resolve their digests, or pass --allow-tags to render tags"
-                    );
-                    return Err(Failure::negative());
-                }
-                Err(e) => return Err(e.into()),
-            };
-            (out, lock.kubernetes.to_string())
-        }
+        None => from_lock(&args, &opts, catalog)?,
     };
     for s in &out.unrendered {
         eprintln!("note: {} is not rendered: {}", s.name, s.reason);
@@ -165,6 +123,75 @@ pub(super) fn run(
         return Ok(());
     };
     render::write(&out, dir).map_err(|e| Failure::usage(e.to_string()))?;
+    say_written(&args, &opts, &out, dir, manifests, &kubernetes);
+    Ok(())
+}
+
+/// The render options the flags ask for; refuses a run that would write nothing and a malformed
+/// `--registry`.
+fn options(args: &RenderArgs) -> Result<Options, Failure> {
+    if args.output.is_none() && !args.check && !args.list_images {
+        return Err(
+            Failure::usage("-o DIR is required (or pass --check or --list-images)")
+                .hint("e.g. bundle render -o platform/ --registry harbor.example.com/platform"),
+        );
+    }
+    let mirror = match &args.registry {
+        Some(r) => Some(RegistryPrefix::parse(r).map_err(|e| {
+            Failure::usage(format!("--registry: {e}")).hint("e.g. --registry harbor.local/platform")
+        })?),
+        None => None,
+    };
+    let delivery = match args.delivery {
+        DeliveryArg::Manifests => Delivery::Manifests,
+        DeliveryArg::Flux => Delivery::Flux,
+    };
+    Ok(Options {
+        mirror,
+        allow_tags: args.allow_tags,
+        delivery,
+    })
+}
+
+/// The near side: the lock's charts and manifests from the cache, rendered; the Kubernetes version.
+fn from_lock(
+    args: &RenderArgs,
+    opts: &Options,
+    catalog: impl FnOnce() -> Result<Catalog, Failure>,
+) -> Result<(Output, String), Failure> {
+    let lock = read_lock(&args.lock)?;
+    let store = args.cache.dir()?;
+    let out = match render::render(&lock, &catalog()?, &store, opts) {
+        Ok(o) => o,
+        Err(RenderError::Unpinned { images }) => {
+            eprintln!(
+                "error: {} image(s) in {} have no digest:",
+                images.len(),
+                args.lock.display()
+            );
+            for i in &images {
+                eprintln!("  {i}");
+            }
+            eprintln!(
+                "  hint: run `bundle pin` to resolve their digests, or pass --allow-tags to render tags"
+            );
+            return Err(Failure::negative());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((out, lock.kubernetes.to_string()))
+}
+
+/// What was written to `dir`, and how to install it (on standard error when the image list is JSON
+/// on standard output).
+fn say_written(
+    args: &RenderArgs,
+    opts: &Options,
+    out: &Output,
+    dir: &std::path::Path,
+    manifests: usize,
+    kubernetes: &str,
+) {
     let say = |line: String| {
         if args.list_images && args.format == ListFormat::Json {
             eprintln!("{line}");
@@ -191,7 +218,7 @@ pub(super) fn run(
             dir.join("airgap").join("certs.d").display()
         ));
     }
-    say(match delivery {
+    say(match opts.delivery {
         Delivery::Manifests => format!(
             "  install: kubectl apply --server-side -k {} (again once CRDs and webhooks are up)",
             dir.display()
@@ -202,7 +229,6 @@ pub(super) fn run(
             dir.display()
         ),
     });
-    Ok(())
 }
 
 /// The far side: the rendering the bundle carries, moved to the mirror (no helm); or, for Flux,

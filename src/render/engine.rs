@@ -235,7 +235,8 @@ fn keep_hook(phases: &[String]) -> bool {
         })
 }
 
-/// Renders the platform (see the module docs).
+/// Renders the platform (see the module docs): plan, glue and release manifests, charts, documents
+/// → files (images pinned), the generated files, then the checks.
 pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
     let lock = req.lock;
     let (plans, unrendered) = plan(req);
@@ -249,13 +250,46 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
         req.allow_tags,
     )?;
     let env = environment()?;
-    let kube_version = lock.kubernetes.to_string();
     let mut notes = Vec::new();
+    let (pieces, charts) = glue_and_manifests(req, &plans, &env, &ctx)?;
+    let pieces = with_charts(req, &env, &ctx, &charts, pieces, &mut notes)?;
+    let index = Index::new(lock);
+    let files = to_files(req, &pieces, &index, &mut notes)?;
+    let out_files = generated_files(req, &env, &ctx, &index, &files)?;
+    let mut out = Output {
+        files: out_files,
+        unrendered,
+        problems: files.problems,
+        images: Vec::new(),
+        notes,
+    };
+    let external = match req.delivery {
+        Delivery::Flux => super::checks::External::FluxCharts,
+        Delivery::Manifests => super::checks::External::None,
+    };
+    let report = super::checks::check(&out.files, lock, req.mirror, req.allow_tags, external);
+    out.problems.extend(report.problems);
+    out.problems
+        .sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
+    out.problems.dedup();
+    out.images = report.images;
+    Ok(out)
+}
 
-    // Glue and release manifests.
+/// A component's chart, to be rendered (by helm, or as Flux objects).
+type ChartJob<'a> = (String, &'a super::artifacts::Chart);
+
+/// The glue templates' output and the release manifests of every planned component, and the charts
+/// still to render.
+fn glue_and_manifests<'a>(
+    req: &Request<'a>,
+    plans: &[Plan],
+    env: &Environment<'static>,
+    ctx: &values::Context,
+) -> Result<(Vec<Piece>, Vec<ChartJob<'a>>), RenderError> {
     let mut pieces: Vec<Piece> = Vec::new();
-    let mut charts: Vec<(String, &super::artifacts::Chart)> = Vec::new();
-    for p in &plans {
+    let mut charts: Vec<ChartJob<'a>> = Vec::new();
+    for p in plans {
         let a = req.artifacts.components.get(&p.component);
         if p.use_manifests {
             for m in a.map(|a| a.manifests.as_slice()).unwrap_or_default() {
@@ -272,7 +306,7 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
             }
         }
         for t in values::glue_templates(&p.component) {
-            let text = render_template(&env, t, &ctx.scoped(&p.component, None))?;
+            let text = render_template(env, t, &ctx.scoped(&p.component, None))?;
             if !yaml::is_blank(&text) {
                 pieces.push(Piece {
                     component: p.component.clone(),
@@ -282,11 +316,22 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
             }
         }
     }
+    Ok((pieces, charts))
+}
 
-    // Charts.
+/// `pieces` with the charts' output: `helm template` (first, the charts' own output; then again
+/// with the APIs everything serves), or Flux objects.
+fn with_charts(
+    req: &Request<'_>,
+    env: &Environment<'static>,
+    ctx: &values::Context,
+    charts: &[ChartJob<'_>],
+    mut pieces: Vec<Piece>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Piece>, RenderError> {
     let values_of = |component: &str, chart: &ChartRef| -> Result<String, RenderError> {
         match values::values_template(component, &chart.name) {
-            Some(t) => render_template(&env, t, &ctx.scoped(component, Some(chart))),
+            Some(t) => render_template(env, t, &ctx.scoped(component, Some(chart))),
             None => Ok(String::new()),
         }
     };
@@ -297,68 +342,24 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
                 .iter()
                 .map(|(component, c)| values_of(component, &c.chart))
                 .collect::<Result<_, _>>()?;
-            // One helm process per chart, a few at a time; the output keeps the lock's order.
-            let width = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-            let run = |apis: &[String]| -> Result<Vec<Piece>, RenderError> {
-                let mut out = Vec::new();
-                let jobs: Vec<_> = charts.iter().zip(&values).collect();
-                for batch in jobs.chunks(width) {
-                    let texts: Vec<Result<String, super::helm::HelmError>> =
-                        std::thread::scope(|scope| {
-                            let handles: Vec<_> = batch
-                                .iter()
-                                .map(|((component, c), values)| {
-                                    let helm = &helm;
-                                    let kube_version = &kube_version;
-                                    scope.spawn(move || {
-                                        let label = format!("{} {}", c.chart.name, c.chart.version);
-                                        helm.template(&HelmRequest {
-                                            release: component,
-                                            namespace: values::namespace_of(component),
-                                            archive: &c.archive,
-                                            values,
-                                            kube_version,
-                                            api_versions: apis,
-                                            label: &label,
-                                        })
-                                    })
-                                })
-                                .collect();
-                            handles
-                                .into_iter()
-                                .map(|h| {
-                                    h.join().unwrap_or_else(|_| {
-                                        Err(super::helm::HelmError::Template {
-                                            chart: String::new(),
-                                            message: "the thread running helm panicked".into(),
-                                        })
-                                    })
-                                })
-                                .collect()
-                        });
-                    for (((component, c), _), text) in batch.iter().zip(texts) {
-                        out.push(Piece {
-                            component: component.clone(),
-                            origin: Origin::Chart(c.chart.clone()),
-                            text: text?,
-                        });
-                    }
-                }
-                Ok(out)
-            };
-            let first = run(&[])?;
+            let kube_version = req.lock.kubernetes.to_string();
+            let first = helm_templates(&helm, charts, &values, &kube_version, &[])?;
             let apis = served_apis(first.iter().chain(pieces.iter()))?;
-            let mut all = if apis.is_empty() { first } else { run(&apis)? };
+            let mut all = if apis.is_empty() {
+                first
+            } else {
+                helm_templates(&helm, charts, &values, &kube_version, &apis)?
+            };
             all.append(&mut pieces);
-            pieces = all;
+            Ok(all)
         }
         Delivery::Flux => {
-            for (component, c) in &charts {
+            for (component, c) in charts {
                 let values = values_of(component, &c.chart)?;
                 pieces.push(Piece {
                     component: component.clone(),
                     origin: Origin::Flux(c.chart.clone()),
-                    text: super::flux::objects(req, component, c, &values, &charts)?,
+                    text: super::flux::objects(req, component, c, &values, charts)?,
                 });
             }
             if !charts.is_empty() {
@@ -368,48 +369,100 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
                         .to_string(),
                 );
             }
+            Ok(pieces)
         }
-        Delivery::Manifests => {}
+        Delivery::Manifests => Ok(pieces),
     }
+}
 
-    // Documents → files, with every image pinned and moved to the mirror.
-    let index = Index::new(lock);
-    let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut sources: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+/// `helm template` of every chart with its values: one helm process per chart, a few at a time; the
+/// output keeps the lock's order.
+fn helm_templates(
+    helm: &Helm,
+    charts: &[ChartJob<'_>],
+    values: &[String],
+    kube_version: &str,
+    apis: &[String],
+) -> Result<Vec<Piece>, RenderError> {
+    let width = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let mut out = Vec::new();
+    let jobs: Vec<_> = charts.iter().zip(values).collect();
+    for batch in jobs.chunks(width) {
+        let texts: Vec<Result<String, super::helm::HelmError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|((component, c), values)| {
+                    scope.spawn(move || {
+                        let label = format!("{} {}", c.chart.name, c.chart.version);
+                        helm.template(&HelmRequest {
+                            release: component,
+                            namespace: values::namespace_of(component),
+                            archive: &c.archive,
+                            values,
+                            kube_version,
+                            api_versions: apis,
+                            label: &label,
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(super::helm::HelmError::Template {
+                            chart: String::new(),
+                            message: "the thread running helm panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        for (((component, c), _), text) in batch.iter().zip(texts) {
+            out.push(Piece {
+                component: component.clone(),
+                origin: Origin::Chart(c.chart.clone()),
+                text: text?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The rendered documents sorted into files, before the generated ones are added.
+struct Files {
+    /// File → its documents, images pinned and moved to the mirror.
+    docs: BTreeMap<String, Vec<String>>,
+    /// File → where its documents come from.
+    sources: BTreeMap<String, BTreeSet<String>>,
+    /// What could not be rewritten.
+    problems: Vec<Problem>,
+}
+
+/// Documents → files, with every image pinned and moved to the mirror; hooks that run only on
+/// delete or rollback left out, a CRD that two components ship installed once.
+fn to_files(
+    req: &Request<'_>,
+    pieces: &[Piece],
+    index: &Index,
+    notes: &mut Vec<String>,
+) -> Result<Files, RenderError> {
+    let mut files = Files {
+        docs: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        problems: Vec::new(),
+    };
     let mut dropped = 0usize;
-    let mut problems = Vec::new();
     let mut crds_seen: BTreeMap<String, (String, Value)> = BTreeMap::new();
-    for p in &pieces {
+    for p in pieces {
         for d in parse(p)? {
             if !keep_hook(&hook_phases(&d.node)) {
                 dropped += 1;
                 continue;
             }
             let is_crd = Crd::from(&d.node).is_some();
-            if is_crd {
-                // Two components may ship the same CRD (a chart and an operator's manifest): the
-                // cluster gets it once. Different definitions under one name stay, and the checks
-                // report them.
-                let name = d
-                    .node
-                    .str_at(&["metadata", "name"])
-                    .unwrap_or("")
-                    .to_string();
-                let body = d.node.to_json();
-                match crds_seen.get(&name) {
-                    Some((first, seen)) if *seen == body => {
-                        notes.push(format!(
-                            "CustomResourceDefinition {name} comes with {first} and {}, the same \
-                             definition: installed once, from {first}",
-                            p.component
-                        ));
-                        continue;
-                    }
-                    Some(_) => {}
-                    None => {
-                        crds_seen.insert(name, (p.component.clone(), body));
-                    }
-                }
+            if is_crd && !first_definition(&mut crds_seen, p, &d.node, notes) {
+                continue;
             }
             let stem = if is_crd {
                 "crds".to_string()
@@ -417,22 +470,27 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
                 p.origin.file_stem()
             };
             let file = format!("{}/{stem}.yaml", p.component);
-            // What cannot be pinned is reported by the checks below, with the rest.
-            let (mut edits, _) = images::rewrite(&d.text, &d.node, &index, req.mirror);
-            match images::rewrite_operator_registry(&d.text, &d.node, &index, req.mirror) {
+            // What cannot be pinned is reported by the checks, with the rest.
+            let (mut edits, _) = images::rewrite(&d.text, &d.node, index, req.mirror);
+            match images::rewrite_operator_registry(&d.text, &d.node, index, req.mirror) {
                 Ok(Some(e)) => edits.push(e),
                 Ok(None) => {}
-                Err(ip) => problems.push(Problem {
+                Err(ip) => files.problems.push(Problem {
                     file: file.clone(),
                     document: None,
                     message: format!("{}: {}", ip.path, ip.message),
                 }),
             }
             files
+                .docs
                 .entry(file.clone())
                 .or_default()
                 .push(yaml::apply(&d.text, edits));
-            sources.entry(file).or_default().insert(p.origin.describe());
+            files
+                .sources
+                .entry(file)
+                .or_default()
+                .insert(p.origin.describe());
         }
     }
     if dropped > 0 {
@@ -440,11 +498,50 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
             "{dropped} hook object(s) that run only on delete or rollback were left out"
         ));
     }
+    Ok(files)
+}
 
+/// Whether a CRD is kept: two components may ship the same CRD (a chart and an operator's
+/// manifest), and the cluster gets it once. Different definitions under one name stay, and the
+/// checks report them.
+fn first_definition(
+    seen: &mut BTreeMap<String, (String, Value)>,
+    p: &Piece,
+    node: &Node,
+    notes: &mut Vec<String>,
+) -> bool {
+    let name = node.str_at(&["metadata", "name"]).unwrap_or("").to_string();
+    let body = node.to_json();
+    match seen.get(&name) {
+        Some((first, known)) if *known == body => {
+            notes.push(format!(
+                "CustomResourceDefinition {name} comes with {first} and {}, the same \
+                 definition: installed once, from {first}",
+                p.component
+            ));
+            false
+        }
+        Some(_) => true,
+        None => {
+            seen.insert(name, (p.component.clone(), body));
+            true
+        }
+    }
+}
+
+/// The output files: the documents' files with their headers, then the namespaces, the
+/// kustomization, kubeadm's configuration and the mirror's `hosts.toml` files.
+fn generated_files(
+    req: &Request<'_>,
+    env: &Environment<'static>,
+    ctx: &values::Context,
+    index: &Index,
+    files: &Files,
+) -> Result<BTreeMap<String, String>, RenderError> {
     let mut out_files: BTreeMap<String, String> = BTreeMap::new();
-    for (file, docs) in &files {
+    for (file, docs) in &files.docs {
         let mut text = format!("{GENERATED_HEADER}\n");
-        for s in &sources[file] {
+        for s in &files.sources[file] {
             text.push_str(&format!("# From: {s}\n"));
         }
         for (i, d) in docs.iter().enumerate() {
@@ -458,7 +555,7 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
         }
         out_files.insert(file.clone(), text);
     }
-    let ns = render_template(&env, &values::NAMESPACES, &ctx.json)?;
+    let ns = render_template(env, &values::NAMESPACES, &ctx.json)?;
     if !yaml::is_blank(&ns) {
         out_files.insert(
             "namespaces/namespaces.yaml".to_string(),
@@ -466,8 +563,8 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
         );
     }
     out_files.insert("kustomization.yaml".to_string(), kustomization(&out_files));
-    if lock.components.iter().any(|c| c.name == "kubernetes") {
-        let k = render_template(&env, &values::KUBEADM, &ctx.json)?;
+    if req.lock.components.iter().any(|c| c.name == "kubernetes") {
+        let k = render_template(env, &values::KUBEADM, &ctx.json)?;
         out_files.insert(
             "kubeadm/cluster-configuration.yaml".to_string(),
             format!("{GENERATED_HEADER}\n{k}"),
@@ -481,25 +578,7 @@ pub fn render(req: &Request<'_>) -> Result<Output, RenderError> {
             );
         }
     }
-
-    let mut out = Output {
-        files: out_files,
-        unrendered,
-        problems,
-        images: Vec::new(),
-        notes,
-    };
-    let external = match req.delivery {
-        Delivery::Flux => super::checks::External::FluxCharts,
-        Delivery::Manifests => super::checks::External::None,
-    };
-    let report = super::checks::check(&out.files, lock, req.mirror, req.allow_tags, external);
-    out.problems.extend(report.problems);
-    out.problems
-        .sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
-    out.problems.dedup();
-    out.images = report.images;
-    Ok(out)
+    Ok(out_files)
 }
 
 /// Moves a rendered platform to another mirror (or to none): every image reference, the operator

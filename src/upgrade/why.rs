@@ -56,6 +56,8 @@ impl Planner<'_, '_> {
         }
     }
 
+    /// Why component `i` moves from `a` to `b` in a step of `kind` (from Kubernetes `k`, to `kn`
+    /// in a Kubernetes step), and the facts behind it.
     fn why(
         &self,
         kind: &StepKind,
@@ -66,115 +68,153 @@ impl Planner<'_, '_> {
         kn: Option<&Version>,
     ) -> (Reason, Vec<FactLine>) {
         let m = self.m;
-        let kube = m.kube;
-        let (old, new) = (&a[i], &b[i]);
-        // the facts that would break if `i` had not moved
-        let involving = || {
-            let mut undo = b.clone();
-            undo[i] = old.clone();
-            let facts: Vec<FactLine> = m
-                .broken(&undo)
-                .into_iter()
-                .filter(|x: &Broken| {
-                    x.owner == Some(i)
-                        || x.other == Some(i)
-                        || x.owner.is_none() && x.other.is_none()
-                })
-                .map(|x| x.line)
-                .collect();
-            dedup(facts)
-        };
-        if i == kube {
+        if i == m.kube {
             let mut facts = kube_rule_facts(m);
             facts.retain(|f| !f.text.is_empty());
             return (Reason::ControlPlane, facts);
         }
         match kind {
-            StepKind::Finish => match (old, new) {
-                (Some(_), None) => (Reason::Removed, Vec::new()),
-                (None, Some(_)) => (Reason::Added, Vec::new()),
-                (Some(x), Some(y)) => {
-                    let rules: Vec<FactLine> = m
-                        .comp(i)
-                        .upgrade
-                        .broken_by(x, y, &m.lines(i))
-                        .into_iter()
-                        .map(|r| FactLine {
-                            subject: m.name(i).to_string(),
-                            text: r.to_string(),
-                            source: Some(r.source.clone()),
-                        })
-                        .collect();
-                    if rules.is_empty() {
-                        (Reason::Target, Vec::new())
-                    } else {
-                        (Reason::AgainstRule, rules)
-                    }
-                }
-                (None, None) => (Reason::Target, Vec::new()),
-            },
+            StepKind::Finish => self.why_finish(i, &a[i], &b[i]),
             StepKind::Kubernetes { .. } => {
                 let kn = kn.expect("a Kubernetes step has its version");
-                if self.pinned(kn).contains(&i) {
-                    let name = m.name(i);
-                    let facts = m
-                        .release(kube, kn)
-                        .map(|r| {
-                            r.requires
-                                .iter()
-                                .filter(|c| c.name == name)
-                                .map(|c| FactLine {
-                                    subject: format!("kubernetes {kn}"),
-                                    text: format!("requires {name} {}", c.range),
-                                    source: c.source.clone(),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    return (Reason::PinnedBy, facts);
-                }
-                if new.is_none() && self.target[i].is_none() {
-                    return (Reason::Removed, involving());
-                }
-                if old.is_none() {
-                    return (Reason::Added, involving());
-                }
-                (
-                    Reason::Together,
-                    self.no_version_fits_both(i, old.as_ref(), new.as_ref(), k, kn),
-                )
+                self.why_with_kubernetes(i, a, b, k, kn)
             }
-            StepKind::Prepare { next } => match (old, new) {
-                (Some(x), None) => {
-                    let mut f = m
-                        .pair(i, x, kube, Some(next))
-                        .into_iter()
-                        .map(|b| b.line)
-                        .collect::<Vec<_>>();
-                    f.extend(involving());
-                    (Reason::Removed, dedup(f))
+            StepKind::Prepare { next } => self.why_before(i, a, b, next),
+        }
+    }
+
+    /// The facts that would break if `i` had not moved from `old` in `b`.
+    fn involving(&self, i: usize, old: &Option<Version>, b: &State) -> Vec<FactLine> {
+        let mut undo = b.clone();
+        undo[i] = old.clone();
+        let facts: Vec<FactLine> = self
+            .m
+            .broken(&undo)
+            .into_iter()
+            .filter(|x: &Broken| {
+                x.owner == Some(i) || x.other == Some(i) || x.owner.is_none() && x.other.is_none()
+            })
+            .map(|x| x.line)
+            .collect();
+        dedup(facts)
+    }
+
+    /// An upgrade rule of component `i`, as a fact.
+    fn rule_fact(&self, i: usize, r: &crate::catalog::UpgradeRule) -> FactLine {
+        FactLine {
+            subject: self.m.name(i).to_string(),
+            text: r.to_string(),
+            source: Some(r.source.clone()),
+        }
+    }
+
+    /// The last step, to the target: added, removed, or moved (against an upgrade rule or not).
+    fn why_finish(
+        &self,
+        i: usize,
+        old: &Option<Version>,
+        new: &Option<Version>,
+    ) -> (Reason, Vec<FactLine>) {
+        match (old, new) {
+            (Some(_), None) => (Reason::Removed, Vec::new()),
+            (None, Some(_)) => (Reason::Added, Vec::new()),
+            (Some(x), Some(y)) => {
+                let rules: Vec<FactLine> = self
+                    .m
+                    .comp(i)
+                    .upgrade
+                    .broken_by(x, y, &self.m.lines(i))
+                    .into_iter()
+                    .map(|r| self.rule_fact(i, r))
+                    .collect();
+                if rules.is_empty() {
+                    (Reason::Target, Vec::new())
+                } else {
+                    (Reason::AgainstRule, rules)
                 }
-                (None, Some(_)) => (Reason::Added, involving()),
-                (Some(x), Some(y)) if !m.fits_kube(i, x, next) => {
-                    let mut f: Vec<FactLine> = m
-                        .pair(i, x, kube, Some(next))
-                        .into_iter()
-                        .map(|b| b.line)
-                        .collect();
-                    if m.fits_kube(i, y, next) {
-                        f.extend(m.kube_fact(i, y));
-                        (Reason::Unsupported, dedup(f))
-                    } else {
-                        f.extend(m.comp(i).upgrade.rules.iter().map(|r| FactLine {
-                            subject: m.name(i).to_string(),
-                            text: r.to_string(),
-                            source: Some(r.source.clone()),
-                        }));
-                        (Reason::OnTheWay, dedup(f))
-                    }
+            }
+            (None, None) => (Reason::Target, Vec::new()),
+        }
+    }
+
+    /// A step of Kubernetes from `k` to `kn`: pinned by Kubernetes, added, removed, or moved with it.
+    fn why_with_kubernetes(
+        &self,
+        i: usize,
+        a: &State,
+        b: &State,
+        k: &Version,
+        kn: &Version,
+    ) -> (Reason, Vec<FactLine>) {
+        let m = self.m;
+        let (old, new) = (&a[i], &b[i]);
+        if self.pinned(kn).contains(&i) {
+            let name = m.name(i);
+            let facts = m
+                .release(m.kube, kn)
+                .map(|r| {
+                    r.requires
+                        .iter()
+                        .filter(|c| c.name == name)
+                        .map(|c| FactLine {
+                            subject: format!("kubernetes {kn}"),
+                            text: format!("requires {name} {}", c.range),
+                            source: c.source.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            return (Reason::PinnedBy, facts);
+        }
+        if new.is_none() && self.target[i].is_none() {
+            return (Reason::Removed, self.involving(i, old, b));
+        }
+        if old.is_none() {
+            return (Reason::Added, self.involving(i, old, b));
+        }
+        (
+            Reason::Together,
+            self.no_version_fits_both(i, old.as_ref(), new.as_ref(), k, kn),
+        )
+    }
+
+    /// A step before Kubernetes moves to `next`: what does not support `next` moves (or goes) first.
+    fn why_before(
+        &self,
+        i: usize,
+        a: &State,
+        b: &State,
+        next: &Version,
+    ) -> (Reason, Vec<FactLine>) {
+        let m = self.m;
+        let kube = m.kube;
+        let (old, new) = (&a[i], &b[i]);
+        match (old, new) {
+            (Some(x), None) => {
+                let mut f = m
+                    .pair(i, x, kube, Some(next))
+                    .into_iter()
+                    .map(|b| b.line)
+                    .collect::<Vec<_>>();
+                f.extend(self.involving(i, old, b));
+                (Reason::Removed, dedup(f))
+            }
+            (None, Some(_)) => (Reason::Added, self.involving(i, old, b)),
+            (Some(x), Some(y)) if !m.fits_kube(i, x, next) => {
+                let mut f: Vec<FactLine> = m
+                    .pair(i, x, kube, Some(next))
+                    .into_iter()
+                    .map(|b| b.line)
+                    .collect();
+                if m.fits_kube(i, y, next) {
+                    f.extend(m.kube_fact(i, y));
+                    (Reason::Unsupported, dedup(f))
+                } else {
+                    f.extend(m.comp(i).upgrade.rules.iter().map(|r| self.rule_fact(i, r)));
+                    (Reason::OnTheWay, dedup(f))
                 }
-                _ => (Reason::Along, involving()),
-            },
+            }
+            _ => (Reason::Along, self.involving(i, old, b)),
         }
     }
 

@@ -236,6 +236,10 @@ pub enum ExportError {
 
 /// Exports the locked platform (see the module docs). `catalog` is the one the lock was solved from
 /// (for rendering; the bundle carries it next to the lock); registries are reached through `registries`, on `runner`.
+///
+/// The steps: pin (the lock and a plan's step locks), fetch the charts and release manifests,
+/// render, read a delta's base, fetch the images' manifests then their blobs, write the artifacts
+/// and `index.json`, pack, check what was written.
 pub fn export(
     lock: &Lock,
     catalog: &Catalog,
@@ -245,18 +249,10 @@ pub fn export(
     progress: &dyn Progress,
 ) -> Result<Summary, ExportError> {
     let started = Instant::now();
-    let (mut images, lock, mut pinned) = pin_images(lock, registries, runner, progress)?;
-    let mut plan_locks = Vec::new();
-    for (name, step) in &options.plan {
-        let (more, step, also) = pin_images(step, registries, runner, progress)?;
-        merge_images(&mut images, more)?;
-        pinned.extend(also);
-        plan_locks.push((name.clone(), step));
-    }
-    pinned.sort();
-    pinned.dedup();
+    let pinned = pin_all(lock, options, registries, runner, progress)?;
     let store = Arc::new(Layout::create(&options.cache_dir)?);
-    let (lock, upstream_counts) = upstream::fetch(&lock, registries, runner, &store, progress)?;
+    let (lock, upstream_counts) =
+        upstream::fetch(&pinned.lock, registries, runner, &store, progress)?;
 
     // Render, before anything big is downloaded.
     // The charts are rendered here, where helm is; the far side only moves images to its mirror.
@@ -273,24 +269,15 @@ pub fn export(
     let layout = Arc::new(Layout::create(&work_dir(&options.output))?);
     layout.remove_index()?;
     let platforms = Arc::new(options.platforms.clone());
-    let base = if options.since.is_empty() {
-        None
-    } else {
-        let mut scratch = work_dir(&options.output).into_os_string();
-        scratch.push(".since.d");
-        let scratch = PathBuf::from(scratch);
-        let base = since::base(
-            &options.since,
-            registries,
-            runner,
-            &platforms,
-            &scratch,
-            progress,
-        );
-        let _ = std::fs::remove_dir_all(&scratch);
-        Some(base?)
-    };
-    let manifests = fetch::manifests(registries, runner, &layout, images, &platforms, progress);
+    let base = delta_base(options, registries, runner, &platforms, progress)?;
+    let manifests = fetch::manifests(
+        registries,
+        runner,
+        &layout,
+        pinned.images,
+        &platforms,
+        progress,
+    );
     let found = match options.referrers {
         true => referrers::discover(runner, &layout, &manifests.planned, progress),
         false => referrers::Discovered::default(),
@@ -314,7 +301,7 @@ pub fn export(
         output: options.output.clone(),
         form: Form::of(&options.output),
         images: ok.len(),
-        pinned,
+        pinned: pinned.references,
         manifests_fetched: ok.iter().map(|p| p.manifests_fetched).sum(),
         manifests_reused: ok.iter().map(|p| p.manifests_reused).sum(),
         blobs: blob_count,
@@ -345,12 +332,8 @@ pub fn export(
     // Upstream's artifacts, the platform artifact, then index.json: once, here.
     let mut artifacts = upstream::write(&layout, &store, &lock)?;
     artifacts.extend(found.iter().map(referrers::Found::entry));
-    let steps: BTreeMap<String, String> = plan_locks
-        .iter()
-        .map(|(name, l)| (name.clone(), l.to_yaml()))
-        .collect();
     let artifact =
-        artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog, &steps)?;
+        artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog, &pinned.steps)?;
     let mut index = plan::index_document(&ok, artifacts, artifact);
     if let Some(base) = &base {
         base.of.annotate(&mut index.annotations);
@@ -367,28 +350,95 @@ pub fn export(
     summary.parts = packed
         .and_then(|p| p.parts)
         .map(|(file, path)| (path, file.parts.len()));
+    summary.verified = Some(check_written(&summary, options, blobs.hashed));
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
 
-    // Check what was written: structure, sizes and references. In a directory, the blobs this run has
-    // hashed are not read again; an archive is new bytes, read and rehashed whole.
+/// The export's plan after pinning: every image of the lock and of a plan's step locks, pinned.
+struct Pinned {
+    /// Every image, once.
+    images: Vec<plan::Image>,
+    /// The lock with the digests pinned now.
+    lock: Lock,
+    /// The references pinned by this run, sorted.
+    references: Vec<String>,
+    /// A plan's step locks (name → YAML), pinned.
+    steps: BTreeMap<String, String>,
+}
+
+/// Pins the lock and every step lock of `--plan`, and gathers their images.
+fn pin_all(
+    lock: &Lock,
+    options: &ExportOptions,
+    registries: &Registries,
+    runner: &Runner,
+    progress: &dyn Progress,
+) -> Result<Pinned, ExportError> {
+    let (mut images, lock, mut references) = pin_images(lock, registries, runner, progress)?;
+    let mut steps = BTreeMap::new();
+    for (name, step) in &options.plan {
+        let (more, step, also) = pin_images(step, registries, runner, progress)?;
+        merge_images(&mut images, more)?;
+        references.extend(also);
+        steps.insert(name.clone(), step.to_yaml());
+    }
+    references.sort();
+    references.dedup();
+    Ok(Pinned {
+        images,
+        lock,
+        references,
+        steps,
+    })
+}
+
+/// What the far side already holds, for a delta (`--since`); read through a scratch directory next
+/// to the work directory, removed afterwards.
+fn delta_base(
+    options: &ExportOptions,
+    registries: &Registries,
+    runner: &Runner,
+    platforms: &Arc<Vec<Platform>>,
+    progress: &dyn Progress,
+) -> Result<Option<crate::airgap::delta::Base>, ExportError> {
+    if options.since.is_empty() {
+        return Ok(None);
+    }
+    let mut scratch = work_dir(&options.output).into_os_string();
+    scratch.push(".since.d");
+    let scratch = PathBuf::from(scratch);
+    let base = since::base(
+        &options.since,
+        registries,
+        runner,
+        platforms,
+        &scratch,
+        progress,
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(Some(base?))
+}
+
+/// Checks what was written: structure, sizes and references. In a directory, the blobs this run
+/// has hashed are not read again; an archive is new bytes, read and rehashed whole.
+fn check_written(summary: &Summary, options: &ExportOptions, hashed: plan::Hashed) -> Verified {
     let rehash = match summary.form {
-        Form::Directory => Rehash::AllBut(blobs.hashed),
+        Form::Directory => Rehash::AllBut(hashed),
         Form::Tar | Form::TarZst => Rehash::All,
     };
     let written = summary
         .parts
         .as_ref()
         .map_or(options.output.as_path(), |(p, _)| p.as_path());
-    let checked = super::verify::verify_with(written, &VerifyOptions { rehash });
-    summary.verified = Some(match checked {
+    match super::verify::verify_with(written, &VerifyOptions { rehash }) {
         Ok(r) if r.problems.is_empty() => Verified::Sound {
             blobs: r.blobs,
             trusted: r.trusted,
         },
         Ok(r) => Verified::Problems(r.problems),
         Err(e) => Verified::NotAvailable(e.to_string()),
-    });
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    }
 }
 
 /// The images of the lock, every one pinned (those without a digest resolved now), the lock with

@@ -216,6 +216,26 @@ impl Checker<'_> {
                 return 0;
             }
         };
+        self.index_header(&index);
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut platform = None;
+        for (i, d) in index.manifests.iter().enumerate() {
+            if self.index_entry(i, d, &mut names) {
+                platform = Some(d);
+            }
+        }
+        match platform {
+            None => self.problem(
+                INDEX_FILE,
+                format!("no platform artifact (artifactType {PLATFORM_ARTIFACT_TYPE})"),
+            ),
+            Some(d) => self.platform_artifact(d),
+        }
+        index.manifests.len()
+    }
+
+    /// `index.json`'s schema version, media type and bundle format version.
+    fn index_header(&mut self, index: &Index) {
         if index.schema_version != 2 {
             self.problem(
                 INDEX_FILE,
@@ -244,94 +264,99 @@ impl Checker<'_> {
                 ),
             ),
         }
-        let mut names: BTreeMap<String, usize> = BTreeMap::new();
-        let mut platform = None;
-        for (i, d) in index.manifests.iter().enumerate() {
-            let kind = EntryKind::of(d);
-            let is_platform = kind == EntryKind::Platform;
-            let name = entry_name(d).map(str::to_string);
-            let subject = match (&name, is_platform) {
-                (_, true) => PLATFORM_REF_NAME.to_string(),
-                (Some(n), false) => n.clone(),
-                (None, false) => format!("{INDEX_FILE} manifests[{i}]"),
-            };
-            match &name {
-                None if is_platform => {}
-                None => {
-                    let key = if kind == EntryKind::Image {
-                        REF_NAME_ANNOTATION
-                    } else {
-                        NAME_ANNOTATION
-                    };
-                    self.problem(
-                        subject.clone(),
-                        format!("no `{key}` annotation: the {} cannot be named", kind.noun()),
-                    )
-                }
-                Some(n) => {
-                    if kind != EntryKind::Image {
-                        let problem = match ImageRef::parse(n) {
-                            Ok(r) if r.tag().is_some() => None,
-                            Ok(_) => Some("no tag".to_string()),
-                            Err(e) => Some(e.reason.to_string()),
-                        };
-                        if let Some(reason) = problem {
-                            self.problem(
-                                subject.clone(),
-                                format!(
-                                    "`{NAME_ANNOTATION}` is not REGISTRY/REPOSITORY:TAG: {reason}"
-                                ),
-                            );
-                        }
-                    }
-                    if let Some(j) = names.insert(n.clone(), i) {
-                        self.problem(
-                            subject.clone(),
-                            format!("named twice in {INDEX_FILE} (manifests[{j}] and [{i}])"),
-                        );
-                    }
-                }
-            }
-            if is_platform {
-                platform = Some(d);
-            } else if !d.annotations.contains_key(COMPONENT_ANNOTATION) {
-                self.warn(
+    }
+
+    /// Checks entry `i` of `index.json` (its name against `names`, the names seen so far; its
+    /// annotations; what it reaches); returns whether it is the platform artifact.
+    fn index_entry(
+        &mut self,
+        i: usize,
+        d: &Descriptor,
+        names: &mut BTreeMap<String, usize>,
+    ) -> bool {
+        let kind = EntryKind::of(d);
+        let is_platform = kind == EntryKind::Platform;
+        let name = entry_name(d).map(str::to_string);
+        let subject = match (&name, is_platform) {
+            (_, true) => PLATFORM_REF_NAME.to_string(),
+            (Some(n), false) => n.clone(),
+            (None, false) => format!("{INDEX_FILE} manifests[{i}]"),
+        };
+        match &name {
+            None if is_platform => {}
+            None => {
+                let key = if kind == EntryKind::Image {
+                    REF_NAME_ANNOTATION
+                } else {
+                    NAME_ANNOTATION
+                };
+                self.problem(
                     subject.clone(),
-                    format!("no `{COMPONENT_ANNOTATION}` annotation"),
+                    format!("no `{key}` annotation: the {} cannot be named", kind.noun()),
+                )
+            }
+            Some(n) => self.entry_named(i, kind, n, &subject, names),
+        }
+        if !is_platform && !d.annotations.contains_key(COMPONENT_ANNOTATION) {
+            self.warn(
+                subject.clone(),
+                format!("no `{COMPONENT_ANNOTATION}` annotation"),
+            );
+        }
+        if let Some(orig) = d.annotations.get(ORIGINAL_DIGEST_ANNOTATION) {
+            if !is_sha256(orig) {
+                self.problem(
+                    subject.clone(),
+                    format!("`{ORIGINAL_DIGEST_ANNOTATION}` is not a sha256 digest: {orig:?}"),
+                );
+            } else if !is_index(&d.media_type) {
+                self.problem(
+                    subject.clone(),
+                    format!(
+                        "`{ORIGINAL_DIGEST_ANNOTATION}` on a {} (only filtered indexes carry it)",
+                        d.media_type
+                    ),
                 );
             }
-            if let Some(orig) = d.annotations.get(ORIGINAL_DIGEST_ANNOTATION) {
-                if !is_sha256(orig) {
-                    self.problem(
-                        subject.clone(),
-                        format!("`{ORIGINAL_DIGEST_ANNOTATION}` is not a sha256 digest: {orig:?}"),
-                    );
-                } else if !is_index(&d.media_type) {
-                    self.problem(
-                        subject.clone(),
-                        format!(
-                            "`{ORIGINAL_DIGEST_ANNOTATION}` on a {} (only filtered indexes carry it)",
-                            d.media_type
-                        ),
-                    );
-                }
-            }
-            self.descriptor(d, Role::Top, &subject);
-            match kind {
-                EntryKind::Chart => self.chart(d, &subject),
-                EntryKind::ReleaseManifests => self.release_manifests(d, &subject),
-                EntryKind::Referrers => self.referrers(d, &subject),
-                EntryKind::Image | EntryKind::Platform => {}
+        }
+        self.descriptor(d, Role::Top, &subject);
+        match kind {
+            EntryKind::Chart => self.chart(d, &subject),
+            EntryKind::ReleaseManifests => self.release_manifests(d, &subject),
+            EntryKind::Referrers => self.referrers(d, &subject),
+            EntryKind::Image | EntryKind::Platform => {}
+        }
+        is_platform
+    }
+
+    /// An entry's name: an artifact's must be `REGISTRY/REPOSITORY:TAG`; no name twice.
+    fn entry_named(
+        &mut self,
+        i: usize,
+        kind: EntryKind,
+        n: &str,
+        subject: &str,
+        names: &mut BTreeMap<String, usize>,
+    ) {
+        if kind != EntryKind::Image {
+            let problem = match ImageRef::parse(n) {
+                Ok(r) if r.tag().is_some() => None,
+                Ok(_) => Some("no tag".to_string()),
+                Err(e) => Some(e.reason.to_string()),
+            };
+            if let Some(reason) = problem {
+                self.problem(
+                    subject,
+                    format!("`{NAME_ANNOTATION}` is not REGISTRY/REPOSITORY:TAG: {reason}"),
+                );
             }
         }
-        match platform {
-            None => self.problem(
-                INDEX_FILE,
-                format!("no platform artifact (artifactType {PLATFORM_ARTIFACT_TYPE})"),
-            ),
-            Some(d) => self.platform_artifact(d),
+        if let Some(j) = names.insert(n.to_string(), i) {
+            self.problem(
+                subject,
+                format!("named twice in {INDEX_FILE} (manifests[{j}] and [{i}])"),
+            );
         }
-        index.manifests.len()
     }
 
     /// Checks one descriptor: digest form, presence, size, content digest, media type for its role; then

@@ -148,11 +148,7 @@ pub(super) fn artifacts(comp: &Component, r: &Release, who: &str, out: &mut Out)
                     "write `sha256:` as the 64 hex digits alone, without the `sha256:` prefix"
                         .to_string(),
                 );
-            } else if h.len() != 64
-                || !h
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-            {
+            } else if crate::types::Digest::from_sha256_hex(h).is_err() {
                 bad(format!("`{h}` is not a SHA-256 (64 lower-case hex digits)"));
             }
         }

@@ -1,4 +1,4 @@
-//! One registry as [`super::pull`] reaches it through oci-client ([`Host`]: the clients for one
+//! One registry as the `pull` module reaches it through oci-client ([`Host`]: the clients for one
 //! registry and one set of credentials, with the scheme of an insecure host found once), and what an
 //! error of that client means ([`classify`]).
 
