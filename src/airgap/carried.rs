@@ -249,7 +249,8 @@ mod tests {
 
     #[test]
     fn tells_bundles_from_locks_and_catalog_directories() {
-        let dir = std::env::temp_dir().join(format!("bundle-carried-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let catalog = dir.join("catalog");
         let layout = dir.join("layout");
         std::fs::create_dir_all(&catalog).unwrap();

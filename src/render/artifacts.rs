@@ -330,8 +330,8 @@ mod tests {
 
     #[test]
     fn finds_the_chart_layer_by_media_type() {
-        let root = std::env::temp_dir().join(format!("bundle-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
         let tgz = put(&root, &[0x1f, 0x8b, 8, 0, 1, 2, 3]);
         let prov = put(&root, b"-----BEGIN PGP SIGNED MESSAGE-----");
         let config = put(&root, b"{}");

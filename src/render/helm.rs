@@ -115,18 +115,24 @@ impl Helm {
         for a in r.api_versions {
             cmd.args(["--api-versions", a]);
         }
-        // No repository, registry or plugin configuration of the user's is needed or wanted.
-        let scratch = std::env::temp_dir().join(format!("bundle-helm-{}", std::process::id()));
+        let err = |message: String| HelmError::Template {
+            chart: r.label.to_string(),
+            message,
+        };
+        // No repository, registry or plugin configuration of the user's is needed or wanted: helm's
+        // homes are a fresh directory of this run alone (a unique name), removed when the run ends
+        // however it ends.
+        let homes = tempfile::Builder::new()
+            .prefix("bundle-helm-")
+            .tempdir()
+            .map_err(|e| err(format!("cannot make a temporary directory: {e}")))?;
+        let scratch = homes.path();
         cmd.env("HELM_CACHE_HOME", scratch.join("cache"))
             .env("HELM_CONFIG_HOME", scratch.join("config"))
             .env("HELM_DATA_HOME", scratch.join("data"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let err = |message: String| HelmError::Template {
-            chart: r.label.to_string(),
-            message,
-        };
         let mut child = cmd.spawn().map_err(|e| err(e.to_string()))?;
         let values = r.values.to_string();
         let mut stdin = child

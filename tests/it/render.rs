@@ -227,10 +227,20 @@ fn default_platform_is_pinned_and_complete() {
 #[test]
 fn check_renders_in_memory() {
     let dir = default_platform();
-    let r = bundle_in(&dir, &["render", "--check", "--cache-dir", "store"]);
+    // helm runs with homes in a temporary directory of the run's own, removed when it is done.
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let r = crate::support::bundle_env(
+        &dir,
+        &["render", "--check", "--cache-dir", "store"],
+        None,
+        &[("TMPDIR", tmp.to_str().unwrap())],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("ok: "), "{}", r.stdout);
     assert!(!dir.join("out").exists());
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
 
 #[test]
