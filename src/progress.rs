@@ -48,6 +48,15 @@ pub enum Phase {
     Blobs,
     /// The layout archived into a `.tar`/`.tar.zst` (`export`), one item: the archive.
     Pack,
+    /// The target's tags looked up (`mirror`), one item per tag: a tag at the bundle's digest stands
+    /// for its whole tree.
+    CheckTags,
+    /// The manifests of the trees that differ looked up by digest, a level at a time (`mirror`).
+    CheckManifests,
+    /// The blobs of the manifests the target lacks looked up (`mirror`).
+    CheckBlobs,
+    /// The blobs to push read from the bundle and checked against their digests (`mirror`).
+    ReadBlobs,
     /// Blobs pushed, each into its first repository (`mirror`).
     PushBlobs,
     /// Blobs pushed into the other repositories that need them, mounted where possible (`mirror`).
@@ -74,6 +83,10 @@ impl Phase {
             Phase::Referrers => "referrers",
             Phase::Blobs => "blobs",
             Phase::Pack => "pack",
+            Phase::CheckTags => "tags at the target",
+            Phase::CheckManifests => "manifests at the target",
+            Phase::CheckBlobs => "blobs at the target",
+            Phase::ReadBlobs => "read and check blobs",
             Phase::PushBlobs => "blobs",
             Phase::MountBlobs => "blobs (other repositories)",
             Phase::PushManifests => "manifests",

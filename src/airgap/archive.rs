@@ -221,6 +221,8 @@ pub(super) struct Entry<'a> {
     pub(super) size: u64,
     /// Its content (opened lazily for a directory).
     pub(super) reader: &'a mut dyn Read,
+    /// Where its content starts in the archive file: set by [`walk_in_place`] for a plain `.tar`.
+    pub(super) offset: Option<u64>,
 }
 
 /// A file opened on first read.
@@ -304,6 +306,37 @@ pub(super) fn walk(
     notes: &mut Vec<EntryNote>,
     f: &mut dyn FnMut(Entry<'_>, &mut Vec<EntryNote>),
 ) -> Result<(), ReadError> {
+    walk_with(path, container, false, notes, f)
+}
+
+/// [`walk`], but a plain `.tar` file (not split, not compressed) is read in place: what `f` does not
+/// read of an entry is skipped with a seek, never read, and every entry carries its offset in the
+/// file. Returns whether the archive was read in place.
+pub(super) fn walk_in_place(
+    path: &Path,
+    container: Form,
+    notes: &mut Vec<EntryNote>,
+    f: &mut dyn FnMut(Entry<'_>, &mut Vec<EntryNote>),
+) -> Result<bool, ReadError> {
+    let in_place = container == Form::Tar && parts::open(path).map_err(ReadError::from)?.is_none();
+    walk_with(path, container, in_place, notes, f)?;
+    Ok(in_place)
+}
+
+fn walk_with(
+    path: &Path,
+    container: Form,
+    in_place: bool,
+    notes: &mut Vec<EntryNote>,
+    f: &mut dyn FnMut(Entry<'_>, &mut Vec<EntryNote>),
+) -> Result<(), ReadError> {
+    if in_place {
+        let file =
+            io::BufReader::with_capacity(CHUNK, File::open(path).map_err(|e| io_err(path, e))?);
+        let mut archive = tar::Archive::new(file);
+        let entries = archive.entries_with_seek().map_err(|e| io_err(path, e))?;
+        return walk_entries(path, entries, true, notes, f);
+    }
     if container == Form::Directory {
         return walk_dir(path, path, notes, f);
     }
@@ -392,6 +425,7 @@ fn walk_dir(
                 place,
                 size: meta.len(),
                 reader: &mut reader,
+                offset: None,
             },
             notes,
         );
@@ -407,6 +441,17 @@ fn walk_tar<R: Read>(
 ) -> Result<(), ReadError> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| io_err(path, e))?;
+    walk_entries(path, entries, false, notes, f)
+}
+
+/// The entries of a tar archive, each classified and handed to `f` (with its offset when `offsets`).
+fn walk_entries<R: Read>(
+    path: &Path,
+    entries: tar::Entries<'_, R>,
+    offsets: bool,
+    notes: &mut Vec<EntryNote>,
+    f: &mut dyn FnMut(Entry<'_>, &mut Vec<EntryNote>),
+) -> Result<(), ReadError> {
     let mut seen = 0usize;
     let mut last = String::new();
     for item in entries {
@@ -458,15 +503,19 @@ fn walk_tar<R: Read>(
             Place::Unexpected if kind == T::Directory => {
                 notes.push(EntryNote::Unexpected { entry: raw })
             }
-            place => f(
-                Entry {
-                    path: raw,
-                    place,
-                    size,
-                    reader: &mut entry,
-                },
-                notes,
-            ),
+            place => {
+                let offset = offsets.then(|| entry.raw_file_position());
+                f(
+                    Entry {
+                        path: raw,
+                        place,
+                        size,
+                        reader: &mut entry,
+                        offset,
+                    },
+                    notes,
+                )
+            }
         }
     }
     if seen == 0 {

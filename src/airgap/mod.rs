@@ -4,14 +4,13 @@
 //! layout lives in [`format`]; the format is described in `airgap/FORMAT.md`.
 //!
 //! Reading a bundle (directory, `.tar` or `.tar.zst`) always goes through [`archive`] (the safe
-//! walk), then [`scan`] (hash everything, keep the documents) or [`extract`] (unpack an archive for
-//! `mirror`).
+//! walk), then [`scan`] (hash everything, keep the documents); `mirror` reads only the structure
+//! first, then only the blobs it pushes (a `.tar` in place, never unpacked).
 
 pub mod archive;
 pub mod carried;
 pub mod delta;
 pub mod export;
-pub mod extract;
 pub mod format;
 pub mod inspect;
 pub mod mirror;

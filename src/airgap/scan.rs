@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::archive::{
     ChunkError, Entry, EntryNote, LazyFile, Place, ReadError, detect, for_each_chunk, io_err,
-    read_small, walk,
+    read_small, walk, walk_in_place,
 };
 use super::format::{Form, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE};
@@ -61,7 +61,12 @@ impl Scan {
 
 /// Hashes a stream to its end, keeping the content when it looks like a small JSON document (or
 /// always, up to `keep_limit`, when `keep_all`).
-fn hash_stream(r: &mut dyn Read, declared: u64, keep_all: bool, keep_limit: u64) -> Blob {
+pub(super) fn hash_stream(
+    r: &mut dyn Read,
+    declared: u64,
+    keep_all: bool,
+    keep_limit: u64,
+) -> Blob {
     let mut hasher = Sha256Hasher::new();
     let mut keep: Option<Vec<u8>> = (declared <= keep_limit).then(Vec::new);
     let mut first_seen = false;
@@ -105,6 +110,18 @@ fn hash_stream(r: &mut dyn Read, declared: u64, keep_all: bool, keep_limit: u64)
 ///
 /// Fails with [`ReadError::NotABundle`] when the path holds neither `oci-layout` nor `index.json`.
 pub fn scan(path: &Path) -> Result<Scan, ReadError> {
+    let mut hash = |_: &str, e: Entry<'_>| hash_stream(e.reader, e.size, false, MAX_DOCUMENT_SIZE);
+    scan_with(path, false, &mut hash).map(|(scan, _)| scan)
+}
+
+/// [`scan`] with the caller reading each blob entry (`read_blob` gets the file name under
+/// `blobs/sha256/` and the entry, and says what the blob is); a plain `.tar` is read in place when
+/// `in_place` (see [`walk_in_place`]). Returns the scan and whether it was read in place.
+pub(super) fn scan_with(
+    path: &Path,
+    in_place: bool,
+    read_blob: &mut dyn FnMut(&str, Entry<'_>) -> Blob,
+) -> Result<(Scan, bool), ReadError> {
     let container = detect(path)?;
     let mut scan = Scan {
         path: path.to_path_buf(),
@@ -116,6 +133,7 @@ pub fn scan(path: &Path) -> Result<Scan, ReadError> {
     };
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut notes = Vec::new();
+    let mut read_in_place = false;
     {
         let Scan {
             oci_layout,
@@ -134,7 +152,7 @@ pub fn scan(path: &Path) -> Result<Scan, ReadError> {
                 notes.push(EntryNote::Duplicate { entry: e.path });
                 return;
             }
-            match e.place {
+            match e.place.clone() {
                 Place::Layout | Place::Index => {
                     let slot = if e.place == Place::Layout {
                         &mut *oci_layout
@@ -159,14 +177,18 @@ pub fn scan(path: &Path) -> Result<Scan, ReadError> {
                             entry: e.path.clone(),
                         });
                     }
-                    let blob = hash_stream(e.reader, e.size, false, MAX_DOCUMENT_SIZE);
+                    let blob = read_blob(&name, e);
                     blobs.insert(format!("sha256:{name}"), blob);
                 }
                 Place::Unexpected => notes.push(EntryNote::Unexpected { entry: e.path }),
                 Place::Dir | Place::Refused(_) => {}
             }
         };
-        walk(path, container, &mut notes, &mut visit)?;
+        if in_place {
+            read_in_place = walk_in_place(path, container, &mut notes, &mut visit)?;
+        } else {
+            walk(path, container, &mut notes, &mut visit)?;
+        }
     }
     scan.notes = notes;
     if scan.oci_layout.is_none() && scan.index.is_none() {
@@ -187,7 +209,7 @@ pub fn scan(path: &Path) -> Result<Scan, ReadError> {
             ),
         });
     }
-    Ok(scan)
+    Ok((scan, read_in_place))
 }
 
 /// Reads the blobs named by `digests` (`sha256:<hex>`) from the bundle at `path`, each up to `limit`

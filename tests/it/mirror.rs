@@ -285,20 +285,86 @@ fn mirror_into_an_empty_registry_then_a_rerun_pushes_no_blob() {
         }
     }
 
+    // A re-mirror asks for the tags only: no blob is looked up, and none is read (every layer of
+    // the bundle is damaged now, keeping its size: reading one would refuse the bundle).
+    for (_, img) in &bundle.images {
+        damage_layers(&bundle.dir, img);
+    }
     proxy.clear();
-    let second = mirror(&dir, &bundle, &to, &flags);
+    let quick = [
+        "--insecure-registry",
+        proxy.host.as_str(),
+        "--format",
+        "json",
+    ];
+    let second = mirror(&dir, &bundle, &to, &quick);
     assert_eq!(second.code, 0, "{second:?}");
     let s = json(&second);
     assert_eq!(s["blobs"]["pushed"], 0, "{s}");
     assert_eq!(s["blobs"]["mounted"], 0, "{s}");
     assert_eq!(s["manifests"]["pushed"], 0, "{s}");
     assert_eq!(s["tags"]["pushed"], 0, "{s}");
+    assert_eq!(s["tags"]["skipped"], 5, "{s}");
+    let requests = proxy.requests();
+    let manifest_heads = requests
+        .iter()
+        .filter(|r| r.starts_with("HEAD ") && r.contains("/manifests/"))
+        .count();
+    assert_eq!(manifest_heads, 5, "one HEAD per tag: {requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.contains("/blobs/") && !r.contains("/manifests/sha256:")),
+        "{requests:?}"
+    );
+
+    // --verify-remote walks every tree down to its blobs (HEAD only), and still pushes nothing.
+    proxy.clear();
+    let third = mirror(&dir, &bundle, &to, &flags);
+    assert_eq!(third.code, 0, "{third:?}");
+    let s = json(&third);
+    assert_eq!(s["blobs"]["pushed"], 0, "{s}");
+    assert_eq!(s["manifests"]["pushed"], 0, "{s}");
     assert_eq!(proxy.uploads_started(), 0, "{:?}", proxy.requests());
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("HEAD ") && r.contains("/blobs/")),
+        "{:?}",
+        proxy.requests()
+    );
     assert!(
         !proxy.requests().iter().any(|r| r.starts_with("PUT ")),
         "{:?}",
         proxy.requests()
     );
+}
+
+/// Flips a byte in every layer of `img` (and of its children) in the bundle directory, keeping sizes:
+/// only a read of the content can tell.
+fn damage_layers(dir: &Path, img: &Image) {
+    for (digest, _) in img.blobs.iter().skip(1) {
+        let path = dir
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 20;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    for child in &img.children {
+        damage_layers(dir, child);
+    }
+}
+
+/// Requests that write to the registry.
+fn writes(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with("HEAD ") && !r.starts_with("GET "))
+        .collect()
 }
 
 #[test]
@@ -319,16 +385,35 @@ fn a_corrupt_bundle_pushes_nothing() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let dir = tempdir();
-    let run = mirror(
-        &dir,
-        &bundle,
-        &format!("{}/platform", proxy.host),
-        &["--insecure-registry", &proxy.host],
-    );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
-    assert!(run.stderr.contains("nothing was pushed"), "{}", run.stderr);
-    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+    // As a directory, and as a `.tar` read in place.
+    let archive = dir.join("corrupt.tar");
+    pack(&bundle.dir, &archive, false);
+    for (what, path) in [("directory", bundle.dir.clone()), ("tar", archive)] {
+        proxy.clear();
+        let corrupt = TestBundle {
+            dir: path,
+            images: Vec::new(),
+            _tmp: None,
+        };
+        let run = mirror(
+            &dir,
+            &corrupt,
+            &format!("{}/platform", proxy.host),
+            &["--insecure-registry", &proxy.host],
+        );
+        assert_eq!(run.code, 1, "{what}: {run:?}");
+        assert!(run.stderr.contains("corrupt"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(&layer[..19]), "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("nothing was pushed"),
+            "{what}: {}",
+            run.stderr
+        );
+        // The target was asked what it lacks (HEAD), and nothing was written: no blob, no manifest,
+        // no tag.
+        assert_eq!(writes(&proxy), Vec::<String>::new(), "{what}");
+        assert_eq!(leftovers(&dir), Vec::<String>::new(), "{what}");
+    }
 }
 
 #[test]
@@ -834,18 +919,15 @@ fn mirror_refuses_an_unsafe_or_corrupt_archive_and_writes_nothing_outside() {
     assert!(!dir.join("escape").exists());
     assert_eq!(leftovers(&dir), Vec::<String>::new());
 
-    // A flipped byte in a blob of a .tar.zst: refused before anything is extracted or pushed.
+    // A flipped byte in a layer of a .tar.zst: refused when the layers to push are read, before
+    // anything is pushed; the spool is removed.
+    let Some(reg) = Registry::start(Variant::Plain, "mirror corrupt zst") else {
+        return;
+    };
+    let proxy = FaultProxy::start(&reg.host, Faults::default());
     let bundle = standard_bundle();
     let (_, img) = &bundle.images[1];
-    let (layer, _) = &img.blobs[1];
-    let path = bundle
-        .dir
-        .join("blobs/sha256")
-        .join(layer.trim_start_matches("sha256:"));
-    let mut b = std::fs::read(&path).unwrap();
-    let at = b.len() - 20;
-    b[at] ^= 0xff;
-    std::fs::write(&path, b).unwrap();
+    damage_layers(&bundle.dir, img);
     let archive = dir.join("corrupt.tar.zst");
     pack(&bundle.dir, &archive, true);
     let corrupt = TestBundle {
@@ -856,11 +938,13 @@ fn mirror_refuses_an_unsafe_or_corrupt_archive_and_writes_nothing_outside() {
     let run = mirror(
         &dir,
         &corrupt,
-        "127.0.0.1:9/p",
-        &["--insecure-registry", "127.0.0.1:9"],
+        &format!("{}/p", proxy.host),
+        &["--insecure-registry", &proxy.host],
     );
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("corrupt"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was pushed"), "{}", run.stderr);
+    assert_eq!(writes(&proxy), Vec::<String>::new());
     assert_eq!(leftovers(&dir), Vec::<String>::new());
 }
 
@@ -1182,37 +1266,26 @@ fn create_project_through_the_harbor_api_then_push() {
 /// Issue 16 defects 5 and 6: a `mirror` of a `.tar.zst` killed with SIGKILL leaves one work
 /// directory, which holds no orphan blob (nothing references it, so it is not extracted); the rerun
 /// removes what the killed run left, completes, and leaves nothing behind.
-#[test]
-fn a_killed_mirror_leaves_one_work_directory_without_orphans_and_the_rerun_cleans_up() {
-    let Some(reg) = Registry::start(Variant::Plain, "killed mirror") else {
-        return;
-    };
-    let bundle = standard_bundle();
-    let orphan: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let orphan_hex = crate::support::sha256(&orphan)
-        .trim_start_matches("sha256:")
-        .to_string();
-    std::fs::write(bundle.dir.join("blobs/sha256").join(&orphan_hex), &orphan).unwrap();
-    let dir = tempdir();
-    let archive = dir.join("orphan.tar.zst");
-    pack(&bundle.dir, &archive, true);
-    let as_archive = TestBundle {
-        dir: archive.clone(),
-        images: bundle.images.clone(),
-        _tmp: None,
-    };
-    // Every request hangs: the run is killed after extracting, while it talks to the registry.
+/// Starts `bundle mirror ARCHIVE` through a proxy that holds every blob upload, and waits until the
+/// first upload is under way.
+fn mirror_until_first_upload(
+    dir: &Path,
+    archive: &Path,
+    reg: &Registry,
+) -> (std::process::Child, FaultProxy) {
     let proxy = FaultProxy::start(
         &reg.host,
         Faults {
             stall: Some(std::time::Duration::from_secs(30)),
+            stall_first: 1000,
+            matching: Some("/blobs/uploads/".to_string()),
             ..Faults::default()
         },
     );
-    let to = format!("{}/killed", proxy.host);
+    let to = format!("{}/held", proxy.host);
     let archive_arg = archive.display().to_string();
-    let mut child = crate::support::spawn_bundle(
-        &dir,
+    let child = crate::support::spawn_bundle(
+        dir,
         &[
             "mirror",
             &archive_arg,
@@ -1223,31 +1296,129 @@ fn a_killed_mirror_leaves_one_work_directory_without_orphans_and_the_rerun_clean
         ],
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while proxy.requests().is_empty() {
+    while proxy.uploads_started() == 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "mirror never reached the registry"
+            "mirror never started an upload: {:?}",
+            proxy.requests()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    child.kill().unwrap(); // SIGKILL: no destructor runs
-    child.wait().unwrap();
-    let work = dir.join(".orphan.tar.zst.mirror.d");
-    assert!(work.join("index.json").is_file(), "{:?}", leftovers(&dir));
-    let extracted: Vec<String> = std::fs::read_dir(work.join("blobs/sha256"))
+    (child, proxy)
+}
+
+#[test]
+fn a_tar_is_read_in_place_and_a_tar_zst_spools_only_the_blobs_it_pushes() {
+    let Some(reg) = Registry::start(Variant::Plain, "mirror in place") else {
+        return;
+    };
+    let bundle = standard_bundle();
+    let orphan: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let orphan_hex = crate::support::sha256(&orphan)
+        .trim_start_matches("sha256:")
+        .to_string();
+    std::fs::write(bundle.dir.join("blobs/sha256").join(&orphan_hex), &orphan).unwrap();
+    let dir = tempdir();
+
+    // A `.tar` mid-push: nothing but the archive next to it (no extracted copy, no work directory).
+    let tar = dir.join("platform.tar");
+    pack(&bundle.dir, &tar, false);
+    let (mut child, proxy) = mirror_until_first_upload(&dir, &tar, &reg);
+    let files: Vec<String> = std::fs::read_dir(&*dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!extracted.is_empty());
-    assert!(
-        !extracted.contains(&orphan_hex),
-        "the orphan blob was extracted"
-    );
+    child.kill().unwrap();
+    child.wait().unwrap();
     drop(proxy);
+    assert_eq!(files, vec!["platform.tar".to_string()]);
 
-    let to = format!("{}/killed", reg.host);
+    // A `.tar.zst` mid-push: its spool holds the blobs the target lacks (here: every config and
+    // layer), never the orphan, never a manifest or `index.json`.
+    let zst = dir.join("orphan.tar.zst");
+    pack(&bundle.dir, &zst, true);
+    let (mut child, proxy) = mirror_until_first_upload(&dir, &zst, &reg);
+    let spool = dir.join(".orphan.tar.zst.mirror.d");
+    let spooled: std::collections::BTreeSet<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    child.kill().unwrap(); // SIGKILL: no destructor runs, the spool stays behind
+    child.wait().unwrap();
+    drop(proxy);
+    fn blobs_of(img: &Image, out: &mut std::collections::BTreeSet<String>) {
+        for (d, _) in &img.blobs {
+            out.insert(d.trim_start_matches("sha256:").to_string());
+        }
+        for c in &img.children {
+            blobs_of(c, out);
+        }
+    }
+    let mut expected = std::collections::BTreeSet::new();
+    for (_, img) in &bundle.images {
+        blobs_of(img, &mut expected);
+    }
+    assert_eq!(spooled, expected);
+    assert!(!spooled.contains(&orphan_hex));
+
+    // The rerun removes what the killed run left, mirrors everything, and leaves nothing behind.
+    let as_archive = TestBundle {
+        dir: zst.clone(),
+        images: bundle.images.clone(),
+        _tmp: None,
+    };
+    let to = format!("{}/held", reg.host);
     let run = mirror(&dir, &as_archive, &to, &["--insecure-registry", &reg.host]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_mirrored(&reg, "killed", &as_archive);
+    assert_mirrored(&reg, "held", &as_archive);
     assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_tag_that_points_elsewhere_gets_only_its_tree_walked() {
+    let Some(reg) = Registry::start(Variant::Plain, "mirror one tree") else {
+        return;
+    };
+    let proxy = FaultProxy::start(&reg.host, Faults::default());
+    let bundle = standard_bundle();
+    // The target first gets the same images, but nginx:1.27 as another image.
+    let mut other: Vec<(&str, Image)> = bundle
+        .images
+        .iter()
+        .map(|(r, i)| (r.as_str(), i.clone()))
+        .collect();
+    other[1].1 = image(Kind::DockerImage);
+    let other = make_bundle(other);
+    let dir = tempdir();
+    let to = format!("{}/platform", proxy.host);
+    let flags = [
+        "--insecure-registry",
+        proxy.host.as_str(),
+        "--format",
+        "json",
+    ];
+    let first = mirror(&dir, &other, &to, &flags);
+    assert_eq!(first.code, 0, "{first:?}");
+
+    proxy.clear();
+    let run = mirror(&dir, &bundle, &to, &flags);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = json(&run);
+    assert_eq!(s["tags"]["pushed"], 1, "{s}");
+    assert_eq!(s["tags"]["skipped"], 4, "{s}");
+    assert_eq!(s["manifests"]["pushed"], 1, "{s}");
+    let (_, nginx) = &bundle.images[1];
+    assert_eq!(
+        s["blobs"]["pushed"].as_u64().unwrap() as usize,
+        nginx.blobs.len(),
+        "{s}"
+    );
+    assert_mirrored(&reg, "platform", &bundle);
+    // Every request past the tags' HEADs is about nginx.
+    let nginx_repo = "/v2/platform/docker.io/library/nginx/";
+    for r in proxy.requests() {
+        let tag_head =
+            r.starts_with("HEAD ") && r.contains("/manifests/") && !r.contains("sha256:");
+        assert!(tag_head || r.contains(nginx_repo) || r == "GET /v2/", "{r}");
+    }
 }

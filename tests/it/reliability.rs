@@ -254,17 +254,30 @@ fn a_full_disk_fails_with_exit_1_and_the_rerun_completes() {
         "resumed from the work directory"
     );
 
-    // mirror, while extracting the archive: exit 1, nothing pushed, no work directory left.
-    let to = format!("{}/full", w.registry.host);
-    let args = [
-        "mirror",
-        "f.tar",
-        "--to",
-        &to,
-        "--insecure-registry",
-        &w.registry.host,
-    ];
-    let r = bundle_with_file_limit(&w.dir, &args, (largest - 1) / 1024);
+    // mirror of a `.tar`: read in place, nothing written, so a full disk does not matter.
+    let mirror = |bundle: &str, project: &str, kib: Option<u64>| {
+        let to = format!("{}/{project}", w.registry.host);
+        let args = [
+            "mirror",
+            bundle,
+            "--to",
+            &to,
+            "--insecure-registry",
+            &w.registry.host,
+        ];
+        match kib {
+            Some(kib) => bundle_with_file_limit(&w.dir, &args, kib),
+            None => bundle_env(&w.dir, &args, None, &[]),
+        }
+    };
+    let r = mirror("f.tar", "full", Some(1));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // mirror of a `.tar.zst`, while spooling the blobs to push: exit 1, nothing pushed, no work
+    // directory left; the rerun completes.
+    let r = w.run("export", &["--airgap", "-o", "z.tar.zst", "-q"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = mirror("z.tar.zst", "full-zst", Some(1));
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("nothing was pushed"), "{}", r.stderr);
     let left: Vec<_> = std::fs::read_dir(&w.dir)
@@ -273,6 +286,6 @@ fn a_full_disk_fails_with_exit_1_and_the_rerun_completes() {
         .filter(|n| n.contains(".mirror"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    let r = bundle_env(&w.dir, &args, None, &[]);
+    let r = mirror("z.tar.zst", "full-zst", None);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }

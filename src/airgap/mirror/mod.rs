@@ -1,26 +1,32 @@
 //! `bundle mirror`: push a bundle into Harbor or any OCI registry on the far side of the air gap.
 //!
-//! 1. [`prepare`]: the bundle is verified first ([`super::verify::verify`]; a corrupt bundle is
-//!    refused before anything is pushed), then planned without the network ([`plan::plan`]): every
-//!    image of `index.json` mapped to its target repository (`PROJECT[/PREFIX]/<source-registry>/
-//!    <repository>`, or without the source registry), collisions and names registries cannot hold
-//!    refused, and per repository the blobs, the manifests (children before parents) and the tags.
-//! 2. [`mirror`] carries the plan out on the job runner, in order ([`push`]): blobs (skipped when
-//!    present, mounted from another repository of the target when this run already put them there,
-//!    uploaded otherwise), then image manifests, then indexes (all by digest, byte for byte, with
-//!    their media types), and only then the tags. A failure stops the run before any tag is written,
-//!    so no tag ever points at something missing; a rerun pushes only what is missing.
-//!
-//! Reading bundles: blobs are pushed from files. A directory bundle is read where it is; a `.tar` or
-//! `.tar.zst` bundle is verified as an archive (one stream), then extracted by
-//! [`super::extract::extract`] (same refusal rules, every blob hashed again on the way) into a work
-//! directory next to the bundle, or under the system's temporary directory when the bundle's
-//! directory is not writable. The work directory lives as long as the [`Plan`] made from it.
+//! 1. [`prepare`], without the network: the bundle's structure is read ([`source::structure`]:
+//!    `index.json`, every manifest, index and config, every blob's size; layers are not read) and
+//!    checked ([`super::verify::check`]: references, sizes, media types, the small documents'
+//!    digests); a bundle with a problem is refused before anything is pushed. Then it is planned
+//!    ([`plan::plan`]): every image of `index.json` mapped to its target repository
+//!    (`PROJECT[/PREFIX]/<source-registry>/<repository>`, or without the source registry),
+//!    collisions and names registries cannot hold refused, and per repository the blobs, the
+//!    manifests (children before parents), the tags and the roots of the trees.
+//! 2. [`mirror`] asks the target what it lacks, top-down ([`target`]): a tag that already points at
+//!    the bundle's digest stands for its whole tree, so a re-mirror costs about a request per tag;
+//!    only the trees that differ are walked. The blobs the target lacks are then read from the
+//!    bundle and hashed, all of them before anything is pushed ([`source::Store::prepare`]: a
+//!    directory's files and a `.tar`'s entries where they are, a `.tar.zst` streamed with only
+//!    those blobs written to a spool directory), so a corrupt bundle never produces a blob, a
+//!    manifest or a tag at the target. Then, on the job runner and in order ([`push`]): blobs
+//!    (mounted from a repository of the target that holds them, uploaded otherwise), image
+//!    manifests, indexes (by digest, byte for byte, with their media types), and only then the
+//!    tags. A failure stops the run before any tag is written, so no tag ever points at something
+//!    missing; a rerun pushes only what is missing. `--verify-remote` walks every tree down to its
+//!    blobs and reads every manifest and tag back.
 
 mod for_mirror;
 mod open;
 mod plan;
 mod push;
+mod source;
+mod target;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +34,7 @@ use std::time::Instant;
 
 pub use for_mirror::render_for_plan;
 pub use plan::{Image, Plan, RepositoryPlan, StoredManifest, plan};
+pub use source::{Located, Store, structure};
 
 use super::format::EntryKind;
 use super::verify::{self, Problem, VerifyError};
@@ -37,6 +44,7 @@ use crate::oci::{ProjectOutcome, PushError, Registries};
 use crate::progress::Progress;
 use crate::render::{self, RenderError};
 use crate::types::RegistryPrefix;
+use source::Prepared;
 
 /// Reads `--to`: `HOST[:PORT]/PROJECT[/PREFIX]` (a project is required: Harbor keeps repositories
 /// in projects).
@@ -211,27 +219,23 @@ pub enum MirrorError {
     RenderProblems(Vec<render::Problem>),
 }
 
-/// Verifies the bundle and works out the plan: everything that is checked before the network.
-///
-/// An archive (`.tar`, `.tar.zst`) is verified as it is, then extracted next to it (see the module
-/// docs); the extraction lives as long as the returned plan.
+/// Checks the bundle's structure and works out the plan: everything that is done before the network.
+/// Layers are not read here (see the module docs).
 pub fn prepare(bundle: &Path, options: &MirrorOptions) -> Result<Plan, MirrorError> {
-    let report = verify::verify(bundle)?;
+    let (scan, store) = source::structure(bundle)?;
+    let report = verify::check(&scan);
     if !report.problems.is_empty() {
         return Err(MirrorError::Corrupt {
             path: bundle.display().to_string(),
             problems: report.problems,
         });
     }
-    plan::plan_except(
-        bundle,
-        &options.target,
-        options.strip_registry_host,
-        &report.orphans,
-    )
+    let mut plan = plan::plan_from(&scan, &options.target, options.strip_registry_host)?;
+    plan.store = Some(store);
+    Ok(plan)
 }
 
-/// Pushes the bundle (verified and planned by [`prepare`]) into the target registry, reached through
+/// Pushes the bundle (checked and planned by [`prepare`]) into the target registry, reached through
 /// `registries`, on `runner`.
 pub fn mirror(
     bundle: &Path,
@@ -242,17 +246,13 @@ pub fn mirror(
     progress: &dyn Progress,
 ) -> Result<Summary, MirrorError> {
     let started = Instant::now();
-    // The plan's directory (kept alive by the plan); a default plan reads the bundle itself.
-    let opened;
-    let root = if plan.root.as_os_str().is_empty() {
-        opened = open::open_bundle(bundle, &Default::default())?;
-        opened.root.clone()
-    } else {
-        plan.root.clone()
-    };
     let push_err = |error: PushError| MirrorError::Push {
         error: Box::new(error),
         missing: Box::new(push::everything(plan)),
+    };
+    let store = match &plan.store {
+        Some(store) => store.clone(),
+        None => source::structure(bundle)?.1,
     };
     let target = &options.target;
     let project = target.first_component().unwrap_or_default();
@@ -280,8 +280,9 @@ pub fn mirror(
     }
     let ctx = Arc::new(push::Ctx {
         client,
-        root,
         manifests: plan.manifests.clone(),
+        store,
+        located: Default::default(),
     });
     let mut run = push::Run {
         runner,
@@ -290,7 +291,14 @@ pub fn mirror(
         progress,
         summary,
         outcomes: push::Outcomes::default(),
+        todo: Default::default(),
     };
+    run.find_missing(options.verify_remote);
+    if let Some(error) = run.outcomes.first_error.take() {
+        return Err(push_err(error));
+    }
+    // Every blob to upload, read and checked before anything is pushed.
+    let _prepared: Prepared = prepare_blobs(&run)?;
     run.blobs();
     run.manifests();
     run.tags();
@@ -309,6 +317,25 @@ pub fn mirror(
     }
     run.summary.seconds = started.elapsed().as_secs_f64();
     Ok(run.summary)
+}
+
+/// Reads and checks the blobs the target lacks that no repository of it holds (those are
+/// uploaded; the others are mounted, and read only if the registry refuses the mount). From a
+/// stream every blob the target lacks is read, since the stream cannot be read again later.
+fn prepare_blobs(run: &push::Run<'_>) -> Result<Prepared, MirrorError> {
+    let held = run.held();
+    let stream = matches!(run.ctx.store, Store::Stream { .. });
+    let mut wanted = std::collections::BTreeMap::new();
+    for r in run.todo.values() {
+        for (digest, size) in &r.blobs {
+            if stream || !held.contains_key(digest) {
+                wanted.insert(digest.clone(), *size);
+            }
+        }
+    }
+    let prepared = run.ctx.store.prepare(&wanted, run.progress)?;
+    let _ = run.ctx.located.set(prepared.located.clone());
+    Ok(prepared)
 }
 
 /// A delta: every blob it leaves to its base must already be in the repository it is needed in

@@ -1,24 +1,19 @@
-//! A bundle as a directory to push from: a directory as it is, an archive extracted into a work
-//! directory that lives as long as the plan made from it.
+//! The spool directory of a streamed archive (`.tar.zst`, split): where the blobs that must be
+//! pushed are written, and only those (see [`super::source`]); it lives as long as the run.
 //!
 //! The work directory has a fixed name, `.<name>.mirror.d` next to the archive (or
 //! `bundle-mirror-<hash of the archive's path>.d` under the temporary directory when the archive's
 //! directory is not writable), held with a lock file beside it: a run that was killed leaves it
-//! behind, and the next run of the same bundle finds it and removes it before extracting again, so
-//! at most one copy ever exists. Blobs nothing references are not extracted.
+//! behind, and the next run of the same bundle finds it and removes it before spooling again, so
+//! at most one spool ever exists.
 
-use std::collections::BTreeSet;
 use std::fs::{File, TryLockError};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::MirrorError;
-use crate::airgap::extract::{ExtractError, extract_except};
-use crate::airgap::verify::Problem;
 use crate::types::Digest;
 
-/// A directory holding an extracted archive bundle, and the lock that says a run uses it; both
+/// A directory holding the blobs of an archive bundle to push, and the lock that says a run uses it; both
 /// removed on drop.
 #[derive(Debug)]
 pub(super) struct Workdir {
@@ -34,12 +29,6 @@ impl Drop for Workdir {
     }
 }
 
-/// A bundle ready to be read from files.
-pub(super) struct Opened {
-    pub(super) root: PathBuf,
-    pub(super) workdir: Option<Arc<Workdir>>,
-}
-
 /// The work directory's path and its lock file's path, for a candidate parent directory.
 fn names(parent: &Path, leaf: &str) -> (PathBuf, PathBuf) {
     (
@@ -51,7 +40,7 @@ fn names(parent: &Path, leaf: &str) -> (PathBuf, PathBuf) {
 /// Takes the work directory for `archive`: the first place where its lock file can be created
 /// (beside the archive, else under the temporary directory); a directory left there by a killed
 /// run is removed. Another run mirroring the same archive holds the lock: that is refused.
-fn workdir_for(archive: &Path) -> Result<Workdir, MirrorError> {
+pub(super) fn workdir_for(archive: &Path) -> Result<Workdir, MirrorError> {
     let name = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -126,62 +115,11 @@ fn workdir_for(archive: &Path) -> Result<Workdir, MirrorError> {
     let (path, e) = last.unwrap_or_else(|| {
         (
             std::env::temp_dir(),
-            std::io::Error::other("no place to extract to"),
+            std::io::Error::other("no place to write to"),
         )
     });
     Err(MirrorError::WorkDir {
         path: path.display().to_string(),
-        message: format!("cannot create a directory to extract the bundle into: {e}"),
+        message: format!("cannot create a directory for the blobs to push: {e}"),
     })
-}
-
-/// The bundle as a directory: a directory as it is, an archive extracted into its work directory
-/// (leaving out the blobs in `orphans`).
-pub(super) fn open_bundle(path: &Path, orphans: &BTreeSet<String>) -> Result<Opened, MirrorError> {
-    if path.is_dir() {
-        return Ok(Opened {
-            root: path.to_path_buf(),
-            workdir: None,
-        });
-    }
-    let guard = workdir_for(path)?;
-    let dir = guard.path.clone();
-    extract_except(path, &dir, orphans).map_err(|e| extract_error(path, e))?;
-    Ok(Opened {
-        root: dir,
-        workdir: Some(Arc::new(guard)),
-    })
-}
-
-fn extract_error(bundle: &Path, e: ExtractError) -> MirrorError {
-    let corrupt = |subject: String, message: String| MirrorError::Corrupt {
-        path: bundle.display().to_string(),
-        problems: vec![Problem { subject, message }],
-    };
-    match e {
-        ExtractError::Read(e) => MirrorError::Unreadable(e.into()),
-        ExtractError::Refused { entry, reason, .. } => corrupt(entry, format!("refused: {reason}")),
-        ExtractError::Corrupt { entry, message, .. } => corrupt(entry, message),
-        ExtractError::Write { path, source } => MirrorError::WorkDir {
-            path,
-            message: format!("extracting the bundle: {source}"),
-        },
-    }
-}
-
-/// Reads a small file whole, refusing more than `limit` bytes.
-pub(super) fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>, MirrorError> {
-    let err = |message: String| MirrorError::Bundle {
-        path: path.display().to_string(),
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(e.to_string()))?;
-    if bytes.len() as u64 > limit {
-        return Err(err(format!("larger than {limit} bytes")));
-    }
-    Ok(bytes)
 }

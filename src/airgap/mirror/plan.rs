@@ -4,14 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::MirrorError;
-use super::open::{Opened, Workdir, open_bundle, read_small};
+use super::source::Store;
 use crate::airgap::delta::DeltaOf;
-use crate::airgap::format::{
-    EntryKind, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE, NAME_ANNOTATION, PLATFORM_REF_NAME, entry_name,
-};
+use crate::airgap::format::{EntryKind, NAME_ANNOTATION, PLATFORM_REF_NAME, entry_name};
+use crate::airgap::scan::Scan;
 use crate::oci::layout::{INDEX_FILE, blob_path};
 use crate::oci::media_types::{REF_NAME_ANNOTATION, is_index, is_nondistributable};
 use crate::oci::wire::{Descriptor, Index, Manifest, media_type_of};
@@ -45,6 +43,9 @@ pub struct RepositoryPlan {
     pub manifests: BTreeSet<Digest>,
     /// Tag → manifest digest.
     pub tags: BTreeMap<String, Digest>,
+    /// The manifests (or indexes) at the top of the trees this repository receives: every entry of
+    /// the bundle mapped here, tagged or not. What a tree holds is found from [`Plan::manifests`].
+    pub roots: BTreeSet<Digest>,
     /// For a delta: the blobs it leaves to its base, which the repository must already hold
     /// (digest → size).
     pub from_base: BTreeMap<Digest, u64>,
@@ -66,10 +67,10 @@ pub struct StoredManifest {
 /// What will be pushed, worked out without the network.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// The directory blobs are read from: the bundle itself, or where an archive was extracted.
+    /// The bundle (a directory, a `.tar`, a `.tar.zst`, a split archive).
     pub root: PathBuf,
-    /// Keeps an archive's extraction alive while the plan is; removes it when the last clone drops.
-    pub(super) workdir: Option<Arc<Workdir>>,
+    /// Where its blobs are read from when they must be pushed.
+    pub store: Option<Store>,
     /// The images, in `index.json` order.
     pub images: Vec<Image>,
     /// Target repository → what it receives.
@@ -83,12 +84,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Where an archive bundle was extracted for this plan (removed when the plan is dropped); `None`
-    /// for a directory bundle, read where it is.
-    pub fn extracted_to(&self) -> Option<&Path> {
-        self.workdir.as_ref().map(|w| w.path.as_path())
-    }
-
     /// How many entries of `kind` are pushed.
     pub fn count(&self, kind: EntryKind) -> usize {
         self.images.iter().filter(|i| i.kind == kind).count()
@@ -111,32 +106,33 @@ fn bad(path: &Path, message: impl Into<String>) -> MirrorError {
     }
 }
 
-/// Works out what to push where (reads the bundle's `index.json` and manifests; no network).
+/// Works out what to push where (reads the bundle's `index.json` and manifests; no network). The
+/// bundle's blobs are not checked here: [`super::prepare`] does that.
 pub fn plan(
     bundle: &Path,
     target: &RegistryPrefix,
     strip_registry_host: bool,
 ) -> Result<Plan, MirrorError> {
-    plan_except(bundle, target, strip_registry_host, &BTreeSet::new())
+    let (scan, store) = super::source::structure(bundle)?;
+    let mut plan = plan_from(&scan, target, strip_registry_host)?;
+    plan.store = Some(store);
+    Ok(plan)
 }
 
-/// [`plan`], leaving the blobs in `orphans` (`sha256:<hex>`, which nothing references) out of an
-/// archive's extraction.
-pub(super) fn plan_except(
-    bundle: &Path,
+/// [`plan`] from the structure of a bundle read by [`super::source::structure`].
+pub(super) fn plan_from(
+    scan: &Scan,
     target: &RegistryPrefix,
     strip_registry_host: bool,
-    orphans: &BTreeSet<String>,
 ) -> Result<Plan, MirrorError> {
-    let Opened { root, workdir } = open_bundle(bundle, orphans)?;
+    let root = scan.path.as_path();
     let index_path = root.join(INDEX_FILE);
-    let index: Index = serde_json::from_slice(&read_small(&index_path, MAX_INDEX_SIZE)?)
+    let index: Index = serde_json::from_slice(scan.index.as_deref().unwrap_or_default())
         .map_err(|e| bad(&index_path, format!("not an OCI index: {e}")))?;
     let delta = DeltaOf::of(&index);
     let is_delta = delta.is_some();
     let mut plan = Plan {
-        root: root.clone(),
-        workdir,
+        root: root.to_path_buf(),
         delta,
         ..Plan::default()
     };
@@ -174,10 +170,11 @@ pub(super) fn plan_except(
             }
             _ => sources.insert(repository.clone(), source),
         };
-        let digest = manifest_digest(&root, entry)?;
+        let digest = manifest_digest(root, entry)?;
         let repo = plan.repositories.entry(repository.clone()).or_default();
         let known = plan.manifests.len();
-        walk(&root, entry, &mut plan.manifests, repo, is_delta, 0)?;
+        walk(scan, entry, &mut plan.manifests, repo, is_delta, 0)?;
+        repo.roots.insert(digest.clone());
         if kind == EntryKind::Referrers && plan.manifests.len() > known {
             referrer_entries.push(entry.clone());
         }
@@ -279,13 +276,14 @@ fn manifest_digest(root: &Path, d: &Descriptor) -> Result<Digest, MirrorError> {
 /// Reads a manifest (checking its digest), records it and, recursively, what it references; returns
 /// its level.
 fn walk(
-    root: &Path,
+    scan: &Scan,
     desc: &Descriptor,
     manifests: &mut BTreeMap<Digest, StoredManifest>,
     repo: &mut RepositoryPlan,
     delta: bool,
     depth: usize,
 ) -> Result<usize, MirrorError> {
+    let root = scan.path.as_path();
     let digest = manifest_digest(root, desc)?;
     let path = blob_path(root, &digest);
     if depth > MAX_DEPTH {
@@ -298,10 +296,13 @@ fn walk(
     if let Some(m) = manifests.get(&digest) {
         // Already read for another repository: record its references here too.
         let (level, references) = (m.level, m.references.clone());
-        add_references(root, level > 0, &references, manifests, repo, delta, depth)?;
+        add_references(scan, level > 0, &references, manifests, repo, delta, depth)?;
         return Ok(level);
     }
-    let bytes = read_small(&path, MAX_DOCUMENT_SIZE)?;
+    let bytes = scan
+        .document(digest.as_str())
+        .ok_or_else(|| bad(&path, "missing, or not a JSON document"))?
+        .to_vec();
     if Digest::sha256_of(&bytes) != digest || bytes.len() as u64 != desc.size {
         return Err(bad(&path, "the manifest does not match its digest or size"));
     }
@@ -324,7 +325,7 @@ fn walk(
         m.blobs().cloned().collect()
     };
     let level = add_references(
-        root,
+        scan,
         is_index(&media_type),
         &references,
         manifests,
@@ -347,7 +348,7 @@ fn walk(
 /// Records what a manifest references: an index's children (walked), or a manifest's blobs (present
 /// with their size; a non-distributable layer may be absent; in a delta, a blob left to the base).
 fn add_references(
-    root: &Path,
+    scan: &Scan,
     index: bool,
     references: &[Descriptor],
     manifests: &mut BTreeMap<Digest, StoredManifest>,
@@ -358,26 +359,27 @@ fn add_references(
     if index {
         let mut level = 1;
         for child in references {
-            level = level.max(1 + walk(root, child, manifests, repo, delta, depth + 1)?);
+            level = level.max(1 + walk(scan, child, manifests, repo, delta, depth + 1)?);
         }
         return Ok(level);
     }
+    let root = scan.path.as_path();
     for blob in references {
         let digest = manifest_digest(root, blob)?;
         let path = blob_path(root, &digest);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() == blob.size => {
+        match scan.blobs.get(digest.as_str()) {
+            Some(b) if b.size == blob.size => {
                 repo.blobs.insert(digest, blob.size);
             }
-            Ok(m) => {
-                let said = format!("{} bytes, the manifest says {}", m.len(), blob.size);
+            Some(b) => {
+                let said = format!("{} bytes, the manifest says {}", b.size, blob.size);
                 return Err(bad(&path, said));
             }
-            Err(_) if is_nondistributable(&blob.media_type) => {}
-            Err(_) if delta => {
+            None if is_nondistributable(&blob.media_type) => {}
+            None if delta => {
                 repo.from_base.insert(digest, blob.size);
             }
-            Err(e) => return Err(bad(&path, e.to_string())),
+            None => return Err(bad(&path, "missing")),
         }
     }
     Ok(0)

@@ -1,15 +1,15 @@
-//! Carrying a mirror plan out on the job runner, phase by phase: blobs (each first into one
-//! repository, then mounted into the others), image manifests, indexes level by level, tags, and
-//! optionally a read-back of everything. The first failure stops the run before any tag is written.
+//! Carrying a mirror plan out on the job runner, phase by phase: what the target lacks (found
+//! top-down by [`super::target`]), then blobs (each first into one repository, then mounted into the
+//! others), image manifests, indexes level by level, tags, and optionally a read-back of everything.
+//! Only what the target lacks is pushed; the first failure stops the run before any tag is written.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::plan::{Plan, RepositoryPlan, StoredManifest};
+use super::source::{Located, Store};
 use super::{Missing, Summary};
 use crate::jobs::{Flow, Runner};
-use crate::oci::layout::blob_path;
 use crate::oci::{BlobOutcome, PushClient, PushError};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress};
 use crate::types::Digest;
@@ -37,6 +37,16 @@ pub(super) enum Job {
         reference: String,
         digest: Digest,
     },
+    /// Whether the target has a manifest (by digest or tag): `HEAD`.
+    Head {
+        repository: String,
+        reference: String,
+    },
+    /// Whether the target has a blob: `HEAD`.
+    HeadBlob {
+        repository: String,
+        digest: Digest,
+    },
 }
 
 impl Job {
@@ -46,7 +56,16 @@ impl Job {
             Job::Blob {
                 repository, digest, ..
             }
+            | Job::HeadBlob { repository, digest }
             | Job::Manifest { repository, digest } => format!("{repository}@{digest}"),
+            Job::Head {
+                repository,
+                reference,
+            } if reference.starts_with("sha256:") => format!("{repository}@{reference}"),
+            Job::Head {
+                repository,
+                reference,
+            } => format!("{repository}:{reference}"),
             Job::Tag {
                 repository, tag, ..
             } => format!("{repository}:{tag}"),
@@ -67,6 +86,8 @@ pub(super) enum Done {
     Pushed(bool),
     /// The digest the registry serves, if it has the reference.
     Checked(Option<String>),
+    /// Whether the registry has the blob.
+    Exists(bool),
 }
 
 /// A job and its result (`None`: not run, the run stopped first).
@@ -75,43 +96,72 @@ type Ran = (Job, Option<Result<Done, PushError>>);
 /// What every job needs.
 pub(super) struct Ctx {
     pub client: PushClient,
-    pub root: PathBuf,
     pub manifests: BTreeMap<Digest, StoredManifest>,
+    /// Where the bundle's blobs are.
+    pub store: Store,
+    /// The blobs read and checked before anything was pushed ([`Store::prepare`]), and where each is.
+    pub located: OnceLock<HashMap<Digest, Located>>,
 }
 
-async fn run_job(ctx: &Ctx, job: &Job) -> Result<Done, PushError> {
+/// Where a blob to upload is: checked before the run pushed anything, or (a blob that was to be
+/// mounted, and the registry would not) hashed now, before it is uploaded.
+async fn content(ctx: &Arc<Ctx>, digest: &Digest, size: u64) -> Result<Located, PushError> {
+    if let Some(at) = ctx.located.get().and_then(|l| l.get(digest)) {
+        return Ok(at.clone());
+    }
+    let (c, d) = (ctx.clone(), digest.clone());
+    let checked = tokio::task::spawn_blocking(move || c.store.check(&d, size)).await;
+    match checked {
+        Ok(Ok(at)) => Ok(at),
+        Ok(Err(e)) => Err(PushError::Io {
+            path: ctx.store.path().to_path_buf(),
+            detail: e.to_string(),
+        }),
+        Err(e) => Err(PushError::Io {
+            path: ctx.store.path().to_path_buf(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+async fn run_job(ctx: &Arc<Ctx>, job: &Job) -> Result<Done, PushError> {
     let c = &ctx.client;
     match job {
+        // The target lacks the blob (checked by `super::target`): mount it, or upload it.
         Job::Blob {
             repository,
             digest,
             size,
             mount_from,
         } => {
-            let file = blob_path(&ctx.root, digest);
-            let from = mount_from.as_deref();
-            c.push_blob(repository, digest, *size, &file, from)
-                .await
-                .map(Done::Blob)
-        }
-        Job::Manifest { repository, digest } => {
-            if c.manifest_digest(repository, digest.as_str())
-                .await?
-                .is_some()
+            if let Some(from) = mount_from.as_deref()
+                && c.mount_blob(repository, from, digest).await?
             {
-                return Ok(Done::Pushed(false));
+                return Ok(Done::Blob(BlobOutcome::Mounted));
             }
+            let at = content(ctx, digest, *size).await?;
+            c.upload_blob(repository, digest, *size, &at.path, at.offset)
+                .await
+                .map(|n| Done::Blob(BlobOutcome::Uploaded(n)))
+        }
+        // Manifests and tags the target lacks (checked by `super::target`).
+        Job::Manifest { repository, digest } => {
             push_manifest(ctx, repository, digest.as_str(), digest).await
         }
         Job::Tag {
             repository,
             tag,
             digest,
-        } => {
-            if c.manifest_digest(repository, tag).await?.as_deref() == Some(digest.as_str()) {
-                return Ok(Done::Pushed(false));
-            }
-            push_manifest(ctx, repository, tag, digest).await
+        } => push_manifest(ctx, repository, tag, digest).await,
+        Job::Head {
+            repository,
+            reference,
+        } => c
+            .manifest_digest(repository, reference)
+            .await
+            .map(Done::Checked),
+        Job::HeadBlob { repository, digest } => {
+            c.blob_exists(repository, digest).await.map(Done::Exists)
         }
         Job::Check {
             repository,
@@ -164,7 +214,9 @@ pub(super) fn run_phase(
         |(i, job, r)| {
             let (outcome, moved) = match &r {
                 Ok(Done::Blob(BlobOutcome::Uploaded(n))) => (Outcome::Done, *n),
-                Ok(Done::Blob(_) | Done::Pushed(false)) => (Outcome::Reused, 0),
+                Ok(Done::Blob(_) | Done::Pushed(false) | Done::Exists(true)) => {
+                    (Outcome::Reused, 0)
+                }
                 Ok(_) => (Outcome::Done, 0),
                 Err(_) => (Outcome::Failed, 0),
             };
@@ -193,7 +245,7 @@ pub(super) struct Outcomes {
 
 impl Outcomes {
     /// Records one job's result.
-    fn note(&mut self, job: &Job, result: &Option<Result<Done, PushError>>) {
+    pub(super) fn note(&mut self, job: &Job, result: &Option<Result<Done, PushError>>) {
         match result {
             Some(Ok(_)) => return,
             Some(Err(e)) if self.first_error.is_none() => self.first_error = Some(e.clone()),
@@ -203,11 +255,11 @@ impl Outcomes {
             Job::Blob { .. } => self.missing.blobs.push(job.name()),
             Job::Manifest { .. } => self.missing.manifests.push(job.name()),
             Job::Tag { .. } => self.missing.tags.push(job.name()),
-            Job::Check { .. } => {}
+            Job::Check { .. } | Job::Head { .. } | Job::HeadBlob { .. } => {}
         }
     }
 
-    fn failed(&self) -> bool {
+    pub(super) fn failed(&self) -> bool {
         self.first_error.is_some()
     }
 
@@ -234,20 +286,21 @@ pub(super) struct Run<'a> {
     pub progress: &'a dyn Progress,
     pub summary: Summary,
     pub outcomes: Outcomes,
+    /// What the target lacks, per repository (found by [`Run::find_missing`]): only this is pushed.
+    pub todo: BTreeMap<String, RepositoryPlan>,
 }
 
 impl Run<'_> {
-    /// One job per repository and what `f` makes of it.
+    /// One job per repository the target lacks something in, and what `f` makes of what it lacks.
     fn jobs(&self, f: impl Fn(&str, &RepositoryPlan) -> Vec<Job>) -> Vec<Job> {
-        self.plan
-            .repositories
+        self.todo
             .iter()
             .flat_map(|(repository, r)| f(repository, r))
             .collect()
     }
 
     /// Runs a phase when `go`; otherwise reports every job as not run.
-    fn phase(&self, go: bool, phase: Phase, jobs: Vec<Job>) -> Vec<Ran> {
+    pub(super) fn phase(&self, go: bool, phase: Phase, jobs: Vec<Job>) -> Vec<Ran> {
         if go {
             run_phase(self.runner, &self.ctx, phase, jobs, self.progress)
         } else {
@@ -255,9 +308,10 @@ impl Run<'_> {
         }
     }
 
-    /// Pushes the blobs: each digest first into one repository, then everywhere else (mounting from
-    /// there).
+    /// Pushes the blobs the target lacks: mounted from a repository of the target that holds it,
+    /// else each digest first into one repository, then everywhere else (mounting from there).
     pub(super) fn blobs(&mut self) {
+        let held = self.held();
         let mut first_home: HashMap<Digest, String> = HashMap::new();
         let mut first_round = Vec::new();
         let mut second_round = Vec::new();
@@ -278,6 +332,14 @@ impl Run<'_> {
             else {
                 continue;
             };
+            if let Some(home) = held.get(digest) {
+                let mut job = job.clone();
+                if let Job::Blob { mount_from, .. } = &mut job {
+                    *mount_from = Some(home.clone());
+                }
+                first_round.push(job);
+                continue;
+            }
             match first_home.get(digest) {
                 None => {
                     first_home.insert(digest.clone(), repository.clone());
@@ -359,10 +421,33 @@ impl Run<'_> {
         self.summary.tags_skipped += skipped;
     }
 
+    /// Blobs the target already holds, and one repository of it that holds each (every blob of the
+    /// plan's repositories that the target does not lack there).
+    pub(super) fn held(&self) -> HashMap<Digest, String> {
+        let mut held = HashMap::new();
+        for (repository, r) in &self.plan.repositories {
+            let lacks = self.todo.get(repository);
+            for digest in r.blobs.keys() {
+                if !lacks.is_some_and(|t| t.blobs.contains_key(digest)) {
+                    held.entry(digest.clone())
+                        .or_insert_with(|| repository.clone());
+                }
+            }
+        }
+        held
+    }
+
     /// Reads every manifest and tag back; the problems found (empty: all intact) and how many were
     /// read.
     pub(super) fn verify_remote(&self) -> (Vec<String>, usize) {
-        let checks = self.jobs(|repository, r| {
+        let all = |f: &dyn Fn(&str, &RepositoryPlan) -> Vec<Job>| -> Vec<Job> {
+            self.plan
+                .repositories
+                .iter()
+                .flat_map(|(repository, r)| f(repository, r))
+                .collect()
+        };
+        let checks = all(&|repository, r| {
             let check = |reference: String, digest: &Digest| Job::Check {
                 repository: repository.to_string(),
                 reference,

@@ -45,12 +45,6 @@ pub fn check(scan: &Scan) -> Report {
     c.layout();
     let images = c.index();
     c.orphans();
-    let orphans = scan
-        .blobs
-        .keys()
-        .filter(|name| !c.referenced.contains(*name))
-        .cloned()
-        .collect();
     let mut problems = c.problems;
     dedup(&mut problems);
     let mut warnings = c.warnings;
@@ -65,7 +59,6 @@ pub fn check(scan: &Scan) -> Report {
         bytes: scan.bytes(),
         trusted: 0,
         container: scan.container.name().to_string(),
-        orphans,
     }
 }
 

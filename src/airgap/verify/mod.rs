@@ -59,8 +59,6 @@ pub struct Report {
     pub trusted: usize,
     /// How the bundle is stored: `directory`, `tar` or `tar.zst`.
     pub container: String,
-    /// Blob files nothing references (`sha256:<hex>` as named): `mirror` does not extract them.
-    pub orphans: std::collections::BTreeSet<String>,
 }
 
 impl Report {

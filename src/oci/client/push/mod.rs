@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 pub use self::session::Scope;
 use self::session::{
@@ -267,16 +267,18 @@ impl PushClient {
         }
     }
 
-    /// Uploads a blob from a file, checking that the registry stored it under `digest`.
+    /// Uploads a blob from a file (its `size` bytes from `offset`: a blob file, or an entry of an
+    /// archive read in place), checking that the registry stored it under `digest`.
     pub async fn upload_blob(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
         file: &Path,
+        offset: u64,
     ) -> Result<u64, PushError> {
         self.with_retry(&format!("upload {digest} to {repository}"), || {
-            self.upload_once(repository, digest, size, file)
+            self.upload_once(repository, digest, size, file, offset)
         })
         .await
     }
@@ -287,6 +289,7 @@ impl PushClient {
         digest: &Digest,
         size: u64,
         file: &Path,
+        offset: u64,
     ) -> Result<u64, Attempt> {
         let scope = Scope::Push(repository.to_string());
         let what = format!("upload {digest} to {repository}");
@@ -310,6 +313,9 @@ impl PushClient {
         let mut loc =
             location(&r).ok_or_else(|| self.protocol(&what, "202 without a Location header"))?;
         let mut f = tokio::fs::File::open(file).await.map_err(io)?;
+        if offset > 0 {
+            f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        }
         let mut sent: u64 = 0;
         let mut last: Vec<u8> = Vec::new();
         // Chunks while more than one chunk remains; the rest goes with the closing PUT. A chunk is
@@ -377,7 +383,7 @@ impl PushClient {
         {
             return Ok(BlobOutcome::Mounted);
         }
-        self.upload_blob(repository, digest, size, file)
+        self.upload_blob(repository, digest, size, file, 0)
             .await
             .map(BlobOutcome::Uploaded)
     }
