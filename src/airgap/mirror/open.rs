@@ -1,5 +1,5 @@
 //! The spool directory of a streamed archive (`.tar.zst`, split): where the blobs that must be
-//! pushed are written, and only those (see [`super::source`]); it lives as long as the run.
+//! pushed are written, and only those (see `source.rs`); it lives as long as the run.
 //!
 //! The work directory has a fixed name, `.<name>.mirror.d` next to the archive (or
 //! `bundle-mirror-<hash of the archive's path>.d` under the temporary directory when the archive's

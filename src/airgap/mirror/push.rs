@@ -1,5 +1,5 @@
 //! Carrying a mirror plan out on the job runner, phase by phase: what the target lacks (found
-//! top-down by [`super::target`]), then blobs (each first into one repository, then mounted into the
+//! top-down, `target.rs`), then blobs (each first into one repository, then mounted into the
 //! others), image manifests, indexes level by level, tags, and optionally a read-back of everything.
 //! Only what the target lacks is pushed; the first failure stops the run before any tag is written.
 
@@ -127,7 +127,7 @@ async fn content(ctx: &Arc<Ctx>, digest: &Digest, size: u64) -> Result<Located, 
 async fn run_job(ctx: &Arc<Ctx>, job: &Job) -> Result<Done, PushError> {
     let c = &ctx.client;
     match job {
-        // The target lacks the blob (checked by `super::target`): mount it, or upload it.
+        // The target lacks the blob (found by `find_missing`): mount it, or upload it.
         Job::Blob {
             repository,
             digest,
@@ -144,7 +144,7 @@ async fn run_job(ctx: &Arc<Ctx>, job: &Job) -> Result<Done, PushError> {
                 .await
                 .map(|n| Done::Blob(BlobOutcome::Uploaded(n)))
         }
-        // Manifests and tags the target lacks (checked by `super::target`).
+        // Manifests and tags the target lacks (found by `find_missing`).
         Job::Manifest { repository, digest } => {
             push_manifest(ctx, repository, digest.as_str(), digest).await
         }
@@ -286,7 +286,7 @@ pub(super) struct Run<'a> {
     pub progress: &'a dyn Progress,
     pub summary: Summary,
     pub outcomes: Outcomes,
-    /// What the target lacks, per repository (found by [`Run::find_missing`]): only this is pushed.
+    /// What the target lacks, per repository (found by `find_missing`, target.rs): only this is pushed.
     pub todo: BTreeMap<String, RepositoryPlan>,
 }
 

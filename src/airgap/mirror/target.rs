@@ -15,9 +15,9 @@ use crate::progress::Phase;
 use crate::types::Digest;
 
 impl Run<'_> {
-    /// Finds what the target lacks and sets [`Run::todo`] to it (tags, manifests, blobs, per
-    /// repository); what it holds is counted as skipped. On a failed request the run stops
-    /// ([`Run::outcomes`] has the error) and everything counts as lacking.
+    /// Finds what the target lacks and sets `todo` to it (tags, manifests, blobs, per repository);
+    /// what it holds is counted as skipped. On a failed request the run stops (`outcomes` has the
+    /// error) and everything counts as lacking.
     pub(super) fn find_missing(&mut self, deep: bool) {
         let plan = self.plan;
         self.todo = plan
@@ -25,7 +25,29 @@ impl Run<'_> {
             .keys()
             .map(|r| (r.clone(), RepositoryPlan::default()))
             .collect();
-        // 1. The tags: one `HEAD` each.
+        let present = self.check_tags();
+        let mut roots: Vec<(String, Digest)> = Vec::new();
+        for (repository, r) in &plan.repositories {
+            for root in &r.roots {
+                if deep || !present.contains(&(repository.clone(), root.clone())) {
+                    roots.push((repository.clone(), root.clone()));
+                }
+            }
+        }
+        let blobs = self.check_trees(roots, deep);
+        self.check_blobs(blobs);
+        if self.outcomes.failed() {
+            self.todo = plan.repositories.clone();
+        }
+        self.todo
+            .retain(|_, t| !(t.blobs.is_empty() && t.manifests.is_empty() && t.tags.is_empty()));
+        self.count_held();
+    }
+
+    /// One `HEAD` per tag; returns the trees a tag shows present (repository, root digest) and
+    /// records the tags to write.
+    fn check_tags(&mut self) -> BTreeSet<(String, Digest)> {
+        let plan = self.plan;
         let mut jobs = Vec::new();
         for (repository, r) in &plan.repositories {
             for tag in r.tags.keys() {
@@ -35,13 +57,9 @@ impl Run<'_> {
                 });
             }
         }
-        let mut present: BTreeSet<(String, Digest)> = BTreeSet::new();
+        let mut present = BTreeSet::new();
         for (job, result) in self.phase(true, Phase::CheckTags, jobs) {
-            let Job::Head {
-                repository,
-                reference,
-            } = &job
-            else {
+            let Some((repository, reference)) = head_of(&job) else {
                 continue;
             };
             let want = &plan.repositories[repository].tags[reference];
@@ -56,15 +74,14 @@ impl Run<'_> {
                 failed => self.outcomes.note(&job, &failed),
             }
         }
-        // 2. The trees that differ, level by level: manifests by digest, then their blobs.
-        let mut frontier: Vec<(String, Digest)> = Vec::new();
-        for (repository, r) in &plan.repositories {
-            for root in &r.roots {
-                if deep || !present.contains(&(repository.clone(), root.clone())) {
-                    frontier.push((repository.clone(), root.clone()));
-                }
-            }
-        }
+        present
+    }
+
+    /// Walks the trees under `roots` a level at a time: each manifest looked up by digest (one the
+    /// target holds stands for its tree, unless `deep`), the missing ones recorded. Returns the blob
+    /// lookups of the manifests walked.
+    fn check_trees(&mut self, mut frontier: Vec<(String, Digest)>, deep: bool) -> Vec<Job> {
+        let plan = self.plan;
         let mut seen: BTreeSet<(String, Digest)> = frontier.iter().cloned().collect();
         let mut blobs: Vec<Job> = Vec::new();
         while !frontier.is_empty() && !self.outcomes.failed() {
@@ -76,11 +93,7 @@ impl Run<'_> {
                 })
                 .collect();
             for (job, result) in self.phase(true, Phase::CheckManifests, jobs) {
-                let Job::Head {
-                    repository,
-                    reference,
-                } = &job
-                else {
+                let Some((repository, reference)) = head_of(&job) else {
                     continue;
                 };
                 let Ok(digest) = Digest::parse_sha256(reference) else {
@@ -120,6 +133,11 @@ impl Run<'_> {
                 }
             }
         }
+        blobs
+    }
+
+    /// Looks the blobs up; records the missing ones.
+    fn check_blobs(&mut self, blobs: Vec<Job>) {
         let go = !self.outcomes.failed() && !blobs.is_empty();
         for (job, result) in self.phase(go, Phase::CheckBlobs, blobs) {
             let Job::HeadBlob { repository, digest } = &job else {
@@ -128,19 +146,13 @@ impl Run<'_> {
             match result {
                 Some(Ok(Done::Exists(true))) => {}
                 Some(Ok(_)) => {
-                    let size = plan.repositories[repository].blobs[digest];
+                    let size = self.plan.repositories[repository].blobs[digest];
                     let todo = self.todo.entry(repository.clone()).or_default();
                     todo.blobs.insert(digest.clone(), size);
                 }
                 failed => self.outcomes.note(&job, &failed),
             }
         }
-        if self.outcomes.failed() {
-            self.todo = plan.repositories.clone();
-        }
-        self.todo
-            .retain(|_, t| !(t.blobs.is_empty() && t.manifests.is_empty() && t.tags.is_empty()));
-        self.count_held();
     }
 
     /// Counts what the target holds already as skipped.
@@ -155,5 +167,16 @@ impl Run<'_> {
             total(plan, &|r| r.manifests.len()) - total(todo, &|r| r.manifests.len());
         self.summary.tags_skipped +=
             total(plan, &|r| r.tags.len()) - total(todo, &|r| r.tags.len());
+    }
+}
+
+/// The repository and reference of a manifest lookup.
+fn head_of(job: &Job) -> Option<(&String, &String)> {
+    match job {
+        Job::Head {
+            repository,
+            reference,
+        } => Some((repository, reference)),
+        _ => None,
     }
 }
