@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::RepositoryPlan;
 use super::push::{Done, Job, Run};
+use crate::oci::media_types::is_index;
 use crate::progress::Phase;
 use crate::types::Digest;
 
@@ -122,7 +123,7 @@ impl Run<'_> {
                     if !seen.insert((repository.clone(), d.clone())) {
                         continue;
                     }
-                    if m.level > 0 {
+                    if is_index(&m.media_type) {
                         frontier.push((repository.clone(), d));
                     } else if repo_plan.blobs.contains_key(&d) {
                         blobs.push(Job::HeadBlob {
