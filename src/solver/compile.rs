@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use crate::catalog::Catalog;
 use crate::types::VersionReq;
 
-use super::sat::Set;
+use super::query::Set;
 
 /// Words per set of `bits` bits.
 fn words_for(bits: usize) -> usize {
@@ -66,6 +66,8 @@ pub(crate) struct Compiled<'c> {
     pub caps: Vec<Cap>,
     /// Capability name → index in `caps`.
     pub cap_index: HashMap<String, usize>,
+    /// Capability names by index in `caps`.
+    pub cap_names: Vec<String>,
     /// Per component: capabilities it provides.
     pub provides: Vec<Vec<usize>>,
     /// Per component, per version: components its `requires` name.
@@ -100,6 +102,7 @@ impl<'c> Compiled<'c> {
             sets: Vec::new(),
             caps: Vec::new(),
             cap_index: HashMap::new(),
+            cap_names: Vec::new(),
             provides: vec![Vec::new(); n],
             req_comps: Vec::with_capacity(n),
             req_caps: Vec::with_capacity(n),
@@ -217,6 +220,7 @@ impl<'c> Compiled<'c> {
             users: Vec::new(),
         });
         self.cap_index.insert(name.to_string(), k);
+        self.cap_names.push(name.to_string());
         k
     }
 

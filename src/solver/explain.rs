@@ -8,7 +8,7 @@
 use crate::catalog::{Catalog, Component, KUBERNETES, Release};
 use crate::types::{Date, Version};
 
-use super::policy::{UNTESTED_REASON, request_exclusions};
+use super::exclusions::{UNTESTED_REASON, request_exclusions};
 use super::request::{Request, RequestItem, need_for};
 use super::sat::{Need, Oracle, Query, Set};
 
@@ -56,14 +56,14 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
     };
     let strict = Oracle::new(catalog, request_exclusions(catalog, request));
     let lax = Oracle::new(catalog, request_exclusions(catalog, &with(true, true)));
-    let passes = |o: &Oracle<'_>| o.check(&request.query(catalog)).is_some();
+    let passes = |o: &Oracle<'_>| o.feasible(&request.query(catalog));
     let relaxable = !request.allow_eol || !request.allow_untested;
     // When the request fails even with end-of-life and untested releases allowed, the
     // compatibility facts are the real conflict: explain those, and mention lifecycle only as an
     // addition.
     let lax_fails = relaxable && !passes(&lax);
     let oracle = if lax_fails { &lax } else { &strict };
-    let fails = |items: &[RequestItem]| oracle.check(&Request::query_for(catalog, items)).is_none();
+    let fails = |items: &[RequestItem]| !oracle.feasible(&Request::query_for(catalog, items));
 
     let items = request.items();
     let core = if fails(&[]) {
@@ -433,7 +433,7 @@ fn version_facts(
             // No single fact of this release clashes; other releases' facts do (listed with them).
             let mut q = base.clone();
             q.needs.push(Need::One(ci, Set::Exact(r.version.clone())));
-            if oracle.check(&q).is_some() {
+            if oracle.feasible(&q) {
                 continue;
             }
             out.push(FactLine {
@@ -501,7 +501,7 @@ fn decisive_facts(
                     .unwrap_or_default(),
             )),
         }
-        if oracle.check(&q).is_none() {
+        if !oracle.feasible(&q) {
             let text = if catalog.component(&c.name).is_some() {
                 format!(
                     "requires {} {}{}",
@@ -525,7 +525,7 @@ fn decisive_facts(
         };
         let mut q = base.clone();
         q.limits.push((t, Set::Range(c.range.clone())));
-        if oracle.check(&q).is_none() {
+        if !oracle.feasible(&q) {
             out.push((
                 format!("allows {} only in {}", c.name, c.range),
                 c.source.clone(),
@@ -539,7 +539,7 @@ fn decisive_facts(
         };
         let mut q = base.clone();
         q.limits.push((t, Set::Nothing));
-        if oracle.check(&q).is_none() {
+        if !oracle.feasible(&q) {
             out.push((
                 format!("cannot run beside {}", c.name),
                 c.source.clone(),
@@ -657,13 +657,8 @@ fn hints(
                 .filter(|i| !matches!(i, RequestItem::Kubernetes(_)))
                 .cloned()
                 .collect();
-            if let (Some(k), Some(a)) = (
-                catalog.component_index(KUBERNETES),
-                oracle.check(&Request::query_for(catalog, &without_k8s)),
-            ) {
-                let newest = newest_kubernetes(oracle, catalog, k, &without_k8s)
-                    .or_else(|| a[k].map(|v| catalog.components[k].versions[v].version.clone()));
-                if let Some(v) = newest {
+            if let Some(k) = catalog.component_index(KUBERNETES) {
+                if let Some(v) = newest_kubernetes(oracle, catalog, k, &without_k8s) {
                     out.push(format!(
                         "{} fits Kubernetes up to {} here; drop `--kubernetes '{r}'` or ask for `--kubernetes ~{}`",
                         comp.name,
@@ -686,7 +681,7 @@ fn hints(
                     name: p.name.clone(),
                     range: crate::types::VersionReq::any(),
                 }));
-                if oracle.check(&Request::query_for(catalog, &alt)).is_some() {
+                if oracle.feasible(&Request::query_for(catalog, &alt)) {
                     out.push(format!(
                         "or pick {} as the {cap} instead of {} (`--with {}`)",
                         p.name, comp.name, p.name
@@ -721,6 +716,6 @@ fn newest_kubernetes(
     catalog.components[k].versions.iter().rev().find_map(|v| {
         let mut q = base.clone();
         q.needs.push(Need::One(k, Set::Exact(v.version.clone())));
-        oracle.check(&q).map(|_| v.version.clone())
+        oracle.feasible(&q).then(|| v.version.clone())
     })
 }

@@ -15,16 +15,20 @@
 //! no Kubernetes range for them) unless `allow_untested`. The answer is a pure function of its inputs.
 
 mod compile;
+mod exclusions;
 mod explain;
 mod policy;
 mod propagate;
+mod query;
 mod request;
 pub mod sat;
+mod search;
 mod why;
 
+pub use exclusions::exclusions as lifecycle_exclusions;
+pub use exclusions::{UNTESTED_REASON, request_exclusions};
 pub use explain::{Explanation, FactLine, explain};
-pub use policy::exclusions as lifecycle_exclusions;
-pub use policy::{Solution, Step, UNTESTED_REASON, request_exclusions, solve};
+pub use policy::{Solution, Step, solve, solve_by_checks};
 pub use request::{Request, RequestError, RequestItem};
 pub use why::{HeldBack, why};
 
@@ -58,7 +62,7 @@ pub fn lint_satisfiable(catalog: &Catalog) -> Vec<Diagnostic> {
                 needs: vec![sat::Need::One(ci, sat::Set::Exact(r.version.clone()))],
                 limits: vec![],
             };
-            if oracle.check(&q).is_none() {
+            if !oracle.feasible(&q) {
                 let culprits: Vec<String> = r
                     .requires
                     .iter()
@@ -72,12 +76,10 @@ pub fn lint_satisfiable(catalog: &Catalog) -> Vec<Diagnostic> {
                                     .unwrap_or_default(),
                             ),
                         };
-                        oracle
-                            .check(&sat::Query {
-                                needs: vec![need],
-                                limits: vec![],
-                            })
-                            .is_none()
+                        !oracle.feasible(&sat::Query {
+                            needs: vec![need],
+                            limits: vec![],
+                        })
                     })
                     .map(|c| format!("`requires {} {}`", c.name, c.range))
                     .collect();

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{Catalog, Dead, KUBERNETES};
+use crate::catalog::{Catalog, KUBERNETES};
 use crate::types::{Date, Version};
 
+use super::exclusions::request_exclusions;
 use super::explain::explain;
 use super::request::{Request, need_for};
 use super::sat::{Assignment, Need, Oracle, Query, Set};
+use super::search::{Decision, Outcome};
 use super::{Chosen, SolveError};
 
 /// How a component's version was settled.
@@ -91,55 +93,116 @@ impl Solution {
     }
 }
 
-/// Per component, per version: why the release may not be chosen (dead on `as_of`, unless `allow_eol`).
-pub fn exclusions(catalog: &Catalog, allow_eol: bool, as_of: Date) -> Vec<Vec<Option<String>>> {
-    catalog
-        .components
-        .iter()
-        .map(|c| {
-            c.versions
-                .iter()
-                .map(|r| {
-                    if allow_eol {
-                        return None;
-                    }
-                    r.lifecycle.dead_on(as_of).map(|d| match d {
-                        Dead::EndOfLife(_) => format!("{d} (as of {as_of})"),
-                        Dead::Retired(_) => d.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Why an `untested` version is excluded, as explanations word it.
-pub const UNTESTED_REASON: &str = "untested: upstream publishes no Kubernetes range for it";
-
-/// Per component, per version: why the release may not be chosen under `request`: dead on its
-/// date (unless it allows end of life) or `untested` (unless it allows untested versions). A
-/// version both dead and untested gives both reasons.
-pub fn request_exclusions(catalog: &Catalog, request: &Request) -> Vec<Vec<Option<String>>> {
-    let mut ex = exclusions(catalog, request.allow_eol, request.as_of);
-    if !request.allow_untested {
-        for (c, row) in catalog.components.iter().zip(ex.iter_mut()) {
-            for (r, why) in c.versions.iter().zip(row.iter_mut()) {
-                if r.kubernetes.is_untested() {
-                    *why = Some(match why.take() {
-                        Some(dead) => format!("{dead}, and {UNTESTED_REASON}"),
-                        None => UNTESTED_REASON.to_string(),
-                    });
-                }
-            }
-        }
-    }
-    ex
-}
-
 /// Solves the request under the policy described in the module docs.
 ///
 /// `prefer` holds versions from an existing lock to keep where they still fit.
+///
+/// The policy runs as one search over the compiled catalog ([`super::search`]); when that search
+/// gives up (its budget of propagations spent), the answer comes from settling one decision at a
+/// time with `resolvo` ([`solve_by_checks`]), which gives the same answer.
 pub fn solve(
+    catalog: &Catalog,
+    request: &Request,
+    prefer: &BTreeMap<String, Version>,
+) -> Result<Solution, SolveError> {
+    request.validate(catalog)?;
+    let oracle = Oracle::new(catalog, request_exclusions(catalog, request));
+    let q = request.query(catalog);
+    let kept: Vec<Option<usize>> = catalog
+        .components
+        .iter()
+        .map(|c| {
+            prefer
+                .get(&c.name)
+                .and_then(|v| c.versions.iter().position(|r| &r.version == v))
+        })
+        .collect();
+    let locked: Vec<bool> = catalog
+        .components
+        .iter()
+        .map(|c| prefer.contains_key(&c.name))
+        .collect();
+    match oracle.search(&q, &kept, &locked) {
+        Outcome::Found(decisions, fixed) => {
+            Ok(solution(&oracle, request, &kept, &decisions, &fixed))
+        }
+        Outcome::Nothing => Err(SolveError::Unsatisfiable(Box::new(explain(
+            catalog, request,
+        )))),
+        Outcome::GaveUp => solve_by_checks(catalog, request, prefer),
+    }
+}
+
+/// The solution a completed search found: its decisions as steps.
+fn solution(
+    oracle: &Oracle<'_>,
+    request: &Request,
+    kept: &[Option<usize>],
+    decisions: &[Decision],
+    fixed: &[Option<usize>],
+) -> Solution {
+    let catalog = oracle.catalog();
+    let request_caps: Vec<&str> = request
+        .with
+        .iter()
+        .filter(|w| matches!(need_for(catalog, w), Need::AnyOf(_)))
+        .map(|w| w.name.as_str())
+        .collect();
+    let name = |c: usize| catalog.components[c].name.clone();
+    let steps = decisions
+        .iter()
+        .map(|d| match *d {
+            Decision::Version(c, v) => {
+                let version = catalog.components[c].versions[v].version.clone();
+                if kept[c] == Some(v) {
+                    Step::Kept {
+                        name: name(c),
+                        version,
+                    }
+                } else {
+                    Step::Newest {
+                        name: name(c),
+                        version,
+                    }
+                }
+            }
+            Decision::AnyOf(j, p) => Step::Provider {
+                capability: request_caps[j].to_string(),
+                name: name(p),
+            },
+            Decision::Cap(k, p) => Step::Provider {
+                capability: oracle.capability_name(k).to_string(),
+                name: name(p),
+            },
+        })
+        .collect();
+    let components: Vec<Chosen> = fixed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            v.map(|v| Chosen {
+                name: name(i),
+                version: catalog.components[i].versions[v].version.clone(),
+            })
+        })
+        .collect();
+    let kubernetes = components
+        .iter()
+        .find(|c| c.name == KUBERNETES)
+        .map(|c| c.version.clone())
+        .unwrap_or_else(|| Version::new(0, 0, 0));
+    Solution {
+        kubernetes,
+        components,
+        steps,
+        solver_runs: 0,
+    }
+}
+
+/// The policy settled one decision at a time, each checked by the oracle (propagation, then
+/// `resolvo`): the reference the search is tested against, and its fallback.
+#[doc(hidden)]
+pub fn solve_by_checks(
     catalog: &Catalog,
     request: &Request,
     prefer: &BTreeMap<String, Version>,

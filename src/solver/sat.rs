@@ -20,46 +20,8 @@ use crate::types::{Version, VersionReq};
 
 use super::compile::{Compiled, bits};
 use super::propagate::{Queue, propagate};
-
-/// A set of versions of one component, as the solver sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Set {
-    /// Every version.
-    Any,
-    /// No version: the component must be absent.
-    Nothing,
-    /// A catalog or user range.
-    Range(VersionReq),
-    /// Exactly this version.
-    Exact(Version),
-    /// Any version newer than this one.
-    Above(Version),
-}
-
-impl Set {
-    /// Whether `v` is in the set.
-    pub fn contains(&self, v: &Version) -> bool {
-        match self {
-            Set::Any => true,
-            Set::Nothing => false,
-            Set::Range(r) => r.matches(v),
-            Set::Exact(x) => x == v,
-            Set::Above(x) => v > x,
-        }
-    }
-}
-
-impl fmt::Display for Set {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Set::Any => f.write_str("*"),
-            Set::Nothing => f.write_str("(absent)"),
-            Set::Range(r) => write!(f, "{r}"),
-            Set::Exact(v) => write!(f, "={v}"),
-            Set::Above(v) => write!(f, ">{v}"),
-        }
-    }
-}
+pub use super::query::{Assignment, Need, Query, Set};
+use super::search::{Goal, Outcome, search};
 
 impl resolvo::utils::VersionSet for Set {
     type V = Rec;
@@ -79,26 +41,8 @@ impl fmt::Display for Rec {
     }
 }
 
-/// A root-level requirement.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Need {
-    /// Component (by index) in the set: it must be present.
-    One(usize, Set),
-    /// One of these components (any version): a capability.
-    AnyOf(Vec<usize>),
-}
-
-/// What to solve: root requirements, root constraints and excluded versions.
-#[derive(Debug, Clone, Default)]
-pub struct Query {
-    /// Must hold.
-    pub needs: Vec<Need>,
-    /// If the component is present it must be in the set.
-    pub limits: Vec<(usize, Set)>,
-}
-
-/// A chosen platform: for each component index, the index of its chosen version (or `None`).
-pub type Assignment = Vec<Option<usize>>;
+/// Propagations a search may make (plus 20 per component) before it gives up for `resolvo`.
+const SEARCH_BUDGET: usize = 20_000;
 
 /// Solves queries over one catalog with one set of excluded versions.
 ///
@@ -194,6 +138,38 @@ impl<'c> Oracle<'c> {
         };
         let mut solver = Solver::new(provider);
         solve_with(&mut solver, self.catalog, q).ok()
+    }
+
+    /// The policy's search for query `q` (see [`super::search`]): `prefer` and `locked` per
+    /// component, from a lock.
+    pub(crate) fn search(&self, q: &Query, prefer: &[Option<usize>], locked: &[bool]) -> Outcome {
+        let Some(d) = self.domains(q) else {
+            return Outcome::Nothing;
+        };
+        let goal = Goal {
+            query: q,
+            first: self.catalog.component_index(crate::catalog::KUBERNETES),
+            prefer,
+            locked,
+            budget: SEARCH_BUDGET + 20 * self.compiled.len(),
+        };
+        search(&self.compiled, d, &goal)
+    }
+
+    /// The name of capability `k` (an index of the compiled catalog, as [`Outcome`] gives it).
+    pub(crate) fn capability_name(&self, k: usize) -> &str {
+        &self.compiled.cap_names[k]
+    }
+
+    /// Whether a platform exists for `q`: the search first, `resolvo` ([`Oracle::check`]) when the
+    /// search gives up.
+    pub fn feasible(&self, q: &Query) -> bool {
+        let n = self.compiled.len();
+        match self.search(q, &vec![None; n], &vec![false; n]) {
+            Outcome::Found(..) => true,
+            Outcome::Nothing => false,
+            Outcome::GaveUp => self.check(q).is_some(),
+        }
     }
 
     /// The domains left for query `q` after propagation; `None` when propagation shows that no

@@ -470,3 +470,63 @@ fn explanations_exist_for_every_unsatisfiable_case() {
         "the generator makes enough unsatisfiable cases ({unsat}, {untested} for untested versions)"
     );
 }
+
+/// A random lock for `cat`: some components at one of their versions, some at a version the
+/// catalog does not have.
+fn lock(rng: &mut Rng, cat: &Catalog) -> BTreeMap<String, Version> {
+    let mut out = BTreeMap::new();
+    for c in &cat.components {
+        if rng.chance(50) && !c.versions.is_empty() {
+            let v = if rng.chance(85) {
+                c.versions[rng.below(c.versions.len() as u64) as usize]
+                    .version
+                    .clone()
+            } else {
+                Version::new(99, 0, 0)
+            };
+            out.insert(c.name.clone(), v);
+        }
+    }
+    out
+}
+
+/// The search and the reference (one decision at a time, each checked by `resolvo`) take the same
+/// decisions, with and without a lock to keep versions from, and agree on unsatisfiable requests.
+#[test]
+fn search_takes_the_same_decisions_as_settling_one_at_a_time() {
+    let mut rng = Rng(0x0dd5_eed5);
+    let (mut solved, mut kept) = (0, 0);
+    for _ in 0..400 {
+        let seed = rng.next();
+        let mut r = Rng(seed | 1);
+        let cat = catalog(&mut r);
+        let req = request(&mut r);
+        let prefer = lock(&mut r, &cat);
+        for prefer in [BTreeMap::new(), prefer] {
+            let fast = solver::solve(&cat, &req, &prefer);
+            let reference = solver::solve_by_checks(&cat, &req, &prefer);
+            match (fast, reference) {
+                (Ok(a), Ok(b)) => {
+                    solved += 1;
+                    kept += a
+                        .steps
+                        .iter()
+                        .filter(|s| matches!(s, Step::Kept { .. }))
+                        .count();
+                    assert_eq!(a.components, b.components, "seed {seed}, lock {prefer:?}");
+                    assert_eq!(a.steps, b.steps, "seed {seed}, lock {prefer:?}");
+                }
+                (Err(SolveError::Unsatisfiable(_)), Err(SolveError::Unsatisfiable(_))) => {}
+                (a, b) => panic!(
+                    "seed {seed}: search {:?}, reference {:?}",
+                    a.map(|s| s.components),
+                    b.map(|s| s.components)
+                ),
+            }
+        }
+    }
+    assert!(
+        solved > 200 && kept > 50,
+        "enough cases ({solved} solved, {kept} kept)"
+    );
+}

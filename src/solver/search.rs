@@ -1,0 +1,319 @@
+//! The policy as one depth-first search over the compiled catalog, maintaining arc consistency.
+//!
+//! Variables are taken in policy order (Kubernetes, the capabilities the query needs, then the
+//! lowest-numbered component that has entered the platform, then the capability a settled version
+//! needs and no settled component provides, lowest name first), values in policy preference order
+//! (the version kept from the lock, then newest first; providers kept from the lock, then name
+//! order). After each decision propagation removes every version that no platform within the
+//! domains can contain, so a dead end costs a propagation. The first complete assignment the
+//! search reaches is the policy's answer: every decision is the most preferred value whose subtree
+//! holds a platform, which is exactly what settling one decision at a time with a complete
+//! satisfiability check gives. An exhausted search proves that nothing fits. A search that needs
+//! more than its budget of propagations gives up, and the caller falls back to `resolvo`.
+
+use super::compile::{Compiled, bits};
+use super::propagate::{Queue, propagate};
+use super::query::{Need, Query};
+
+/// What the search is asked beyond the query's domains.
+pub(crate) struct Goal<'a> {
+    /// The query (its `Need::One` components have entered; its `Need::AnyOf` are decided in order).
+    pub query: &'a Query,
+    /// Decided first when it has entered: Kubernetes.
+    pub first: Option<usize>,
+    /// Per component: the version index to try first (kept from a lock).
+    pub prefer: &'a [Option<usize>],
+    /// Per component: whether a lock holds it (providers kept from the lock are tried first).
+    pub locked: &'a [bool],
+    /// Propagations allowed before giving up.
+    pub budget: usize,
+}
+
+/// One decision of the search, in the order taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Component `.0` at version index `.1`.
+    Version(usize, usize),
+    /// The `.0`-th `Need::AnyOf` of the query is met by component `.1`.
+    AnyOf(usize, usize),
+    /// Capability `.0` (index in [`Compiled::caps`]), needed by a settled version, gets provider `.1`.
+    Cap(usize, usize),
+}
+
+/// How a search ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The policy's answer: the decisions and, per component, its version index (absent: `None`).
+    Found(Vec<Decision>, Vec<Option<usize>>),
+    /// No platform fits.
+    Nothing,
+    /// The budget ran out (or the answer failed its final check): ask `resolvo`.
+    GaveUp,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Var {
+    Comp(usize),
+    AnyOf(usize),
+    Cap(usize),
+}
+
+struct Frame {
+    var: Var,
+    values: Vec<usize>,
+    next: usize,
+    /// The value whose effects are applied, if any.
+    applied: Option<usize>,
+    /// The domains before this decision.
+    before: Vec<u64>,
+}
+
+struct State<'a, 'c> {
+    cc: &'a Compiled<'c>,
+    goal: &'a Goal<'a>,
+    any_of: Vec<&'a [usize]>,
+    /// Per component: how many reasons it has to be in the platform (0: not entered).
+    entered: Vec<u32>,
+    fixed: Vec<Option<usize>>,
+    any_done: usize,
+    /// Per capability: its rank in name order.
+    cap_rank: Vec<usize>,
+    queue: Queue,
+    propagations: usize,
+}
+
+/// Runs the search from domains `d` (already propagated for the query).
+pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome {
+    let mut names: Vec<(&str, usize)> =
+        cc.cap_index.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    names.sort_unstable();
+    let mut cap_rank = vec![0; cc.caps.len()];
+    for (rank, (_, k)) in names.iter().enumerate() {
+        cap_rank[*k] = rank;
+    }
+    let mut st = State {
+        cc,
+        goal,
+        any_of: Vec::new(),
+        entered: vec![0; cc.len()],
+        fixed: vec![None; cc.len()],
+        any_done: 0,
+        cap_rank,
+        queue: Queue::new(cc.len(), true),
+        propagations: 0,
+    };
+    for need in &goal.query.needs {
+        match need {
+            Need::One(c, _) => st.entered[*c] += 1,
+            Need::AnyOf(ps) => st.any_of.push(ps),
+        }
+    }
+    st.run(d)
+}
+
+impl State<'_, '_> {
+    fn run(&mut self, mut d: Vec<u64>) -> Outcome {
+        let mut stack: Vec<Frame> = Vec::new();
+        loop {
+            // the next variable, or a complete assignment
+            match self.next_var() {
+                None => return self.finish(&d, &stack),
+                Some(var) => {
+                    let values = self.values(var, &d);
+                    stack.push(Frame {
+                        var,
+                        values,
+                        next: 0,
+                        applied: None,
+                        before: d.clone(),
+                    });
+                }
+            }
+            // the next value that propagation does not refute, backtracking as needed
+            loop {
+                let Some(top) = stack.last_mut() else {
+                    return Outcome::Nothing;
+                };
+                if let Some(v) = top.applied.take() {
+                    let var = top.var;
+                    self.undo(var, v);
+                }
+                let top = stack.last_mut().expect("just seen");
+                if top.next == top.values.len() {
+                    stack.pop();
+                    continue;
+                }
+                if self.propagations >= self.goal.budget {
+                    return Outcome::GaveUp;
+                }
+                let v = top.values[top.next];
+                top.next += 1;
+                d.copy_from_slice(&top.before);
+                let var = top.var;
+                if self.assign(var, v, &mut d) {
+                    stack.last_mut().expect("just seen").applied = Some(v);
+                    self.apply(var, v);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The next variable in policy order; `None` when every entered component is settled and
+    /// every needed capability provided.
+    fn next_var(&self) -> Option<Var> {
+        if let Some(k) = self.goal.first {
+            if self.entered[k] > 0 && self.fixed[k].is_none() {
+                return Some(Var::Comp(k));
+            }
+        }
+        if self.any_done < self.any_of.len() {
+            return Some(Var::AnyOf(self.any_done));
+        }
+        if let Some(i) =
+            (0..self.cc.len()).find(|i| self.entered[*i] > 0 && self.fixed[*i].is_none())
+        {
+            return Some(Var::Comp(i));
+        }
+        self.open_capability().map(Var::Cap)
+    }
+
+    /// The capability (lowest name first) that a settled version requires and no settled
+    /// component provides.
+    fn open_capability(&self) -> Option<usize> {
+        let cc = self.cc;
+        let mut provided = vec![false; cc.caps.len()];
+        for (c, v) in self.fixed.iter().enumerate() {
+            if v.is_some() {
+                for &k in &cc.provides[c] {
+                    provided[k] = true;
+                }
+            }
+        }
+        self.fixed
+            .iter()
+            .enumerate()
+            .filter_map(|(c, v)| v.map(|v| &cc.req_caps[c][v]))
+            .flatten()
+            .copied()
+            .filter(|k| !provided[*k])
+            .min_by_key(|k| self.cap_rank[*k])
+    }
+
+    /// The values of `var` still possible in `d`, most preferred first.
+    fn values(&self, var: Var, d: &[u64]) -> Vec<usize> {
+        let cc = self.cc;
+        let present = |p: &usize| bits::any_below(cc.slice(d, *p), cc.nv[*p]);
+        let providers = |list: &[usize]| {
+            let mut out: Vec<usize> = list.iter().copied().filter(present).collect();
+            out.sort_by_key(|p| !self.goal.locked[*p]);
+            out
+        };
+        match var {
+            Var::Comp(c) => {
+                let s = cc.slice(d, c);
+                let kept = self.goal.prefer[c].filter(|v| bits::has(s, *v));
+                kept.into_iter()
+                    .chain(
+                        (0..cc.nv[c])
+                            .rev()
+                            .filter(|v| bits::has(s, *v) && Some(*v) != kept),
+                    )
+                    .collect()
+            }
+            Var::AnyOf(j) => providers(self.any_of[j]),
+            Var::Cap(k) => providers(&cc.caps[k].providers),
+        }
+    }
+
+    /// Restricts `d` to the decision and propagates; whether anything is left.
+    fn assign(&mut self, var: Var, v: usize, d: &mut [u64]) -> bool {
+        let cc = self.cc;
+        self.propagations += 1;
+        let c = match var {
+            Var::Comp(c) => {
+                let s = cc.slice_mut(d, c);
+                s.iter_mut().for_each(|w| *w = 0);
+                bits::set(s, v);
+                c
+            }
+            Var::AnyOf(_) | Var::Cap(_) => {
+                let s = cc.slice_mut(d, v);
+                bits::clear(s, cc.nv[v]);
+                if bits::empty(s) {
+                    return false;
+                }
+                v
+            }
+        };
+        self.queue.push(c);
+        propagate(cc, d, &[], &mut self.queue)
+    }
+
+    fn apply(&mut self, var: Var, v: usize) {
+        match var {
+            Var::Comp(c) => {
+                self.fixed[c] = Some(v);
+                for &t in &self.cc.req_comps[c][v] {
+                    self.entered[t] += 1;
+                }
+            }
+            Var::AnyOf(_) => {
+                self.any_done += 1;
+                self.entered[v] += 1;
+            }
+            Var::Cap(_) => self.entered[v] += 1,
+        }
+    }
+
+    fn undo(&mut self, var: Var, v: usize) {
+        match var {
+            Var::Comp(c) => {
+                self.fixed[c] = None;
+                for &t in &self.cc.req_comps[c][v] {
+                    self.entered[t] -= 1;
+                }
+            }
+            Var::AnyOf(_) => {
+                self.any_done -= 1;
+                self.entered[v] -= 1;
+            }
+            Var::Cap(_) => self.entered[v] -= 1,
+        }
+    }
+
+    /// The complete assignment: every settled component at its version, every other absent,
+    /// checked once more as a whole.
+    fn finish(&mut self, d: &[u64], stack: &[Frame]) -> Outcome {
+        let cc = self.cc;
+        let mut all = d.to_vec();
+        for c in 0..cc.len() {
+            if self.fixed[c].is_none() {
+                let s = cc.slice_mut(&mut all, c);
+                if !bits::has(s, cc.nv[c]) {
+                    return Outcome::GaveUp;
+                }
+                s.iter_mut().for_each(|w| *w = 0);
+                bits::set(s, cc.nv[c]);
+            }
+            self.queue.push(c);
+        }
+        if !propagate(cc, &mut all, &[], &mut self.queue) {
+            return Outcome::GaveUp;
+        }
+        let decisions = stack
+            .iter()
+            .map(|f| {
+                let v = f
+                    .applied
+                    .expect("every frame on a complete path is decided");
+                match f.var {
+                    Var::Comp(c) => Decision::Version(c, v),
+                    Var::AnyOf(j) => Decision::AnyOf(j, v),
+                    Var::Cap(k) => Decision::Cap(k, v),
+                }
+            })
+            .collect();
+        Outcome::Found(decisions, self.fixed.clone())
+    }
+}
