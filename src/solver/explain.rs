@@ -657,15 +657,15 @@ fn hints(
                 .filter(|i| !matches!(i, RequestItem::Kubernetes(_)))
                 .cloned()
                 .collect();
-            if let Some(k) = catalog.component_index(KUBERNETES) {
-                if let Some(v) = newest_kubernetes(oracle, catalog, k, &without_k8s) {
-                    out.push(format!(
+            if let Some(k) = catalog.component_index(KUBERNETES)
+                && let Some(v) = newest_kubernetes(oracle, catalog, k, &without_k8s)
+            {
+                out.push(format!(
                         "{} fits Kubernetes up to {} here; drop `--kubernetes '{r}'` or ask for `--kubernetes ~{}`",
                         comp.name,
                         v.minor_string(),
                         v.minor_string()
                     ));
-                }
             }
         }
         for cap in &comp.provides {

@@ -162,10 +162,11 @@ impl State<'_, '_> {
     /// The next variable in policy order; `None` when every entered component is settled and
     /// every needed capability provided.
     fn next_var(&self) -> Option<Var> {
-        if let Some(k) = self.goal.first {
-            if self.entered[k] > 0 && self.fixed[k].is_none() {
-                return Some(Var::Comp(k));
-            }
+        if let Some(k) = self.goal.first
+            && self.entered[k] > 0
+            && self.fixed[k].is_none()
+        {
+            return Some(Var::Comp(k));
         }
         if self.any_done < self.any_of.len() {
             return Some(Var::AnyOf(self.any_done));
