@@ -1,4 +1,4 @@
-//! What long operations (`pin`, `export`, `mirror`) report as they go: one event type, which the
+//! What long operations (`pin`, `export`, `mirror`, `verify`) report as they go: one event type, which the
 //! library emits and `cli` draws (plain lines today; bars or JSON events need nothing more).
 //!
 //! An operation is a sequence of [`Phase`]s. Each phase announces its size ([`Event::PhaseStarted`]:
@@ -69,6 +69,9 @@ pub enum Phase {
     PushTags,
     /// Manifests and tags read back and compared (`mirror --verify-remote`).
     VerifyRemote,
+    /// Blobs read and rehashed (`verify`), one item per blob; items and bytes are known beforehand
+    /// for a directory bundle only (0 for an archive, which is read once, as a stream).
+    Rehash,
 }
 
 impl Phase {
@@ -93,6 +96,7 @@ impl Phase {
             Phase::PushIndexes => "indexes",
             Phase::PushTags => "tags",
             Phase::VerifyRemote => "verify",
+            Phase::Rehash => "rehash",
         }
     }
 }

@@ -13,6 +13,7 @@ use super::archive::{
 };
 use super::format::{Form, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE};
+use crate::progress::{Outcome, Phase, PhaseReport, Progress, Quiet};
 use crate::types::{Digest, Sha256Hasher};
 
 /// One blob file found under `blobs/sha256/`.
@@ -110,8 +111,29 @@ pub(super) fn hash_stream(
 ///
 /// Fails with [`ReadError::NotABundle`] when the path holds neither `oci-layout` nor `index.json`.
 pub fn scan(path: &Path) -> Result<Scan, ReadError> {
-    let mut hash = |_: &str, e: Entry<'_>| hash_stream(e.reader, e.size, false, MAX_DOCUMENT_SIZE);
-    scan_with(path, false, &mut hash).map(|(scan, _)| scan)
+    scan_reporting(path, &Quiet)
+}
+
+/// [`scan`], reporting each blob hashed to `progress` ([`Phase::Rehash`]; the totals are known
+/// beforehand for a directory only).
+pub fn scan_reporting(path: &Path, progress: &dyn Progress) -> Result<Scan, ReadError> {
+    let (items, bytes) = match detect(path)? {
+        Form::Directory => directory_blob_totals(path),
+        _ => (0, 0),
+    };
+    let report = PhaseReport::start(progress, Phase::Rehash, items, bytes);
+    let mut hash = |name: &str, e: Entry<'_>| {
+        let blob = hash_stream(e.reader, e.size, false, MAX_DOCUMENT_SIZE);
+        let outcome = match blob.read_error {
+            None => Outcome::Done,
+            Some(_) => Outcome::Failed,
+        };
+        report.finished(&format!("sha256:{name}"), outcome, blob.size, 0);
+        blob
+    };
+    let scanned = scan_with(path, false, &mut hash).map(|(scan, _)| scan);
+    report.end();
+    scanned
 }
 
 /// [`scan`] with the caller reading each blob entry (`read_blob` gets the file name under
@@ -210,6 +232,18 @@ pub(super) fn scan_with(
         });
     }
     Ok((scan, read_in_place))
+}
+
+/// The number and total size of the files under a directory bundle's `blobs/sha256/` (what a scan
+/// will hash), from their metadata; (0, 0) when it cannot be listed.
+fn directory_blob_totals(path: &Path) -> (usize, u64) {
+    let Ok(entries) = std::fs::read_dir(path.join(BLOBS_DIR)) else {
+        return (0, 0);
+    };
+    entries
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .fold((0, 0), |(n, bytes), m| (n + 1, bytes + m.len()))
 }
 
 /// Reads the blobs named by `digests` (`sha256:<hex>`) from the bundle at `path`, each up to `limit`

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::Failure;
 use super::lockfile::read_lock;
-use super::progress::{Lines, Style};
+use super::progress::{Draw, Style};
 use super::registry::{ArtifactArgs, RegistryArgs};
 use crate::airgap::export::{
     self, ArtifactFailure, ExportError, ExportOptions, ImageFailure, Summary, Verified,
@@ -53,7 +53,7 @@ pub(crate) struct ExportArgs {
     /// Output format of the summary (standard output).
     #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
     format: ExportFormat,
-    /// No progress lines on standard error.
+    /// No progress on standard error (bars on a terminal, lines otherwise).
     #[arg(long, short = 'q')]
     quiet: bool,
     #[command(flatten)]
@@ -271,7 +271,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         ))
         .hint("write NAME.tar or NAME.tar.zst to split it into parts"));
     }
-    let progress = Lines::new(Style::Export, args.quiet);
+    let progress = Draw::new(Style::Export, args.quiet);
     let result = export::export(
         &lock,
         catalog,

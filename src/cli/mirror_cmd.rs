@@ -4,14 +4,13 @@
 //! still missing is listed; a rerun pushes only that; nothing missing is tagged); 2 bad usage, a bundle
 //! that cannot be mirrored as it is, or credentials that cannot be read.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use super::Failure;
 use super::format::human_bytes;
-use super::progress::{Lines, Style};
+use super::progress::{Draw, Style};
 use super::registry::RegistryArgs;
 use crate::airgap::format::EntryKind;
 use crate::airgap::mirror::{self, MirrorOptions, Summary};
@@ -44,6 +43,10 @@ pub(crate) struct MirrorArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// No progress on standard error (bars on a terminal, lines otherwise); notes, warnings and
+    /// errors are still written.
+    #[arg(long, short = 'q')]
+    quiet: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -79,23 +82,20 @@ pub(super) fn run(args: MirrorArgs) -> Result<(), Failure> {
         eprintln!("note: {what} is not pushed: {why}");
     }
     let (blobs, bytes) = plan.blob_totals();
-    eprintln!(
-        "mirroring {} image(s){} into {} repositories of {target}: {blobs} blobs ({}), {} manifests",
-        plan.count(EntryKind::Image),
-        upstream_text(
-            plan.count(EntryKind::Chart),
-            plan.count(EntryKind::ReleaseManifests)
-        ),
-        plan.repositories.len(),
-        human_bytes(bytes),
-        plan.manifests.len()
-    );
-    let progress = Lines::new(
-        Style::Mirror {
-            tty: std::io::stderr().is_terminal(),
-        },
-        false,
-    );
+    if !args.quiet {
+        eprintln!(
+            "mirroring {} image(s){} into {} repositories of {target}: {blobs} blobs ({}), {} manifests",
+            plan.count(EntryKind::Image),
+            upstream_text(
+                plan.count(EntryKind::Chart),
+                plan.count(EntryKind::ReleaseManifests)
+            ),
+            plan.repositories.len(),
+            human_bytes(bytes),
+            plan.manifests.len()
+        );
+    }
+    let progress = Draw::new(Style::Mirror, args.quiet);
     let summary = mirror::mirror(
         &args.bundle,
         &plan,

@@ -33,6 +33,7 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
     std::process::exit(2);
 }
 
+mod bars;
 mod catalog_cmd;
 mod completions_cmd;
 mod error;

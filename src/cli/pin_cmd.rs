@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::Failure;
 use super::lockfile::{fill_artifacts, read_lock, write_lock};
-use super::progress::{Lines, Style};
+use super::progress::{Draw, Style};
 use super::registry::{ArtifactArgs, Connected, RegistryArgs};
 use super::table::render;
 use crate::catalog::Catalog;
@@ -32,7 +32,7 @@ pub(crate) struct PinArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PinFormat::Text)]
     format: PinFormat,
-    /// No progress lines on standard error.
+    /// No progress on standard error (bars on a terminal, lines otherwise).
     #[arg(long, short = 'q')]
     quiet: bool,
     #[command(flatten)]
@@ -190,7 +190,7 @@ pub(super) fn run(
     let connected = args
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
-    let progress = Lines::new(Style::Pin { check: args.check }, args.quiet);
+    let progress = Draw::new(Style::Pin { check: args.check }, args.quiet);
     let mut rows = image_rows(&args, wanted, &connected, &progress);
     let store = artifact_rows(&args, charts, manifests, &connected, &progress, &mut rows)?;
     let mut failure = report_problems(&rows, &args, &published);

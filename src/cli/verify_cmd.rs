@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::Failure;
 use super::format::human_bytes;
+use super::progress::{Draw, Style};
 use crate::airgap::verify::{self, Problem};
 
 /// Arguments of `bundle verify`.
@@ -20,6 +21,10 @@ pub(crate) struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
     format: VerifyFormat,
+    /// No progress on standard error (bars on a terminal; otherwise a line only when rehashing runs
+    /// long).
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 /// `bundle verify` formats.
@@ -33,7 +38,9 @@ pub(crate) enum VerifyFormat {
 
 pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
     let path = args.path.display().to_string();
-    let mut report = verify::verify(&args.path)?;
+    let progress = Draw::new(Style::Verify, args.quiet);
+    let mut report = verify::verify_reporting(&args.path, &progress)?;
+    drop(progress);
     if !args.bases.is_empty() {
         let bases: Vec<&std::path::Path> = args.bases.iter().map(|b| b.as_path()).collect();
         let more = verify::check_bases(&report, &bases)?;

@@ -18,6 +18,7 @@ mod parts;
 mod pin;
 mod plan;
 mod referrers;
+mod progress;
 mod reliability;
 mod render;
 mod shell;

@@ -76,6 +76,14 @@ impl Job {
             } => format!("{repository}@{reference}"),
         }
     }
+
+    /// The bytes a blob job carries (0 for the others), for progress.
+    fn bytes(&self) -> u64 {
+        match self {
+            Job::Blob { size, .. } => *size,
+            _ => 0,
+        }
+    }
 }
 
 /// What one operation found or did.
@@ -198,7 +206,8 @@ pub(super) fn run_phase(
     jobs: Vec<Job>,
     progress: &dyn Progress,
 ) -> Vec<Ran> {
-    let report = PhaseReport::start(progress, phase, jobs.len(), 0);
+    let bytes = jobs.iter().map(Job::bytes).sum();
+    let report = PhaseReport::start(progress, phase, jobs.len(), bytes);
     let mut results: Vec<Option<Result<Done, PushError>>> = jobs.iter().map(|_| None).collect();
     let indexed: Vec<(usize, Job)> = jobs.iter().cloned().enumerate().collect();
     runner.run(
@@ -220,7 +229,12 @@ pub(super) fn run_phase(
                 Ok(_) => (Outcome::Done, 0),
                 Err(_) => (Outcome::Failed, 0),
             };
-            report.finished(&job.name(), outcome, moved, moved);
+            let done = if outcome == Outcome::Failed {
+                0
+            } else {
+                job.bytes()
+            };
+            report.finished(&job.name(), outcome, done, moved);
             let flow = if r.is_err() {
                 Flow::Stop
             } else {

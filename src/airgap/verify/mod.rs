@@ -138,6 +138,15 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
     verify_with(path, &VerifyOptions::default())
 }
 
+/// Verifies the bundle at `path`, rehashing every blob and reporting each one to `progress`
+/// ([`crate::progress::Phase::Rehash`]).
+pub fn verify_reporting(
+    path: &Path,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Report, VerifyError> {
+    Ok(check(&scan::scan_reporting(path, progress)?))
+}
+
 /// Verifies the bundle at `path`, rehashing the blobs `options` says.
 pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, VerifyError> {
     if let Rehash::AllBut(trusted) = &options.rehash

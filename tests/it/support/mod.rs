@@ -14,6 +14,7 @@ pub mod fault_proxy;
 pub mod http;
 pub mod images;
 pub mod referrers;
+pub mod pty;
 pub mod registry;
 pub mod token_server;
 pub mod world;
