@@ -86,7 +86,7 @@ fn interval() -> Duration {
 /// What the phase counts, for people (`12/40 blobs`).
 pub(super) fn unit(phase: Phase) -> &'static str {
     match phase {
-        Phase::Resolve | Phase::Manifests => "images",
+        Phase::Resolve | Phase::Manifests | Phase::Referrers => "images",
         Phase::ChartIndexes => "repositories",
         Phase::Artifacts | Phase::UsedImages => "charts and manifests",
         Phase::Blobs | Phase::PushBlobs | Phase::MountBlobs | Phase::Rehash => "blobs",
