@@ -246,7 +246,7 @@ fn image_rows(
     args: &PinArgs,
     wanted: Vec<pin::Wanted>,
     connected: &Connected,
-    progress: &Lines,
+    progress: &Draw,
 ) -> Vec<Row> {
     let asked: Vec<ImageRef> = wanted
         .iter()
@@ -290,7 +290,7 @@ fn artifact_rows(
     charts: Vec<pin::WantedChart>,
     manifests: Vec<pin::WantedManifest>,
     connected: &Connected,
-    progress: &Lines,
+    progress: &Draw,
     rows: &mut Vec<Row>,
 ) -> Result<Option<Arc<Layout>>, Failure> {
     if charts.is_empty() && manifests.is_empty() {
