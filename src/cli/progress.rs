@@ -89,11 +89,16 @@ pub(super) fn unit(phase: Phase) -> &'static str {
         Phase::Resolve | Phase::Manifests | Phase::Referrers => "images",
         Phase::ChartIndexes => "repositories",
         Phase::Artifacts | Phase::UsedImages => "charts and manifests",
-        Phase::Blobs | Phase::PushBlobs | Phase::MountBlobs | Phase::Rehash => "blobs",
+        Phase::Blobs
+        | Phase::PushBlobs
+        | Phase::MountBlobs
+        | Phase::Rehash
+        | Phase::CheckBlobs
+        | Phase::ReadBlobs => "blobs",
         Phase::Pack => "archives",
-        Phase::PushManifests | Phase::VerifyRemote => "manifests",
+        Phase::PushManifests | Phase::VerifyRemote | Phase::CheckManifests => "manifests",
         Phase::PushIndexes => "indexes",
-        Phase::PushTags => "tags",
+        Phase::PushTags | Phase::CheckTags => "tags",
     }
 }
 
