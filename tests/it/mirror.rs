@@ -1422,3 +1422,57 @@ fn a_tag_that_points_elsewhere_gets_only_its_tree_walked() {
         assert!(tag_head || r.contains(nginx_repo) || r == "GET /v2/", "{r}");
     }
 }
+
+#[test]
+fn a_layer_larger_than_an_upload_chunk_is_streamed_from_a_tar_in_pieces_and_survives_a_reset() {
+    let Some(reg) = Registry::start(Variant::Plain, "mirror big layer") else {
+        return;
+    };
+    // An image with a 9 MiB layer (more than two upload chunks; no registry checks the content
+    // of a layer), packed as a `.tar`: the layer is read at its offset in the archive.
+    let mut img = image(Kind::OciImage);
+    let layer: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let layer_digest = crate::support::sha256(&layer);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
+    manifest["layers"][1] = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "digest": layer_digest,
+        "size": layer.len(),
+    });
+    img.manifest = serde_json::to_vec(&manifest).unwrap();
+    img.digest = crate::support::sha256(&img.manifest);
+    img.blobs[2] = (layer_digest.clone(), layer);
+    let bundle = make_bundle(vec![("quay.io/example/big:1.0", img)]);
+    let dir = tempdir();
+    let tar = dir.join("big.tar");
+    pack(&bundle.dir, &tar, false);
+    // The first upload that carries more than 1 MiB is cut off after 1 MiB; the retry completes.
+    let proxy = FaultProxy::start(
+        &reg.host,
+        Faults {
+            reset_uploads: 1,
+            reset_after_bytes: 1024 * 1024,
+            ..Faults::default()
+        },
+    );
+    let as_tar = TestBundle {
+        dir: tar,
+        images: bundle.images.clone(),
+        _tmp: None,
+    };
+    let to = format!("{}/big", proxy.host);
+    let run = mirror(
+        &dir,
+        &as_tar,
+        &to,
+        &["--insecure-registry", &proxy.host, "--format", "json"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = proxy.requests();
+    assert!(
+        requests.iter().filter(|r| r.starts_with("PATCH ")).count() >= 2,
+        "{requests:?}"
+    );
+    assert_mirrored(&reg, "big", &as_tar);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}

@@ -20,6 +20,9 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
+/// The largest piece of a file read at a time into an upload's body.
+const BODY_PIECE: usize = 256 * 1024;
+
 pub use self::session::Scope;
 use self::session::{
     Attempt, AuthState, Challenge, Scheme, header, location, read_limited, with_query,
@@ -312,25 +315,26 @@ impl PushClient {
         }
         let mut loc =
             location(&r).ok_or_else(|| self.protocol(&what, "202 without a Location header"))?;
-        let mut f = tokio::fs::File::open(file).await.map_err(io)?;
-        if offset > 0 {
-            f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        // The file must hold the whole range; a read failing later fails the request (retried).
+        let have = std::fs::metadata(file).map_err(io)?.len();
+        if have < offset.saturating_add(size) {
+            return Err(io(std::io::Error::other(format!(
+                "{have} bytes, too short for {size} bytes from offset {offset}"
+            ))));
         }
         let mut sent: u64 = 0;
-        let mut last: Vec<u8> = Vec::new();
-        // Chunks while more than one chunk remains; the rest goes with the closing PUT. A chunk is
-        // held once (`Bytes`: a retry re-sends the same buffer, it does not copy it).
+        // Chunks while more than one chunk remains; the rest goes with the closing PUT. Every body is
+        // streamed from the file in pieces (memory stays flat whatever the chunk size); a resend
+        // after a 401 reads the same range again.
         while size - sent > CHUNK_SIZE as u64 {
-            let mut buf = vec![0u8; CHUNK_SIZE];
-            f.read_exact(&mut buf).await.map_err(io)?;
-            let buf = bytes::Bytes::from(buf);
             let end = sent + CHUNK_SIZE as u64 - 1;
+            let at = offset + sent;
             let r = self
                 .send(Method::PATCH, &loc, &scope, |b| {
                     b.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                         .header(reqwest::header::CONTENT_RANGE, format!("{sent}-{end}"))
                         .header(reqwest::header::CONTENT_LENGTH, CHUNK_SIZE.to_string())
-                        .body(buf.clone())
+                        .body(file_body(file, at, CHUNK_SIZE as u64))
                 })
                 .await?;
             if r.status() != StatusCode::ACCEPTED {
@@ -339,17 +343,15 @@ impl PushClient {
             loc = location(&r).unwrap_or(loc);
             sent += CHUNK_SIZE as u64;
         }
-        let rest = usize::try_from(size - sent).unwrap_or(CHUNK_SIZE);
-        last.resize(rest, 0);
-        f.read_exact(&mut last).await.map_err(io)?;
-        let last = bytes::Bytes::from(last);
+        let rest = size - sent;
+        let at = offset + sent;
         let put = with_query(&loc, "digest", digest.as_str())
             .ok_or_else(|| self.protocol(&what, format!("bad upload location `{loc}`")))?;
         let r = self
             .send(Method::PUT, &put, &scope, |b| {
                 b.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .header(reqwest::header::CONTENT_LENGTH, last.len().to_string())
-                    .body(last.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, rest.to_string())
+                    .body(file_body(file, at, rest))
             })
             .await?;
         if r.status() != StatusCode::CREATED {
@@ -514,6 +516,33 @@ impl PushClient {
         })
         .await
     }
+}
+
+/// A request body of `len` bytes of `file` from `offset`, read in pieces of at most [`BODY_PIECE`] as
+/// the connection takes them: never held whole.
+fn file_body(file: &Path, offset: u64, len: u64) -> reqwest::Body {
+    let path = file.to_path_buf();
+    let pieces = futures_util::stream::try_unfold((None, len), move |(f, left)| {
+        let path = path.clone();
+        async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            let mut f: tokio::fs::File = match f {
+                Some(f) => f,
+                None => {
+                    let mut f = tokio::fs::File::open(&path).await?;
+                    f.seek(std::io::SeekFrom::Start(offset)).await?;
+                    f
+                }
+            };
+            let n = left.min(BODY_PIECE as u64) as usize;
+            let mut buf = vec![0u8; n];
+            f.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>(Some((bytes::Bytes::from(buf), (Some(f), left - n as u64))))
+        }
+    });
+    reqwest::Body::wrap_stream(pieces)
 }
 
 #[cfg(test)]
