@@ -202,9 +202,11 @@ pub(super) struct Blobs {
 pub(super) fn blobs(
     runner: &Runner,
     layout: &Arc<Layout>,
-    jobs: Vec<BlobJob>,
+    mut jobs: Vec<BlobJob>,
     progress: &dyn Progress,
 ) -> Blobs {
+    // Largest first: a big layer started last would be the run's tail, one stream alone on the wire.
+    jobs.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.digest.cmp(&b.digest)));
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
     let report = PhaseReport::start(progress, Phase::Blobs, jobs.len(), bytes);
     let mut out = Blobs::default();

@@ -368,6 +368,11 @@ impl Run<'_> {
                 }
             }
         }
+        // Largest first: a big blob started last would be the run's tail, one upload alone.
+        first_round.sort_by_key(|j| match j {
+            Job::Blob { size, .. } => std::cmp::Reverse(*size),
+            _ => std::cmp::Reverse(0),
+        });
         let mut results = self.phase(true, Phase::PushBlobs, first_round);
         let go = results.iter().all(|(_, r)| matches!(r, Some(Ok(_))));
         results.extend(self.phase(go, Phase::MountBlobs, second_round));
