@@ -28,6 +28,8 @@ pub(super) struct Host {
     pub(super) plain: Option<Client>,
     /// Which scheme answered an insecure host (`SCHEME_*`).
     scheme: AtomicU8,
+    /// An insecure host's plain-HTTP probe, run once (see [`with_scheme`]).
+    probe: Option<(reqwest::Client, tokio::sync::OnceCell<bool>)>,
     /// How requests to it are retried.
     pub(super) retry: RetryPolicy,
 }
@@ -66,12 +68,48 @@ impl Host {
                 None
             },
             scheme: AtomicU8::new(SCHEME_UNKNOWN),
+            probe: if insecure {
+                Some((probe_client()?, tokio::sync::OnceCell::new()))
+            } else {
+                None
+            },
             retry,
         })
     }
 }
 
-/// Runs `op` with the host's client; for an insecure host whose scheme is not known yet, TLS without
+/// A client for [`speaks_plain_http`]: no TLS is ever started with it.
+pub(super) fn probe_client() -> Result<reqwest::Client, SetupError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CONNECT_TIMEOUT)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| SetupError::Client {
+            message: e.to_string(),
+        })
+}
+
+/// Whether `registry` answers `GET http://REGISTRY/v2/` as a registry does (200, or 401 asking for
+/// credentials): then it speaks plain HTTP on that port, and no TLS handshake needs to be tried.
+/// Anything else (a TLS port answering 400 to plain HTTP, no answer) says nothing. No credentials are
+/// sent. Trying plain HTTP first saves the TLS probe's cost on a plain host: a failed handshake, and
+/// the TLS library's first use (seeding its random generator: ~60 ms of CPU).
+pub(super) async fn speaks_plain_http(client: &reqwest::Client, registry: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(&format!("http://{registry}/v2/")) else {
+        return false;
+    };
+    match client.get(url).send().await {
+        Ok(r) => matches!(
+            r.status(),
+            reqwest::StatusCode::OK | reqwest::StatusCode::UNAUTHORIZED
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Runs `op` with the host's client; for an insecure host whose scheme is not known yet: plain HTTP
+/// when the host answers it as a registry ([`speaks_plain_http`], probed once), else TLS without
 /// verification first, then plain HTTP, remembering which one answered.
 pub(super) async fn with_scheme<'a, T, F, Fut>(
     host: &'a Host,
@@ -84,6 +122,14 @@ where
     let Some(plain) = &host.plain else {
         return op(&host.tls).await;
     };
+    if host.scheme.load(Ordering::SeqCst) == SCHEME_UNKNOWN
+        && let Some((client, probed)) = &host.probe
+        && *probed
+            .get_or_init(|| speaks_plain_http(client, &host.registry))
+            .await
+    {
+        host.scheme.store(SCHEME_HTTP, Ordering::SeqCst);
+    }
     match host.scheme.load(Ordering::SeqCst) {
         SCHEME_HTTPS => op(&host.tls).await,
         SCHEME_HTTP => op(plain).await,

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use super::{PushClient, PushError};
-use crate::oci::client::host::{deepest, error_chain};
+use crate::oci::client::host::{deepest, error_chain, speaks_plain_http};
 use crate::oci::client::retry::{Failed, parse_retry_after};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +123,14 @@ impl PushClient {
     }
 
     pub(super) async fn login_once(&self) -> Result<(), Attempt> {
+        let known = self.scheme.lock().map(|s| *s).unwrap_or(None);
+        let plain_probe = match (known, &self.plain) {
+            (None, Some(plain)) => speaks_plain_http(plain, &self.registry).await,
+            _ => false,
+        };
+        if plain_probe {
+            self.set_scheme(Scheme::Http);
+        }
         let known = self.scheme.lock().map(|s| *s).unwrap_or(None);
         let response = match (known, &self.plain) {
             (None, Some(plain)) => {
