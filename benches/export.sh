@@ -6,11 +6,13 @@
 #
 #   benches/export.sh [N_IMAGES=20] [MIB_TOTAL=1024] [RUNS=3]
 # Env: BENCH_DIR (default /tmp/bundle-export-bench), PORT (5181), JOBS (8), KEEP=1 keeps the registry running,
+#      BIG_MB (300): one more image holds one layer of this many MB (10^6 bytes), part of MIB_TOTAL (0: none),
 #      BEFORE=/path/to/an/older/bundle times that binary too, in the same runs (before/after comparisons).
 # Needs: docker-registry, skopeo, curl, python3, /usr/bin/time, and a release build (cargo build --release).
 # The images are generated here (python3, no external tools): 4 of N are multi-arch (amd64+arm64) indexes,
-# every image shares one base layer (15 % of the bytes), the rest are unique gzip layers (stored deflate,
-# so generation is fast and the bytes on the wire are what the benchmark says).
+# every image shares one base layer (15 % of the bytes), one more image carries a single BIG_MB layer, the
+# rest are unique gzip layers (stored deflate, so generation is fast and the bytes on the wire are what the
+# benchmark says).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-20}; MIB=${2:-1024}; RUNS=${3:-3}
@@ -38,29 +40,30 @@ trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "http://$HOST/v2/" >/dev/null && break; sleep 0.1; done
 
 # --- images: an OCI layout, pushed with skopeo ----------------------------------------------------
-python3 - "$B/src" "$N" "$MIB" > "$B/refs.txt" <<'PY'
+python3 - "$B/src" "$N" "$MIB" "${BIG_MB:-300}" > "$B/refs.txt" <<'PY'
 import gzip, hashlib, json, os, sys
-out, n, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, n, mib, big_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 blobs = os.path.join(out, "blobs", "sha256"); os.makedirs(blobs, exist_ok=True)
 def put(data):
     d = hashlib.sha256(data).hexdigest()
     with open(os.path.join(blobs, d), "wb") as f: f.write(data)
     return {"digest": "sha256:" + d, "size": len(data)}
 def layer(size, seed):
-    raw = os.urandom(size)  # incompressible, like real layers
+    raw = os.urandom(size)  # incompressible, like real layers (a 300 MB one is generated in memory, once)
     h = bytearray(b"".join([f"{seed}.bin".encode().ljust(100, b"\0"), b"0000644\0", b"0000000\0" * 2,
                             f"{size:011o}\0".encode(), b"00000000000\0", b"        0"]).ljust(512, b"\0"))
     h[148:156] = f"{sum(h):06o}\0 ".encode(); tar = bytes(h)
     gz = gzip.compress(tar + raw + b"\0" * ((-size) % 512) + b"\0" * 1024, compresslevel=0, mtime=0)
     return gz, "sha256:" + hashlib.sha256(tar + raw).hexdigest()
 multi = min(4, n); units = (n - multi) + 2 * multi          # platform manifests
-total = mib * 1024 * 1024; base_size = int(total * 0.15)
-per = (total - base_size) // units // 2                      # two unique layers per platform manifest
+total = mib * 1024 * 1024; base_size = int(total * 0.15); big = big_mb * 1000 * 1000
+assert total - base_size - big > units * 2 * 4096, "MIB_TOTAL too small for BIG_MB"
+per = (total - base_size - big) // units // 2                # two unique layers per platform manifest
 base, base_diff = layer(base_size, "base"); base_d = put(base)
-def image(arch, i):
+def image(arch, i, sizes=(per, per)):
     ls, diffs = [dict(base_d, mediaType="application/vnd.oci.image.layer.v1.tar+gzip")], [base_diff]
-    for k in range(2):
-        gz, diff = layer(per, f"{i}-{arch}-{k}"); ls.append(dict(put(gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")); diffs.append(diff)
+    for k, size in enumerate(sizes):
+        gz, diff = layer(size, f"{i}-{arch}-{k}"); ls.append(dict(put(gz), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")); diffs.append(diff)
     cfg = json.dumps({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": diffs}, "config": {}}).encode()
     m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "config": dict(put(cfg), mediaType="application/vnd.oci.image.config.v1+json"), "layers": ls}).encode()
@@ -74,6 +77,10 @@ for i in range(n):
         d = dict(put(idx), mediaType="application/vnd.oci.image.index.v1+json")
     else:
         d = image("amd64", i)
+    d["annotations"] = {"org.opencontainers.image.ref.name": ref}; entries.append(d); print(ref)
+if big:
+    ref = "registry.example.test/bench/big:v1"
+    d = image("amd64", "big", (big,))
     d["annotations"] = {"org.opencontainers.image.ref.name": ref}; entries.append(d); print(ref)
 json.dump({"schemaVersion": 2, "manifests": entries}, open(os.path.join(out, "index.json"), "w"))
 open(os.path.join(out, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
@@ -147,9 +154,10 @@ echo
 echo "data: $N images, $((BL / 1048576)) MiB in the bundle, $(wc -l < "$B/urls.txt") distinct blobs; medians of $RUNS, --jobs $JOBS"
 awk -v b="$TB" -v s="$TS" -v c="$TC" -v bytes="$BL" -v rss="$RSS" 'BEGIN{
   printf "bundle export   %6.2f s  %6.0f MB/s\n", b, bytes/1e6/b
-  printf "skopeo --all    %6.2f s  %6.0f MB/s   bundle is %.2fx faster\n", s, bytes/1e6/s, s/b
-  printf "curl -P (wire)  %6.2f s  %6.0f MB/s   bundle takes %.2fx the wire time\n", c, bytes/1e6/c, b/c
-  printf "bundle peak RSS %6.1f MiB\n", rss/1024 }'
+  printf "skopeo --all    %6.2f s  %6.0f MB/s   bundle is %.2fx faster            (target >= 3x: %s)\n", s, bytes/1e6/s, s/b, (s/b >= 3 ? "met" : "MISSED")
+  printf "curl -P (wire)  %6.2f s  %6.0f MB/s   bundle runs at %.0f %% of the wire  (target >= 90 %%: %s)\n", c, bytes/1e6/c, 100*c/b, (c/b >= 0.9 ? "met" : "MISSED")
+  printf "bundle peak RSS %6.1f MiB                                        (target < 64 MiB: %s)\n", rss/1024, (rss < 65536 ? "met" : "MISSED") }'
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(date -u +%FT%TZ)"
 if [[ -n $BEFORE ]]; then
   TBB=$(median < "$B/before.s"); RSSB=$(median < "$B/before.kb")
   awk -v b="$TBB" -v a="$TB" -v s="$TS" -v c="$TC" -v bytes="$BL" -v rss="$RSSB" 'BEGIN{
