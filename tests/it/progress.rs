@@ -1,6 +1,6 @@
 //! Progress people can read (issue 15, item 3): on a terminal (a real pseudo-terminal, see
-//! `support::pty`) `export`, `mirror` and `verify` draw bars that appear, advance and finish at their
-//! total; without a terminal the plain lines (and a heartbeat on a long phase) come and no escape
+//! `support::pty`) `export`, `mirror`, `verify` and `pin` draw bars that appear, advance and finish at
+//! their total; without a terminal the plain lines (and a heartbeat on a long phase) come and no escape
 //! code does; `--quiet` shows no progress either way; `--format json` keeps standard output JSON.
 //!
 //! The registries sit behind a proxy that holds each blob request a little (`--jobs 1`), so that a run
@@ -189,12 +189,20 @@ fn export_mirror_and_verify_draw_bars_on_a_terminal() {
         &far_proxy.host,
         "--jobs",
         "1",
+        "--format",
+        "json",
     ];
     let Some(run) = bundle_on_terminal(&w.dir, &args, &[], COLUMNS, test) else {
         return;
     };
     let shown = frames(&run.terminal);
     assert_eq!(run.code, 0, "{}", text_of(&shown));
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout));
+    assert!(
+        summary["blobs"]["pushed"].as_u64().unwrap() > 3,
+        "{summary}"
+    );
     assert_bar_runs_to_total(&shown, "blobs", "blobs", true);
     let tags = drawings(&shown, "tags", "tags", false);
     assert!(
@@ -203,7 +211,42 @@ fn export_mirror_and_verify_draw_bars_on_a_terminal() {
         "{tags:?}\n{}",
         text_of(&shown)
     );
-    assert!(run.stdout.contains("done: "), "{}", run.stdout);
+}
+
+#[test]
+fn pin_draws_a_bar_per_phase_with_its_lines_above() {
+    let test = "pin_draws_a_bar_per_phase_with_its_lines_above";
+    let Some(w) = World::new(Variant::Plain, test, "", &[]) else {
+        return;
+    };
+    let args = w.args_through(&w.registry.host, "pin", &["--format", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(run) = bundle_on_terminal(&w.dir, &args, &[], COLUMNS, test) else {
+        return;
+    };
+    let shown = frames(&run.terminal);
+    assert_eq!(run.code, 0, "{}", text_of(&shown));
+    serde_json::from_str::<serde_json::Value>(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout));
+    let resolve = drawings(&shown, "resolve", "images", false);
+    assert!(
+        resolve
+            .last()
+            .is_some_and(|d| d.done == 5 && d.total == 5 && !d.bar.contains('-')),
+        "{resolve:?}\n{}",
+        text_of(&shown)
+    );
+    // Each image's digest is printed once above the bars, not lost in a redraw.
+    let pinned =
+        Regex::new(r"^pinned [1-5]/5 registry\.example\.test/\S+ sha256:[0-9a-f]+").unwrap();
+    let mut lines: Vec<&str> = shown
+        .iter()
+        .filter(|f| pinned.is_match(f))
+        .map(|f| f.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    assert_eq!(lines.len(), 5, "{}", text_of(&shown));
 }
 
 #[test]
