@@ -158,7 +158,7 @@ impl Progress for Bars {
                 ..
             } => {
                 if let Some((_, bar)) = self.bar(Phase::Pack) {
-                    bar.set_message(format!("{} {item}", unit(Phase::Pack)));
+                    bar.set_message(item.to_string());
                 }
             }
             Event::ItemStarted { .. } => {}
@@ -170,13 +170,18 @@ impl Progress for Bars {
             } => {
                 self.item_line(phase, item, &outcome, &tally);
                 if let Some((mode, bar)) = self.bar(phase) {
-                    bar.set_message(mode.message(phase, &tally));
+                    // The archive's bar keeps its path as the message.
+                    if phase != Phase::Pack {
+                        bar.set_message(mode.message(phase, &tally));
+                    }
                     bar.set_position(mode.position(&tally));
                 }
             }
             Event::PhaseFinished { phase, tally } => {
                 if let Some((mode, bar)) = self.bar(phase) {
-                    bar.set_message(mode.message(phase, &tally));
+                    if phase != Phase::Pack {
+                        bar.set_message(mode.message(phase, &tally));
+                    }
                     bar.set_position(mode.position(&tally));
                     bar.finish();
                 }

@@ -156,6 +156,21 @@ fn export_mirror_and_verify_draw_bars_on_a_terminal() {
         text_of(&shown)
     );
 
+    // An archive output: the pack bar names the archive and finishes.
+    let args = w.args_through(&w.registry.host, "export", &["--airgap", "-o", "out.tar"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(run) = bundle_on_terminal(&w.dir, &args, &[], COLUMNS, test) else {
+        return;
+    };
+    let shown = frames(&run.terminal);
+    assert_eq!(run.code, 0, "{}", text_of(&shown));
+    let pack = Regex::new(r"^\s*pack \[#+\] 1/1 out\.tar ETA").unwrap();
+    assert!(
+        shown.iter().any(|f| pack.is_match(f)),
+        "{}",
+        text_of(&shown)
+    );
+
     // verify rehashes a directory bundle with a bar of known size.
     let Some(run) = bundle_on_terminal(&w.dir, &["verify", "out"], &[], COLUMNS, test) else {
         return;
