@@ -36,22 +36,33 @@ time_one() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# loading alone (parse + validate the catalog directory): `catalog list`
+time_load() {
+  local start end
+  start=$(date +%s.%N)
+  "$new" --catalog "$1" catalog list >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc
+}
+
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
-printf '%-22s %12s %12s\n' case new "${BEFORE:+before}"
+printf '%-26s %10s %12s %12s\n' case "load only" new "${BEFORE:+before}"
 for spec in $sizes; do
   IFS=: read -r size want shape <<<"$spec"
   want=${want:-sat}; shape=${shape:-lower}
   n=${size%x*}; m=${size#*x}
   dir="$tmp/$n-$m-$want-$shape"
   "$writer" "$n" "$m" "$want" "$shape" "$dir"
-  a=(); b=()
+  a=(); b=(); l=()
   for _ in $(seq "$runs"); do
+    l+=("$(time_load "$dir")")
     a+=("$(time_one "$new" "$dir" "$want")")
     if [ -n "${BEFORE:-}" ]; then b+=("$(time_one "$BEFORE" "$dir" "$want")"); fi
   done
   ma=$(printf '%s\n' "${a[@]}" | median)
   mb=""
   if [ -n "${BEFORE:-}" ]; then mb=$(printf '%s\n' "${b[@]}" | median); fi
-  printf '%-22s %12s %12s\n' "$n×$m $want $shape" "${ma}s" "${mb:+${mb}s}"
+  ml=$(printf '%s\n' "${l[@]}" | median)
+  printf '%-26s %10s %12s %12s\n' "$n×$m $want $shape" "${ml}s" "${ma}s" "${mb:+${mb}s}"
   rm -rf "$dir"
 done

@@ -116,98 +116,124 @@ impl<'c> Compiled<'c> {
         }
         // range → allowed versions, per target component (ranges repeat across releases)
         let mut range_bits: HashMap<(usize, &VersionReq), Vec<u64>> = HashMap::new();
-        for (i, c) in catalog.components.iter().enumerate() {
-            // target → (version, allowed set) for this component's releases
-            let mut per_target: HashMap<usize, Vec<(usize, Vec<u64>)>> = HashMap::new();
-            let mut comps_of = Vec::with_capacity(c.versions.len());
-            let mut caps_of = Vec::with_capacity(c.versions.len());
-            for (v, r) in c.versions.iter().enumerate() {
-                let mut facts: Vec<(usize, Vec<u64>)> = Vec::new();
-                let mut comps = Vec::new();
-                let mut caps = Vec::new();
-                let restrict =
-                    |t: usize, set: &[u64], facts: &mut Vec<(usize, Vec<u64>)>| match facts
-                        .iter_mut()
-                        .find(|(x, _)| *x == t)
-                    {
-                        Some((_, s)) => s.iter_mut().zip(set).for_each(|(a, b)| *a &= b),
-                        None => facts.push((t, set.to_vec())),
-                    };
-                for x in &r.requires {
-                    if x.name == c.name {
-                        // a self-reference is a catalog error (`catalog check` reports it)
-                        continue;
-                    }
-                    match catalog.component_index(&x.name) {
-                        Some(t) => {
-                            let set = range_bits
-                                .entry((t, &x.range))
-                                .or_insert_with(|| cc.versions_in(t, &x.range, false));
-                            restrict(t, set, &mut facts);
-                            comps.push(t);
-                        }
-                        None => {
-                            let k = cc.cap(&x.name);
-                            cc.caps[k].users.push((i, v));
-                            caps.push(k);
-                        }
-                    }
-                }
-                for x in &r.constrains {
-                    let Some(t) = catalog.component_index(&x.name).filter(|t| *t != i) else {
-                        continue;
-                    };
-                    let mut set = range_bits
-                        .entry((t, &x.range))
-                        .or_insert_with(|| cc.versions_in(t, &x.range, false))
-                        .clone();
-                    cc.set_bit(&mut set, t, cc.nv[t]);
-                    restrict(t, &set, &mut facts);
-                }
-                for x in &r.conflicts {
-                    let Some(t) = catalog.component_index(&x.name).filter(|t| *t != i) else {
-                        continue;
-                    };
-                    let mut set = vec![0; words_for(cc.nv[t])];
-                    cc.set_bit(&mut set, t, cc.nv[t]);
-                    restrict(t, &set, &mut facts);
-                }
-                for (t, set) in facts {
-                    per_target.entry(t).or_default().push((v, set));
-                }
-                comps.sort_unstable();
-                comps.dedup();
-                caps.sort_unstable();
-                caps.dedup();
-                comps_of.push(comps);
-                caps_of.push(caps);
-            }
-            cc.req_comps.push(comps_of);
-            cc.req_caps.push(caps_of);
-            let mut targets: Vec<usize> = per_target.keys().copied().collect();
-            targets.sort_unstable();
-            for t in targets {
-                let list = per_target.remove(&t).unwrap_or_default();
-                let with_fact = cc.sets.len();
-                cc.sets.resize(with_fact + words_for(cc.nv[i]), 0);
-                let mut facts = Vec::with_capacity(list.len());
-                for (v, set) in list {
-                    cc.sets[with_fact + v / 64] |= 1 << (v % 64);
-                    facts.push((v, cc.sets.len()));
-                    cc.sets.extend_from_slice(&set);
-                }
-                let e = cc.edges.len();
-                cc.edges.push(Edge {
-                    from: i,
-                    to: t,
-                    facts,
-                    with_fact,
-                });
-                cc.out_edges[i].push(e);
-                cc.in_edges[t].push(e);
-            }
+        for i in 0..n {
+            cc.compile_component(i, &mut range_bits);
         }
         cc
+    }
+
+    /// Compiles the facts of component `i`'s releases into edges.
+    fn compile_component(
+        &mut self,
+        i: usize,
+        range_bits: &mut HashMap<(usize, &'c VersionReq), Vec<u64>>,
+    ) {
+        let catalog = self.catalog;
+        let c = &catalog.components[i];
+        // target → (version, allowed set) for this component's releases
+        let mut per_target: HashMap<usize, Vec<(usize, Vec<u64>)>> = HashMap::new();
+        let mut comps_of = Vec::with_capacity(c.versions.len());
+        let mut caps_of = Vec::with_capacity(c.versions.len());
+        for v in 0..c.versions.len() {
+            let (facts, comps, caps) = self.release_facts(i, v, range_bits);
+            for (t, set) in facts {
+                per_target.entry(t).or_default().push((v, set));
+            }
+            comps_of.push(comps);
+            caps_of.push(caps);
+        }
+        self.req_comps.push(comps_of);
+        self.req_caps.push(caps_of);
+        let mut targets: Vec<usize> = per_target.keys().copied().collect();
+        targets.sort_unstable();
+        for t in targets {
+            let list = per_target.remove(&t).unwrap_or_default();
+            let with_fact = self.sets.len();
+            self.sets.resize(with_fact + words_for(self.nv[i]), 0);
+            let mut facts = Vec::with_capacity(list.len());
+            for (v, set) in list {
+                self.sets[with_fact + v / 64] |= 1 << (v % 64);
+                facts.push((v, self.sets.len()));
+                self.sets.extend_from_slice(&set);
+            }
+            let e = self.edges.len();
+            self.edges.push(Edge {
+                from: i,
+                to: t,
+                facts,
+                with_fact,
+            });
+            self.out_edges[i].push(e);
+            self.in_edges[t].push(e);
+        }
+    }
+
+    /// The facts of release `v` of component `i`, per component they name (the allowed set of its
+    /// domain bits), and the components and capabilities its `requires` name.
+    #[allow(clippy::type_complexity)]
+    fn release_facts(
+        &mut self,
+        i: usize,
+        v: usize,
+        range_bits: &mut HashMap<(usize, &'c VersionReq), Vec<u64>>,
+    ) -> (Vec<(usize, Vec<u64>)>, Vec<usize>, Vec<usize>) {
+        let catalog = self.catalog;
+        let c = &catalog.components[i];
+        let r = &c.versions[v];
+        let mut facts: Vec<(usize, Vec<u64>)> = Vec::new();
+        let mut comps = Vec::new();
+        let mut caps = Vec::new();
+        let restrict = |t: usize, set: &[u64], facts: &mut Vec<(usize, Vec<u64>)>| match facts
+            .iter_mut()
+            .find(|(x, _)| *x == t)
+        {
+            Some((_, s)) => s.iter_mut().zip(set).for_each(|(a, b)| *a &= b),
+            None => facts.push((t, set.to_vec())),
+        };
+        for x in &r.requires {
+            if x.name == c.name {
+                // a self-reference is a catalog error (`catalog check` reports it)
+                continue;
+            }
+            match catalog.component_index(&x.name) {
+                Some(t) => {
+                    let set = range_bits
+                        .entry((t, &x.range))
+                        .or_insert_with(|| self.versions_in(t, &x.range, false));
+                    restrict(t, set, &mut facts);
+                    comps.push(t);
+                }
+                None => {
+                    let k = self.cap(&x.name);
+                    self.caps[k].users.push((i, v));
+                    caps.push(k);
+                }
+            }
+        }
+        for x in &r.constrains {
+            let Some(t) = catalog.component_index(&x.name).filter(|t| *t != i) else {
+                continue;
+            };
+            let mut set = range_bits
+                .entry((t, &x.range))
+                .or_insert_with(|| self.versions_in(t, &x.range, false))
+                .clone();
+            self.set_bit(&mut set, t, self.nv[t]);
+            restrict(t, &set, &mut facts);
+        }
+        for x in &r.conflicts {
+            let Some(t) = catalog.component_index(&x.name).filter(|t| *t != i) else {
+                continue;
+            };
+            let mut set = vec![0; words_for(self.nv[t])];
+            self.set_bit(&mut set, t, self.nv[t]);
+            restrict(t, &set, &mut facts);
+        }
+        comps.sort_unstable();
+        comps.dedup();
+        caps.sort_unstable();
+        caps.dedup();
+        (facts, comps, caps)
     }
 
     fn cap(&mut self, name: &str) -> usize {
@@ -311,6 +337,10 @@ pub(crate) mod bits {
             *x = n;
         }
         changed
+    }
+    /// `a |= b`.
+    pub fn or(a: &mut [u64], b: &[u64]) {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
     }
     /// Whether no bit is set.
     pub fn empty(s: &[u64]) -> bool {

@@ -49,19 +49,16 @@ const MAX_VERSIONS: usize = 6;
 
 /// Explains why `request` has no solution over `catalog`.
 pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
-    let with = |allow_eol: bool, allow_untested: bool| Request {
-        allow_eol: request.allow_eol || allow_eol,
-        allow_untested: request.allow_untested || allow_untested,
-        ..request.clone()
-    };
     let strict = Oracle::new(catalog, request_exclusions(catalog, request));
-    let lax = Oracle::new(catalog, request_exclusions(catalog, &with(true, true)));
-    let passes = |o: &Oracle<'_>| o.feasible(&request.query(catalog));
+    let lax = Oracle::new(
+        catalog,
+        request_exclusions(catalog, &relaxed(request, true, true)),
+    );
     let relaxable = !request.allow_eol || !request.allow_untested;
     // When the request fails even with end-of-life and untested releases allowed, the
     // compatibility facts are the real conflict: explain those, and mention lifecycle only as an
     // addition.
-    let lax_fails = relaxable && !passes(&lax);
+    let lax_fails = relaxable && !lax.feasible(&request.query(catalog));
     let oracle = if lax_fails { &lax } else { &strict };
     let fails = |items: &[RequestItem]| !oracle.feasible(&Request::query_for(catalog, items));
 
@@ -76,23 +73,8 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
         .err()
         .unwrap_or_default();
 
-    // Which relaxation makes the request fit: either flag alone, or only both together.
     let relax = if relaxable && !lax_fails {
-        let eol_alone = !request.allow_eol
-            && passes(&Oracle::new(
-                catalog,
-                request_exclusions(catalog, &with(true, false)),
-            ));
-        let untested_only = Oracle::new(catalog, request_exclusions(catalog, &with(false, true)));
-        let untested_alone = !request.allow_untested && passes(&untested_only);
-        if eol_alone || untested_alone {
-            Relax::Either {
-                eol: eol_alone,
-                untested: untested_alone,
-            }
-        } else {
-            Relax::Both
-        }
+        relaxation(catalog, request)
     } else {
         Relax::Nothing
     };
@@ -102,6 +84,58 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
         Relax::Either { eol, untested } => (eol, untested),
     };
 
+    let mut facts = core_facts(oracle, catalog, &core);
+    if lax_fails {
+        facts.extend(lifecycle_facts(&strict, catalog, request, &core));
+    }
+    if untested_is_reason {
+        untested_facts(&strict, request, &core, eol_is_reason, &mut facts);
+    }
+    let hints = hints(catalog, request, oracle, &core, relax);
+    Explanation {
+        core,
+        facts: merge(prune(facts)),
+        eol_is_reason,
+        untested_is_reason,
+        hints,
+        as_of: request.as_of,
+        solver_report,
+    }
+}
+
+/// `request` with end-of-life and/or untested releases allowed as well.
+fn relaxed(request: &Request, allow_eol: bool, allow_untested: bool) -> Request {
+    Request {
+        allow_eol: request.allow_eol || allow_eol,
+        allow_untested: request.allow_untested || allow_untested,
+        ..request.clone()
+    }
+}
+
+/// Which relaxation makes a request that fits with both fit: either flag alone, or only both
+/// together.
+fn relaxation(catalog: &Catalog, request: &Request) -> Relax {
+    let passes = |eol: bool, untested: bool| {
+        Oracle::new(
+            catalog,
+            request_exclusions(catalog, &relaxed(request, eol, untested)),
+        )
+        .feasible(&request.query(catalog))
+    };
+    let eol_alone = !request.allow_eol && passes(true, false);
+    let untested_alone = !request.allow_untested && passes(false, true);
+    if eol_alone || untested_alone {
+        Relax::Either {
+            eol: eol_alone,
+            untested: untested_alone,
+        }
+    } else {
+        Relax::Both
+    }
+}
+
+/// The facts behind each item of the core (the catalog's Kubernetes versions when it is empty).
+fn core_facts(oracle: &Oracle<'_>, catalog: &Catalog, core: &[RequestItem]) -> Vec<FactLine> {
     let mut facts = Vec::new();
     let k8s = catalog.component_index(KUBERNETES);
     if core.is_empty()
@@ -118,76 +152,11 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
             .collect();
         match item {
             RequestItem::Kubernetes(r) => {
-                let Some(k) = k8s else { continue };
-                let comp = &catalog.components[k];
-                let matching: Vec<String> = comp
-                    .versions
-                    .iter()
-                    .filter(|v| r.matches(&v.version))
-                    .map(|v| v.version.to_string())
-                    .collect();
-                facts.push(FactLine {
-                    subject: "request".to_string(),
-                    text: if matching.is_empty() {
-                        format!("kubernetes {r} matches no Kubernetes version in the catalog")
-                    } else {
-                        format!("kubernetes {r} allows {}", matching.join(", "))
-                    },
-                    source: None,
-                });
-                let dead: Vec<FactLine> = comp
-                    .versions
-                    .iter()
-                    .enumerate()
-                    .rev()
-                    .filter(|(_, v)| r.matches(&v.version))
-                    .filter_map(|(vi, v)| {
-                        oracle.excluded(k, vi).map(|why| FactLine {
-                            subject: format!("kubernetes {}", v.version),
-                            text: format!("is {why}"),
-                            source: v.lifecycle.source.clone(),
-                        })
-                    })
-                    .take(MAX_VERSIONS)
-                    .collect();
-                facts.extend(dead);
-            }
-            RequestItem::With(w) => {
-                let Need::AnyOf(providers) = need_for(catalog, w) else {
-                    let ci = catalog.component_index(&w.name).expect("validated");
-                    let set = if w.range.is_any() {
-                        Set::Any
-                    } else {
-                        Set::Range(w.range.clone())
-                    };
-                    facts.extend(version_facts(oracle, catalog, ci, &set, &rest, None));
-                    continue;
-                };
-                if providers.is_empty() {
-                    facts.push(FactLine {
-                        subject: w.name.clone(),
-                        text: "is a capability that no component in the catalog provides"
-                            .to_string(),
-                        source: None,
-                    });
-                }
-                for p in providers {
-                    let refused = core.iter().any(
-                        |i| matches!(i, RequestItem::Without(n) if *n == catalog.components[p].name),
-                    );
-                    if refused {
-                        continue;
-                    }
-                    facts.extend(version_facts(
-                        oracle,
-                        catalog,
-                        p,
-                        &Set::Any,
-                        &rest,
-                        Some(&w.name),
-                    ));
+                if let Some(k) = k8s {
+                    facts.extend(kubernetes_facts(oracle, catalog, k, r));
                 }
             }
+            RequestItem::With(w) => facts.extend(with_facts(oracle, catalog, core, &rest, w)),
             RequestItem::Without(n) => facts.push(FactLine {
                 subject: "request".to_string(),
                 text: format!("{n} may not be chosen (--without {n})"),
@@ -195,73 +164,167 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
             }),
         }
     }
+    facts
+}
 
-    if lax_fails {
-        // lifecycle on top of the conflict: requested components with nothing alive left
-        for item in &core {
-            let RequestItem::With(w) = item else { continue };
-            let Some(ci) = catalog.component_index(&w.name) else {
-                continue;
-            };
-            let comp = &catalog.components[ci];
-            let alive = (0..comp.versions.len()).any(|v| strict.excluded(ci, v).is_none());
-            if !alive && let Some(r) = comp.newest() {
-                let why = strict
-                    .excluded(ci, comp.versions.len() - 1)
-                    .unwrap_or_default();
-                let flags = match (
-                    r.lifecycle.dead_on(request.as_of).is_some() && !request.allow_eol,
-                    r.kubernetes.is_untested() && !request.allow_untested,
-                ) {
-                    (true, true) => "--allow-eol and --allow-untested",
-                    (false, true) => "--allow-untested",
-                    _ => "--allow-eol",
-                };
-                facts.push(FactLine {
-                    subject: comp.name.clone(),
-                    text: format!("is also {why} (every version), so {flags} alone would not help"),
-                    source: exclusion_source(r, &why),
-                });
-            }
-        }
+/// What a Kubernetes range of the request allows, and which of those versions are excluded.
+fn kubernetes_facts(
+    oracle: &Oracle<'_>,
+    catalog: &Catalog,
+    k: usize,
+    r: &crate::types::VersionReq,
+) -> Vec<FactLine> {
+    let mut facts = Vec::new();
+    let comp = &catalog.components[k];
+    let matching: Vec<String> = comp
+        .versions
+        .iter()
+        .filter(|v| r.matches(&v.version))
+        .map(|v| v.version.to_string())
+        .collect();
+    facts.push(FactLine {
+        subject: "request".to_string(),
+        text: if matching.is_empty() {
+            format!("kubernetes {r} matches no Kubernetes version in the catalog")
+        } else {
+            format!("kubernetes {r} allows {}", matching.join(", "))
+        },
+        source: None,
+    });
+    let dead: Vec<FactLine> = comp
+        .versions
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, v)| r.matches(&v.version))
+        .filter_map(|(vi, v)| {
+            oracle.excluded(k, vi).map(|why| FactLine {
+                subject: format!("kubernetes {}", v.version),
+                text: format!("is {why}"),
+                source: v.lifecycle.source.clone(),
+            })
+        })
+        .take(MAX_VERSIONS)
+        .collect();
+    facts.extend(dead);
+    facts
+}
+
+/// Why a wanted component (or each provider of a wanted capability) fails beside the rest of the
+/// core.
+fn with_facts(
+    oracle: &Oracle<'_>,
+    catalog: &Catalog,
+    core: &[RequestItem],
+    rest: &[RequestItem],
+    w: &crate::catalog::WithSpec,
+) -> Vec<FactLine> {
+    let Need::AnyOf(providers) = need_for(catalog, w) else {
+        let ci = catalog.component_index(&w.name).expect("validated");
+        let set = if w.range.is_any() {
+            Set::Any
+        } else {
+            Set::Range(w.range.clone())
+        };
+        return version_facts(oracle, catalog, ci, &set, rest, None);
+    };
+    let mut facts = Vec::new();
+    if providers.is_empty() {
+        facts.push(FactLine {
+            subject: w.name.clone(),
+            text: "is a capability that no component in the catalog provides".to_string(),
+            source: None,
+        });
     }
-    if untested_is_reason {
-        // the untested versions a platform would need, where no fact names them yet
-        let relaxed = Oracle::new(
+    for p in providers {
+        let refused = core
+            .iter()
+            .any(|i| matches!(i, RequestItem::Without(n) if *n == catalog.components[p].name));
+        if refused {
+            continue;
+        }
+        facts.extend(version_facts(
+            oracle,
             catalog,
-            request_exclusions(catalog, &with(eol_is_reason, true)),
-        );
-        let needed = relaxed
-            .check(&Request::query_for(catalog, &core))
-            .unwrap_or_default();
-        for (ci, v) in needed.iter().enumerate() {
-            let Some(v) = *v else { continue };
-            let r = &catalog.components[ci].versions[v];
-            let subject = format!("{} {}", catalog.components[ci].name, r.version);
-            let Some(why) = strict
-                .excluded(ci, v)
-                .filter(|w| w.contains(UNTESTED_REASON))
-            else {
-                continue;
+            p,
+            &Set::Any,
+            rest,
+            Some(&w.name),
+        ));
+    }
+    facts
+}
+
+/// Lifecycle on top of a compatibility conflict: requested components with nothing alive left.
+fn lifecycle_facts(
+    strict: &Oracle<'_>,
+    catalog: &Catalog,
+    request: &Request,
+    core: &[RequestItem],
+) -> Vec<FactLine> {
+    let mut facts = Vec::new();
+    for item in core {
+        let RequestItem::With(w) = item else { continue };
+        let Some(ci) = catalog.component_index(&w.name) else {
+            continue;
+        };
+        let comp = &catalog.components[ci];
+        let alive = (0..comp.versions.len()).any(|v| strict.excluded(ci, v).is_none());
+        if !alive && let Some(r) = comp.newest() {
+            let why = strict
+                .excluded(ci, comp.versions.len() - 1)
+                .unwrap_or_default();
+            let flags = match (
+                r.lifecycle.dead_on(request.as_of).is_some() && !request.allow_eol,
+                r.kubernetes.is_untested() && !request.allow_untested,
+            ) {
+                (true, true) => "--allow-eol and --allow-untested",
+                (false, true) => "--allow-untested",
+                _ => "--allow-eol",
             };
-            if !facts.iter().any(|f: &FactLine| f.subject == subject) {
-                facts.push(FactLine {
-                    subject,
-                    source: exclusion_source(r, &why),
-                    text: format!("is {why}"),
-                });
-            }
+            facts.push(FactLine {
+                subject: comp.name.clone(),
+                text: format!("is also {why} (every version), so {flags} alone would not help"),
+                source: exclusion_source(r, &why),
+            });
         }
     }
-    let hints = hints(catalog, request, oracle, &core, relax);
-    Explanation {
-        core,
-        facts: merge(prune(facts)),
-        eol_is_reason,
-        untested_is_reason,
-        hints,
-        as_of: request.as_of,
-        solver_report,
+    facts
+}
+
+/// The untested versions a platform would need, where no fact names them yet.
+fn untested_facts(
+    strict: &Oracle<'_>,
+    request: &Request,
+    core: &[RequestItem],
+    eol_is_reason: bool,
+    facts: &mut Vec<FactLine>,
+) {
+    let catalog = strict.catalog();
+    let relaxed = Oracle::new(
+        catalog,
+        request_exclusions(catalog, &relaxed(request, eol_is_reason, true)),
+    );
+    let needed = relaxed
+        .check(&Request::query_for(catalog, core))
+        .unwrap_or_default();
+    for (ci, v) in needed.iter().enumerate() {
+        let Some(v) = *v else { continue };
+        let r = &catalog.components[ci].versions[v];
+        let subject = format!("{} {}", catalog.components[ci].name, r.version);
+        let Some(why) = strict
+            .excluded(ci, v)
+            .filter(|w| w.contains(UNTESTED_REASON))
+        else {
+            continue;
+        };
+        if !facts.iter().any(|f: &FactLine| f.subject == subject) {
+            facts.push(FactLine {
+                subject,
+                source: exclusion_source(r, &why),
+                text: format!("is {why}"),
+            });
+        }
     }
 }
 

@@ -7,6 +7,52 @@ use std::collections::VecDeque;
 
 use super::compile::{Compiled, bits};
 
+/// Why a domain bit was removed: what the search's conflict analysis walks back from a dead end
+/// to the decisions that caused it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Why {
+    /// Before the search (the query, exclusions, the first propagation): no decision.
+    Root,
+    /// The decision at this depth.
+    Decision(u32),
+    /// Edge `e`: this version of `from` allows nothing that is left of `to`.
+    Facts(u32),
+    /// Edge `e`: `from` must be present and no version of it that is left allows this bit of `to`.
+    Allowed(u32),
+    /// Capability `k`: this version requires it and none of its providers can be present.
+    NoProvider(u32),
+}
+
+/// Per domain bit (component `c`, bit `b` at `base[c] + b`): why it was last removed.
+#[derive(Debug)]
+pub(crate) struct Reasons {
+    /// Per component: index of its bit 0.
+    pub base: Vec<usize>,
+    /// Per bit.
+    pub why: Vec<Why>,
+}
+
+impl Reasons {
+    /// Every bit of `cc`'s domains, removed at the root.
+    pub fn new(cc: &Compiled<'_>) -> Self {
+        let mut base = Vec::with_capacity(cc.len());
+        let mut n = 0;
+        for c in 0..cc.len() {
+            base.push(n);
+            n += cc.nv[c] + 1;
+        }
+        Reasons {
+            base,
+            why: vec![Why::Root; n],
+        }
+    }
+
+    /// Records why bit `b` of component `c` was removed.
+    pub fn set(&mut self, c: usize, b: usize, why: Why) {
+        self.why[self.base[c] + b] = why;
+    }
+}
+
 /// Components whose domain changed and whose neighbours must be revisited.
 #[derive(Debug)]
 pub(crate) struct Queue {
@@ -18,6 +64,8 @@ pub(crate) struct Queue {
     cascade: bool,
     /// The component whose domain became empty in the last failed propagation.
     pub wiped: usize,
+    /// When set, why each bit was removed (the search's conflict analysis).
+    pub reasons: Option<Reasons>,
 }
 
 impl Queue {
@@ -29,6 +77,7 @@ impl Queue {
             scratch: Vec::new(),
             cascade,
             wiped: 0,
+            reasons: None,
         }
     }
 
@@ -92,6 +141,9 @@ fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool
                     && !bits::meets(&cc.sets[a..a + wx], &d[ox..ox + wx])
                 {
                     bits::clear(&mut d[oc..oc + wc], v);
+                    if let Some(r) = &mut q.reasons {
+                        r.set(c, v, Why::Facts(e as u32));
+                    }
                     changed = true;
                 }
             }
@@ -123,6 +175,19 @@ fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool
                         }
                     }
                 }
+                if let Some(r) = &mut q.reasons {
+                    for (w, (x, s)) in d[ot..ot + wt].iter().zip(&q.scratch).enumerate() {
+                        let mut gone = x & !s;
+                        while gone != 0 {
+                            r.set(
+                                t,
+                                w * 64 + gone.trailing_zeros() as usize,
+                                Why::Allowed(e as u32),
+                            );
+                            gone &= gone - 1;
+                        }
+                    }
+                }
                 if bits::and(&mut d[ot..ot + wt], &q.scratch) {
                     if bits::empty(&d[ot..ot + wt]) {
                         q.wiped = t;
@@ -151,6 +216,9 @@ fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool
                 for &(c, v) in &cc.caps[k].users {
                     let (oc, wc) = (cc.off[c], words(cc, c));
                     if bits::clear(&mut d[oc..oc + wc], v) {
+                        if let Some(r) = &mut q.reasons {
+                            r.set(c, v, Why::NoProvider(k as u32));
+                        }
                         if bits::empty(&d[oc..oc + wc]) {
                             q.wiped = c;
                             return false;
@@ -165,7 +233,7 @@ fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool
 }
 
 /// A capability the query needs: at least one provider stays possible, and when only one does it
-/// must be present.
+/// must be present. (Not recorded in [`Reasons`]: the search passes no roots.)
 fn root_cap(cc: &Compiled<'_>, d: &mut [u64], alive: &[usize], q: &mut Queue) -> bool {
     match alive {
         [] => false,

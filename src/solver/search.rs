@@ -10,9 +10,14 @@
 //! holds a platform, which is exactly what settling one decision at a time with a complete
 //! satisfiability check gives. An exhausted search proves that nothing fits. A search that needs
 //! more than its budget of propagations gives up, and the caller falls back to `resolvo`.
+//!
+//! Dead ends jump back (conflict-directed backjumping): propagation records why it removed each
+//! version ([`Why`]); when every value of a variable fails, the decisions those reasons lead back
+//! to form a conflict set, and the search returns straight to the latest of them instead of
+//! trying every value of the decisions in between, none of which can help.
 
 use super::compile::{Compiled, bits};
-use super::propagate::{Queue, propagate};
+use super::propagate::{Queue, Reasons, Why, propagate};
 use super::query::{Need, Query};
 
 /// What the search is asked beyond the query's domains.
@@ -66,6 +71,8 @@ struct Frame {
     applied: Option<usize>,
     /// The domains before this decision.
     before: Vec<u64>,
+    /// The depths of the decisions that the failed values of this variable lead back to.
+    conf: Vec<u64>,
 }
 
 struct State<'a, 'c> {
@@ -80,6 +87,14 @@ struct State<'a, 'c> {
     cap_rank: Vec<usize>,
     queue: Queue,
     propagations: usize,
+    /// Per component: the depth it was fixed at.
+    depth_of: Vec<usize>,
+    /// Conflict analysis: the bits still to explain, and which bits are done (by epoch).
+    todo: Vec<(usize, usize)>,
+    seen: Vec<u32>,
+    epoch: u32,
+    /// Words of a set of depths.
+    depth_words: usize,
 }
 
 /// Runs the search from domains `d` (already propagated for the query).
@@ -101,13 +116,22 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
         cap_rank,
         queue: Queue::new(cc.len(), true),
         propagations: 0,
+        depth_of: vec![0; cc.len()],
+        todo: Vec::new(),
+        seen: Vec::new(),
+        epoch: 0,
+        depth_words: 0,
     };
+    let reasons = Reasons::new(cc);
+    st.seen = vec![0; reasons.why.len()];
+    st.queue.reasons = Some(reasons);
     for need in &goal.query.needs {
         match need {
             Need::One(c, _) => st.entered[*c] += 1,
             Need::AnyOf(ps) => st.any_of.push(ps),
         }
     }
+    st.depth_words = (cc.len() + cc.caps.len() + st.any_of.len()) / 64 + 1;
     st.run(d)
 }
 
@@ -126,21 +150,25 @@ impl State<'_, '_> {
                         next: 0,
                         applied: None,
                         before: d.clone(),
+                        conf: vec![0; self.depth_words],
                     });
                 }
             }
-            // the next value that propagation does not refute, backtracking as needed
+            // the next value that propagation does not refute, jumping back as needed
             loop {
-                let Some(top) = stack.last_mut() else {
-                    return Outcome::Nothing;
-                };
+                let depth = stack.len() - 1;
+                let top = &mut stack[depth];
                 if let Some(v) = top.applied.take() {
                     let var = top.var;
                     self.undo(var, v);
                 }
-                let top = stack.last_mut().expect("just seen");
+                let top = &mut stack[depth];
                 if top.next == top.values.len() {
-                    stack.pop();
+                    let Some(h) = self.exhausted(&mut stack) else {
+                        return Outcome::Nothing;
+                    };
+                    // jump back to depth h: the decisions in between cannot help
+                    stack.truncate(h + 1);
                     continue;
                 }
                 if self.propagations >= self.goal.budget {
@@ -150,10 +178,137 @@ impl State<'_, '_> {
                 top.next += 1;
                 d.copy_from_slice(&top.before);
                 let var = top.var;
-                if self.assign(var, v, &mut d) {
-                    stack.last_mut().expect("just seen").applied = Some(v);
-                    self.apply(var, v);
+                if self.assign(var, v, &mut d, depth) {
+                    stack[depth].applied = Some(v);
+                    self.apply(var, v, depth);
                     break;
+                }
+                let mut conf = vec![0; self.depth_words];
+                let wiped = self.queue.wiped;
+                self.todo
+                    .extend((0..=self.cc.nv[wiped]).map(|b| (wiped, b)));
+                self.walk(&d, &mut conf);
+                bits::clear(&mut conf, depth);
+                bits::or(&mut stack[depth].conf, &conf);
+            }
+        }
+    }
+
+    /// The top frame has no value left: its conflict set (the failures of its values, and why the
+    /// values it never had were gone), merged into the frame of the latest decision in it, whose
+    /// depth is returned; the frames above that one are undone. `None`: the conflict needs no
+    /// decision at all, nothing fits.
+    fn exhausted(&mut self, stack: &mut Vec<Frame>) -> Option<usize> {
+        let depth = stack.len() - 1;
+        let top = stack.pop().expect("a frame");
+        let mut conf = top.conf;
+        let cc = self.cc;
+        match top.var {
+            Var::Comp(c) => {
+                if bits::has(cc.slice(&top.before, c), cc.nv[c]) {
+                    // absence was still possible: no precise reason, go back one decision
+                    (0..depth).for_each(|t| bits::set(&mut conf, t));
+                }
+                let s = cc.slice(&top.before, c);
+                self.todo
+                    .extend((0..=cc.nv[c]).filter(|b| !bits::has(s, *b)).map(|b| (c, b)));
+            }
+            Var::AnyOf(j) => {
+                let list = self.any_of[j];
+                self.missing_providers(list, &top.before);
+            }
+            Var::Cap(k) => {
+                self.missing_providers(&cc.caps[k].providers, &top.before);
+                // the earliest settled version that requires the capability
+                let needs = (0..cc.len())
+                    .filter(|c| self.fixed[*c].is_some_and(|v| cc.req_caps[*c][v].contains(&k)))
+                    .map(|c| self.depth_of[c])
+                    .min();
+                if let Some(t) = needs {
+                    bits::set(&mut conf, t);
+                }
+            }
+        }
+        self.walk(&top.before, &mut conf);
+        bits::clear(&mut conf, depth);
+        let h = (0..depth).rev().find(|t| bits::has(&conf, *t))?;
+        while stack.len() > h + 1 {
+            let f = stack.pop().expect("deeper than h");
+            if let Some(v) = f.applied {
+                self.undo(f.var, v);
+            }
+        }
+        bits::clear(&mut conf, h);
+        bits::or(&mut stack[h].conf, &conf);
+        Some(h)
+    }
+
+    /// Schedules, for the conflict analysis, every version of every provider in `list` that
+    /// cannot be present in `d`.
+    fn missing_providers(&mut self, list: &[usize], d: &[u64]) {
+        let cc = self.cc;
+        for &p in list {
+            if !bits::any_below(cc.slice(d, p), cc.nv[p]) {
+                self.todo.extend((0..cc.nv[p]).map(|b| (p, b)));
+            }
+        }
+    }
+
+    /// Walks the reasons of the scheduled removed bits back to decisions, adding their depths to
+    /// `conf`. `d`: the domains the bits were removed from.
+    fn walk(&mut self, d: &[u64], conf: &mut [u64]) {
+        let cc = self.cc;
+        self.epoch += 1;
+        let reasons = self
+            .queue
+            .reasons
+            .as_ref()
+            .expect("the search records reasons");
+        while let Some((c, b)) = self.todo.pop() {
+            let i = reasons.base[c] + b;
+            if self.seen[i] == self.epoch {
+                continue;
+            }
+            self.seen[i] = self.epoch;
+            match reasons.why[i] {
+                Why::Root => {}
+                Why::Decision(t) => bits::set(conf, t as usize),
+                Why::Facts(e) => {
+                    // version b of `from` allows nothing left of `to`: why those are gone
+                    let edge = &cc.edges[e as usize];
+                    let Ok(f) = edge.facts.binary_search_by_key(&b, |x| x.0) else {
+                        continue;
+                    };
+                    let a = edge.facts[f].1;
+                    let allowed = &cc.sets[a..a + cc.nv[edge.to] / 64 + 1];
+                    self.todo.extend(
+                        (0..=cc.nv[edge.to])
+                            .filter(|u| bits::has(allowed, *u))
+                            .map(|u| (edge.to, u)),
+                    );
+                }
+                Why::Allowed(e) => {
+                    // `from` must be present and none of its versions left allows bit b of `to`
+                    let edge = &cc.edges[e as usize];
+                    let from = edge.from;
+                    let s = cc.slice(d, from);
+                    let wf = &cc.sets[edge.with_fact..edge.with_fact + cc.nv[from] / 64 + 1];
+                    self.todo.push((from, cc.nv[from]));
+                    for w in (0..cc.nv[from]).filter(|w| !bits::has(s, *w)) {
+                        let supports = !bits::has(wf, w)
+                            || edge
+                                .facts
+                                .binary_search_by_key(&w, |x| x.0)
+                                .is_ok_and(|f| bits::has(&cc.sets[edge.facts[f].1..], b));
+                        if supports {
+                            self.todo.push((from, w));
+                        }
+                    }
+                }
+                Why::NoProvider(k) => {
+                    for &p in &cc.caps[k as usize].providers {
+                        self.todo.extend((0..cc.nv[p]).map(|v| (p, v)));
+                    }
                 }
             }
         }
@@ -228,20 +383,31 @@ impl State<'_, '_> {
     }
 
     /// Restricts `d` to the decision and propagates; whether anything is left.
-    fn assign(&mut self, var: Var, v: usize, d: &mut [u64]) -> bool {
+    fn assign(&mut self, var: Var, v: usize, d: &mut [u64], depth: usize) -> bool {
         let cc = self.cc;
         self.propagations += 1;
+        let why = Why::Decision(depth as u32);
+        let reasons = self
+            .queue
+            .reasons
+            .as_mut()
+            .expect("the search records reasons");
         let c = match var {
             Var::Comp(c) => {
                 let s = cc.slice_mut(d, c);
+                for b in (0..=cc.nv[c]).filter(|b| *b != v && bits::has(s, *b)) {
+                    reasons.set(c, b, why);
+                }
                 s.iter_mut().for_each(|w| *w = 0);
                 bits::set(s, v);
                 c
             }
             Var::AnyOf(_) | Var::Cap(_) => {
                 let s = cc.slice_mut(d, v);
+                reasons.set(v, cc.nv[v], why);
                 bits::clear(s, cc.nv[v]);
                 if bits::empty(s) {
+                    self.queue.wiped = v;
                     return false;
                 }
                 v
@@ -251,10 +417,11 @@ impl State<'_, '_> {
         propagate(cc, d, &[], &mut self.queue)
     }
 
-    fn apply(&mut self, var: Var, v: usize) {
+    fn apply(&mut self, var: Var, v: usize, depth: usize) {
         match var {
             Var::Comp(c) => {
                 self.fixed[c] = Some(v);
+                self.depth_of[c] = depth;
                 for &t in &self.cc.req_comps[c][v] {
                     self.entered[t] += 1;
                 }
