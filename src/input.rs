@@ -4,11 +4,14 @@
 //!
 //! The limits are far above what `bundle` itself writes or a person edits (the largest catalog file
 //! today is under 100 KiB); a file past one is refused with its name, its kind's limit and what to
-//! do about it.
+//! do about it. Where a larger file can be legitimate (a catalog, a lock, a request, an index, a
+//! manifest), the limit can be raised for a run ([`set_limit`]; the command line reads
+//! [`Kind::env_var`]) and the message says how.
 
 use std::fmt;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a file is read as, and how much of it is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +26,47 @@ pub enum Kind {
     CaFile,
     /// A container auth file (`auth.json`, Docker's `config.json`).
     AuthFile,
-    /// A JSON document of a bundle or a registry (index, manifest, config).
-    Document,
+    /// An index: a bundle's `index.json` (and `oci-layout`), a chart repository's `index.yaml`.
+    Index,
+    /// A manifest, an image index or a config, from a registry or in a bundle (any small JSON
+    /// document a bundle holds as a blob).
+    Manifest,
 }
 
+/// Every kind, in the order of [`Kind::slot`].
+const KINDS: [Kind; 7] = [
+    Kind::CatalogFile,
+    Kind::Lock,
+    Kind::Request,
+    Kind::CaFile,
+    Kind::AuthFile,
+    Kind::Index,
+    Kind::Manifest,
+];
+
+/// Limits raised for this run ([`set_limit`]), by [`Kind::slot`]; 0: the default.
+static RAISED: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
+
 impl Kind {
-    /// The most bytes read for this kind.
+    /// Every kind of input.
+    pub fn all() -> &'static [Kind] {
+        &KINDS
+    }
+
+    fn slot(self) -> usize {
+        KINDS.iter().position(|k| *k == self).unwrap_or(0)
+    }
+
+    /// The most bytes read for this kind: the default, unless raised for this run.
     pub fn limit(self) -> u64 {
+        match RAISED[self.slot()].load(Ordering::Relaxed) {
+            0 => self.default_limit(),
+            n => n,
+        }
+    }
+
+    /// The limit when none is set.
+    pub fn default_limit(self) -> u64 {
         const MIB: u64 = 1 << 20;
         match self {
             Kind::CatalogFile => 8 * MIB,
@@ -37,8 +74,55 @@ impl Kind {
             Kind::Request => MIB,
             Kind::CaFile => 4 * MIB,
             Kind::AuthFile => 4 * MIB,
-            Kind::Document => 4 * MIB,
+            Kind::Index => 64 * MIB,
+            Kind::Manifest => 4 * MIB,
         }
+    }
+
+    /// The environment variable that raises this kind's limit (`None`: a CA or auth file is never
+    /// legitimately that large, its limit stays).
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Kind::CatalogFile => Some("BUNDLE_MAX_CATALOG_FILE_SIZE"),
+            Kind::Lock => Some("BUNDLE_MAX_LOCK_SIZE"),
+            Kind::Request => Some("BUNDLE_MAX_REQUEST_SIZE"),
+            Kind::Index => Some("BUNDLE_MAX_INDEX_SIZE"),
+            Kind::Manifest => Some("BUNDLE_MAX_MANIFEST_SIZE"),
+            Kind::CaFile | Kind::AuthFile => None,
+        }
+    }
+
+    /// How to raise the limit, for messages: `to read it, raise the limit with
+    /// BUNDLE_MAX_LOCK_SIZE=SIZE (e.g. BUNDLE_MAX_LOCK_SIZE=64MiB)`; for a kind whose limit stays, that
+    /// no such file is that large.
+    pub fn raise_hint(self) -> String {
+        match self.raise_with() {
+            Some(how) => format!("to read it, {how}"),
+            None => format!("no {} is that large", self.name()),
+        }
+    }
+
+    /// `raise the limit with VAR=SIZE (e.g. VAR=64MiB)`, for a kind whose limit can be raised.
+    fn raise_with(self) -> Option<String> {
+        let var = self.env_var()?;
+        let example = 2 * self.limit().div_ceil(1 << 20);
+        Some(format!(
+            "raise the limit with {var}=SIZE (e.g. {var}={example}MiB)"
+        ))
+    }
+
+    /// The message for a file of this kind over its limit.
+    fn too_large(self) -> String {
+        let mut text = format!(
+            "larger than {} ({} bytes), the limit for {}; is it the right file?",
+            Human(self.limit()),
+            self.limit(),
+            self.with_article(),
+        );
+        if let Some(how) = self.raise_with() {
+            text.push_str(&format!(" If it is, {how}"));
+        }
+        text
     }
 
     /// What the file is, with its article (`a lock`, `an auth file`).
@@ -59,9 +143,15 @@ impl Kind {
             Kind::Request => "request file",
             Kind::CaFile => "CA file",
             Kind::AuthFile => "auth file",
-            Kind::Document => "document",
+            Kind::Index => "index",
+            Kind::Manifest => "manifest",
         }
     }
+}
+
+/// Raises (or lowers) the limit of `kind` for the rest of the run; `bytes` 0 restores the default.
+pub fn set_limit(kind: Kind, bytes: u64) {
+    RAISED[kind.slot()].store(bytes, Ordering::Relaxed);
 }
 
 /// A file could not be read as what it should be.
@@ -89,7 +179,7 @@ pub enum Problem {
         kind: Kind,
     },
     /// Larger than its kind's limit.
-    #[error("larger than {} ({} bytes), the limit for {}; is it the right file?", Human(kind.limit()), kind.limit(), kind.with_article())]
+    #[error("{}", kind.too_large())]
     TooLarge {
         /// What it was to be read as.
         kind: Kind,
@@ -125,7 +215,7 @@ impl InputError {
 }
 
 /// Bytes for people, in binary units.
-struct Human(u64);
+pub struct Human(pub u64);
 
 impl fmt::Display for Human {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -229,6 +319,7 @@ mod tests {
         f.set_len(Kind::Request.limit() + 1).unwrap();
         let e = read(&big, Kind::Request).unwrap_err().to_string();
         assert!(e.contains("big") && e.contains("1 MiB"), "{e}");
+        assert!(e.contains("BUNDLE_MAX_REQUEST_SIZE=SIZE"), "{e}");
 
         #[cfg(unix)]
         {

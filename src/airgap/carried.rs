@@ -15,7 +15,7 @@ use std::path::{Component, Path};
 use super::archive::{ReadError, ZSTD_MAGIC};
 use super::format::{
     CATALOG_MEDIA_TYPE, CATALOG_TITLE, LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE,
-    MAX_DOCUMENT_SIZE, MAX_LOCK_SIZE, PLATFORM_REF_NAME, is_platform_artifact,
+    MAX_LOCK_SIZE, PLATFORM_REF_NAME, is_platform_artifact, max_document_size,
 };
 use super::scan;
 use crate::catalog::{Catalog, LoadError, MAX_ARCHIVE_BYTES};
@@ -121,7 +121,7 @@ pub fn layer_digest(path: &Path, media_type: &str) -> Result<Option<Digest>, Car
     let manifest = blob(
         path,
         &digest,
-        MAX_DOCUMENT_SIZE,
+        max_document_size(),
         "the platform artifact's manifest",
     )?;
     let manifest: Manifest = serde_json::from_slice(&manifest).map_err(|e| {

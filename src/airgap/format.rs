@@ -196,10 +196,17 @@ pub fn release_manifests_name(component: &str, version: &str) -> String {
     )
 }
 
-/// The limit on a JSON document (manifest, index, config) read into memory, as registries apply it.
-pub const MAX_DOCUMENT_SIZE: u64 = crate::oci::MAX_MANIFEST_BYTES as u64;
-/// The limit on `index.json` and `oci-layout` read into memory.
-pub const MAX_INDEX_SIZE: u64 = 64 * 1024 * 1024;
+/// The limit on a JSON document (manifest, index, config) read into memory, as registries apply it
+/// ([`crate::oci::max_manifest_bytes`]).
+pub fn max_document_size() -> u64 {
+    crate::oci::max_manifest_bytes()
+}
+
+/// The limit on `index.json` and `oci-layout` read into memory: 64 MiB unless raised for the run
+/// (`BUNDLE_MAX_INDEX_SIZE`, [`crate::input::Kind::Index`]).
+pub fn max_index_size() -> u64 {
+    crate::input::Kind::Index.limit()
+}
 /// The limit on the lock read from the platform artifact.
 pub const MAX_LOCK_SIZE: u64 = 16 * 1024 * 1024;
 

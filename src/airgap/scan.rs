@@ -1,5 +1,5 @@
 //! [`scan`]: every entry of a bundle once, each blob hashed while it streams past (never held whole
-//! in memory), small JSON documents (manifests, indexes, configs: at most [`MAX_DOCUMENT_SIZE`])
+//! in memory), small JSON documents (manifests, indexes, configs: at most [`max_document_size`])
 //! kept. Scanning never writes. [`fetch`] reads a few named blobs back (the lock, for `inspect`),
 //! checked against their digests; [`index_bytes`] finds `index.json`.
 
@@ -11,7 +11,7 @@ use super::archive::{
     ChunkError, Entry, EntryNote, LazyFile, Place, ReadError, detect, for_each_chunk, io_err,
     read_small, walk, walk_in_place,
 };
-use super::format::{Form, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE};
+use super::format::{Form, max_document_size, max_index_size};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress, Quiet};
 use crate::types::{Digest, Sha256Hasher};
@@ -24,7 +24,7 @@ pub struct Blob {
     /// Its size in bytes.
     pub size: u64,
     /// Its content, when it looked like a JSON document (first non-blank byte `{`) of at most
-    /// [`MAX_DOCUMENT_SIZE`] bytes.
+    /// [`max_document_size`] bytes.
     pub document: Option<Vec<u8>>,
     /// Set when the content could not be read to the end (the digest and size are then partial).
     pub read_error: Option<String>,
@@ -123,7 +123,7 @@ pub fn scan_reporting(path: &Path, progress: &dyn Progress) -> Result<Scan, Read
     };
     let report = PhaseReport::start(progress, Phase::Rehash, items, bytes);
     let mut hash = |name: &str, e: Entry<'_>| {
-        let blob = hash_stream(e.reader, e.size, false, MAX_DOCUMENT_SIZE);
+        let blob = hash_stream(e.reader, e.size, false, max_document_size());
         let outcome = match blob.read_error {
             None => Outcome::Done,
             Some(_) => Outcome::Failed,
@@ -181,7 +181,7 @@ pub(super) fn scan_with(
                     } else {
                         &mut *index
                     };
-                    match read_small(e.reader, MAX_INDEX_SIZE) {
+                    match read_small(e.reader, max_index_size()) {
                         Ok(Some(v)) => *slot = Some(v),
                         Ok(None) => notes.push(EntryNote::TooLarge {
                             entry: e.path,
@@ -299,7 +299,7 @@ pub fn fetch(
     Ok(out)
 }
 
-/// The bytes of the bundle's `index.json` (at most [`MAX_INDEX_SIZE`]), `None` when it has none: read
+/// The bytes of the bundle's `index.json` (at most [`max_index_size`]), `None` when it has none: read
 /// from the file for a directory, found by streaming through an archive.
 pub fn index_bytes(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
     let container = detect(path)?;
@@ -308,7 +308,7 @@ pub fn index_bytes(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
     let mut notes = Vec::new();
     let mut visit = |e: Entry<'_>, _: &mut Vec<EntryNote>| {
         if e.place == Place::Index && found.is_none() && failed.is_none() {
-            match read_small(e.reader, MAX_INDEX_SIZE) {
+            match read_small(e.reader, max_index_size()) {
                 Ok(v) => found = v,
                 Err(err) => failed = Some(err),
             }

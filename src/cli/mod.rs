@@ -74,7 +74,8 @@ pub(crate) use error::Failure;
     version,
     propagate_version = true,
     max_term_width = 110,
-    after_help = examples::BUNDLE
+    after_help = examples::BUNDLE,
+    after_long_help = limits_help()
 )]
 pub struct Cli {
     /// Catalog directory (holding catalog.yaml, components/, profiles/), or a bundle written by
@@ -243,10 +244,57 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// `--help`: the examples (as `-h` shows them), then the input limits and the variables that raise
+/// them.
+fn limits_help() -> String {
+    let mut text = format!("{}\n\n", examples::BUNDLE);
+    text.push_str(
+        "Input limits: every file read is refused past a size limit for its kind (docs/reliability.md). \
+         Raise one for a run with its variable (a size: 64MiB, 100MB, bytes):",
+    );
+    for kind in crate::input::Kind::all() {
+        if let Some(var) = kind.env_var() {
+            text.push_str(&format!(
+                "\n  {var:<30} {} (default {})",
+                kind.name(),
+                crate::input::Human(kind.default_limit())
+            ));
+        }
+    }
+    text
+}
+
+/// Applies the input limits the environment raises (see [`limits_help`]); a value that is not a
+/// size is a usage error, before any work.
+fn apply_limits() -> Result<(), Failure> {
+    for kind in crate::input::Kind::all() {
+        let Some(var) = kind.env_var() else { continue };
+        let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let text = value.to_string_lossy();
+        let bytes = crate::airgap::parts::parse_size(&text)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "{var}={}: not a size",
+                    text.chars().take(100).collect::<String>()
+                ))
+                .hint(format!(
+                    "e.g. {var}=64MiB (bytes, or with a unit: KiB, MiB, GiB, MB, GB)"
+                ))
+            })?;
+        crate::input::set_limit(*kind, bytes);
+    }
+    Ok(())
+}
+
 /// Runs the command. The catalog is loaded only by the commands that read it (`verify` and `inspect`
 /// do not, nor does `mirror`; `pin` only to fill in charts and manifests a lock lacks, and goes on
 /// without it; `render --bundle` neither), so a broken `--catalog` does not stop them.
 fn dispatch(cli: Cli) -> Result<(), Failure> {
+    apply_limits()?;
     let dir = cli.catalog;
     let catalog = || load_catalog(dir.as_deref());
     match cli.command {

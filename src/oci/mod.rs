@@ -24,5 +24,9 @@ pub use client::{
 pub use layout::{Layout, LayoutError, Present};
 pub use wire::{Descriptor, DocumentError, Index, Manifest, Platform, PlatformParseError};
 
-/// The largest manifest accepted (the OCI distribution spec asks registries to accept at least 4 MiB).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// The largest manifest, image index or config accepted, from a registry or in a bundle: 4 MiB (the
+/// OCI distribution spec asks registries to accept at least that) unless raised for the run
+/// (`BUNDLE_MAX_MANIFEST_SIZE`, [`crate::input::Kind::Manifest`]).
+pub fn max_manifest_bytes() -> u64 {
+    crate::input::Kind::Manifest.limit()
+}

@@ -19,7 +19,7 @@ mod used;
 use std::path::PathBuf;
 
 pub use artifacts::{
-    ArtifactError, FetchedChart, FetchedManifest, Found, MAX_CHART_BYTES, MAX_INDEX_BYTES,
+    ArtifactError, FetchedChart, FetchedManifest, Found, MAX_CHART_BYTES,
     MAX_RELEASE_MANIFEST_BYTES, Mode, WantedChart, WantedManifest, apply_artifacts, charts, fetch,
     manifests,
 };

@@ -186,7 +186,7 @@ fn chart_archive(store: &Layout, digest: &Digest) -> Result<PathBuf, String> {
         return Ok(path);
     }
     let bytes = store
-        .read_small_blob(digest, crate::oci::MAX_MANIFEST_BYTES as u64)
+        .read_small_blob(digest, crate::oci::max_manifest_bytes())
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{digest} in the cache is neither a chart nor its OCI manifest"))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)

@@ -387,6 +387,10 @@ fn bad_inputs_exit_2_with_a_message_naming_the_input() {
     let fifo_catalog = dir.join("fifo-catalog");
     std::fs::create_dir(&fifo_catalog).unwrap();
     fifo(&fifo_catalog.join("catalog.yaml"));
+    let big_catalog = dir.join("big-catalog");
+    std::fs::create_dir(&big_catalog).unwrap();
+    let f = std::fs::File::create(big_catalog.join("catalog.yaml")).unwrap();
+    f.set_len(2 << 20).unwrap();
     let range = format!(">={}", "1".repeat(100_000));
     let closed = closed_port();
     let mirror = format!("{SOURCE}={closed}");
@@ -484,6 +488,25 @@ fn bad_inputs_exit_2_with_a_message_naming_the_input() {
             vec![],
         ),
         (
+            "bad_input_lock_too_large",
+            vec!["pin".into(), "--lock".into(), at("big.yaml")],
+            vec![("BUNDLE_MAX_LOCK_SIZE", "1MiB".to_string())],
+        ),
+        (
+            "bad_input_catalog_file_too_large",
+            vec![
+                "--catalog".into(),
+                big_catalog.display().to_string(),
+                "solve".into(),
+            ],
+            vec![("BUNDLE_MAX_CATALOG_FILE_SIZE", "1MiB".to_string())],
+        ),
+        (
+            "bad_input_limit_not_a_size",
+            vec!["solve".into()],
+            vec![("BUNDLE_MAX_REQUEST_SIZE", "lots".to_string())],
+        ),
+        (
             "bad_input_catalog_fifo",
             vec![
                 "--catalog".into(),
@@ -514,4 +537,13 @@ fn bad_inputs_exit_2_with_a_message_naming_the_input() {
         );
         snap(name, &r);
     }
+    // Raised, the same request is read (and refused for what it holds, not for its size).
+    let r = bundle_env(
+        &dir,
+        &["--catalog", &catalog, "solve", "-f", &at("big.yaml")],
+        None,
+        &[("BUNDLE_MAX_REQUEST_SIZE", "4MiB")],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!r.stderr.contains("larger than"), "{}", r.stderr);
 }

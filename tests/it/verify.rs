@@ -741,3 +741,24 @@ fn inspect_of_a_truncated_archive_says_it_is_damaged() {
         crate::messages::snap(&format!("inspect_truncated_{}", name.replace('.', "_")), &r);
     }
 }
+
+/// The limits on a bundle's index and manifests are named with the variable that raises them, and
+/// raising them (or leaving them) verifies the same bundle clean.
+#[test]
+fn index_and_manifest_limits_say_how_to_raise_them() {
+    let f = sound();
+    let dir = f.dir.to_str().unwrap();
+    let home = f.dir.parent().unwrap();
+    for (name, var) in [
+        ("verify_index_over_its_limit", "BUNDLE_MAX_INDEX_SIZE"),
+        ("verify_manifest_over_its_limit", "BUNDLE_MAX_MANIFEST_SIZE"),
+    ] {
+        let r = crate::support::bundle_env(home, &["verify", dir], None, &[(var, "200")]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        let out = format!("{}{}", r.stdout, r.stderr);
+        assert!(out.contains(&format!("{var}=SIZE")), "{out}");
+        crate::messages::snap(name, &r);
+        let r = crate::support::bundle_env(home, &["verify", dir], None, &[(var, "64MiB")]);
+        assert_eq!(r.code, 0, "{name}, raised: {}", r.stderr);
+    }
+}

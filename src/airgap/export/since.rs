@@ -160,7 +160,7 @@ pub(super) fn leave_out(layout: &Layout, index: &Index, base: &Base) -> (usize, 
         let digest = Digest::parse_sha256(d).ok()?;
         let path = blob_path(root, &digest);
         let meta = std::fs::metadata(&path).ok()?;
-        (meta.len() <= crate::airgap::format::MAX_DOCUMENT_SIZE)
+        (meta.len() <= crate::airgap::format::max_document_size())
             .then(|| std::fs::read(&path).ok())
             .flatten()
     };

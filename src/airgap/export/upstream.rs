@@ -28,7 +28,7 @@ use crate::oci::media_types::{
     CREATED_ANNOTATION, HELM_CONFIG, OCI_EMPTY, OCI_EMPTY_CONTENT, OCI_MANIFEST, TITLE_ANNOTATION,
 };
 use crate::oci::wire::{Descriptor, Manifest, to_json};
-use crate::oci::{Layout, LayoutError, MAX_MANIFEST_BYTES, Registries};
+use crate::oci::{Layout, LayoutError, Registries, max_manifest_bytes};
 use crate::pin::{self, ArtifactError, Mode};
 use crate::progress::Progress;
 use crate::types::{ChartRef, Digest, Version};
@@ -186,7 +186,7 @@ fn copy_oci_chart(
 ) -> Result<Descriptor, ExportError> {
     let bad = |detail: String| ExportError::Artifact(format!("chart {chart} ({digest}): {detail}"));
     let bytes = store
-        .read_small_blob(digest, MAX_MANIFEST_BYTES as u64)
+        .read_small_blob(digest, max_manifest_bytes())
         .map_err(written)?
         .ok_or_else(|| bad("its manifest is not in the cache".to_string()))?;
     let manifest: Manifest =

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use super::MirrorError;
 use super::open::{Workdir, workdir_for};
 use crate::airgap::archive::{Entry, Place, detect, walk};
-use crate::airgap::format::{Form, MAX_DOCUMENT_SIZE};
+use crate::airgap::format::{Form, max_document_size};
 use crate::airgap::parts;
 use crate::airgap::scan::{Blob, Scan, hash_stream, scan_with};
 use crate::airgap::verify::Problem;
@@ -92,7 +92,7 @@ pub fn structure(bundle: &Path) -> Result<(Scan, Store), MirrorError> {
                 read_error: None,
             },
             Some(digest) => peek(digest, e),
-            None => hash_stream(e.reader, e.size, false, MAX_DOCUMENT_SIZE),
+            None => hash_stream(e.reader, e.size, false, max_document_size()),
         }
     };
     let (mut scan, in_place) = scan_with(bundle, true, &mut read_blob).map_err(read_error)?;
@@ -147,12 +147,12 @@ fn read_documents(scan: &mut Scan, store: &Store) {
     }
 }
 
-/// Reads one blob of at most [`MAX_DOCUMENT_SIZE`] bytes where it is, records its digest (and its
+/// Reads one blob of at most [`max_document_size`] bytes where it is, records its digest (and its
 /// content when it is a JSON document) in the scan, and returns its bytes.
 fn read_document(scan: &mut Scan, store: &Store, digest: &str) -> Option<Vec<u8>> {
     let blob = scan.blobs.get_mut(digest)?;
     let d = Digest::parse_sha256(digest).ok()?;
-    if blob.size > MAX_DOCUMENT_SIZE {
+    if blob.size > max_document_size() {
         return None;
     }
     let at = store.locate(&d)?;
@@ -191,7 +191,7 @@ fn peek(digest: Digest, e: Entry<'_>) -> Blob {
         document: None,
         read_error: None,
     };
-    if e.size > MAX_DOCUMENT_SIZE || e.size == 0 {
+    if e.size > max_document_size() || e.size == 0 {
         return trusted(digest);
     }
     let mut first = vec![0u8; e.size.min(64 * 1024) as usize];
@@ -216,7 +216,7 @@ fn peek(digest: Digest, e: Entry<'_>) -> Blob {
             &mut (&first[..]).chain(e.reader),
             e.size,
             false,
-            MAX_DOCUMENT_SIZE,
+            max_document_size(),
         ),
     }
 }

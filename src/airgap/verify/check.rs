@@ -7,11 +7,11 @@ use crate::airgap::archive::EntryNote;
 use crate::airgap::delta::DeltaOf;
 use crate::airgap::format::{
     CATALOG_MEDIA_TYPE, COMPONENT_ANNOTATION, EntryKind, FORMAT_VERSION_ANNOTATION,
-    LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, MAX_DOCUMENT_SIZE, NAME_ANNOTATION,
-    ORIGINAL_DIGEST_ANNOTATION, PLATFORM_ARTIFACT_TYPE, PLATFORM_REF_NAME,
-    READABLE_FORMAT_VERSIONS, REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION,
-    RELEASE_MANIFEST_MEDIA_TYPE, RELEASE_MANIFESTS_ARTIFACT_TYPE, ReferrerScheme,
-    SOURCE_URL_ANNOTATION, entry_name,
+    LOCK_MEDIA_TYPE, MANIFESTS_MEDIA_TYPE, NAME_ANNOTATION, ORIGINAL_DIGEST_ANNOTATION,
+    PLATFORM_ARTIFACT_TYPE, PLATFORM_REF_NAME, READABLE_FORMAT_VERSIONS,
+    REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION, RELEASE_MANIFEST_MEDIA_TYPE,
+    RELEASE_MANIFESTS_ARTIFACT_TYPE, ReferrerScheme, SOURCE_URL_ANNOTATION, entry_name,
+    max_document_size,
 };
 use crate::airgap::scan::Scan;
 use crate::oci::chart::{chart_layer, metadata_of_config};
@@ -156,9 +156,14 @@ impl Checker<'_> {
                     entry.clone(),
                     "stored twice in the archive (the later copy was ignored)",
                 ),
-                EntryNote::TooLarge { entry, size } => {
-                    self.problem(entry.clone(), format!("implausibly large ({size} bytes)"))
-                }
+                EntryNote::TooLarge { entry, size } => self.problem(
+                    entry.clone(),
+                    format!(
+                        "implausibly large ({size} bytes, the limit for an index is {}); {}",
+                        crate::input::Kind::Index.limit(),
+                        crate::input::Kind::Index.raise_hint()
+                    ),
+                ),
                 EntryNote::BadPart { part, message } => self.problem(part.clone(), message.clone()),
                 EntryNote::Unreadable { entry, message } => {
                     self.problem(entry.clone(), format!("could not be read: {message}"))
@@ -199,7 +204,13 @@ impl Checker<'_> {
     /// Checks `index.json` and everything it reaches; returns the number of entries.
     fn index(&mut self) -> usize {
         let Some(bytes) = &self.scan.index else {
-            self.problem(INDEX_FILE, "missing: the bundle has no top-level index");
+            // An index over its limit is reported as such, not as missing.
+            let too_large = self.scan.notes.iter().any(
+                |n| matches!(n, EntryNote::TooLarge { entry, .. } if entry.ends_with(INDEX_FILE)),
+            );
+            if !too_large {
+                self.problem(INDEX_FILE, "missing: the bundle has no top-level index");
+            }
             return 0;
         };
         let index: Index = match serde_json::from_slice(bytes) {
@@ -409,8 +420,12 @@ impl Checker<'_> {
                 return;
             }
             let Some(doc) = blob.document.as_deref() else {
-                let why = if blob.size > MAX_DOCUMENT_SIZE {
-                    format!("larger than {MAX_DOCUMENT_SIZE} bytes")
+                let why = if blob.size > max_document_size() {
+                    format!(
+                        "larger than {} bytes, the limit for a manifest; {}",
+                        max_document_size(),
+                        crate::input::Kind::Manifest.raise_hint()
+                    )
                 } else {
                     "not a JSON object".to_string()
                 };

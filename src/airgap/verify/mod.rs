@@ -17,7 +17,7 @@ use std::path::Path;
 pub use check::check;
 
 use super::archive::ReadError;
-use super::format::{Form, MAX_DOCUMENT_SIZE, MAX_INDEX_SIZE};
+use super::format::{Form, max_document_size, max_index_size};
 use super::scan::{self, Blob, Scan};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, hash_file};
 use crate::types::Digest;
@@ -127,7 +127,7 @@ pub enum Rehash {
     All,
     /// Every blob but these digests, whose content the caller has just hashed as it wrote them (an
     /// export). Their presence, size and place in the graph are checked, and documents among them
-    /// (at most [`MAX_DOCUMENT_SIZE`] bytes) are read for the checks that need their content; they are
+    /// (at most [`max_document_size`] bytes) are read for the checks that need their content; they are
     /// not hashed again. Applies to a directory bundle of the plain shape an export writes; anything
     /// else (an archive, a stray file, a link) is read and rehashed whole.
     AllBut(BTreeSet<String>),
@@ -250,8 +250,8 @@ fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan
     let mut scan = Scan {
         path: path.to_path_buf(),
         container: Form::Directory,
-        oci_layout: Some(small(&path.join(OCI_LAYOUT_FILE), MAX_INDEX_SIZE)?),
-        index: Some(small(&path.join(INDEX_FILE), MAX_INDEX_SIZE)?),
+        oci_layout: Some(small(&path.join(OCI_LAYOUT_FILE), max_index_size())?),
+        index: Some(small(&path.join(INDEX_FILE), max_index_size())?),
         blobs: BTreeMap::new(),
         notes: Vec::new(),
     };
@@ -268,7 +268,7 @@ fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan
         let blob = if trusted.contains(digest.as_str()) {
             // Not hashed again; read only when it may be a document the check needs.
             not_read += 1;
-            let document = if size <= MAX_DOCUMENT_SIZE {
+            let document = if size <= max_document_size() {
                 Some(fs::read(&file).ok()?).filter(|b| is_json(b))
             } else {
                 None
@@ -279,7 +279,7 @@ fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan
                 document,
                 read_error: None,
             }
-        } else if size <= MAX_DOCUMENT_SIZE {
+        } else if size <= max_document_size() {
             let bytes = fs::read(&file).ok()?;
             Blob {
                 digest: Digest::sha256_of(&bytes),

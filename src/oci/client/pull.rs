@@ -23,8 +23,8 @@ use super::error::ResolveError;
 use super::host::{Host, classify, with_scheme};
 use super::mirror::Located;
 use super::retry::Failed;
-use crate::oci::MAX_MANIFEST_BYTES;
 use crate::oci::layout::{Layout, LayoutError, Present};
+use crate::oci::max_manifest_bytes;
 use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
 use crate::oci::wire::media_type_of;
 use crate::types::{Digest, ImageRef};
@@ -260,15 +260,7 @@ impl Source {
             },
             e => PullError::Registry(classify(e, host, &fetched)),
         })?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(PullError::BadManifest {
-                fetched,
-                detail: format!(
-                    "manifest of {} bytes (more than {MAX_MANIFEST_BYTES})",
-                    bytes.len()
-                ),
-            });
-        }
+        check_manifest_size(&fetched, bytes.len())?;
         let actual = Digest::sha256_of(&bytes);
         if actual != *digest {
             return Err(PullError::DigestMismatch {
@@ -400,6 +392,21 @@ impl Source {
     }
 }
 
+/// Refuses a manifest over the run's limit ([`max_manifest_bytes`]), saying how to raise it.
+pub(super) fn check_manifest_size(fetched: &str, len: usize) -> Result<(), PullError> {
+    if len as u64 <= max_manifest_bytes() {
+        return Ok(());
+    }
+    Err(PullError::BadManifest {
+        fetched: fetched.to_string(),
+        detail: format!(
+            "manifest of {len} bytes, more than the {} bytes accepted; {}",
+            max_manifest_bytes(),
+            crate::input::Kind::Manifest.raise_hint()
+        ),
+    })
+}
+
 /// An error in the middle of a blob's body: the connection failed, or (for a stream oci-client
 /// verifies) the content does not hash to the digest.
 fn stream_error(e: std::io::Error, host: &Host, fetched: &str, digest: &str) -> PullError {
@@ -449,7 +456,7 @@ impl Source {
     ) -> Result<(Pulled, bool), PullError> {
         let write = |e: LayoutError| self.write_error(digest, e);
         if let Some(bytes) = store
-            .read_small_blob(digest, MAX_MANIFEST_BYTES as u64)
+            .read_small_blob(digest, max_manifest_bytes())
             .map_err(write)?
             && let Ok(media_type) = media_type_of(&bytes)
         {

@@ -8,8 +8,7 @@ use oci_client::errors::OciDistributionError;
 
 use super::error::ResolveError;
 use super::host::{classify, with_scheme};
-use super::pull::{PullError, Pulled, Source};
-use crate::oci::MAX_MANIFEST_BYTES;
+use super::pull::{PullError, Pulled, Source, check_manifest_size};
 use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
 use crate::oci::wire::{Descriptor, media_type_of};
 use crate::types::Digest;
@@ -40,15 +39,7 @@ impl Source {
         })
         .await;
         let (bytes, _) = answer.map_err(|e| PullError::Registry(classify(e, host, &fetched)))?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(PullError::BadManifest {
-                fetched,
-                detail: format!(
-                    "manifest of {} bytes (more than {MAX_MANIFEST_BYTES})",
-                    bytes.len()
-                ),
-            });
-        }
+        check_manifest_size(&fetched, bytes.len())?;
         let media_type = media_type_of(&bytes).map_err(|detail| PullError::BadManifest {
             fetched: fetched.clone(),
             detail: detail.to_string(),

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::content::{check_metadata, in_store};
-use super::{ArtifactError, Ctx, Found, MAX_CHART_BYTES, MAX_INDEX_BYTES, Mode, WantedChart};
+use super::{ArtifactError, Ctx, Found, MAX_CHART_BYTES, Mode, WantedChart};
 use crate::jobs::{Flow, Runner};
-use crate::oci::Registries;
 use crate::oci::chart::metadata_of_archive;
+use crate::oci::{PullError, Registries};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress};
 use crate::types::Digest;
 
@@ -79,7 +79,17 @@ pub(super) fn fetch_indexes(
 }
 
 async fn index(registries: &Registries, url: &str) -> Result<FetchedIndex, ArtifactError> {
-    let (bytes, fetched) = registries.download_small(url, MAX_INDEX_BYTES).await?;
+    let index = crate::input::Kind::Index;
+    let (bytes, fetched) = match registries.download_small(url, index.limit()).await {
+        Ok(got) => got,
+        Err(e @ PullError::TooLarge { .. }) => {
+            return Err(ArtifactError::BadIndex {
+                index: registries.fetched_url(url),
+                detail: format!("{e}; {}", index.raise_hint()),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let parsed = tokio::task::spawn_blocking(move || parse_index(&bytes))
         .await
         .map_err(|e| e.to_string())

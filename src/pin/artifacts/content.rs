@@ -8,7 +8,7 @@ use super::{
 };
 use crate::oci::chart::{ChartMetadata, chart_layer, metadata_of_config};
 use crate::oci::wire::Manifest;
-use crate::oci::{Layout, MAX_MANIFEST_BYTES, Present, PullError, Registries};
+use crate::oci::{Layout, Present, PullError, Registries, max_manifest_bytes};
 use crate::types::{ChartRef, Digest};
 
 /// Whether the store holds `digest` intact (rehashed; a corrupt copy is removed). Blocking.
@@ -106,7 +106,7 @@ pub(super) async fn oci_chart(
         .ok()
         .and_then(|d| {
             ctx.store
-                .read_small_blob(&d, MAX_MANIFEST_BYTES as u64)
+                .read_small_blob(&d, max_manifest_bytes())
                 .ok()
                 .flatten()
         })

@@ -37,8 +37,6 @@ use crate::oci::{Layout, PullError, Registries};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress};
 use crate::types::{ChartRef, Digest};
 
-/// The largest chart repository `index.yaml` read.
-pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// The largest packaged chart (`.tgz`) downloaded.
 pub const MAX_CHART_BYTES: u64 = 64 * 1024 * 1024;
 /// The largest release manifest downloaded.

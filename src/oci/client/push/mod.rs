@@ -468,7 +468,7 @@ impl PushClient {
                 .await?;
             match r.status() {
                 s if s.is_success() => {
-                    let body = read_limited(r, crate::oci::MAX_MANIFEST_BYTES)
+                    let body = read_limited(r, crate::oci::max_manifest_bytes() as usize)
                         .await
                         .map_err(|e| self.network(&what, &e))?;
                     Ok(Some(Digest::sha256_of(&body).to_string()))
