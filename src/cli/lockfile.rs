@@ -51,7 +51,17 @@ pub(crate) fn write_lock(path: &Path, lock: &Lock) -> Result<(), Failure> {
 /// reader never sees half a file and a failed write leaves the old one. A path that is not a regular
 /// file (`/dev/null`, a fifo, `/dev/stdout`) is written as it is, never replaced.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let failed = |e: std::io::Error| Failure::usage(format!("{}: {e}", path.display()));
+    // A full disk is a failed operation (exit 1); a path that cannot be written, bad usage (2).
+    let failed = |e: std::io::Error| {
+        let message = format!("{}: {e}", path.display());
+        use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+        if matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded) {
+            Failure::failed(message)
+                .hint("free some space and run the same command again (the old file is kept)")
+        } else {
+            Failure::usage(message)
+        }
+    };
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         return std::fs::write(path, bytes).map_err(failed);
     }

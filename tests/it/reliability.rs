@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::fault_proxy::{FaultProxy, Faults};
+use crate::support::token_server::TokenServer;
 use crate::support::{Run, Variant, World, bundle_env, bundle_with_file_limit, spawn_bundle};
 
 fn json(r: &Run) -> serde_json::Value {
@@ -22,6 +23,27 @@ fn assert_verifies(w: &World, path: &str) {
 fn pinned(w: &World) {
     let r = w.run("pin", &["-q"], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The first request whose `METHOD PATH` contains `matching` was answered with a `Retry-After` of
+/// `wait`: the same request came again no sooner than that (the policy's own first wait is at most
+/// 250 ms, so this fails when the header is ignored).
+fn assert_waited_as_told(proxy: &FaultProxy, matching: &str, wait: Duration) {
+    let log = proxy.timed_requests();
+    let (i, (first_at, first)) = log
+        .iter()
+        .enumerate()
+        .find(|(_, (_, r))| r.contains(matching))
+        .expect("a matching request");
+    let (again_at, _) = log[i + 1..]
+        .iter()
+        .find(|(_, r)| r == first)
+        .unwrap_or_else(|| panic!("{first} was not sent again: {log:?}"));
+    let waited = again_at.duration_since(*first_at);
+    assert!(
+        waited >= wait - Duration::from_millis(100),
+        "{first} was sent again after {waited:?}, before the {wait:?} the registry asked for"
+    );
 }
 
 /// Waits until `ready` holds (a run got far enough to be killed), at most 60 s.
@@ -51,6 +73,20 @@ fn pin_and_export_ride_out_503s_429s_resets_and_stalls() {
     let r = w.run_through(&proxy.host, "pin", &["-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let through_faults = w.lock_text();
+    // pin: a 429 with `Retry-After: 2` is waited out as told.
+    proxy.set_faults(Faults {
+        fail_first: 1,
+        fail_status: 429,
+        retry_after: Some(2),
+        matching: Some("/manifests/".into()),
+        ..Faults::default()
+    });
+    proxy.clear();
+    w.reset_lock();
+    let r = w.run_through(&proxy.host, "pin", &["-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_waited_as_told(&proxy, "/manifests/", Duration::from_secs(2));
+    assert_eq!(w.lock_text(), through_faults);
     w.reset_lock();
     pinned(&w);
     assert_eq!(
@@ -70,10 +106,12 @@ fn pin_and_export_ride_out_503s_429s_resets_and_stalls() {
         matching: Some("/blobs/".into()),
         ..Faults::default()
     });
+    proxy.clear();
     let args = ["--airgap", "-o", "a.tar", "--format", "json"];
     let r = w.run_through(&proxy.host, "export", &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(json(&r)["verified"], "sound");
+    assert_waited_as_told(&proxy, "/blobs/", Duration::from_secs(1));
     assert!(!r.stderr.contains("failed"), "{}", r.stderr);
     assert_verifies(&w, "a.tar");
 
@@ -89,20 +127,36 @@ fn pin_and_export_ride_out_503s_429s_resets_and_stalls() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_verifies(&w, "b");
 
-    // A 503 storm longer than the attempts allowed: exit 1, the status and the count named.
+    // A 503 storm longer than the attempts allowed, asking for an hour's wait each time: the wait
+    // is bounded by --max-backoff, then exit 1, the status and the count named.
     proxy.set_faults(Faults {
         fail_first: 1000,
         fail_status: 503,
+        retry_after: Some(3600),
         matching: Some("/blobs/".into()),
         ..Faults::default()
     });
-    let args = ["--airgap", "-o", "c", "--retries", "2", "-q"];
+    let args = [
+        "--airgap",
+        "-o",
+        "c",
+        "--retries",
+        "2",
+        "--max-backoff",
+        "1",
+        "-q",
+    ];
+    let started = Instant::now();
     let r = w.run_through(&proxy.host, "export", &args);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("503 Service Unavailable") && r.stderr.contains("gave up after 2"),
         "{}",
         r.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(600),
+        "Retry-After is bounded"
     );
     // …and the rerun, once the registry answers, completes.
     proxy.set_faults(Faults::default());
@@ -288,4 +342,100 @@ fn a_full_disk_fails_with_exit_1_and_the_rerun_completes() {
     assert!(left.is_empty(), "{left:?}");
     let r = mirror("z.tar.zst", "full-zst", None);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// A token service that answers `503` for a moment during a pull is asked again, under the same
+/// policy as every request, and the pin completes with the digests the registry serves.
+#[test]
+fn a_token_service_that_answers_503_is_asked_again() {
+    let (user, password) = ("puller", "pull-s3cret");
+    let policy = crate::support::token_server::Policy::default();
+    let Some(tokens) = TokenServer::start(user, password, policy, "token_service_503") else {
+        return;
+    };
+    let Some(w) = World::new(tokens.variant(), "token_service_503", "", &[]) else {
+        return;
+    };
+    tokens.clear();
+    tokens.unavailable_for(2);
+    let r = w.run(
+        "pin",
+        &["-q", "--username", user, "--password-stdin"],
+        Some(password),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let statuses: Vec<u16> = tokens.issued().iter().map(|i| i.status).collect();
+    assert_eq!(&statuses[..3], [503, 503, 200], "{statuses:?}");
+    let lock = w.lock_text();
+    let images = w.solved.matches("reference:").count();
+    assert!(images > 0);
+    assert_eq!(lock.matches("digest: sha256:").count(), images, "{lock}");
+}
+
+/// `kill -9` of `bundle pin` in the middle of its work: the lock is left as it was (never half
+/// written), and the rerun completes with the digests a run without faults writes.
+#[test]
+fn a_pin_killed_with_sigkill_leaves_the_lock_and_the_rerun_completes() {
+    let Some(w) = World::new(Variant::Plain, "pin_killed_reruns", "", &[]) else {
+        return;
+    };
+    pinned(&w);
+    let expected = w.lock_text();
+    w.reset_lock();
+    let proxy = FaultProxy::start(
+        &w.registry.host,
+        Faults {
+            stall: Some(Duration::from_secs(30)),
+            matching: Some("/manifests/".into()),
+            ..Faults::default()
+        },
+    );
+    let args = w.args_through(&proxy.host, "pin", &["-q"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = spawn_bundle(&w.dir, &args);
+    wait_for("a manifest request", || {
+        proxy.requests().iter().any(|r| r.contains("/manifests/"))
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(w.lock_text(), w.solved, "the lock is as it was");
+    drop(proxy);
+    pinned(&w);
+    assert_eq!(w.lock_text(), expected);
+}
+
+/// A full disk while `pin` writes the lock (`ulimit -f` below the lock's size): exit 1 with a hint,
+/// the old lock intact and no temporary file left; the rerun with room completes.
+#[test]
+fn a_pin_on_a_full_disk_fails_with_exit_1_and_the_rerun_completes() {
+    let Some(w) = World::new(Variant::Plain, "pin_full_disk", "", &[]) else {
+        return;
+    };
+    pinned(&w);
+    let expected = w.lock_text();
+    assert!(
+        expected.len() > 1024,
+        "the lock is {} bytes",
+        expected.len()
+    );
+    w.reset_lock();
+    let args = w.args_through(&w.registry.host, "pin", &["-q"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = bundle_with_file_limit(&w.dir, &args, 1);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("File too large"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("run the same command again"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.lock_text(), w.solved, "the old lock is intact");
+    let left: Vec<_> = std::fs::read_dir(&w.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    pinned(&w);
+    assert_eq!(w.lock_text(), expected);
 }

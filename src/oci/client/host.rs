@@ -10,7 +10,9 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 
 use super::auth::Credentials;
-use super::error::{ResolveError, SetupError};
+use super::error::{ResolveError, SetupError, deepest, error_chain};
+use super::push::PushClient;
+use super::push::session::speaks_plain_http;
 use super::retry::RetryPolicy;
 use super::{CONNECT_TIMEOUT, USER_AGENT};
 
@@ -32,6 +34,9 @@ pub(super) struct Host {
     probe: Option<(reqwest::Client, tokio::sync::OnceCell<bool>)>,
     /// How requests to it are retried.
     pub(super) retry: RetryPolicy,
+    /// The same registry and credentials in our own conversation with it: pulls of manifests and
+    /// blobs and tag resolution go through it, seeing every status, `Retry-After` and token failure.
+    pub(super) session: PushClient,
 }
 
 const SCHEME_UNKNOWN: u8 = 0;
@@ -48,6 +53,7 @@ impl Host {
         roots: &[Certificate],
         retry: RetryPolicy,
         read_timeout: std::time::Duration,
+        session: PushClient,
     ) -> Result<Host, SetupError> {
         let auth = match credentials {
             Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
@@ -74,6 +80,7 @@ impl Host {
                 None
             },
             retry,
+            session,
         })
     }
 }
@@ -88,24 +95,6 @@ pub(super) fn probe_client() -> Result<reqwest::Client, SetupError> {
         .map_err(|e| SetupError::Client {
             message: e.to_string(),
         })
-}
-
-/// Whether `registry` answers `GET http://REGISTRY/v2/` as a registry does (200, or 401 asking for
-/// credentials): then it speaks plain HTTP on that port, and no TLS handshake needs to be tried.
-/// Anything else (a TLS port answering 400 to plain HTTP, no answer) says nothing. No credentials are
-/// sent. Trying plain HTTP first saves the TLS probe's cost on a plain host: a failed handshake, and
-/// the TLS library's first use (seeding its random generator: ~60 ms of CPU).
-pub(super) async fn speaks_plain_http(client: &reqwest::Client, registry: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(&format!("http://{registry}/v2/")) else {
-        return false;
-    };
-    match client.get(url).send().await {
-        Ok(r) => matches!(
-            r.status(),
-            reqwest::StatusCode::OK | reqwest::StatusCode::UNAUTHORIZED
-        ),
-        Err(_) => false,
-    }
 }
 
 /// Runs `op` with the host's client; for an insecure host whose scheme is not known yet: plain HTTP
@@ -299,7 +288,7 @@ pub(super) fn classify(e: OciDistributionError, host: &Host, fetched: &str) -> R
 }
 
 /// `HTTP 503 Service Unavailable: what the registry said` (at most 200 printable characters of it).
-fn status_text(code: u16, message: &str) -> String {
+pub(super) fn status_text(code: u16, message: &str) -> String {
     let status = reqwest::StatusCode::from_u16(code)
         .map(|s| s.to_string())
         .unwrap_or_else(|_| code.to_string());
@@ -325,26 +314,6 @@ fn code_text(code: &OciErrorCode) -> String {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| format!("{known:?}").to_ascii_uppercase()),
     }
-}
-
-/// An error and its causes, `: `-separated.
-pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
-/// The innermost cause of an error.
-pub(super) fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: &(dyn std::error::Error + 'static) = e;
-    while let Some(s) = cur.source() {
-        cur = s;
-    }
-    cur.to_string()
 }
 
 fn host_part(registry: &str) -> &str {

@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::Registries;
 use super::error::ResolveError;
-use super::host::{deepest, error_chain};
+use super::error::{deepest, error_chain};
 use super::pull::PullError;
 use super::retry::{Failed, parse_retry_after};
 use super::{CONNECT_TIMEOUT, USER_AGENT};

@@ -7,9 +7,11 @@
 //!   containerd's `hosts.toml` does; the lock keeps the upstream references.
 //! - **Credentials**: given for every registry, or looked up in auth files (containers/Docker format,
 //!   credential helpers included), each file read once and each helper asked once per run.
-//! - **Clients**: resolve and pull go through oci-client ([`Source`], one client per registry and
-//!   credentials, kept for the run); push speaks the distribution API itself ([`PushClient`]), because
-//!   the mirror needs what a general client hides (see `push`).
+//! - **Clients**: one conversation per registry and credentials, kept for the run, speaks the
+//!   distribution API itself ([`PushClient`]: scheme, auth challenges, tokens per scope): pushes, and
+//!   the reads of pulls ([`Source`]: resolve a tag, manifests, blobs), because retries need what a
+//!   general client hides (every status, `Retry-After`, the token service's own failures). The
+//!   referrers lookups still go through oci-client (`referrers`).
 //! - **Plain HTTP(S)** downloads (a classic chart repository's `index.yaml` and `.tgz`, release
 //!   manifests) go through the same options, with [`UrlMirror`]s instead of registry mirrors (see
 //!   `http`).
@@ -176,13 +178,25 @@ impl Registries {
                         data: pem.clone(),
                     })
                     .collect();
+                let insecure = self.is_insecure(&registry);
+                let read_timeout = self.options.read_timeout.unwrap_or(host::READ_TIMEOUT);
+                let session = PushClient::new(
+                    located.fetch.resolve_registry(),
+                    key.1.clone(),
+                    insecure,
+                    &self.reqwest_roots().map_err(|e| internal(e.to_string()))?,
+                    self.options.retry,
+                    read_timeout,
+                )
+                .map_err(|e| internal(e.to_string()))?;
                 let host = Host::new(
                     registry.clone(),
                     key.1.as_ref(),
-                    self.is_insecure(&registry),
+                    insecure,
                     &roots,
                     self.options.retry,
-                    self.options.read_timeout.unwrap_or(host::READ_TIMEOUT),
+                    read_timeout,
+                    session,
                 )
                 .map_err(|e| internal(e.to_string()))?;
                 let host = Arc::new(host);
@@ -191,6 +205,18 @@ impl Registries {
             }
         };
         Ok(Source::new(reference.clone(), located, host))
+    }
+
+    /// The extra CA certificates, for reqwest.
+    fn reqwest_roots(&self) -> Result<Vec<reqwest::Certificate>, SetupError> {
+        self.roots
+            .iter()
+            .map(|pem| {
+                reqwest::Certificate::from_pem(pem).map_err(|e| SetupError::Client {
+                    message: e.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// A client that pushes to `registry` (`HOST[:PORT]`), with the credentials for
@@ -212,14 +238,7 @@ impl Registries {
             what: "setting up the client".to_string(),
             detail: e.to_string(),
         };
-        let mut roots = Vec::new();
-        for pem in &self.roots {
-            roots.push(reqwest::Certificate::from_pem(pem).map_err(|e| {
-                setup(SetupError::Client {
-                    message: e.to_string(),
-                })
-            })?);
-        }
+        let roots = self.reqwest_roots().map_err(setup)?;
         PushClient::new(
             registry,
             credentials,

@@ -13,19 +13,20 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt as _;
 use oci_client::Reference;
-use oci_client::client::BlobResponse;
-use oci_client::errors::{DigestError, OciDistributionError};
+use reqwest::Method;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use super::error::ResolveError;
-use super::host::{Host, classify, with_scheme};
+use super::error::deepest;
+use super::host::{Host, status_text};
 use super::mirror::Located;
+use super::push::PushError;
+use super::push::read::ReadFailure;
+use super::push::session::{TOKEN_REQUEST, read_limited};
 use super::retry::Failed;
 use crate::oci::layout::{Layout, LayoutError, Present};
 use crate::oci::max_manifest_bytes;
-use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
 use crate::oci::wire::media_type_of;
 use crate::types::{Digest, ImageRef};
 
@@ -203,192 +204,281 @@ impl Source {
             .map_err(|(e, n)| e.after(n))
     }
 
-    /// The digest the reference's tag points to now (a `HEAD` request; the registry's answer is
-    /// checked to be a sha256 digest). For a multi-platform image, the index's digest. Retried.
-    pub async fn resolve(&self) -> Result<Digest, PullError> {
-        self.retried(|| self.resolve_once()).await
+    /// Runs one pull operation whose attempts say themselves whether another may succeed and how
+    /// long the registry asked to wait (`Retry-After`, honoured up to the policy's longest wait),
+    /// under the run's retry policy; the last error says how many attempts were made.
+    async fn attempts<T, F, Fut>(&self, mut op: F) -> Result<T, PullError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failed<PullError>>>,
+    {
+        self.host
+            .retry
+            .run(|_| op())
+            .await
+            .map_err(|(e, n)| e.after(n))
     }
 
-    async fn resolve_once(&self) -> Result<Digest, PullError> {
-        let host = &self.host;
-        let fetch = &self.fetch;
-        let answer = with_scheme(host, |c| async move {
-            c.fetch_manifest_digest(fetch, &host.auth).await
-        })
-        .await;
-        let digest = answer.map_err(|e| classify(e, host, &self.fetched))?;
+    /// The digest the reference's tag points to now (a `HEAD` request; the registry's answer is
+    /// checked to be a sha256 digest; a registry that sends no `Docker-Content-Digest` is asked for
+    /// the manifest, which is hashed). For a multi-platform image, the index's digest. Retried.
+    pub async fn resolve(&self) -> Result<Digest, PullError> {
+        self.attempts(|| self.resolve_once()).await
+    }
+
+    async fn resolve_once(&self) -> Result<Digest, Failed<PullError>> {
+        let target = self
+            .fetch
+            .digest()
+            .or(self.fetch.tag())
+            .unwrap_or("latest")
+            .to_string();
+        let path = format!("v2/{}/manifests/{target}", self.fetch.repository());
+        let head = self.read(Method::HEAD, &path, true, &self.fetched).await?;
+        let announced = head
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .map(str::to_string);
+        let digest = match announced {
+            Some(d) => d,
+            None => {
+                let get = self.read(Method::GET, &path, true, &self.fetched).await?;
+                let bytes = self.body(get, &self.fetched).await?;
+                Digest::sha256_of(&bytes).to_string()
+            }
+        };
         Digest::parse_sha256(&digest).map_err(|_| {
-            PullError::Registry(ResolveError::Protocol {
-                registry: host.registry.clone(),
+            Failed::fatal(PullError::Registry(ResolveError::Protocol {
+                registry: self.host.registry.clone(),
                 fetched: self.fetched.clone(),
                 detail: format!(
                     "the registry answered digest `{}`, not a sha256 digest",
                     digest.chars().take(100).collect::<String>()
                 ),
-            })
+            }))
         })
     }
 
     /// The manifest (or index) `digest` of this repository, byte for byte. Retried.
     pub async fn manifest(&self, digest: &Digest) -> Result<Pulled, PullError> {
-        self.retried(|| self.manifest_once(digest)).await
+        self.attempts(|| self.manifest_once(digest)).await
     }
 
-    async fn manifest_once(&self, digest: &Digest) -> Result<Pulled, PullError> {
-        let source = self;
-        let host = &source.host;
-        let by_digest = Reference::with_digest(
-            source.fetch.registry().to_string(),
-            source.fetch.repository().to_string(),
-            digest.to_string(),
-        );
-        let fetched = format!("{}@{digest}", source.fetched_repository());
-        let r = &by_digest;
-        let answer = with_scheme(host, |c| async move {
-            c.pull_manifest_raw(r, &host.auth, MANIFEST_MEDIA_TYPES)
-                .await
-        })
-        .await;
-        let (bytes, _) = answer.map_err(|e| match e {
-            OciDistributionError::DigestError(DigestError::VerificationError {
-                expected,
-                actual,
-            }) => PullError::DigestMismatch {
-                fetched: fetched.clone(),
-                digest: expected,
-                actual,
-            },
-            e => PullError::Registry(classify(e, host, &fetched)),
-        })?;
-        check_manifest_size(&fetched, bytes.len())?;
+    async fn manifest_once(&self, digest: &Digest) -> Result<Pulled, Failed<PullError>> {
+        let fetched = format!("{}@{digest}", self.fetched_repository());
+        let path = format!("v2/{}/manifests/{digest}", self.fetch.repository());
+        let response = self.read(Method::GET, &path, true, &fetched).await?;
+        let bytes = self.body(response, &fetched).await?;
         let actual = Digest::sha256_of(&bytes);
         if actual != *digest {
-            return Err(PullError::DigestMismatch {
+            return Err(Failed::fatal(PullError::DigestMismatch {
                 fetched,
                 digest: digest.to_string(),
                 actual: actual.to_string(),
-            });
+            }));
         }
-        let media_type = media_type_of(&bytes).map_err(|detail| PullError::BadManifest {
-            fetched: fetched.clone(),
-            detail: detail.to_string(),
+        let media_type = media_type_of(&bytes).map_err(|detail| {
+            Failed::fatal(PullError::BadManifest {
+                fetched: fetched.clone(),
+                detail: detail.to_string(),
+            })
         })?;
         Ok(Pulled {
-            bytes: bytes.to_vec(),
+            bytes,
             digest: actual,
             media_type,
         })
     }
 
+    /// One request of a pull through the registry conversation ([`super::PushClient::read`]), its
+    /// failure in a pull's words.
+    async fn read(
+        &self,
+        method: Method,
+        path: &str,
+        manifest: bool,
+        fetched: &str,
+    ) -> Result<reqwest::Response, Failed<PullError>> {
+        self.host
+            .session
+            .read(method, path, self.fetch.repository(), manifest)
+            .await
+            .map_err(|f| read_failure(f, &self.host, fetched))
+    }
+
+    /// A manifest's body, at most the run's manifest limit ([`max_manifest_bytes`]).
+    async fn body(
+        &self,
+        response: reqwest::Response,
+        fetched: &str,
+    ) -> Result<Vec<u8>, Failed<PullError>> {
+        let limit = max_manifest_bytes();
+        if let Some(n) = response.content_length().filter(|n| *n > limit) {
+            return Err(Failed::fatal(too_large_manifest(fetched, n)));
+        }
+        let bytes = read_limited(response, limit as usize + 1)
+            .await
+            .map_err(|e| cut_short(&self.host, &e))?;
+        check_manifest_size(fetched, bytes.len()).map_err(Failed::fatal)?;
+        Ok(bytes)
+    }
+
     /// Streams blob `digest` (of `size` bytes) of `source`'s repository into `out`, checking the size
     /// on the way. The digest is `out`'s to check: it sees every byte, hashes them once, and must not
     /// keep the blob unless they hash to `digest` (the bundle layout's `BlobWriter` does exactly that).
-    /// On error `out` may hold a prefix (the caller discards it).
+    /// On error `out` may hold a prefix (the caller discards it). One attempt; [`Source::blob_into`]
+    /// retries.
     pub async fn blob<W: AsyncWrite + Unpin>(
         &self,
         digest: &Digest,
         size: u64,
         out: W,
     ) -> Result<(), PullError> {
-        let source = self;
-        let host = &source.host;
-        let fetched = source.blob_location(digest);
+        self.blob_once(digest, size, out).await.map_err(|f| f.error)
+    }
+
+    async fn blob_once<W: AsyncWrite + Unpin>(
+        &self,
+        digest: &Digest,
+        size: u64,
+        mut out: W,
+    ) -> Result<(), Failed<PullError>> {
+        let fetched = self.blob_location(digest);
         if !digest.is_sha256() {
-            return Err(PullError::BadManifest {
+            return Err(Failed::fatal(PullError::BadManifest {
                 fetched,
                 detail: format!("`{digest}` is not a sha256 digest"),
-            });
+            }));
         }
-        // Blob requests carry no manifest fetch before them on a fresh host: settle the credentials
-        // (and, for an insecure host, the scheme) as a manifest fetch would.
-        host.tls
-            .store_auth_if_needed(source.fetch.resolve_registry(), &host.auth)
-            .await;
-        if let Some(p) = &host.plain {
-            p.store_auth_if_needed(source.fetch.resolve_registry(), &host.auth)
-                .await;
-        }
-        // `Range: bytes=0-` asks for the whole blob; a registry that honours ranges answers 206, and
-        // oci-client hands such a stream over without hashing it (it cannot know it is the whole
-        // blob). The writer hashes every byte and checks the digest before it names the blob, so
-        // that is the one hash on the way in. A 200 answer (ranges ignored) comes back as a stream
-        // oci-client verifies as well: still correct, one hash more. An empty blob, or a 416 answer,
-        // is fetched without a range.
-        //
-        // An insecure host whose scheme no earlier request settled (a resumed export whose
-        // manifests are all in the layout already) is tried over TLS, then plain HTTP, as manifests
-        // are.
-        let fetch = &source.fetch;
-        let answer = with_scheme(host, |client| async move {
-            if size == 0 {
-                return client.pull_blob_stream(fetch, digest.as_str()).await;
-            }
-            match client
-                .pull_blob_stream_partial(fetch, digest.as_str(), 0, None)
-                .await
-            {
-                Ok(BlobResponse::Full(s) | BlobResponse::Partial(s)) => Ok(s),
-                Err(OciDistributionError::ServerError { code: 416, .. }) => {
-                    client.pull_blob_stream(fetch, digest.as_str()).await
-                }
-                Err(e) => Err(e),
-            }
-        })
-        .await;
-        let stream = answer.map_err(|e| match e {
-            OciDistributionError::DigestError(DigestError::VerificationError {
-                actual, ..
-            }) => PullError::DigestMismatch {
+        let path = format!("v2/{}/blobs/{digest}", self.fetch.repository());
+        let mut response = self.read(Method::GET, &path, false, &fetched).await?;
+        let size_mismatch = |actual: u64| {
+            attempt(PullError::SizeMismatch {
                 fetched: fetched.clone(),
                 digest: digest.to_string(),
-                actual,
-            },
-            e => PullError::Registry(classify(e, host, &fetched)),
-        })?;
-        if let Some(announced) = stream.content_length.filter(|n| *n != size) {
-            return Err(PullError::SizeMismatch {
-                fetched,
-                digest: digest.to_string(),
                 expected: size,
-                actual: announced,
-            });
+                actual,
+            })
+        };
+        if let Some(announced) = response.content_length().filter(|n| *n != size) {
+            return Err(size_mismatch(announced));
         }
-        let mut stream = stream.stream;
-        let mut out = out;
+        let write = |source: std::io::Error| {
+            Failed::fatal(PullError::Write {
+                fetched: fetched.clone(),
+                digest: digest.to_string(),
+                source,
+            })
+        };
         let mut written = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| stream_error(e, host, &fetched, digest.as_str()))?;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| cut_short(&self.host, &e))?
+        {
             written = written.saturating_add(chunk.len() as u64);
             if written > size {
-                return Err(PullError::SizeMismatch {
-                    fetched,
-                    digest: digest.to_string(),
-                    expected: size,
-                    actual: written,
-                });
+                return Err(size_mismatch(written));
             }
-            out.write_all(&chunk)
-                .await
-                .map_err(|source| PullError::Write {
-                    fetched: fetched.clone(),
-                    digest: digest.to_string(),
-                    source,
-                })?;
+            out.write_all(&chunk).await.map_err(write)?;
         }
-        out.flush().await.map_err(|source| PullError::Write {
-            fetched: fetched.clone(),
-            digest: digest.to_string(),
-            source,
-        })?;
+        out.flush().await.map_err(write)?;
         if written != size {
-            return Err(PullError::SizeMismatch {
-                fetched,
-                digest: digest.to_string(),
-                expected: size,
-                actual: written,
-            });
+            return Err(size_mismatch(written));
         }
         Ok(())
+    }
+}
+
+/// A failure as one attempt: worth another when [`PullError::is_transient`] says so.
+fn attempt(e: PullError) -> Failed<PullError> {
+    if e.is_transient() {
+        Failed::transient(e, None)
+    } else {
+        Failed::fatal(e)
+    }
+}
+
+/// The connection failed while an answer's body was coming: worth another attempt.
+fn cut_short(host: &Host, e: &reqwest::Error) -> Failed<PullError> {
+    Failed::transient(
+        PullError::Registry(ResolveError::Unreachable {
+            registry: host.registry.clone(),
+            detail: format!("the connection failed during the transfer: {}", deepest(e)),
+        }),
+        None,
+    )
+}
+
+/// A read that failed, in a pull's words: the registry's status (401/403 denied, 404 not found,
+/// 5xx/429/408 unavailable), or what stopped the request before the registry answered (no
+/// connection, TLS, the token service, refused credentials).
+fn read_failure(f: Failed<ReadFailure>, host: &Host, fetched: &str) -> Failed<PullError> {
+    let registry = host.registry.clone();
+    let fetched = fetched.to_string();
+    let anonymous = host.session.account().is_none();
+    let unauthorized = |status: String| ResolveError::Unauthorized {
+        registry: registry.clone(),
+        fetched: fetched.clone(),
+        status,
+        anonymous,
+    };
+    let error = match f.error {
+        ReadFailure::Status { status, said } => {
+            let text = status_text(status.as_u16(), &said);
+            match status.as_u16() {
+                401 => unauthorized("401 Unauthorized".to_string()),
+                403 => unauthorized("403 Forbidden".to_string()),
+                404 => ResolveError::NotFound { registry, fetched },
+                _ if f.transient => ResolveError::Unavailable {
+                    registry,
+                    fetched,
+                    status: text,
+                    attempts: 1,
+                },
+                _ => ResolveError::Protocol {
+                    registry,
+                    fetched,
+                    detail: text,
+                },
+            }
+        }
+        ReadFailure::Session(e) => match e {
+            PushError::Denied { status, .. } => unauthorized(status),
+            PushError::Tls { detail, .. } => ResolveError::Tls { registry, detail },
+            PushError::Credentials { source, .. } => ResolveError::Credentials { registry, source },
+            // A status that says "later", from the registry's `/v2/` or its token service.
+            PushError::Unavailable { what, detail, .. } if detail.starts_with("HTTP ") => {
+                ResolveError::Unavailable {
+                    registry,
+                    fetched,
+                    status: if what == TOKEN_REQUEST {
+                        format!("the token service answered {detail}")
+                    } else {
+                        detail
+                    },
+                    attempts: 1,
+                }
+            }
+            PushError::Unavailable { detail, .. } => ResolveError::Unreachable { registry, detail },
+            PushError::Protocol { what, detail, .. } => ResolveError::Protocol {
+                registry,
+                fetched,
+                detail: format!("{what}: {detail}"),
+            },
+            PushError::Io { detail, .. } => ResolveError::Protocol {
+                registry,
+                fetched,
+                detail,
+            },
+        },
+    };
+    Failed {
+        error: PullError::Registry(error),
+        transient: f.transient,
+        retry_after: f.retry_after,
     }
 }
 
@@ -397,52 +487,17 @@ pub(super) fn check_manifest_size(fetched: &str, len: usize) -> Result<(), PullE
     if len as u64 <= max_manifest_bytes() {
         return Ok(());
     }
-    Err(PullError::BadManifest {
+    Err(too_large_manifest(fetched, len as u64))
+}
+
+fn too_large_manifest(fetched: &str, len: u64) -> PullError {
+    PullError::BadManifest {
         fetched: fetched.to_string(),
         detail: format!(
             "manifest of {len} bytes, more than the {} bytes accepted; {}",
             max_manifest_bytes(),
             crate::input::Kind::Manifest.raise_hint()
         ),
-    })
-}
-
-/// An error in the middle of a blob's body: the connection failed, or (for a stream oci-client
-/// verifies) the content does not hash to the digest.
-fn stream_error(e: std::io::Error, host: &Host, fetched: &str, digest: &str) -> PullError {
-    let inner = match e.into_inner() {
-        Some(inner) => inner,
-        None => {
-            return PullError::Registry(ResolveError::Unreachable {
-                registry: host.registry.clone(),
-                detail: "the connection failed while the blob was sent".to_string(),
-            });
-        }
-    };
-    let inner = match inner.downcast::<DigestError>() {
-        Ok(d) => {
-            let actual = match *d {
-                DigestError::VerificationError { actual, .. } => actual,
-                other => other.to_string(),
-            };
-            return PullError::DigestMismatch {
-                fetched: fetched.to_string(),
-                digest: digest.to_string(),
-                actual,
-            };
-        }
-        Err(other) => other,
-    };
-    match inner.downcast::<reqwest::Error>() {
-        Ok(r) => PullError::Registry(classify(
-            OciDistributionError::RequestError(*r),
-            host,
-            fetched,
-        )),
-        Err(other) => PullError::Registry(ResolveError::Unreachable {
-            registry: host.registry.clone(),
-            detail: other.to_string(),
-        }),
     }
 }
 
@@ -491,25 +546,27 @@ impl Source {
         }
         // Retried (see [`Source::retried`]): each attempt starts the blob again in a fresh writer,
         // a transfer cut short is discarded.
-        self.retried(|| async {
+        self.attempts(|| async {
             let mut w = store
                 .blob_writer(digest, size)
                 .await
-                .map_err(|e| self.write_error(digest, e))?;
-            match self.blob(digest, size, &mut w).await {
+                .map_err(|e| Failed::fatal(self.write_error(digest, e)))?;
+            match self.blob_once(digest, size, &mut w).await {
                 // The writer hashed every byte: the one check of the content.
                 Ok(()) => match w.commit().await {
                     Ok(_) => Ok(true),
-                    Err(LayoutError::Mismatch { actual, .. }) => Err(PullError::DigestMismatch {
-                        fetched: self.blob_location(digest),
-                        digest: digest.to_string(),
-                        actual: actual.to_string(),
-                    }),
-                    Err(e) => Err(self.write_error(digest, e)),
+                    Err(LayoutError::Mismatch { actual, .. }) => {
+                        Err(Failed::fatal(PullError::DigestMismatch {
+                            fetched: self.blob_location(digest),
+                            digest: digest.to_string(),
+                            actual: actual.to_string(),
+                        }))
+                    }
+                    Err(e) => Err(Failed::fatal(self.write_error(digest, e))),
                 },
-                Err(e) => {
+                Err(f) => {
                     w.discard().await;
-                    Err(e)
+                    Err(f)
                 }
             }
         })

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read, Write as _};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What goes wrong, and when.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +50,7 @@ struct State {
     resets: AtomicUsize,
     matched: AtomicUsize,
     download_resets: AtomicUsize,
-    log: Mutex<Vec<String>>,
+    log: Mutex<Vec<(Instant, String)>>,
     stop: AtomicBool,
 }
 
@@ -89,6 +89,11 @@ impl FaultProxy {
 
     /// Every request seen so far, as `METHOD PATH`.
     pub fn requests(&self) -> Vec<String> {
+        self.timed_requests().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Every request seen so far, with when it arrived.
+    pub fn timed_requests(&self) -> Vec<(Instant, String)> {
         self.state.log.lock().unwrap().clone()
     }
 
@@ -171,7 +176,11 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
     let n = state.count.fetch_add(1, Ordering::SeqCst);
-    state.log.lock().unwrap().push(format!("{method} {path}"));
+    state
+        .log
+        .lock()
+        .unwrap()
+        .push((Instant::now(), format!("{method} {path}")));
     let faults = state.faults.lock().unwrap().clone();
     let length = content_length(&head);
     // The index among matching requests (or among all when nothing is matched on).

@@ -83,6 +83,8 @@ struct State {
     policy: Mutex<Policy>,
     issued: Mutex<Vec<Issued>>,
     jti: AtomicUsize,
+    /// Token requests still to be answered `503 Service Unavailable`.
+    unavailable: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -152,6 +154,7 @@ impl TokenServer {
             policy: Mutex::new(policy),
             issued: Mutex::new(Vec::new()),
             jti: AtomicUsize::new(0),
+            unavailable: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let host = serve(state.clone(), |s| s.stop.load(Ordering::SeqCst), handle);
@@ -193,6 +196,12 @@ impl TokenServer {
     /// Every request answered so far.
     pub fn issued(&self) -> Vec<Issued> {
         self.state.issued.lock().unwrap().clone()
+    }
+
+    /// Answers the next `n` token requests `503 Service Unavailable` (a token service that is down
+    /// for a moment).
+    pub fn unavailable_for(&self, n: usize) {
+        self.state.unavailable.store(n, Ordering::SeqCst);
     }
 
     /// Forgets the requests answered so far.
@@ -334,6 +343,18 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
             granted,
         });
     };
+    let down = state
+        .unavailable
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if down {
+        record(503, Vec::new());
+        return answer(
+            &mut client,
+            "503 Service Unavailable",
+            r#"{"errors":[{"code":"UNAVAILABLE","message":"down for a moment"}]}"#,
+        );
+    }
     let authenticated = match &basic {
         None => false,
         Some(b) if *b == format!("{}:{}", state.user, state.password) => true,

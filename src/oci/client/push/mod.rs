@@ -10,7 +10,8 @@
 //!
 //! Every operation is retried (see [`RetryPolicy`]) on connection errors, `5xx` and `429`.
 
-mod session;
+pub(super) mod read;
+pub(super) mod session;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use self::session::{
 };
 use super::auth::{CredentialError, Credentials};
 use super::error::SetupError;
-use super::host::error_chain;
+use super::error::error_chain;
 use super::retry::RetryPolicy;
 use super::{CONNECT_TIMEOUT, USER_AGENT};
 use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
