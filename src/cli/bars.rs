@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::progress::{Style, unit};
+use super::style::{Style, unit};
 use crate::progress::{Event, Outcome, Phase, Progress, Tally};
 
 /// How often a bar redraws without news (elapsed time, spinner).

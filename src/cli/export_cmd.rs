@@ -4,8 +4,9 @@ use clap::Args;
 
 use super::Failure;
 use super::lockfile::read_lock;
-use super::progress::{Draw, Style};
+use super::progress::Draw;
 use super::registry::{ArtifactArgs, RegistryArgs};
+use super::style::Style;
 use crate::airgap::export::{
     self, ArtifactFailure, ExportError, ExportOptions, ImageFailure, Summary, Verified,
 };

@@ -10,8 +10,9 @@ use clap::{Args, ValueEnum};
 
 use super::Failure;
 use super::format::human_bytes;
-use super::progress::{Draw, Style};
+use super::progress::Draw;
 use super::registry::RegistryArgs;
+use super::style::Style;
 use crate::airgap::format::EntryKind;
 use crate::airgap::mirror::{self, MirrorOptions, Summary};
 use crate::oci::RetryPolicy;

@@ -51,6 +51,7 @@ mod progress;
 mod registry;
 mod render_cmd;
 mod solve_cmd;
+mod style;
 mod table;
 mod verify_cmd;
 

@@ -9,8 +9,9 @@ use clap::{Args, ValueEnum};
 
 use super::Failure;
 use super::lockfile::{fill_artifacts, read_lock, write_lock};
-use super::progress::{Draw, Style};
+use super::progress::Draw;
 use super::registry::{ArtifactArgs, Connected, RegistryArgs};
+use super::style::Style;
 use super::table::render;
 use crate::catalog::Catalog;
 use crate::lock::Lock;

@@ -12,23 +12,8 @@ use std::time::{Duration, Instant};
 
 use super::bars::Bars;
 use super::format::human_bytes;
+use super::style::{Style, unit};
 use crate::progress::{Event, Outcome, Phase, Progress, Tally};
-
-/// Which command's lines to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
-    /// `pin`: one line per image, `pinned`/`checked` N/M.
-    Pin {
-        /// `bundle pin --check`.
-        check: bool,
-    },
-    /// `export`: pinned images, manifests done, blobs at most about once a second, packing.
-    Export,
-    /// `mirror`: one line per phase.
-    Mirror,
-    /// `verify`: only the heartbeat (the summary says the rest).
-    Verify,
-}
 
 /// The environment variable that sets how many seconds a phase may run without a plain line before
 /// one says where it is (default [`DEFAULT_INTERVAL`]).
@@ -81,25 +66,6 @@ fn interval() -> Duration {
         .filter(|s| s.is_finite() && *s >= 0.1)
         .map(Duration::from_secs_f64)
         .unwrap_or(DEFAULT_INTERVAL)
-}
-
-/// What the phase counts, for people (`12/40 blobs`).
-pub(super) fn unit(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Resolve | Phase::Manifests | Phase::Referrers => "images",
-        Phase::ChartIndexes => "repositories",
-        Phase::Artifacts | Phase::UsedImages => "charts and manifests",
-        Phase::Blobs
-        | Phase::PushBlobs
-        | Phase::MountBlobs
-        | Phase::Rehash
-        | Phase::CheckBlobs
-        | Phase::ReadBlobs => "blobs",
-        Phase::Pack => "archives",
-        Phase::PushManifests | Phase::VerifyRemote | Phase::CheckManifests => "manifests",
-        Phase::PushIndexes => "indexes",
-        Phase::PushTags | Phase::CheckTags => "tags",
-    }
 }
 
 /// `12/40 blobs, 4.0 MiB/16.0 MiB` (what is known of a tally).

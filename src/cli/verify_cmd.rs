@@ -4,7 +4,8 @@ use clap::Args;
 
 use super::Failure;
 use super::format::human_bytes;
-use super::progress::{Draw, Style};
+use super::progress::Draw;
+use super::style::Style;
 use crate::airgap::verify::{self, Problem};
 
 /// Arguments of `bundle verify`.

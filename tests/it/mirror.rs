@@ -1263,9 +1263,6 @@ fn create_project_through_the_harbor_api_then_push() {
     );
 }
 
-/// Issue 16 defects 5 and 6: a `mirror` of a `.tar.zst` killed with SIGKILL leaves one work
-/// directory, which holds no orphan blob (nothing references it, so it is not extracted); the rerun
-/// removes what the killed run left, completes, and leaves nothing behind.
 /// Starts `bundle mirror ARCHIVE` through a proxy that holds every blob upload, and waits until the
 /// first upload is under way.
 fn mirror_until_first_upload(
