@@ -760,6 +760,36 @@ fn mirror_with_token_auth_uploads_when_a_cross_repo_mount_is_refused() {
     );
     assert!(proxy.uploads_started() >= mounts, "{:?}", proxy.requests());
     assert_mirrored(&reg, "platform", &bundle);
+
+    // A re-mirror behind token auth: one token request covers every repository (after the login's),
+    // and the registry is asked for the tags only.
+    tokens.clear();
+    proxy.clear();
+    let again = mirror_as(
+        &dir,
+        &bundle,
+        &to,
+        user,
+        password,
+        &[
+            "--insecure-registry",
+            proxy.host.as_str(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(json(&again)["tags"]["skipped"], 5);
+    let issued = tokens.issued();
+    assert!(issued.len() <= 2, "{issued:?}");
+    assert!(issued.iter().any(|i| i.scopes.len() == 5), "{issued:?}");
+    let requests = proxy.requests();
+    assert!(
+        requests.iter().all(
+            |r| r.starts_with("GET /v2/") || (r.starts_with("HEAD ") && !r.contains("sha256:"))
+        ),
+        "{requests:?}"
+    );
 }
 
 /// Packs a bundle directory as `bundle export` does (FORMAT.md §2): `oci-layout`, `index.json`,

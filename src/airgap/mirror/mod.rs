@@ -275,6 +275,9 @@ pub fn mirror(
             .map_err(push_err)?;
         summary.project_created = Some(outcome == ProjectOutcome::Created);
     }
+    // Behind token auth: a few token requests for every repository of the plan, not one each.
+    let repositories: Vec<String> = plan.repositories.keys().cloned().collect();
+    runner.block_on(client.prefetch_push_tokens(&repositories));
     if let Some(of) = &plan.delta {
         summary.blobs_from_base = base_present(&client, runner, plan, of)?;
     }

@@ -28,6 +28,7 @@ pub(super) enum Challenge {
     },
 }
 
+#[derive(Clone)]
 pub(super) struct Token {
     value: String,
     expires: Instant,
@@ -49,6 +50,9 @@ impl From<PushError> for Attempt {
         Attempt::fatal(error)
     }
 }
+
+/// The most scopes one token request names ([`PushClient::prefetch_push_tokens`]).
+const SCOPES_PER_TOKEN: usize = 32;
 
 /// Which scopes a request needs (token auth).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,9 +238,9 @@ impl PushClient {
         scope: &Scope,
         fresh: bool,
     ) -> Result<Option<String>, Attempt> {
-        let Challenge::Bearer { realm, service } = self.challenge() else {
+        if !matches!(self.challenge(), Challenge::Bearer { .. }) {
             return Ok(None);
-        };
+        }
         let key = scope.params().join(" ");
         if !fresh
             && let Ok(g) = self.auth.lock()
@@ -245,6 +249,26 @@ impl PushClient {
         {
             return Ok(Some(t.value.clone()));
         }
+        let Some(token) = self.fetch_token(&scope.params(), scope).await? else {
+            return Ok(None);
+        };
+        let value = token.value.clone();
+        if let Ok(mut g) = self.auth.lock() {
+            g.tokens.insert(key, token);
+        }
+        Ok(Some(value))
+    }
+
+    /// One request to the token service for the scopes `params` (`scope` names them in a refusal);
+    /// `None` when the registry does not want tokens.
+    async fn fetch_token(
+        &self,
+        params: &[String],
+        scope: &Scope,
+    ) -> Result<Option<Token>, Attempt> {
+        let Challenge::Bearer { realm, service } = self.challenge() else {
+            return Ok(None);
+        };
         let what = TOKEN_REQUEST;
         let mut url = Url::parse(&realm).map_err(|e| {
             self.protocol(what, format!("the token realm `{realm}` is not a URL: {e}"))
@@ -254,8 +278,8 @@ impl PushClient {
             if let Some(s) = &service {
                 q.append_pair("service", s);
             }
-            for p in scope.params() {
-                q.append_pair("scope", &p);
+            for p in params {
+                q.append_pair("scope", p);
             }
             if let Some(c) = &self.credentials {
                 q.append_pair("account", &c.username);
@@ -311,16 +335,30 @@ impl PushClient {
         let life = Duration::from_secs(answer.expires_in.unwrap_or(60).max(1));
         let margin = (life / 10).min(Duration::from_secs(30));
         let expires = started + life - margin;
-        if let Ok(mut g) = self.auth.lock() {
-            g.tokens.insert(
-                key,
-                Token {
-                    value: value.clone(),
-                    expires,
-                },
-            );
+        Ok(Some(Token { value, expires }))
+    }
+
+    /// Asks the token service for push tokens of many repositories at once (a request names up to
+    /// [`SCOPES_PER_TOKEN`] scopes; Harbor's and distribution's token services grant several) and
+    /// caches each under its repository's scope, so that a run touching N repositories makes a few
+    /// token requests, not N. Nothing to do when the registry does not want tokens; a failure is left
+    /// to the requests themselves (each asks for its own token then).
+    pub async fn prefetch_push_tokens(&self, repositories: &[String]) {
+        if !matches!(self.challenge(), Challenge::Bearer { .. }) || self.credentials.is_none() {
+            return;
         }
-        Ok(Some(value))
+        for batch in repositories.chunks(SCOPES_PER_TOKEN) {
+            let scopes: Vec<Scope> = batch.iter().map(|r| Scope::Push(r.clone())).collect();
+            let params: Vec<String> = scopes.iter().flat_map(Scope::params).collect();
+            let Ok(Some(token)) = self.fetch_token(&params, &Scope::None).await else {
+                return;
+            };
+            if let Ok(mut g) = self.auth.lock() {
+                for scope in &scopes {
+                    g.tokens.insert(scope.params().join(" "), token.clone());
+                }
+            }
+        }
     }
 
     pub(super) fn forget_token(&self, scope: &Scope) {
