@@ -21,6 +21,8 @@ pub(crate) enum Why {
     Allowed(u32),
     /// Capability `k`: this version requires it and none of its providers can be present.
     NoProvider(u32),
+    /// Learned nogood `i` of the search: every other decision in it holds.
+    Nogood(u32),
 }
 
 /// Per domain bit (component `c`, bit `b` at `base[c] + b`): why it was last removed.

@@ -14,7 +14,9 @@
 //! Dead ends jump back (conflict-directed backjumping): propagation records why it removed each
 //! version ([`Why`]); when every value of a variable fails, the decisions those reasons lead back
 //! to form a conflict set, and the search returns straight to the latest of them instead of
-//! trying every value of the decisions in between, none of which can help.
+//! trying every value of the decisions in between, none of which can help. Each conflict set is
+//! also kept as a nogood (those decisions cannot hold together): once all but one of its decisions
+//! hold, the last one is ruled out before it is tried, so the search never meets a conflict twice.
 
 use super::compile::{Compiled, bits};
 use super::propagate::{Queue, Reasons, Why, propagate};
@@ -63,6 +65,26 @@ enum Var {
     Cap(usize),
 }
 
+/// A decision as a nogood names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lit {
+    /// Component `.0` is settled at version index `.1`.
+    Is(usize, usize),
+    /// Component `.0` is present (chosen as a provider).
+    Present(usize),
+}
+
+impl Lit {
+    fn comp(self) -> usize {
+        match self {
+            Lit::Is(c, _) | Lit::Present(c) => c,
+        }
+    }
+}
+
+/// Nogoods longer than this are not kept (they rarely prune, and cost a check each).
+const MAX_NOGOOD: usize = 48;
+
 struct Frame {
     var: Var,
     values: Vec<usize>,
@@ -95,6 +117,11 @@ struct State<'a, 'c> {
     epoch: u32,
     /// Words of a set of depths.
     depth_words: usize,
+    /// Learned nogoods, and per component the nogoods that name it.
+    nogoods: Vec<Vec<Lit>>,
+    occurs: Vec<Vec<u32>>,
+    /// The nogood that the last failed decision completed, if that was the failure.
+    violated: Option<usize>,
 }
 
 /// Runs the search from domains `d` (already propagated for the query).
@@ -121,6 +148,9 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
         seen: Vec::new(),
         epoch: 0,
         depth_words: 0,
+        nogoods: Vec::new(),
+        occurs: vec![Vec::new(); cc.len()],
+        violated: None,
     };
     let reasons = Reasons::new(cc);
     st.seen = vec![0; reasons.why.len()];
@@ -178,15 +208,24 @@ impl State<'_, '_> {
                 top.next += 1;
                 d.copy_from_slice(&top.before);
                 let var = top.var;
+                self.violated = None;
                 if self.assign(var, v, &mut d, depth) {
-                    stack[depth].applied = Some(v);
                     self.apply(var, v, depth);
-                    break;
+                    if self.learned(var, v, &mut d) {
+                        stack[depth].applied = Some(v);
+                        break;
+                    }
+                    self.undo(var, v);
                 }
                 let mut conf = vec![0; self.depth_words];
-                let wiped = self.queue.wiped;
-                self.todo
-                    .extend((0..=self.cc.nv[wiped]).map(|b| (wiped, b)));
+                match self.violated {
+                    Some(i) => self.nogood_reasons(i, None, &mut conf),
+                    None => {
+                        let wiped = self.queue.wiped;
+                        self.todo
+                            .extend((0..=self.cc.nv[wiped]).map(|b| (wiped, b)));
+                    }
+                }
                 self.walk(&d, &mut conf);
                 bits::clear(&mut conf, depth);
                 bits::or(&mut stack[depth].conf, &conf);
@@ -232,6 +271,7 @@ impl State<'_, '_> {
         self.walk(&top.before, &mut conf);
         bits::clear(&mut conf, depth);
         let h = (0..depth).rev().find(|t| bits::has(&conf, *t))?;
+        self.learn(stack, &conf, h);
         while stack.len() > h + 1 {
             let f = stack.pop().expect("deeper than h");
             if let Some(v) = f.applied {
@@ -241,6 +281,143 @@ impl State<'_, '_> {
         bits::clear(&mut conf, h);
         bits::or(&mut stack[h].conf, &conf);
         Some(h)
+    }
+
+    /// Keeps the decisions at the depths in `conf` (`h` the latest) as a nogood.
+    fn learn(&mut self, stack: &[Frame], conf: &[u64], h: usize) {
+        let lits: Vec<Lit> = (0..=h)
+            .filter(|t| bits::has(conf, *t))
+            .filter_map(|t| {
+                let f = &stack[t];
+                f.applied.map(|v| match f.var {
+                    Var::Comp(c) => Lit::Is(c, v),
+                    Var::AnyOf(_) | Var::Cap(_) => Lit::Present(v),
+                })
+            })
+            .take(MAX_NOGOOD + 1)
+            .collect();
+        if lits.len() > MAX_NOGOOD {
+            return;
+        }
+        let i = self.nogoods.len() as u32;
+        for l in &lits {
+            let c = l.comp();
+            if self.occurs[c].last() != Some(&i) {
+                self.occurs[c].push(i);
+            }
+        }
+        self.nogoods.push(lits);
+    }
+
+    /// Whether a literal holds (`Some(true)`), cannot hold (`Some(false)`) or is open in `d`.
+    fn holds(&self, l: Lit, d: &[u64]) -> Option<bool> {
+        let cc = self.cc;
+        match l {
+            Lit::Is(c, v) => match self.fixed[c] {
+                Some(x) => Some(x == v),
+                None if !bits::has(cc.slice(d, c), v) => Some(false),
+                None => None,
+            },
+            Lit::Present(p) => {
+                let s = cc.slice(d, p);
+                if !bits::has(s, cc.nv[p]) {
+                    Some(true)
+                } else if !bits::any_below(s, cc.nv[p]) {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// After decision `var = v`: every nogood naming it whose other decisions all hold rules out
+    /// its last one (or, when that one holds too, refutes the decision: `violated`). Whether
+    /// anything is left.
+    fn learned(&mut self, var: Var, v: usize, d: &mut [u64]) -> bool {
+        let cc = self.cc;
+        let key = match var {
+            Var::Comp(c) => c,
+            Var::AnyOf(_) | Var::Cap(_) => v,
+        };
+        let mut changed = false;
+        for n in 0..self.occurs[key].len() {
+            let i = self.occurs[key][n] as usize;
+            let mut open = None;
+            let mut unit = true;
+            for &l in &self.nogoods[i] {
+                match self.holds(l, d) {
+                    Some(true) => {}
+                    Some(false) => {
+                        unit = false;
+                        break;
+                    }
+                    None if open.is_none() => open = Some(l),
+                    None => {
+                        unit = false;
+                        break;
+                    }
+                }
+            }
+            if !unit {
+                continue;
+            }
+            let Some(l) = open else {
+                self.violated = Some(i);
+                return false;
+            };
+            let reasons = self
+                .queue
+                .reasons
+                .as_mut()
+                .expect("the search records reasons");
+            let why = Why::Nogood(i as u32);
+            let c = l.comp();
+            let s = cc.slice_mut(d, c);
+            match l {
+                Lit::Is(_, b) => {
+                    reasons.set(c, b, why);
+                    bits::clear(s, b);
+                }
+                Lit::Present(_) => {
+                    for b in 0..cc.nv[c] {
+                        if bits::clear(s, b) {
+                            reasons.set(c, b, why);
+                        }
+                    }
+                }
+            }
+            if bits::empty(s) {
+                self.queue.wiped = c;
+                return false;
+            }
+            self.queue.push(c);
+            changed = true;
+        }
+        !changed || propagate(cc, d, &[], &mut self.queue)
+    }
+
+    /// The reasons of nogood `i`'s decisions, but for the one it ruled out (`out`: the removed
+    /// bit of that component): depths into `conf`, presences into the walk.
+    fn nogood_reasons(&mut self, i: usize, out: Option<(usize, usize)>, conf: &mut [u64]) {
+        let cc = self.cc;
+        let lits = &self.nogoods[i];
+        let ruled_out = |l: Lit| match (l, out) {
+            (_, None) => false,
+            (Lit::Is(c, v), Some((x, b))) => c == x && v == b,
+            (Lit::Present(c), Some((x, b))) => {
+                c == x && b < cc.nv[c] && !lits.contains(&Lit::Is(c, b))
+            }
+        };
+        for &l in lits {
+            if ruled_out(l) {
+                continue;
+            }
+            match l {
+                Lit::Is(c, _) => bits::set(conf, self.depth_of[c]),
+                Lit::Present(p) => self.todo.push((p, cc.nv[p])),
+            }
+        }
     }
 
     /// Schedules, for the conflict analysis, every version of every provider in `list` that
@@ -259,12 +436,12 @@ impl State<'_, '_> {
     fn walk(&mut self, d: &[u64], conf: &mut [u64]) {
         let cc = self.cc;
         self.epoch += 1;
-        let reasons = self
-            .queue
-            .reasons
-            .as_ref()
-            .expect("the search records reasons");
         while let Some((c, b)) = self.todo.pop() {
+            let reasons = self
+                .queue
+                .reasons
+                .as_ref()
+                .expect("the search records reasons");
             let i = reasons.base[c] + b;
             if self.seen[i] == self.epoch {
                 continue;
@@ -304,6 +481,9 @@ impl State<'_, '_> {
                             self.todo.push((from, w));
                         }
                     }
+                }
+                Why::Nogood(n) => {
+                    self.nogood_reasons(n as usize, Some((c, b)), conf);
                 }
                 Why::NoProvider(k) => {
                     for &p in &cc.caps[k as usize].providers {
