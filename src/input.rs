@@ -31,10 +31,12 @@ pub enum Kind {
     /// A manifest, an image index or a config, from a registry or in a bundle (any small JSON
     /// document a bundle holds as a blob).
     Manifest,
+    /// A PEM key file (`--sign-key`, `--key`).
+    Key,
 }
 
 /// Every kind, in the order of [`Kind::slot`].
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::CatalogFile,
     Kind::Lock,
     Kind::Request,
@@ -42,10 +44,11 @@ const KINDS: [Kind; 7] = [
     Kind::AuthFile,
     Kind::Index,
     Kind::Manifest,
+    Kind::Key,
 ];
 
 /// Limits raised for this run ([`set_limit`]), by [`Kind::slot`]; 0: the default.
-static RAISED: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
+static RAISED: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 
 impl Kind {
     /// Every kind of input.
@@ -76,6 +79,7 @@ impl Kind {
             Kind::AuthFile => 4 * MIB,
             Kind::Index => 64 * MIB,
             Kind::Manifest => 4 * MIB,
+            Kind::Key => MIB / 16,
         }
     }
 
@@ -88,7 +92,7 @@ impl Kind {
             Kind::Request => Some("BUNDLE_MAX_REQUEST_SIZE"),
             Kind::Index => Some("BUNDLE_MAX_INDEX_SIZE"),
             Kind::Manifest => Some("BUNDLE_MAX_MANIFEST_SIZE"),
-            Kind::CaFile | Kind::AuthFile => None,
+            Kind::CaFile | Kind::AuthFile | Kind::Key => None,
         }
     }
 
@@ -145,6 +149,7 @@ impl Kind {
             Kind::AuthFile => "auth file",
             Kind::Index => "index",
             Kind::Manifest => "manifest",
+            Kind::Key => "key file",
         }
     }
 }

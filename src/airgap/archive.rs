@@ -124,6 +124,8 @@ pub enum EntryNote {
 pub(super) enum Place {
     Layout,
     Index,
+    /// The bundle's signature ([`super::signing::SIGNATURE_FILE`]).
+    Signature,
     /// `blobs/sha256/<name>`.
     Blob(String),
     /// A directory on the way (`blobs/`, `blobs/sha256/`), or the root.
@@ -155,6 +157,7 @@ fn classify(path: &str, is_dir: bool) -> Place {
         [] => Place::Dir,
         [f] if *f == OCI_LAYOUT_FILE && !is_dir => Place::Layout,
         [f] if *f == INDEX_FILE && !is_dir => Place::Index,
+        [f] if *f == super::signing::SIGNATURE_FILE && !is_dir => Place::Signature,
         [a] if is_dir && *a == blob_parts[0] => Place::Dir,
         [a, b] if is_dir && *a == blob_parts[0] && *b == blob_parts[1] => Place::Dir,
         [a, b, name] if !is_dir && *a == blob_parts[0] && *b == blob_parts[1] => {

@@ -17,4 +17,5 @@ pub mod mirror;
 pub mod pack;
 pub mod parts;
 pub mod scan;
+pub mod signing;
 pub mod verify;

@@ -75,6 +75,11 @@ fn layout_entries(dir: &Path) -> Result<Vec<(String, Option<PathBuf>)>, PackErro
         (OCI_LAYOUT_FILE.to_string(), Some(dir.join(OCI_LAYOUT_FILE))),
         (INDEX_FILE.to_string(), Some(dir.join(INDEX_FILE))),
     ];
+    let signature = dir.join(super::signing::SIGNATURE_FILE);
+    if signature.is_file() {
+        let name = super::signing::SIGNATURE_FILE.to_string();
+        entries.push((name, Some(signature)));
+    }
     let mut prefix = String::new();
     for part in BLOBS_DIR.split('/') {
         prefix.push_str(part);

@@ -41,6 +41,8 @@ pub struct Scan {
     pub oci_layout: Option<Vec<u8>>,
     /// The content of `index.json`, if present.
     pub index: Option<Vec<u8>>,
+    /// The content of the bundle's signature file, if present.
+    pub signature: Option<Vec<u8>>,
     /// Blob files by the digest their name claims (`sha256:<file name>`); misnamed files are under
     /// `sha256:<file name>` too, and noted.
     pub blobs: BTreeMap<String, Blob>,
@@ -150,6 +152,7 @@ pub(super) fn scan_with(
         container,
         oci_layout: None,
         index: None,
+        signature: None,
         blobs: BTreeMap::new(),
         notes: Vec::new(),
     };
@@ -160,6 +163,7 @@ pub(super) fn scan_with(
         let Scan {
             oci_layout,
             index,
+            signature,
             blobs,
             ..
         } = &mut scan;
@@ -168,6 +172,7 @@ pub(super) fn scan_with(
                 Place::Blob(n) => format!("{BLOBS_DIR}/{n}"),
                 Place::Layout => OCI_LAYOUT_FILE.to_string(),
                 Place::Index => INDEX_FILE.to_string(),
+                Place::Signature => crate::airgap::signing::SIGNATURE_FILE.to_string(),
                 _ => e.path.clone(),
             };
             if !seen.insert(key) {
@@ -175,11 +180,11 @@ pub(super) fn scan_with(
                 return;
             }
             match e.place.clone() {
-                Place::Layout | Place::Index => {
-                    let slot = if e.place == Place::Layout {
-                        &mut *oci_layout
-                    } else {
-                        &mut *index
+                Place::Layout | Place::Index | Place::Signature => {
+                    let slot = match e.place {
+                        Place::Layout => &mut *oci_layout,
+                        Place::Index => &mut *index,
+                        _ => &mut *signature,
                     };
                     match read_small(e.reader, max_index_size()) {
                         Ok(Some(v)) => *slot = Some(v),

@@ -348,6 +348,9 @@ impl From<MirrorError> for Failure {
                     "mirror the base bundle into the same target first (bundle mirror BASE --to …), then this delta",
                 )
             }
+            MirrorError::Signature { .. } => Failure::failed(e.to_string()).hint(
+                "take the bundle from its signed export again, or check --key names the exporter's public key",
+            ),
             MirrorError::WorkDir { .. } => Failure::failed(e.to_string()).hint(
                 "free some space next to the bundle (or under $TMPDIR) and run again; nothing was pushed",
             ),

@@ -51,6 +51,12 @@ pub(crate) struct ExportArgs {
     /// referrers and cosign's `sha256-<hex>.sig`/`.att`/`.sbom` tags), which are carried by default.
     #[arg(long = "no-referrers")]
     no_referrers: bool,
+    /// Sign the bundle: its index.json digest, as `cosign sign --key` signs an image (ECDSA P-256,
+    /// cosign's simple-signing payload), into index.json.sig. KEY is PEM: PKCS#8 (`PRIVATE KEY`),
+    /// SEC1 (`EC PRIVATE KEY`) or cosign's encrypted `cosign.key` (password from COSIGN_PASSWORD).
+    /// `bundle verify --key PUB` and `bundle mirror --require-signature --key PUB` check it.
+    #[arg(long = "sign-key", value_name = "KEY")]
+    sign_key: Option<std::path::PathBuf>,
     /// Output format of the summary (standard output).
     #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
     format: ExportFormat,
@@ -256,6 +262,12 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
     check_output(&args.output)?;
+    // The key is read before anything is fetched: a wrong key or password fails at once.
+    let sign = args
+        .sign_key
+        .as_deref()
+        .map(super::signing::private_key)
+        .transpose()?;
     let options = ExportOptions {
         output: args.output.clone(),
         platforms: args.platforms.clone(),
@@ -264,6 +276,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         plan,
         cache_dir: args.artifacts.cache.dir()?,
         referrers: !args.no_referrers,
+        sign,
     };
     if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
         return Err(Failure::usage(format!(

@@ -48,6 +48,14 @@ pub(crate) struct MirrorArgs {
     /// errors are still written.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Refuse the bundle, before anything is pushed, unless it carries a signature (`bundle export
+    /// --sign-key`) that verifies with --key.
+    #[arg(long, requires = "key")]
+    require_signature: bool,
+    /// The public key (PEM `PUBLIC KEY`, ECDSA P-256, as `cosign generate-key-pair` writes
+    /// `cosign.pub`) the bundle must be signed with; with --require-signature.
+    #[arg(long, value_name = "PUB", requires = "require_signature")]
+    key: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -73,6 +81,11 @@ pub(super) fn run(args: MirrorArgs) -> Result<(), Failure> {
         strip_registry_host: args.strip_registry_host,
         create_project: args.create_project,
         verify_remote: args.verify_remote,
+        require_signature: args
+            .key
+            .as_deref()
+            .map(super::signing::public_key)
+            .transpose()?,
     };
     let plan = mirror::prepare(&args.bundle, &options)?;
     let rendered = match &args.output {

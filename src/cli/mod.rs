@@ -50,6 +50,7 @@ mod plan_cmd;
 mod progress;
 mod registry;
 mod render_cmd;
+mod signing;
 mod solve_cmd;
 mod style;
 mod table;

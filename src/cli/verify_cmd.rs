@@ -26,6 +26,11 @@ pub(crate) struct VerifyArgs {
     /// long).
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Check the bundle's own signature (`bundle export --sign-key`) with this public key (PEM
+    /// `PUBLIC KEY`, ECDSA P-256, as `cosign generate-key-pair` writes `cosign.pub`): an unsigned
+    /// bundle, or one signed by another key, is a problem.
+    #[arg(long, value_name = "PUB")]
+    key: Option<std::path::PathBuf>,
 }
 
 /// `bundle verify` formats.
@@ -39,8 +44,16 @@ pub(crate) enum VerifyFormat {
 
 pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
     let path = args.path.display().to_string();
+    let options = verify::VerifyOptions {
+        key: args
+            .key
+            .as_deref()
+            .map(super::signing::public_key)
+            .transpose()?,
+        ..Default::default()
+    };
     let progress = Draw::new(Style::Verify, args.quiet);
-    let mut report = verify::verify_reporting(&args.path, &progress)?;
+    let mut report = verify::verify_reporting(&args.path, &options, &progress)?;
     drop(progress);
     if !args.bases.is_empty() {
         let bases: Vec<&std::path::Path> = args.bases.iter().map(|b| b.as_path()).collect();
@@ -64,6 +77,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
                 "bytes": report.bytes,
                 "problems": list(&report.problems),
                 "warnings": list(&report.warnings),
+                "signature": super::signing::signature_json(&report),
             });
             if let Some(d) = &report.delta {
                 v["delta"] = serde_json::json!({
@@ -100,6 +114,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
                     }
                 ));
             }
+            what.push_str(&super::signing::signature_text(&report));
             if report.is_sound() {
                 eprintln!("{path}: sound ({what})");
             } else {

@@ -22,6 +22,7 @@ mod referrers;
 mod reliability;
 mod render;
 mod shell;
+mod signing;
 mod solve;
 mod support;
 mod verify;

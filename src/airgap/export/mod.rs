@@ -45,6 +45,7 @@ mod artifact;
 mod fetch;
 mod plan;
 mod referrers;
+mod signature;
 pub(crate) mod since;
 mod upstream;
 
@@ -57,6 +58,7 @@ use std::time::Instant;
 
 use super::format::{Form, work_dir};
 use super::pack::{self, Compression, PackError};
+use super::signing::PrivateKey;
 use super::verify::{Problem, Rehash, VerifyOptions};
 use crate::catalog::Catalog;
 use crate::jobs::Runner;
@@ -87,6 +89,8 @@ pub struct ExportOptions {
     /// Carry upstream's referrers of every image (signatures, attestations, SBOMs; on unless
     /// `--no-referrers`).
     pub referrers: bool,
+    /// Sign the bundle's `index.json` with this key (`--sign-key`).
+    pub sign: Option<PrivateKey>,
 }
 
 /// What a delta leaves to its base.
@@ -268,6 +272,7 @@ pub fn export(
 
     let layout = Arc::new(Layout::create(&work_dir(&options.output))?);
     layout.remove_index()?;
+    signature::remove(&layout)?;
     let platforms = Arc::new(options.platforms.clone());
     let base = delta_base(options, registries, runner, &platforms, progress)?;
     let manifests = fetch::manifests(
@@ -344,7 +349,9 @@ pub fn export(
             bytes,
         });
     }
-    layout.write_index(&crate::oci::wire::to_json(&index))?;
+    let index = crate::oci::wire::to_json(&index);
+    layout.write_index(&index)?;
+    signature::write(&layout, options.sign.as_ref(), &index)?;
     let packed = pack_output(&layout, options, progress)?;
     summary.archive_bytes = packed.as_ref().map(|p| p.bytes);
     summary.parts = packed
@@ -431,7 +438,8 @@ fn check_written(summary: &Summary, options: &ExportOptions, hashed: plan::Hashe
         .parts
         .as_ref()
         .map_or(options.output.as_path(), |(p, _)| p.as_path());
-    match super::verify::verify_with(written, &VerifyOptions { rehash }) {
+    let key = options.sign.as_ref().map(PrivateKey::public);
+    match super::verify::verify_with(written, &VerifyOptions { rehash, key }) {
         Ok(r) if r.problems.is_empty() => Verified::Sound {
             blobs: r.blobs,
             trusted: r.trusted,

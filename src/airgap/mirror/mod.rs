@@ -37,6 +37,7 @@ pub use plan::{Image, Plan, RepositoryPlan, StoredManifest, plan};
 pub use source::{Located, Store, structure};
 
 use super::format::EntryKind;
+use super::signing::{PublicKey, SIGNATURE_FILE};
 use super::verify::{self, Problem, VerifyError};
 use crate::jobs::Runner;
 use crate::lock::LockError;
@@ -75,6 +76,8 @@ pub struct MirrorOptions {
     pub create_project: bool,
     /// Read every manifest back afterwards and compare digests.
     pub verify_remote: bool,
+    /// Refuse the bundle unless it is signed by this key (`--require-signature --key`).
+    pub require_signature: Option<PublicKey>,
 }
 
 /// What a run did.
@@ -148,6 +151,15 @@ pub enum MirrorError {
         path: String,
         /// What verify found.
         problems: Vec<Problem>,
+    },
+    /// A signature was required (`--require-signature --key`) and the bundle has none, or one that
+    /// does not verify with the key; nothing was pushed.
+    #[error("{path}: {message}; nothing was pushed")]
+    Signature {
+        /// The bundle.
+        path: String,
+        /// What is wrong with its signature.
+        message: String,
     },
     /// The bundle's content cannot be mirrored as it is.
     #[error("{path}: {message}")]
@@ -223,7 +235,14 @@ pub enum MirrorError {
 /// Layers are not read here (see the module docs).
 pub fn prepare(bundle: &Path, options: &MirrorOptions) -> Result<Plan, MirrorError> {
     let (scan, store) = source::structure(bundle)?;
-    let report = verify::check(&scan);
+    let mut report = verify::check(&scan);
+    verify::check_signature(&scan, options.require_signature.as_ref(), &mut report);
+    if let Some(p) = report.problems.iter().find(|p| p.subject == SIGNATURE_FILE) {
+        return Err(MirrorError::Signature {
+            path: bundle.display().to_string(),
+            message: format!("refused, {}", p.message),
+        });
+    }
     if !report.problems.is_empty() {
         return Err(MirrorError::Corrupt {
             path: bundle.display().to_string(),

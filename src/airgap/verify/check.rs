@@ -59,6 +59,7 @@ pub fn check(scan: &Scan) -> Report {
         bytes: scan.bytes(),
         trusted: 0,
         container: scan.container.name().to_string(),
+        ..Report::default()
     }
 }
 

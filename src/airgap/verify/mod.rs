@@ -19,6 +19,7 @@ pub use check::check;
 use super::archive::ReadError;
 use super::format::{Form, max_document_size, max_index_size};
 use super::scan::{self, Blob, Scan};
+use super::signing::{self, PublicKey, SIGNATURE_FILE, Signed};
 use crate::oci::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, hash_file};
 use crate::types::Digest;
 
@@ -59,6 +60,10 @@ pub struct Report {
     pub trusted: usize,
     /// How the bundle is stored: `directory`, `tar` or `tar.zst`.
     pub container: String,
+    /// What the bundle's signature file says (`None`: not signed, or unreadable — then a problem).
+    pub signed: Option<Signed>,
+    /// Whether that signature was checked with a key and holds.
+    pub signature_checked: bool,
 }
 
 impl Report {
@@ -117,6 +122,9 @@ impl From<ReadError> for VerifyError {
 pub struct VerifyOptions {
     /// Which blobs are rehashed.
     pub rehash: Rehash,
+    /// Check the bundle's signature with this key (`--key`): an unsigned bundle, or one whose
+    /// signature does not verify with it, is a problem.
+    pub key: Option<PublicKey>,
 }
 
 /// Which blobs [`verify_with`] rehashes.
@@ -139,12 +147,17 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
 }
 
 /// Verifies the bundle at `path`, rehashing every blob and reporting each one to `progress`
-/// ([`crate::progress::Phase::Rehash`]).
+/// ([`crate::progress::Phase::Rehash`]); the signature checks of `options` too (its `rehash` is not
+/// used: every blob is rehashed).
 pub fn verify_reporting(
     path: &Path,
+    options: &VerifyOptions,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Report, VerifyError> {
-    Ok(check(&scan::scan_reporting(path, progress)?))
+    let scan = scan::scan_reporting(path, progress)?;
+    let mut report = check(&scan);
+    check_signature(&scan, options.key.as_ref(), &mut report);
+    Ok(report)
 }
 
 /// Verifies the bundle at `path`, rehashing the blobs `options` says.
@@ -154,10 +167,44 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
     {
         let mut report = check(&scan);
         report.trusted = not_read;
+        check_signature(&scan, options.key.as_ref(), &mut report);
         return Ok(report);
     }
     let scan = scan::scan(path)?;
-    Ok(check(&scan))
+    let mut report = check(&scan);
+    check_signature(&scan, options.key.as_ref(), &mut report);
+    Ok(report)
+}
+
+/// The bundle's signature: what it claims (no key), or checked with `key` (an unsigned bundle, or
+/// one whose signature does not hold, is then a problem of `report`).
+pub fn check_signature(scan: &Scan, key: Option<&PublicKey>, report: &mut Report) {
+    let mut problem = |message: String| {
+        report.problems.push(Problem {
+            subject: SIGNATURE_FILE.to_string(),
+            message,
+        })
+    };
+    let index = scan.index.as_deref().unwrap_or_default();
+    let result = match (scan.signature.as_deref(), key) {
+        (None, None) => return,
+        (None, Some(k)) => {
+            problem(format!(
+                "the bundle is not signed (a signature by key sha256 {} was asked for)",
+                k.id()
+            ));
+            return;
+        }
+        (Some(file), None) => signing::read(file),
+        (Some(file), Some(k)) => signing::check(file, index, k),
+    };
+    match result {
+        Ok(signed) => {
+            report.signed = Some(signed);
+            report.signature_checked = key.is_some();
+        }
+        Err(e) => problem(e),
+    }
 }
 
 /// Checks a delta (verified by [`verify`], `report`) against its base bundle(s) at `bases`: each must be
@@ -234,7 +281,9 @@ fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan
         .map(|s| s.to_string())
         .collect();
     let blobs_dir = path.join(BLOBS_DIR);
-    if names(path)? != top
+    let mut found = names(path)?;
+    let signed = found.remove(SIGNATURE_FILE);
+    if found != top
         || !plain_dir(&path.join(blobs_top))
         || names(&path.join(blobs_top))? != BTreeSet::from([algorithm.to_string()])
         || !plain_dir(&blobs_dir)
@@ -252,6 +301,10 @@ fn scan_plain_directory(path: &Path, trusted: &BTreeSet<String>) -> Option<(Scan
         container: Form::Directory,
         oci_layout: Some(small(&path.join(OCI_LAYOUT_FILE), max_index_size())?),
         index: Some(small(&path.join(INDEX_FILE), max_index_size())?),
+        signature: match signed {
+            true => Some(small(&path.join(SIGNATURE_FILE), max_index_size())?),
+            false => None,
+        },
         blobs: BTreeMap::new(),
         notes: Vec::new(),
     };
@@ -323,6 +376,7 @@ mod tests {
 
         let trusting = VerifyOptions {
             rehash: Rehash::AllBut(BTreeSet::from([digest.clone()])),
+            key: None,
         };
         let fast = verify_with(&root, &trusting).unwrap();
         assert!(!misnamed(&fast), "{:?}", fast.warnings);
