@@ -206,6 +206,16 @@ fn decrypt_cosign(json: &[u8], password: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "the password does not decrypt the key (COSIGN_PASSWORD)".to_string())
 }
 
+/// Whether `signature` (base64 ASN.1 DER, as in cosign's `dev.cosignproject.cosign/signature`)
+/// is `key`'s ECDSA P-256/SHA-256 signature of `payload`.
+pub fn verify_cosign(key: &PublicKey, payload: &[u8], signature: &str) -> bool {
+    STANDARD
+        .decode(signature.trim())
+        .ok()
+        .and_then(|raw| Signature::from_der(&raw).ok())
+        .is_some_and(|s| key.0.verify(payload, &s).is_ok())
+}
+
 /// cosign's simple-signing payload for the bundle whose `index.json` has `digest`.
 pub fn payload(digest: &Digest) -> Vec<u8> {
     let v = serde_json::json!({

@@ -40,6 +40,41 @@ pub(super) fn signature_json(report: &Report) -> serde_json::Value {
     }
 }
 
+/// Upstream's signatures per image as `verify --format json` reports them (`null`: not checked).
+pub(super) fn signatures_json(report: &Report) -> serde_json::Value {
+    use crate::airgap::verify::signatures::Outcome;
+    let Some(all) = &report.signatures else {
+        return serde_json::Value::Null;
+    };
+    all.iter()
+        .map(|s| {
+            let (outcome, detail) = match &s.outcome {
+                Outcome::Verified(k) => ("verified", Some(format!("key sha256 {k}"))),
+                Outcome::Unsigned => ("unsigned", None),
+                Outcome::Keyless => ("keyless, not checked", None),
+                Outcome::Failed(why) => ("failed", Some(why.clone())),
+            };
+            serde_json::json!({"image": s.image, "outcome": outcome, "detail": detail})
+        })
+        .collect()
+}
+
+/// Upstream's signatures in `verify`'s summary line: how many images verified, unsigned, keyless.
+pub(super) fn signatures_text(report: &Report) -> String {
+    use crate::airgap::verify::signatures::Outcome;
+    let Some(all) = &report.signatures else {
+        return String::new();
+    };
+    let count = |f: fn(&Outcome) -> bool| all.iter().filter(|s| f(&s.outcome)).count();
+    format!(
+        "; upstream signatures: {} image(s) verified, {} failed, {} unsigned, {} keyless (not checked)",
+        count(|o| matches!(o, Outcome::Verified(_))),
+        count(|o| matches!(o, Outcome::Failed(_))),
+        count(|o| matches!(o, Outcome::Unsigned)),
+        count(|o| matches!(o, Outcome::Keyless)),
+    )
+}
+
 /// The signature in `verify`'s summary line.
 pub(super) fn signature_text(report: &Report) -> String {
     match &report.signed {

@@ -31,6 +31,15 @@ pub(crate) struct VerifyArgs {
     /// bundle, or one signed by another key, is a problem.
     #[arg(long, value_name = "PUB")]
     key: Option<std::path::PathBuf>,
+    /// Check upstream's cosign signatures carried in the bundle, from the bundle alone: every
+    /// image's `.sig` must sign its digest and verify with a --signature-key; unsigned images are
+    /// listed, not refused; keyless signatures are listed as not checked.
+    #[arg(long, requires = "signature_keys")]
+    signatures: bool,
+    /// A public key upstream signs images with (PEM `PUBLIC KEY`, ECDSA P-256, as cosign.pub);
+    /// repeatable; with --signatures.
+    #[arg(long = "signature-key", value_name = "PUB", requires = "signatures")]
+    signature_keys: Vec<std::path::PathBuf>,
 }
 
 /// `bundle verify` formats.
@@ -50,6 +59,15 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
             .as_deref()
             .map(super::signing::public_key)
             .transpose()?,
+        signature_keys: match args.signatures {
+            true => Some(
+                args.signature_keys
+                    .iter()
+                    .map(|p| super::signing::public_key(p))
+                    .collect::<Result<_, _>>()?,
+            ),
+            false => None,
+        },
         ..Default::default()
     };
     let progress = Draw::new(Style::Verify, args.quiet);
@@ -78,6 +96,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
                 "problems": list(&report.problems),
                 "warnings": list(&report.warnings),
                 "signature": super::signing::signature_json(&report),
+                "signatures": super::signing::signatures_json(&report),
             });
             if let Some(d) = &report.delta {
                 v["delta"] = serde_json::json!({
@@ -115,6 +134,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
                 ));
             }
             what.push_str(&super::signing::signature_text(&report));
+            what.push_str(&super::signing::signatures_text(&report));
             if report.is_sound() {
                 eprintln!("{path}: sound ({what})");
             } else {

@@ -97,6 +97,20 @@ fn manifest_item(url: &str, sha256: Option<&str>) -> String {
     s
 }
 
+/// Pushes a cosign signature (tag scheme) of chart `REPOSITORY:VERSION`; returns it and its tag.
+fn sign_chart(up: &Upstream, repository: &str, version: &str) -> (crate::support::Image, String) {
+    use crate::support::referrers::{
+        SIGNATURE_ANNOTATION, SIMPLE_SIGNING, cosign_manifest, simple_signing_payload, tag_of,
+    };
+    let digest = &up.pushed[&format!("{repository}:{version}")];
+    let payload = simple_signing_payload(repository, digest);
+    let annotations = serde_json::json!({ SIGNATURE_ANNOTATION: "MEUCIQDplaceholder" });
+    let sig = cosign_manifest(&[(SIMPLE_SIGNING, payload, annotations)]);
+    let tag = tag_of(digest, Some("sig"));
+    up.registry.push(&format!("{repository}:{tag}"), &sig);
+    (sig, tag)
+}
+
 /// The upstream side of every test: a registry and an HTTP server holding what the catalog names,
 /// the catalog, a solved lock and a cache directory.
 struct Upstream {
@@ -608,6 +622,8 @@ fn export_verify_inspect_mirror_then_helm_pull_from_the_mirror() {
     };
     let r = up.run("pin", &[]);
     assert_eq!(r.code, 0, "pin: {}", r.stderr);
+    // The signed chart's cosign signature travels with it (issue 18).
+    let (sig, sig_tag) = sign_chart(&up, "charts.example.test/team/signed", "2.0.0");
     let r = up.run("export", &["--airgap", "-o", "platform.tar"]);
     assert_eq!(r.code, 0, "export: {}", r.stderr);
     assert!(
@@ -638,6 +654,14 @@ fn export_verify_inspect_mirror_then_helm_pull_from_the_mirror() {
             ("chart", "charts.example.test/team/web:1.4.0"),
         ],
         "per component, then by name"
+    );
+    let referrers = v["referrers"].as_array().unwrap();
+    assert!(
+        referrers
+            .iter()
+            .any(|x| x["image"] == "charts.example.test/team/signed:2.0.0"
+                && x["digest"] == sig.digest.as_str()),
+        "{referrers:?}"
     );
     let classic_chart = &artifacts[1];
     assert_eq!(classic_chart["components"][0], "classic");
@@ -751,6 +775,13 @@ fn export_verify_inspect_mirror_then_helm_pull_from_the_mirror() {
                 "{repository}: the mirror serves the bundle's manifest"
             );
         }
+    }
+    let at = format!("platform/charts.example.test/team/signed:{sig_tag}");
+    if let Some(d) = far.skopeo_digest(&at) {
+        assert_eq!(
+            d, sig.digest,
+            "the chart's signature is next to it at the mirror"
+        );
     }
     if let Some(d) = far.skopeo_digest("platform/bundle.dev/manifests/classic:3.1.0") {
         assert_eq!(d, artifacts[0]["digest"].as_str().unwrap());

@@ -23,6 +23,7 @@ fn transcript(r: &Run) -> String {
         (r"/[^\s:`']*/bundle-it-[A-Za-z0-9]+", "[TMP]"),
         (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
         (r"sha256/[0-9a-f]{64}", "sha256/[HEX]"),
+        (r"sha256-[0-9a-f]{64}", "sha256-[HEX]"),
         (r"sha256:[0-9a-f]{12}\b", "sha256:[SHORT]"),
         (r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "[SIZE]"),
         (r"\bin \d+\.\d+ s\b", "in [TIME] s"),

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::referrers::{
-    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, cosign_manifest, referrers_index, sbom,
-    simple_signing_payload, tag_of,
+    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, cosign_manifest, cosign_signature, referrers_index, sbom,
+    signing_key, simple_signing_payload, tag_of,
 };
 use crate::support::{Image, Registry, Run, SOURCE, Variant, World, bundle_env};
 
@@ -242,4 +243,140 @@ fn a_listed_referrer_that_cannot_be_fetched_fails_the_export() {
     );
     assert!(r.stderr.contains(&a.sbom.digest), "{}", r.stderr);
     assert!(!world.dir.join("out/index.json").exists());
+}
+
+#[test]
+fn the_referrers_api_is_read_where_the_registry_has_it() {
+    let Some(world) = World::new(Variant::Plain, "referrers api", "", &[]) else {
+        return;
+    };
+    // distribution 2.8 has no referrers API: a proxy in front answers it, as a registry with the API
+    // would; the SBOM is pushed by digest only (no referrers tag).
+    let app = &world.pushed["team/app:v1"];
+    let sbom = sbom(app, "app");
+    world.registry.push_untagged("team/app", &sbom);
+    let mut listed = crate::support::referrers::descriptor(&sbom);
+    listed["artifactType"] = "application/spdx+json".into();
+    let answer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [listed],
+    });
+    let faults = Faults {
+        canned: vec![(
+            format!("/v2/team/app/referrers/{}", app.digest),
+            "application/vnd.oci.image.index.v1+json".to_string(),
+            serde_json::to_vec(&answer).unwrap(),
+        )],
+        ..Faults::default()
+    };
+    let proxy = FaultProxy::start(&world.registry.host, faults);
+    let r = world.run_through(&proxy.host, "export", &["--airgap", "-o", "out", "-q"]);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let asked = format!("GET /v2/team/app/referrers/{}", app.digest);
+    assert!(
+        proxy.requests().iter().any(|q| q.starts_with(&asked)),
+        "{:?}",
+        proxy.requests()
+    );
+    let out = world.dir.join("out");
+    let entries = referrer_entries(&out);
+    let name = format!("{SOURCE}/team/app:{}", tag_of(&app.digest, None));
+    let entry = &entries[&name];
+    assert_eq!(
+        entry["annotations"]["dev.bundle.referrer.scheme"],
+        "referrers"
+    );
+    // The index made from the API's answer lists the SBOM, which is carried byte for byte.
+    let index: Value =
+        serde_json::from_slice(&blob(&out, entry["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], sbom.digest.as_str());
+    assert_eq!(
+        index["manifests"][0]["artifactType"],
+        "application/spdx+json"
+    );
+    assert_eq!(blob(&out, &sbom.digest), sbom.manifest);
+}
+
+#[test]
+fn upstream_signatures_are_checked_from_the_bundle_alone() {
+    let Some(world) = World::new(Variant::Plain, "upstream signatures", "", &[]) else {
+        return;
+    };
+    let (key, public) = signing_key(11);
+    let (_, other) = signing_key(12);
+    std::fs::write(world.dir.join("upstream.pub"), public).unwrap();
+    std::fs::write(world.dir.join("other.pub"), other).unwrap();
+    let reg = &world.registry;
+    let app = &world.pushed["team/app:v1"];
+    let multi = &world.pushed["team/multi:v2"];
+    let good = cosign_signature(&key, &format!("{SOURCE}/team/app"), &app.digest, false);
+    reg.push(
+        &format!("team/app:{}", tag_of(&app.digest, Some("sig"))),
+        &good,
+    );
+    let bad = cosign_signature(&key, &format!("{SOURCE}/team/multi"), &multi.digest, true);
+    reg.push(
+        &format!("team/multi:{}", tag_of(&multi.digest, Some("sig"))),
+        &bad,
+    );
+    let r = export(&world, "out", &[]);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+
+    // With upstream's key: the app verifies, the tampered signature is refused naming its image,
+    // the others are unsigned (listed, not refused).
+    let args = [
+        "verify",
+        "out",
+        "--signatures",
+        "--signature-key",
+        "upstream.pub",
+    ];
+    let r = bundle_env(&world.dir, &args, None, &[]);
+    crate::messages::snap("verify_upstream_signatures", &r);
+    let mut json = args.to_vec();
+    json.extend(["--format", "json"]);
+    let r = bundle_env(&world.dir, &json, None, &[]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let outcome = |image: &str| {
+        v["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["image"] == image)
+            .map(|s| s["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        outcome(&format!("{SOURCE}/team/app:v1")).as_deref(),
+        Some("verified")
+    );
+    assert_eq!(
+        outcome(&format!("{SOURCE}/team/multi:v2")).as_deref(),
+        Some("failed")
+    );
+    assert_eq!(
+        outcome(&format!("{SOURCE}/legacy/tool:1.0")).as_deref(),
+        Some("unsigned")
+    );
+
+    // Another identity (key): the app's signature is refused too, naming the image.
+    let r = bundle_env(
+        &world.dir,
+        &[
+            "verify",
+            "out",
+            "--signatures",
+            "--signature-key",
+            "other.pub",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("{SOURCE}/team/app:v1: no valid signature")),
+        "{}",
+        r.stdout
+    );
 }

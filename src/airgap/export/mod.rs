@@ -284,7 +284,10 @@ pub fn export(
         progress,
     );
     let found = match options.referrers {
-        true => referrers::discover(runner, &layout, &manifests.planned, progress),
+        true => {
+            let jobs = referrers::jobs(&manifests.planned, &lock, registries);
+            referrers::discover(runner, &layout, jobs, progress)
+        }
         false => referrers::Discovered::default(),
     };
     let mut jobs = plan::blob_jobs(&manifests.planned);
@@ -439,7 +442,14 @@ fn check_written(summary: &Summary, options: &ExportOptions, hashed: plan::Hashe
         .as_ref()
         .map_or(options.output.as_path(), |(p, _)| p.as_path());
     let key = options.sign.as_ref().map(PrivateKey::public);
-    match super::verify::verify_with(written, &VerifyOptions { rehash, key }) {
+    match super::verify::verify_with(
+        written,
+        &VerifyOptions {
+            rehash,
+            key,
+            signature_keys: None,
+        },
+    ) {
         Ok(r) if r.problems.is_empty() => Verified::Sound {
             blobs: r.blobs,
             trusted: r.trusted,

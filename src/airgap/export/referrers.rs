@@ -16,6 +16,7 @@
 //! A referrer that was listed or tagged but cannot be fetched fails the image: nothing is dropped
 //! silently.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::plan::{BlobJob, Image, Planned};
@@ -25,9 +26,10 @@ use crate::airgap::format::{
     REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION, ReferrerScheme, referrers_tag,
 };
 use crate::jobs::{Flow, Runner};
+use crate::lock::Lock;
 use crate::oci::media_types::{OCI_INDEX, is_index};
 use crate::oci::wire::{Descriptor, Index, Manifest, to_json};
-use crate::oci::{Layout, Pulled, Source};
+use crate::oci::{Layout, Pulled, Registries, Source};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress};
 use crate::types::Digest;
 
@@ -100,7 +102,7 @@ impl Discovered {
     /// each image whose discovery failed).
     pub(super) fn settle(
         self,
-        failed_blobs: &std::collections::BTreeMap<Digest, Arc<Cause>>,
+        failed_blobs: &BTreeMap<Digest, Arc<Cause>>,
     ) -> (Vec<Found>, Vec<ImageFailure>) {
         let mut failures = self.failures;
         let mut ok = Vec::new();
@@ -122,32 +124,84 @@ impl Discovered {
     }
 }
 
-/// Finds and stores the referrers of every planned image ([`Phase::Referrers`]).
-pub(super) fn discover(
-    runner: &Runner,
-    layout: &Arc<Layout>,
-    planned: &[Planned],
-    progress: &dyn Progress,
-) -> Discovered {
-    let report = PhaseReport::start(progress, Phase::Referrers, planned.len(), 0);
-    let mut out = Discovered::default();
-    let jobs: Vec<(Image, Source, Vec<Digest>)> = planned
+/// An image or OCI chart whose referrers are looked for: where from, and its subjects.
+pub(super) struct Job {
+    image: Image,
+    source: Result<Source, String>,
+    subjects: Vec<Digest>,
+}
+
+/// The jobs: every planned image (its top manifest unless filtered, and its platform manifests),
+/// then every chart of `lock` pulled from an OCI registry (its manifest), each once.
+pub(super) fn jobs(planned: &[Planned], lock: &Lock, registries: &Registries) -> Vec<Job> {
+    let mut jobs: Vec<Job> = planned
         .iter()
         .map(|p| {
             let mut subjects = p.children.clone();
             if p.original.is_none() {
                 subjects.insert(0, p.digest.clone());
             }
-            (p.image.clone(), p.source.clone(), subjects)
+            let (image, source) = (p.image.clone(), Ok(p.source.clone()));
+            Job {
+                image,
+                source,
+                subjects,
+            }
         })
         .collect();
+    let mut charts: BTreeMap<String, Job> = BTreeMap::new();
+    for c in &lock.components {
+        for ch in c.charts.iter().filter(|ch| ch.chart.is_oci()) {
+            let Some(digest) = &ch.digest else { continue };
+            let reference = ch.chart.reference();
+            if let Some(job) = charts.get_mut(&reference.to_string()) {
+                job.image.components.push(c.name.clone());
+                continue;
+            }
+            let image = Image {
+                reference: reference.clone(),
+                components: vec![c.name.clone()],
+                digest: digest.clone(),
+            };
+            let source = registries.source(reference).map_err(|e| e.to_string());
+            let subjects = vec![digest.clone()];
+            charts.insert(
+                reference.to_string(),
+                Job {
+                    image,
+                    source,
+                    subjects,
+                },
+            );
+        }
+    }
+    jobs.extend(charts.into_values());
+    jobs
+}
+
+/// Finds and stores the referrers of every image and OCI chart ([`Phase::Referrers`]).
+pub(super) fn discover(
+    runner: &Runner,
+    layout: &Arc<Layout>,
+    jobs: Vec<Job>,
+    progress: &dyn Progress,
+) -> Discovered {
+    let report = PhaseReport::start(progress, Phase::Referrers, jobs.len(), 0);
+    let mut out = Discovered::default();
     runner.run(
         jobs,
-        |(image, source, subjects)| {
+        |Job {
+             image,
+             source,
+             subjects,
+         }| {
             report.started(&image.reference.to_string(), None);
             let layout = layout.clone();
             async move {
-                let result = of_image(&source, &layout, &image, &subjects).await;
+                let result = match source {
+                    Ok(source) => of_image(&source, &layout, &image, &subjects).await,
+                    Err(e) => Err(Cause::Referrer(e)),
+                };
                 (image, result)
             }
         },

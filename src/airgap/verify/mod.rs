@@ -10,6 +10,7 @@
 //! index and manifest. The format is described in `airgap/FORMAT.md`.
 
 mod check;
+pub mod signatures;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -64,6 +65,8 @@ pub struct Report {
     pub signed: Option<Signed>,
     /// Whether that signature was checked with a key and holds.
     pub signature_checked: bool,
+    /// Upstream's signatures per image (`--signatures`).
+    pub signatures: Option<Vec<signatures::ImageSignatures>>,
 }
 
 impl Report {
@@ -125,6 +128,9 @@ pub struct VerifyOptions {
     /// Check the bundle's signature with this key (`--key`): an unsigned bundle, or one whose
     /// signature does not verify with it, is a problem.
     pub key: Option<PublicKey>,
+    /// Check upstream's cosign signatures of every image with these keys (`--signatures`); `None`:
+    /// not checked.
+    pub signature_keys: Option<Vec<PublicKey>>,
 }
 
 /// Which blobs [`verify_with`] rehashes.
@@ -168,12 +174,21 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
         let mut report = check(&scan);
         report.trusted = not_read;
         check_signature(&scan, options.key.as_ref(), &mut report);
+        upstream_signatures(&scan, options, &mut report);
         return Ok(report);
     }
     let scan = scan::scan(path)?;
     let mut report = check(&scan);
     check_signature(&scan, options.key.as_ref(), &mut report);
+    upstream_signatures(&scan, options, &mut report);
     Ok(report)
+}
+
+/// Upstream's signatures of the images, when asked for.
+fn upstream_signatures(scan: &Scan, options: &VerifyOptions, report: &mut Report) {
+    if let Some(keys) = &options.signature_keys {
+        report.signatures = Some(signatures::check(scan, keys, report));
+    }
 }
 
 /// The bundle's signature: what it claims (no key), or checked with `key` (an unsigned bundle, or
@@ -377,6 +392,7 @@ mod tests {
         let trusting = VerifyOptions {
             rehash: Rehash::AllBut(BTreeSet::from([digest.clone()])),
             key: None,
+            signature_keys: None,
         };
         let fast = verify_with(&root, &trusting).unwrap();
         assert!(!misnamed(&fast), "{:?}", fast.warnings);

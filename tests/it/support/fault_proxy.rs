@@ -41,6 +41,10 @@ pub struct Faults {
     pub reset_download_after: usize,
     /// Apply `fail_first` and `stall_first` only to requests whose `METHOD PATH` contains this.
     pub matching: Option<String>,
+    /// Answer `GET`s whose path contains the first string with `200`, this content type and body,
+    /// instead of forwarding them: an endpoint the registry behind lacks (the OCI 1.1 referrers API
+    /// in front of distribution 2.8).
+    pub canned: Vec<(String, String, Vec<u8>)>,
 }
 
 struct State {
@@ -208,6 +212,20 @@ fn handle(state: &State, client: TcpStream) -> std::io::Result<()> {
         }
         answer.push_str("\r\n");
         client.write_all(answer.as_bytes())?;
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    if let Some((_, media_type, body)) = faults
+        .canned
+        .iter()
+        .find(|(m, _, _)| method == "GET" && path.contains(m.as_str()))
+    {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        client.write_all(head.as_bytes())?;
+        client.write_all(body)?;
         let _ = client.shutdown(Shutdown::Both);
         return Ok(());
     }

@@ -148,3 +148,42 @@ pub fn tag_of(digest: &str, suffix: Option<&str>) -> String {
         None => base,
     }
 }
+
+/// A cosign signature (tag scheme) of `digest` as `cosign sign --key` makes it: the simple-signing
+/// payload for `reference` at `digest`, signed with `key` (ECDSA P-256, SHA-256, ASN.1 DER, base64).
+/// With `tampered`, the stored payload is not the one signed.
+pub fn cosign_signature(
+    key: &p256::ecdsa::SigningKey,
+    reference: &str,
+    digest: &str,
+    tampered: bool,
+) -> Image {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer as _;
+    let payload = simple_signing_payload(reference, digest);
+    let signed = if tampered {
+        simple_signing_payload(&format!("{reference}-other"), digest)
+    } else {
+        payload.clone()
+    };
+    let signature: p256::ecdsa::Signature = key.sign(&signed);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes());
+    cosign_manifest(&[(
+        SIMPLE_SIGNING,
+        payload,
+        serde_json::json!({ SIGNATURE_ANNOTATION: b64 }),
+    )])
+}
+
+/// A P-256 signing key from a fixed seed, and its public key as PEM (`cosign.pub`'s form).
+pub fn signing_key(seed: u8) -> (p256::ecdsa::SigningKey, String) {
+    use p256::pkcs8::{EncodePublicKey as _, LineEnding};
+    let mut bytes = [seed; 32];
+    bytes[0] = 1;
+    let key = p256::ecdsa::SigningKey::from_slice(&bytes).unwrap();
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    (key, public)
+}
