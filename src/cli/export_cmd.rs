@@ -57,6 +57,19 @@ pub(crate) struct ExportArgs {
     /// `bundle verify --key PUB` and `bundle mirror --require-signature --key PUB` check it.
     #[arg(long = "sign-key", value_name = "KEY")]
     sign_key: Option<std::path::PathBuf>,
+    /// Check upstream's cosign signatures of the images carried (their `.sig` referrers) with the
+    /// --signature-key keys: an image whose signatures do not hold fails the export, naming it;
+    /// unsigned images are listed by `bundle verify --signatures`, not refused.
+    #[arg(long = "verify-signatures", requires = "signature_keys")]
+    verify_signatures: bool,
+    /// A public key upstream signs images with (PEM `PUBLIC KEY`, ECDSA P-256, as cosign.pub);
+    /// repeatable; with --verify-signatures.
+    #[arg(
+        long = "signature-key",
+        value_name = "PUB",
+        requires = "verify_signatures"
+    )]
+    signature_keys: Vec<std::path::PathBuf>,
     /// Output format of the summary (standard output).
     #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
     format: ExportFormat,
@@ -262,7 +275,16 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
     check_output(&args.output)?;
-    // The key is read before anything is fetched: a wrong key or password fails at once.
+    // Keys are read before anything is fetched: a wrong key or password fails at once.
+    let signature_keys = match args.verify_signatures {
+        true => Some(
+            args.signature_keys
+                .iter()
+                .map(|p| super::signing::public_key(p))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        false => None,
+    };
     let sign = args
         .sign_key
         .as_deref()
@@ -277,6 +299,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         cache_dir: args.artifacts.cache.dir()?,
         referrers: !args.no_referrers,
         sign,
+        signature_keys,
     };
     if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
         return Err(Failure::usage(format!(

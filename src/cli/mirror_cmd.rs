@@ -162,9 +162,13 @@ fn print_summary(s: &Summary) {
         outln!("verified: {n} manifests and tags read back, every digest matches");
     }
     outln!(
-        "done: {} image(s){} in {} repositories of {} in {:.1} s",
+        "done: {} image(s){}{} in {} repositories of {} in {:.1} s",
         s.images,
         upstream_text(s.charts, s.release_manifests),
+        match s.referrers {
+            0 => String::new(),
+            n => format!(", {n} referrers entr{}", if n == 1 { "y" } else { "ies" }),
+        },
         s.repositories,
         s.target,
         s.seconds
@@ -198,6 +202,7 @@ fn summary_fields(s: &Summary) -> serde_json::Value {
         "images": s.images,
         "charts": s.charts,
         "release_manifests": s.release_manifests,
+        "referrers": s.referrers,
         "project_created": s.project_created,
         "blobs": {"pushed": s.blobs_pushed, "mounted": s.blobs_mounted, "skipped": s.blobs_skipped},
         "manifests": {"pushed": s.manifests_pushed, "skipped": s.manifests_skipped},

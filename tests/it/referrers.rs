@@ -203,6 +203,11 @@ fn referrers_are_carried_byte_for_byte_listed_verified_and_mirrored() {
         &[],
     );
     assert_eq!(r.code, 0, "mirror: {}", r.stderr);
+    assert!(
+        r.stdout.contains(", 3 referrers entries in "),
+        "{}",
+        r.stdout
+    );
     for (name, image, _, _) in &expected {
         let path = format!("site/{name}");
         if let Some(d) = target.skopeo_digest(&path) {
@@ -357,6 +362,20 @@ fn upstream_signatures_are_checked_from_the_bundle_alone() {
     assert_eq!(
         outcome(&format!("{SOURCE}/legacy/tool:1.0")).as_deref(),
         Some("unsigned")
+    );
+
+    // export --verify-signatures checks them online, before the bundle is called good.
+    let r = export(
+        &world,
+        "checked",
+        &["--verify-signatures", "--signature-key", "upstream.pub"],
+    );
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("{SOURCE}/team/multi:v2: no valid signature")),
+        "{}",
+        r.stderr
     );
 
     // Another identity (key): the app's signature is refused too, naming the image.

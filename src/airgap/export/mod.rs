@@ -58,7 +58,7 @@ use std::time::Instant;
 
 use super::format::{Form, work_dir};
 use super::pack::{self, Compression, PackError};
-use super::signing::PrivateKey;
+use super::signing::{PrivateKey, PublicKey};
 use super::verify::{Problem, Rehash, VerifyOptions};
 use crate::catalog::Catalog;
 use crate::jobs::Runner;
@@ -91,6 +91,9 @@ pub struct ExportOptions {
     pub referrers: bool,
     /// Sign the bundle's `index.json` with this key (`--sign-key`).
     pub sign: Option<PrivateKey>,
+    /// Check upstream's cosign signatures of every image with these keys when the bundle is checked
+    /// at the end (`--verify-signatures`): a signature that does not hold fails the export.
+    pub signature_keys: Option<Vec<PublicKey>>,
 }
 
 /// What a delta leaves to its base.
@@ -447,7 +450,7 @@ fn check_written(summary: &Summary, options: &ExportOptions, hashed: plan::Hashe
         &VerifyOptions {
             rehash,
             key,
-            signature_keys: None,
+            signature_keys: options.signature_keys.clone(),
         },
     ) {
         Ok(r) if r.problems.is_empty() => Verified::Sound {

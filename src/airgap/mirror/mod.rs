@@ -93,6 +93,8 @@ pub struct Summary {
     pub charts: usize,
     /// Release manifests artifacts (one per component version).
     pub release_manifests: usize,
+    /// Referrers entries (signatures, attestations, SBOMs: a referrers index or a cosign tag each).
+    pub referrers: usize,
     /// Blobs uploaded.
     pub blobs_pushed: usize,
     /// Blobs already there.
@@ -284,6 +286,7 @@ pub fn mirror(
         images: plan.count(EntryKind::Image),
         charts: plan.count(EntryKind::Chart),
         release_manifests: plan.count(EntryKind::ReleaseManifests),
+        referrers: plan.count(EntryKind::Referrers),
         seconds: 0.0,
         ..Summary::default()
     };
