@@ -163,6 +163,7 @@ pub fn verify_reporting(
     let scan = scan::scan_reporting(path, progress)?;
     let mut report = check(&scan);
     check_signature(&scan, options.key.as_ref(), &mut report);
+    upstream_signatures(&scan, options, &mut report);
     Ok(report)
 }
 
