@@ -54,7 +54,10 @@ impl Source {
     /// The referrers of `subject` as the registry's OCI 1.1 referrers API lists them (descriptors
     /// with their `artifactType` and annotations). A registry without the API answers 404 there;
     /// the referrers tag schema (`sha256-<hex>`) is then read instead, as the distribution spec
-    /// says; no referrers at all is an empty list. Retried.
+    /// says; no referrers at all is an empty list. Some registries without the API answer another
+    /// client error (400, 405…) or an error code instead of 404: that too is "no API", an empty
+    /// list (the caller reads the tag schema itself). Retried when the registry is unreachable or
+    /// busy.
     pub async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, PullError> {
         self.retried(|| self.referrers_once(subject)).await
     }
@@ -80,8 +83,10 @@ impl Source {
             Ok(i) => i,
             Err(OciDistributionError::ImageManifestNotFoundError(_)) => return Ok(Vec::new()),
             Err(e) => match classify(e, host, &fetched) {
-                ResolveError::NotFound { .. } => return Ok(Vec::new()),
-                e => return Err(PullError::Registry(e)),
+                e @ (ResolveError::Unreachable { .. } | ResolveError::Unavailable { .. }) => {
+                    return Err(PullError::Registry(e));
+                }
+                _ => return Ok(Vec::new()),
             },
         };
         index
