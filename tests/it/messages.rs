@@ -19,6 +19,9 @@ fn transcript(r: &Run) -> String {
         r.code, r.stdout, r.stderr
     );
     let rules: &[(&str, &str)] = &[
+        // A heartbeat line ("PHASE: where (N s)") comes only when a phase runs longer than the
+        // progress interval: on a slow machine, never part of the message itself.
+        (r"(?m)^[^\n]*\(\d+ s\)\n", ""),
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
         (r"/[^\s:`']*/bundle-it-[A-Za-z0-9]+", "[TMP]"),
         (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
