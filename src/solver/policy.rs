@@ -176,12 +176,23 @@ fn solution(
             },
         })
         .collect();
+    solution_of(catalog, fixed, steps, 0)
+}
+
+/// The solution an assignment (`fixed`: per component the index of its version, if any) stands for,
+/// with the steps that led to it.
+fn solution_of(
+    catalog: &Catalog,
+    fixed: &[Option<usize>],
+    steps: Vec<Step>,
+    solver_runs: usize,
+) -> Solution {
     let components: Vec<Chosen> = fixed
         .iter()
         .enumerate()
         .filter_map(|(i, v)| {
             v.map(|v| Chosen {
-                name: name(i),
+                name: catalog.components[i].name.clone(),
                 version: catalog.components[i].versions[v].version.clone(),
             })
         })
@@ -195,7 +206,7 @@ fn solution(
         kubernetes,
         components,
         steps,
-        solver_runs: 0,
+        solver_runs,
     }
 }
 
@@ -288,28 +299,12 @@ pub fn solve_by_checks(
             break;
         }
     }
-    let components: Vec<Chosen> = state
-        .fixed
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| {
-            v.map(|v| Chosen {
-                name: catalog.components[i].name.clone(),
-                version: catalog.components[i].versions[v].version.clone(),
-            })
-        })
-        .collect();
-    let kubernetes = components
-        .iter()
-        .find(|c| c.name == KUBERNETES)
-        .map(|c| c.version.clone())
-        .unwrap_or_else(|| Version::new(0, 0, 0));
-    Ok(Solution {
-        kubernetes,
-        components,
-        steps: state.steps,
-        solver_runs: oracle.calls(),
-    })
+    Ok(solution_of(
+        catalog,
+        &state.fixed,
+        state.steps,
+        oracle.calls(),
+    ))
 }
 
 struct Settle<'a, 'c> {
