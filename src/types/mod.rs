@@ -1,5 +1,6 @@
 //! Validated value types shared by every layer, parsed once where data enters: versions, ranges,
-//! dates, content digests, image references, chart coordinates, registry prefixes, wanted components.
+//! dates, content digests, image references, chart coordinates, registry prefixes, wanted components, declared
+//! signers.
 
 mod chart_ref;
 mod date;
@@ -7,6 +8,7 @@ mod digest;
 pub mod grammar;
 mod image_ref;
 mod registry_prefix;
+mod signing;
 mod version;
 mod with_spec;
 mod yaml_error;
@@ -17,6 +19,7 @@ pub use digest::{Algorithm, Digest, DigestError, Sha256Hasher};
 pub use grammar::ReferenceError;
 pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, normalize_registry};
 pub use registry_prefix::{RegistryPrefix, RegistryPrefixError};
+pub use signing::{Identity, PublicKeySource, SignedArtifacts, Signer, SigningPolicy};
 pub use version::{Version, VersionError, VersionReq};
 pub use with_spec::{WithSpec, WithSpecError};
 pub use yaml_error::yaml_error;

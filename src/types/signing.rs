@@ -1,0 +1,100 @@
+//! How upstream signs a component's artifacts (issue 18 item 3): the declared signers that the catalog
+//! carries per component and version range, resolved for one locked version. The catalog parses them
+//! (`signing:` in a component file, catalog/FORMAT.md); `pin`/`export --verify-signatures` check the
+//! carried signatures against them; the bundle stores them (with the trust root) so that
+//! `verify --signatures` repeats the check offline.
+
+use serde::{Deserialize, Serialize};
+
+use super::Digest;
+
+/// The signers upstream declares for one version of one component, with where that is documented.
+/// A signature that verifies with ANY of `signers` satisfies the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningPolicy {
+    /// The catalog component.
+    pub component: String,
+    /// The component's version this policy was resolved for.
+    pub version: String,
+    /// Which artifacts upstream signs this way.
+    pub artifacts: SignedArtifacts,
+    /// Any one of these is enough.
+    pub signers: Vec<Signer>,
+    /// Where upstream documents it (the catalog's machine-checkable source form).
+    pub source: String,
+}
+
+/// Which of a component's artifacts the policy covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignedArtifacts {
+    /// The container images only.
+    Images,
+    /// The OCI Helm charts only.
+    Charts,
+    /// Images and OCI charts.
+    ImagesAndCharts,
+}
+
+impl SignedArtifacts {
+    /// Whether images are covered.
+    pub fn images(self) -> bool {
+        matches!(
+            self,
+            SignedArtifacts::Images | SignedArtifacts::ImagesAndCharts
+        )
+    }
+
+    /// Whether OCI charts are covered.
+    pub fn charts(self) -> bool {
+        matches!(
+            self,
+            SignedArtifacts::Charts | SignedArtifacts::ImagesAndCharts
+        )
+    }
+}
+
+/// One way upstream signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Signer {
+    /// Sigstore keyless: a Fulcio certificate whose subject matches `identity`, issued for a token of
+    /// `issuer`, with the signature's transparency-log entry.
+    Keyless {
+        /// The certificate identity (SAN), exactly or as a pattern.
+        identity: Identity,
+        /// The OIDC issuer (Fulcio's issuer extension), exactly.
+        issuer: String,
+    },
+    /// A long-lived public key.
+    Key {
+        /// Where the key comes from.
+        key: PublicKeySource,
+    },
+}
+
+/// A keyless certificate identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Identity {
+    /// Must equal the certificate's identity (`cosign --certificate-identity`).
+    Exact(String),
+    /// A regular expression the whole identity must match (`cosign --certificate-identity-regexp`).
+    Pattern(String),
+}
+
+/// A public key as the catalog declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PublicKeySource {
+    /// The PEM text itself.
+    Pem(String),
+    /// A URL upstream publishes the PEM at, with the sha256 of its bytes (checked when fetched).
+    Url {
+        /// Where to fetch it.
+        url: String,
+        /// The sha256 of the PEM file's bytes.
+        sha256: Digest,
+    },
+}
