@@ -63,6 +63,7 @@ fn component(name: String, versions: Vec<Release>) -> Component {
         notes: vec![],
         support_policy: None,
         upgrade: Default::default(),
+        signing: vec![],
         versions,
         file: String::new(),
     }

@@ -62,6 +62,7 @@ pub(super) fn component(
         .upgrade
         .map(|u| super::upgrade::upgrade(ctx, &name, u, diags))
         .unwrap_or_default();
+    let signing = super::signing::declarations(ctx, f.signing, diags);
     let mut versions = Vec::new();
     for v in f.versions {
         if let Some(r) = release(ctx, &name, v, diags) {
@@ -87,6 +88,7 @@ pub(super) fn component(
             .collect(),
         support_policy,
         upgrade,
+        signing,
         versions,
         file: path.to_string(),
     })

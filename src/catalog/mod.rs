@@ -14,6 +14,7 @@ pub mod lint;
 mod load;
 mod parse;
 mod platform;
+mod signing;
 mod upgrade;
 mod wire;
 
@@ -27,6 +28,7 @@ pub use facts::{
 };
 pub use load::SourceFile;
 pub use platform::PlatformSpec;
+pub use signing::{SigningDeclaration, identity_pattern};
 pub use upgrade::{
     PartSkew, Phase, RunsOn, SkewPart, Upgrade, UpgradeRule, UpgradeRuleKind, VersionSkew,
     same_line,
@@ -81,6 +83,8 @@ pub struct Component {
     pub support_policy: Option<SupportPolicy>,
     /// How upstream says it is upgraded (empty when upstream publishes no rule).
     pub upgrade: Upgrade,
+    /// How upstream signs its artifacts, per version range (empty: upstream declares nothing).
+    pub signing: Vec<SigningDeclaration>,
     /// Its versions, oldest first.
     pub versions: Vec<Release>,
     /// The file it was read from.

@@ -49,7 +49,70 @@ pub struct ComponentFile {
     pub support_policy: Option<Spanned<SupportPolicyWire>>,
     #[serde(default)]
     pub upgrade: Option<Spanned<UpgradeWire>>,
+    /// How upstream signs its artifacts, per version range (issue 18 item 3).
+    #[serde(default)]
+    pub signing: Vec<SigningWire>,
     pub versions: Vec<VersionWire>,
+}
+
+/// One `signing:` entry: a version range, the artifacts it covers, exactly one of `keyless`, `key`
+/// and `anyOf`, with its source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SigningWire {
+    pub versions: Spanned<String>,
+    pub artifacts: Spanned<SignedArtifactsWire>,
+    #[serde(default)]
+    pub keyless: Option<Spanned<KeylessWire>>,
+    #[serde(default)]
+    pub key: Option<Spanned<KeyWire>>,
+    #[serde(default)]
+    pub any_of: Option<Spanned<Vec<SignerWire>>>,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `images | charts | imagesAndCharts`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignedArtifactsWire {
+    Images,
+    Charts,
+    ImagesAndCharts,
+}
+
+/// One item of `anyOf`: exactly one of `keyless` and `key`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignerWire {
+    #[serde(default)]
+    pub keyless: Option<Spanned<KeylessWire>>,
+    #[serde(default)]
+    pub key: Option<Spanned<KeyWire>>,
+}
+
+/// `keyless: {identity | identityPattern, issuer}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeylessWire {
+    #[serde(default)]
+    pub identity: Option<Spanned<String>>,
+    #[serde(default)]
+    pub identity_pattern: Option<Spanned<String>>,
+    pub issuer: Spanned<String>,
+}
+
+/// `key: {pem}` or `key: {url, sha256}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeyWire {
+    #[serde(default)]
+    pub pem: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
 }
 
 /// `upgrade: {rules, versionSkew}`: upstream's published upgrade rules.

@@ -5,7 +5,9 @@ use serde_json::json;
 use super::format::short_digest;
 use super::table::render;
 use super::{CheckFormat, Failure, ListFormat, ShowFormat};
-use crate::catalog::{Catalog, Component, KubernetesRelation, Release, lint, suggest};
+use crate::catalog::{
+    Catalog, Component, KubernetesRelation, Release, SigningDeclaration, lint, suggest,
+};
 use crate::solver::lint_satisfiable;
 use crate::types::Date;
 
@@ -30,6 +32,18 @@ fn kubernetes_json(k: &KubernetesRelation) -> serde_json::Value {
         }
         KubernetesRelation::Itself | KubernetesRelation::Unstated => json!({"status": k.kind()}),
     }
+}
+
+/// One `signing:` declaration, with the catalog's versions it holds for.
+fn signing_json(c: &Component, d: &SigningDeclaration) -> serde_json::Value {
+    json!({
+        "versions": d.versions.as_str(),
+        "artifacts": d.artifacts,
+        "signers": d.signers,
+        "source": d.source,
+        "note": d.note,
+        "appliesTo": c.versions.iter().filter(|r| d.versions.matches(&r.version)).map(|r| r.version.to_string()).collect::<Vec<_>>(),
+    })
 }
 
 /// The catalog's `checked` date and its age on `as_of`, for JSON output.
@@ -271,6 +285,7 @@ pub(super) fn show(
                 "supportPolicy": c.support_policy.as_ref().map(|p| json!({
                     "endOfLife": format!("N+{}", p.end_of_life_after), "source": p.source, "note": p.note,
                 })),
+                "signing": c.signing.iter().map(|d| signing_json(c, d)).collect::<Vec<_>>(),
                 "versions": c.versions.iter().map(|r| json!({
                     "version": r.version.to_string(),
                     "lifecycle": lifecycle_json(r),

@@ -4,6 +4,7 @@
 mod artifacts;
 mod catalog;
 mod catalog_facts;
+mod catalog_signing;
 mod charts;
 mod containerd;
 mod delta;

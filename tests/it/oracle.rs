@@ -143,6 +143,7 @@ fn catalog(rng: &mut Rng) -> Catalog {
             notes: vec![],
             support_policy: None,
             upgrade: Default::default(),
+            signing: vec![],
             versions,
             file: format!("components/{name}.yaml"),
         });

@@ -78,6 +78,7 @@ pub fn check(catalog: &Catalog) -> Vec<Diagnostic> {
             facts::tagged(comp, r, &who, &mut all);
         }
         facts::policy(comp, &mut all);
+        all.problems.extend(super::signing::lint(comp));
         all.problems.extend(sources::component(comp));
     }
     let mut problems = all.problems;

@@ -23,6 +23,9 @@ pub fn sourced_facts(comp: &Component) -> Vec<(u32, String, &str)> {
     if let Some(s) = &comp.upgrade.skew {
         out.push((s.line, "versionSkew".to_string(), &s.source));
     }
+    for d in &comp.signing {
+        out.push((d.line, format!("signing {}", d.versions), &d.source));
+    }
     for r in &comp.versions {
         let v = &r.version;
         if let Some(s) = &r.lifecycle.source {
