@@ -439,7 +439,11 @@ mod tests {
         assert!(overlap(&req("~1.4.0"), &req("=1.4.7")));
         assert!(overlap(&req("^1.2.0"), &req(">=1.9.0, <2.1.0")));
         assert!(!overlap(&req("<1.5.0"), &req(">=1.5.0")));
-        assert!(!overlap(&req(">1.4.9"), &req("<1.5.0")));
+        assert!(!overlap(&req(">1.4.9"), &req("<1.4.10")));
+        assert!(
+            overlap(&req(">1.4.9"), &req("<1.5.0")),
+            "1.4.10 lies in both"
+        );
         assert!(!overlap(&req("~1.4.0"), &req(">=1.5.0")));
         assert!(!overlap(&req("^1.2.0"), &req(">=2.0.0")));
         assert!(!overlap(&req("=1.4.7"), &req("=1.4.8")));
