@@ -9,6 +9,7 @@ use crate::catalog::{Catalog, Component, KUBERNETES, Release};
 use crate::types::{Date, Version};
 
 use super::exclusions::{UNTESTED_REASON, request_exclusions};
+use super::minimal::minimal_core;
 use super::request::{Request, RequestItem, need_for};
 use super::sat::{Need, Oracle, Query, Set};
 
@@ -60,13 +61,11 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
     // addition.
     let lax_fails = relaxable && !lax.feasible(&request.query(catalog));
     let oracle = if lax_fails { &lax } else { &strict };
-    let fails = |items: &[RequestItem]| !oracle.feasible(&Request::query_for(catalog, items));
-
     let items = request.items();
-    let core = if fails(&[]) {
+    let core = if !oracle.feasible(&Request::query_for(catalog, &[])) {
         Vec::new()
     } else {
-        quick_xplain(&fails, &[], false, &items)
+        minimal_core(oracle, &items)
     };
     let solver_report = oracle
         .check_with_report(&Request::query_for(catalog, &core))
@@ -426,31 +425,6 @@ fn merge(facts: Vec<FactLine>) -> Vec<FactLine> {
             f
         })
         .collect()
-}
-
-/// A minimal conflicting subset of `items` given `background` (Junker's QuickXplain): dropping any
-/// one item of the result makes the conflict go away. It needs O(k·log n) solver runs for a core
-/// of k items out of n, where dropping items one at a time needs n.
-fn quick_xplain(
-    fails: &dyn Fn(&[RequestItem]) -> bool,
-    background: &[RequestItem],
-    background_changed: bool,
-    items: &[RequestItem],
-) -> Vec<RequestItem> {
-    if background_changed && fails(background) {
-        return Vec::new();
-    }
-    if items.len() <= 1 {
-        return items.to_vec();
-    }
-    let (first, second) = items.split_at(items.len() / 2);
-    let with_first: Vec<RequestItem> = background.iter().chain(first).cloned().collect();
-    let d2 = quick_xplain(fails, &with_first, !first.is_empty(), second);
-    let with_d2: Vec<RequestItem> = background.iter().chain(&d2).cloned().collect();
-    let d1 = quick_xplain(fails, &with_d2, !d2.is_empty(), first);
-    // keep the request's order
-    let keep: Vec<RequestItem> = d1.into_iter().chain(d2).collect();
-    items.iter().filter(|i| keep.contains(i)).cloned().collect()
 }
 
 /// Why each version of component `ci` (in `set`) fails beside `rest`.

@@ -17,9 +17,11 @@
 mod compile;
 mod exclusions;
 mod explain;
+mod minimal;
 mod policy;
 mod propagate;
 mod query;
+mod refute;
 mod request;
 pub mod sat;
 mod search;

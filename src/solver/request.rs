@@ -173,27 +173,44 @@ impl Request {
 
     /// The solver query for a subset of the items (Kubernetes itself is always required).
     pub(crate) fn query_for(catalog: &Catalog, items: &[RequestItem]) -> Query {
+        Self::query_tagged(catalog, items).0
+    }
+
+    /// The solver query for a subset of the items, and which item each of its needs, then each
+    /// of its limits, comes from (`None`: Kubernetes itself, always required).
+    pub(crate) fn query_tagged(
+        catalog: &Catalog,
+        items: &[RequestItem],
+    ) -> (Query, Vec<Option<usize>>) {
         let mut q = Query::default();
+        let (mut need_tags, mut limit_tags) = (Vec::new(), Vec::new());
         let k8s = catalog.component_index(KUBERNETES);
         if let Some(k) = k8s {
             q.needs.push(Need::One(k, Set::Any));
+            need_tags.push(None);
         }
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
             match item {
                 RequestItem::Kubernetes(r) => {
                     if let Some(k) = k8s {
                         q.needs.push(Need::One(k, Set::Range(r.clone())));
+                        need_tags.push(Some(i));
                     }
                 }
-                RequestItem::With(w) => q.needs.push(need_for(catalog, w)),
+                RequestItem::With(w) => {
+                    q.needs.push(need_for(catalog, w));
+                    need_tags.push(Some(i));
+                }
                 RequestItem::Without(n) => {
-                    if let Some(i) = catalog.component_index(n) {
-                        q.limits.push((i, Set::Nothing));
+                    if let Some(c) = catalog.component_index(n) {
+                        q.limits.push((c, Set::Nothing));
+                        limit_tags.push(Some(i));
                     }
                 }
             }
         }
-        q
+        need_tags.extend(limit_tags);
+        (q, need_tags)
     }
 
     /// The solver query for the whole request.

@@ -156,6 +156,12 @@ impl<'c> Oracle<'c> {
         search(&self.compiled, d, &goal)
     }
 
+    /// Whether propagation alone refutes `q`, and if so from which of its restrictions: indices
+    /// into `q.needs`, then `q.needs.len() + j` for limit `j` (see [`super::refute`]).
+    pub(crate) fn refute(&self, q: &Query) -> Option<Vec<usize>> {
+        super::refute::refute(&self.compiled, &self.base, q)
+    }
+
     /// The name of capability `k` (an index of the compiled catalog, as [`Outcome`] gives it).
     pub(crate) fn capability_name(&self, k: usize) -> &str {
         &self.compiled.cap_names[k]
