@@ -338,10 +338,6 @@ pub(crate) mod bits {
         }
         changed
     }
-    /// `a |= b`.
-    pub fn or(a: &mut [u64], b: &[u64]) {
-        a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-    }
     /// Whether no bit is set.
     pub fn empty(s: &[u64]) -> bool {
         s.iter().all(|w| *w == 0)

@@ -13,25 +13,30 @@ use super::compile::{Compiled, bits};
 pub(crate) enum Why {
     /// Before the search (the query, exclusions, the first propagation): no decision.
     Root,
-    /// The decision at this depth.
-    Decision(u32),
+    /// The decision of the level it was removed at.
+    Decision,
     /// Edge `e`: this version of `from` allows nothing that is left of `to`.
     Facts(u32),
     /// Edge `e`: `from` must be present and no version of it that is left allows this bit of `to`.
     Allowed(u32),
     /// Capability `k`: this version requires it and none of its providers can be present.
     NoProvider(u32),
-    /// Learned nogood `i` of the search: every other decision in it holds.
-    Nogood(u32),
+    /// Learned clause `i` of the search: every other component it names is outside its set there.
+    Learned(u32),
 }
 
-/// Per domain bit (component `c`, bit `b` at `base[c] + b`): why it was last removed.
+/// Per domain bit (component `c`, bit `b` at `base[c] + b`): why it was last removed, and at
+/// which decision level (0: before any decision).
 #[derive(Debug)]
 pub(crate) struct Reasons {
     /// Per component: index of its bit 0.
     pub base: Vec<usize>,
     /// Per bit.
     pub why: Vec<Why>,
+    /// Per bit: the decision level it was removed at.
+    pub level: Vec<u32>,
+    /// The level that removals recorded now belong to.
+    pub now: u32,
 }
 
 impl Reasons {
@@ -46,12 +51,15 @@ impl Reasons {
         Reasons {
             base,
             why: vec![Why::Root; n],
+            level: vec![0; n],
+            now: 0,
         }
     }
 
-    /// Records why bit `b` of component `c` was removed.
+    /// Records why bit `b` of component `c` was removed (at the current level).
     pub fn set(&mut self, c: usize, b: usize, why: Why) {
         self.why[self.base[c] + b] = why;
+        self.level[self.base[c] + b] = self.now;
     }
 }
 
@@ -68,6 +76,10 @@ pub(crate) struct Queue {
     pub wiped: usize,
     /// When set, why each bit was removed (the search's conflict analysis).
     pub reasons: Option<Reasons>,
+    /// With `reasons`: the components scheduled since the last [`Queue::take_touched`] (the
+    /// search's learned clauses watch them).
+    touched: Vec<usize>,
+    is_touched: Vec<bool>,
 }
 
 impl Queue {
@@ -80,11 +92,17 @@ impl Queue {
             cascade,
             wiped: 0,
             reasons: None,
+            touched: Vec::new(),
+            is_touched: vec![false; n],
         }
     }
 
-    /// Schedules component `c`.
+    /// Schedules component `c` (its domain changed).
     pub fn push(&mut self, c: usize) {
+        if self.reasons.is_some() && !self.is_touched[c] {
+            self.is_touched[c] = true;
+            self.touched.push(c);
+        }
         if !self.queued[c] {
             self.queued[c] = true;
             self.items.push_back(c);
@@ -95,13 +113,30 @@ impl Queue {
     fn push_found(&mut self, c: usize) {
         if self.cascade {
             self.push(c);
+        } else if self.reasons.is_some() && !self.is_touched[c] {
+            self.is_touched[c] = true;
+            self.touched.push(c);
         }
+    }
+
+    /// Moves the components scheduled since the last call into `out` (cleared first).
+    pub fn take_touched(&mut self, out: &mut Vec<usize>) {
+        out.clear();
+        for &c in &self.touched {
+            self.is_touched[c] = false;
+        }
+        out.append(&mut self.touched);
     }
 
     fn pop(&mut self) -> Option<usize> {
         let c = self.items.pop_front()?;
         self.queued[c] = false;
         Some(c)
+    }
+
+    /// Drops every scheduled component (after a conflict found outside propagation).
+    pub fn clear_pending(&mut self) {
+        self.clear();
     }
 
     fn clear(&mut self) {

@@ -11,12 +11,16 @@
 //! satisfiability check gives. An exhausted search proves that nothing fits. A search that needs
 //! more than its budget of propagations gives up, and the caller falls back to `resolvo`.
 //!
-//! Dead ends jump back (conflict-directed backjumping): propagation records why it removed each
-//! version ([`Why`]); when every value of a variable fails, the decisions those reasons lead back
-//! to form a conflict set, and the search returns straight to the latest of them instead of
-//! trying every value of the decisions in between, none of which can help. Each conflict set is
-//! also kept as a nogood (those decisions cannot hold together): once all but one of its decisions
-//! hold, the last one is ruled out before it is tried, so the search never meets a conflict twice.
+//! Dead ends are learned from, as a CDCL SAT solver does over the domain bits (one boolean per
+//! version of a component, and one for "absent"): propagation records why it removed each bit and
+//! at which decision level ([`Why`]); a conflict's bits of the latest level are replaced by their
+//! reasons until only the bits that level's decision removed are left. The result is a clause
+//! over domain bits (one of them must stay possible) that the facts imply, so it prunes no
+//! platform: the search jumps back to the level where the clause rules out the failed value and
+//! goes on from there, and the clause, watched on two of its components, prunes every later
+//! branch where it applies. Decisions still follow policy order and preference, and a value is
+//! only ever removed when no platform within the decisions before it contains it, so the first
+//! complete assignment is still the policy's answer.
 
 use super::compile::{Compiled, bits};
 use super::propagate::{Queue, Reasons, Why, propagate};
@@ -65,36 +69,40 @@ enum Var {
     Cap(usize),
 }
 
-/// A decision as a nogood names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lit {
-    /// Component `.0` is settled at version index `.1`.
-    Is(usize, usize),
-    /// Component `.0` is present (chosen as a provider).
-    Present(usize),
+/// A learned clause: at least one of its domain bits is still possible. Its bits as runs
+/// `(component, word of the component's slice, mask)`, sorted by component.
+struct Clause {
+    lits: Vec<(u32, u32, u64)>,
+    /// The two components whose bits are watched (the same one twice for a clause over one).
+    watch: [u32; 2],
 }
 
-impl Lit {
-    fn comp(self) -> usize {
-        match self {
-            Lit::Is(c, _) | Lit::Present(c) => c,
-        }
-    }
-}
-
-/// Nogoods longer than this are not kept (they rarely prune, and cost a check each).
-const MAX_NOGOOD: usize = 48;
-
+/// One decision on the path: the variable and its value.
 struct Frame {
     var: Var,
-    values: Vec<usize>,
-    next: usize,
-    /// The value whose effects are applied, if any.
-    applied: Option<usize>,
-    /// The domains before this decision.
-    before: Vec<u64>,
-    /// The depths of the decisions that the failed values of this variable lead back to.
-    conf: Vec<u64>,
+    value: usize,
+}
+
+/// What the last propagation ran into.
+enum Conflict {
+    /// This component has no bit left.
+    Wiped(usize),
+    /// Every bit of this learned clause is gone.
+    Clause(usize),
+    /// Every one of these bits is gone, and a fact says one of them must stay.
+    Bits(Vec<(usize, usize)>),
+}
+
+/// Counters, printed to stderr when `BUNDLE_SOLVER_TRACE` is set.
+#[derive(Debug, Default)]
+struct Stats {
+    decisions: usize,
+    conflicts: usize,
+    learned: usize,
+    learned_bits: usize,
+    units: usize,
+    max_depth: usize,
+    jumped: usize,
 }
 
 struct State<'a, 'c> {
@@ -109,19 +117,22 @@ struct State<'a, 'c> {
     cap_rank: Vec<usize>,
     queue: Queue,
     propagations: usize,
-    /// Per component: the depth it was fixed at.
-    depth_of: Vec<usize>,
-    /// Conflict analysis: the bits still to explain, and which bits are done (by epoch).
+    /// The decisions on the path; decision `k` (from 1) is at level `k`.
+    frames: Vec<Frame>,
+    /// Per level below the current one: the domains at that level (before the next decision).
+    snaps: Vec<Vec<u64>>,
+    /// Learned clauses, and per component the clauses watching it.
+    clauses: Vec<Clause>,
+    watches: Vec<Vec<u32>>,
+    touched: Vec<usize>,
+    /// Conflict analysis: the bits still to explain, which are done (by epoch), and the clause
+    /// being built (bits per domain word, and the components it names).
     todo: Vec<(usize, usize)>,
     seen: Vec<u32>,
     epoch: u32,
-    /// Words of a set of depths.
-    depth_words: usize,
-    /// Learned nogoods, and per component the nogoods that name it.
-    nogoods: Vec<Vec<Lit>>,
-    occurs: Vec<Vec<u32>>,
-    /// The nogood that the last failed decision completed, if that was the failure.
-    violated: Option<usize>,
+    acc: Vec<u64>,
+    acc_comps: Vec<usize>,
+    stats: Stats,
 }
 
 /// Runs the search from domains `d` (already propagated for the query).
@@ -143,14 +154,17 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
         cap_rank,
         queue: Queue::new(cc.len(), true),
         propagations: 0,
-        depth_of: vec![0; cc.len()],
+        frames: Vec::new(),
+        snaps: Vec::new(),
+        clauses: Vec::new(),
+        watches: vec![Vec::new(); cc.len()],
+        touched: Vec::new(),
         todo: Vec::new(),
         seen: Vec::new(),
         epoch: 0,
-        depth_words: 0,
-        nogoods: Vec::new(),
-        occurs: vec![Vec::new(); cc.len()],
-        violated: None,
+        acc: vec![0; cc.total],
+        acc_comps: Vec::new(),
+        stats: Stats::default(),
     };
     let reasons = Reasons::new(cc);
     st.seen = vec![0; reasons.why.len()];
@@ -161,337 +175,407 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
             Need::AnyOf(ps) => st.any_of.push(ps),
         }
     }
-    st.depth_words = (cc.len() + cc.caps.len() + st.any_of.len()) / 64 + 1;
-    st.run(d)
+    let trace = std::env::var_os("BUNDLE_SOLVER_TRACE").is_some();
+    let start = std::time::Instant::now();
+    let out = st.run(d);
+    if trace {
+        let s = &st.stats;
+        let what = match &out {
+            Outcome::Found(..) => "found",
+            Outcome::Nothing => "nothing fits",
+            Outcome::GaveUp => "gave up",
+        };
+        eprintln!(
+            "solver search: {what} in {:.1} ms; {} decisions, {} conflicts, {} clauses learned \
+             ({:.1} bits each), {} clause units, max depth {}, {:.1} levels jumped per conflict",
+            start.elapsed().as_secs_f64() * 1e3,
+            s.decisions,
+            s.conflicts,
+            s.learned,
+            s.learned_bits as f64 / s.learned.max(1) as f64,
+            s.units,
+            s.max_depth,
+            s.jumped as f64 / s.conflicts.max(1) as f64,
+        );
+    }
+    out
 }
 
 impl State<'_, '_> {
+    fn reasons(&mut self) -> &mut Reasons {
+        self.queue
+            .reasons
+            .as_mut()
+            .expect("the search records reasons")
+    }
+
     fn run(&mut self, mut d: Vec<u64>) -> Outcome {
-        let mut stack: Vec<Frame> = Vec::new();
         loop {
-            // the next variable, or a complete assignment
-            match self.next_var() {
-                None => return self.finish(&d, &stack),
-                Some(var) => {
-                    let values = self.values(var, &d);
-                    stack.push(Frame {
-                        var,
-                        values,
-                        next: 0,
-                        applied: None,
-                        before: d.clone(),
-                        conf: vec![0; self.depth_words],
-                    });
-                }
-            }
-            // the next value that propagation does not refute, jumping back as needed
-            loop {
-                let depth = stack.len() - 1;
-                let top = &mut stack[depth];
-                if let Some(v) = top.applied.take() {
-                    let var = top.var;
-                    self.undo(var, v);
-                }
-                let top = &mut stack[depth];
-                if top.next == top.values.len() {
-                    let Some(h) = self.exhausted(&mut stack) else {
-                        return Outcome::Nothing;
-                    };
-                    // jump back to depth h: the decisions in between cannot help
-                    stack.truncate(h + 1);
-                    continue;
-                }
-                if self.propagations >= self.goal.budget {
+            let Some(var) = self.next_var() else {
+                return self.finish(&d);
+            };
+            let Some(&v) = self.values(var, &d).first() else {
+                // cannot happen with complete propagation (an entered component has lost its
+                // "absent" bit, a needed capability its users): let `resolvo` answer
+                let Var::AnyOf(j) = var else {
                     return Outcome::GaveUp;
+                };
+                let cc = self.cc;
+                let bits = self.any_of[j]
+                    .iter()
+                    .flat_map(|&p| (0..cc.nv[p]).map(move |b| (p, b)))
+                    .collect();
+                match self.settle(Conflict::Bits(bits), &mut d) {
+                    Some(o) => return o,
+                    None => continue,
                 }
-                let v = top.values[top.next];
-                top.next += 1;
-                d.copy_from_slice(&top.before);
-                let var = top.var;
-                self.violated = None;
-                if self.assign(var, v, &mut d, depth) {
-                    self.apply(var, v, depth);
-                    if self.learned(var, v, &mut d) {
-                        stack[depth].applied = Some(v);
-                        break;
-                    }
-                    self.undo(var, v);
-                }
-                let mut conf = vec![0; self.depth_words];
-                match self.violated {
-                    Some(i) => self.nogood_reasons(i, None, &mut conf),
-                    None => {
-                        let wiped = self.queue.wiped;
-                        self.todo
-                            .extend((0..=self.cc.nv[wiped]).map(|b| (wiped, b)));
-                    }
-                }
-                self.walk(&d, &mut conf);
-                bits::clear(&mut conf, depth);
-                bits::or(&mut stack[depth].conf, &conf);
+            };
+            if self.propagations >= self.goal.budget {
+                return Outcome::GaveUp;
+            }
+            self.snaps.push(d.clone());
+            self.frames.push(Frame { var, value: v });
+            let level = self.frames.len();
+            self.stats.decisions += 1;
+            self.stats.max_depth = self.stats.max_depth.max(level);
+            self.apply(var, v);
+            if let Some(conflict) = self.decide(var, v, &mut d, level)
+                && let Some(o) = self.settle(conflict, &mut d)
+            {
+                return o;
             }
         }
     }
 
-    /// The top frame has no value left: its conflict set (the failures of its values, and why the
-    /// values it never had were gone), merged into the frame of the latest decision in it, whose
-    /// depth is returned; the frames above that one are undone. `None`: the conflict needs no
-    /// decision at all, nothing fits.
-    fn exhausted(&mut self, stack: &mut Vec<Frame>) -> Option<usize> {
-        let depth = stack.len() - 1;
-        let top = stack.pop().expect("a frame");
-        let mut conf = top.conf;
-        let cc = self.cc;
-        match top.var {
-            Var::Comp(c) => {
-                if bits::has(cc.slice(&top.before, c), cc.nv[c]) {
-                    // absence was still possible: no precise reason, go back one decision
-                    (0..depth).for_each(|t| bits::set(&mut conf, t));
-                }
-                let s = cc.slice(&top.before, c);
-                self.todo
-                    .extend((0..=cc.nv[c]).filter(|b| !bits::has(s, *b)).map(|b| (c, b)));
+    /// Learns from conflicts and jumps back until propagation holds again; `Some` when the search
+    /// ends (nothing fits, or the budget is spent).
+    fn settle(&mut self, mut conflict: Conflict, d: &mut [u64]) -> Option<Outcome> {
+        loop {
+            self.stats.conflicts += 1;
+            self.propagations += 1;
+            if self.propagations >= self.goal.budget {
+                return Some(Outcome::GaveUp);
             }
-            Var::AnyOf(j) => {
-                let list = self.any_of[j];
-                self.missing_providers(list, &top.before);
-            }
-            Var::Cap(k) => {
-                self.missing_providers(&cc.caps[k].providers, &top.before);
-                // the earliest settled version that requires the capability
-                let needs = (0..cc.len())
-                    .filter(|c| self.fixed[*c].is_some_and(|v| cc.req_caps[*c][v].contains(&k)))
-                    .map(|c| self.depth_of[c])
-                    .min();
-                if let Some(t) = needs {
-                    bits::set(&mut conf, t);
+            let bits = self.conflict_bits(conflict);
+            match self.analyze(bits) {
+                None => return Some(Outcome::Nothing),
+                Some((x, h)) => {
+                    self.stats.jumped += self.frames.len() - h;
+                    self.jump(h, d);
+                    let i = self.add_clause(x, h);
+                    match x {
+                        Some(x) => {
+                            self.unit(i, x, d);
+                            match self.propagate_all(d) {
+                                None => return None,
+                                Some(c) => conflict = c,
+                            }
+                        }
+                        // no decision of the conflict's level is in it: the clause fails at `h`
+                        None => conflict = Conflict::Clause(i),
+                    }
                 }
             }
         }
-        self.walk(&top.before, &mut conf);
-        bits::clear(&mut conf, depth);
-        let h = (0..depth).rev().find(|t| bits::has(&conf, *t))?;
-        self.learn(stack, &conf, h);
-        while stack.len() > h + 1 {
-            let f = stack.pop().expect("deeper than h");
-            if let Some(v) = f.applied {
-                self.undo(f.var, v);
-            }
-        }
-        bits::clear(&mut conf, h);
-        bits::or(&mut stack[h].conf, &conf);
-        Some(h)
     }
 
-    /// Keeps the decisions at the depths in `conf` (`h` the latest) as a nogood.
-    fn learn(&mut self, stack: &[Frame], conf: &[u64], h: usize) {
-        let lits: Vec<Lit> = (0..=h)
-            .filter(|t| bits::has(conf, *t))
-            .filter_map(|t| {
-                let f = &stack[t];
-                f.applied.map(|v| match f.var {
-                    Var::Comp(c) => Lit::Is(c, v),
-                    Var::AnyOf(_) | Var::Cap(_) => Lit::Present(v),
+    /// The bits of a conflict, all of them gone.
+    fn conflict_bits(&self, conflict: Conflict) -> Vec<(usize, usize)> {
+        match conflict {
+            Conflict::Wiped(c) => (0..=self.cc.nv[c]).map(|b| (c, b)).collect(),
+            Conflict::Clause(i) => self.clause_bits(i, None).collect(),
+            Conflict::Bits(b) => b,
+        }
+    }
+
+    /// The bits of clause `i`, but those of component `skip`.
+    fn clause_bits(&self, i: usize, skip: Option<usize>) -> impl Iterator<Item = (usize, usize)> {
+        self.clauses[i]
+            .lits
+            .iter()
+            .filter(move |l| Some(l.0 as usize) != skip)
+            .flat_map(|&(c, w, m)| {
+                let mut m = m;
+                std::iter::from_fn(move || {
+                    (m != 0).then(|| {
+                        let b = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        (c as usize, w as usize * 64 + b)
+                    })
                 })
             })
-            .take(MAX_NOGOOD + 1)
-            .collect();
-        if lits.len() > MAX_NOGOOD {
-            return;
-        }
-        let i = self.nogoods.len() as u32;
-        for l in &lits {
-            let c = l.comp();
-            if self.occurs[c].last() != Some(&i) {
-                self.occurs[c].push(i);
-            }
-        }
-        self.nogoods.push(lits);
     }
 
-    /// Whether a literal holds (`Some(true)`), cannot hold (`Some(false)`) or is open in `d`.
-    fn holds(&self, l: Lit, d: &[u64]) -> Option<bool> {
-        let cc = self.cc;
-        match l {
-            Lit::Is(c, v) => match self.fixed[c] {
-                Some(x) => Some(x == v),
-                None if !bits::has(cc.slice(d, c), v) => Some(false),
-                None => None,
-            },
-            Lit::Present(p) => {
-                let s = cc.slice(d, p);
-                if !bits::has(s, cc.nv[p]) {
-                    Some(true)
-                } else if !bits::any_below(s, cc.nv[p]) {
-                    Some(false)
-                } else {
-                    None
-                }
-            }
+    /// Conflict analysis: the conflict's bits at the latest level they were removed at are
+    /// replaced by their reasons until only bits the decision of that level removed are left (its
+    /// component is the first value); bits of earlier levels stay as they are and bits removed
+    /// before any decision are dropped. What is left is a clause implied by the facts (one of
+    /// those bits must be possible), kept in `acc`. Returns the decision's component (if the
+    /// clause names it) and the level to jump back to: the latest at which another component of
+    /// the clause lost its last bit in it. `None`: the conflict holds before any decision.
+    fn analyze(&mut self, bits: Vec<(usize, usize)>) -> Option<(Option<usize>, usize)> {
+        let r = self.queue.reasons.as_ref().expect("reasons");
+        let at = |(c, b): (usize, usize)| r.level[r.base[c] + b];
+        let top = bits.iter().map(|x| at(*x)).max().unwrap_or(0);
+        if top == 0 {
+            return None;
         }
-    }
-
-    /// After decision `var = v`: every nogood naming it whose other decisions all hold rules out
-    /// its last one (or, when that one holds too, refutes the decision: `violated`). Whether
-    /// anything is left.
-    fn learned(&mut self, var: Var, v: usize, d: &mut [u64]) -> bool {
-        let cc = self.cc;
-        let key = match var {
-            Var::Comp(c) => c,
-            Var::AnyOf(_) | Var::Cap(_) => v,
-        };
-        let mut changed = false;
-        for n in 0..self.occurs[key].len() {
-            let i = self.occurs[key][n] as usize;
-            let mut open = None;
-            let mut unit = true;
-            for &l in &self.nogoods[i] {
-                match self.holds(l, d) {
-                    Some(true) => {}
-                    Some(false) => {
-                        unit = false;
-                        break;
-                    }
-                    None if open.is_none() => open = Some(l),
-                    None => {
-                        unit = false;
-                        break;
-                    }
-                }
-            }
-            if !unit {
-                continue;
-            }
-            let Some(l) = open else {
-                self.violated = Some(i);
-                return false;
-            };
-            let reasons = self
-                .queue
-                .reasons
-                .as_mut()
-                .expect("the search records reasons");
-            let why = Why::Nogood(i as u32);
-            let c = l.comp();
-            let s = cc.slice_mut(d, c);
-            match l {
-                Lit::Is(_, b) => {
-                    reasons.set(c, b, why);
-                    bits::clear(s, b);
-                }
-                Lit::Present(_) => {
-                    for b in 0..cc.nv[c] {
-                        if bits::clear(s, b) {
-                            reasons.set(c, b, why);
-                        }
-                    }
-                }
-            }
-            if bits::empty(s) {
-                self.queue.wiped = c;
-                return false;
-            }
-            self.queue.push(c);
-            changed = true;
-        }
-        !changed || propagate(cc, d, &[], &mut self.queue)
-    }
-
-    /// The reasons of nogood `i`'s decisions, but for the one it ruled out (`out`: the removed
-    /// bit of that component): depths into `conf`, presences into the walk.
-    fn nogood_reasons(&mut self, i: usize, out: Option<(usize, usize)>, conf: &mut [u64]) {
-        let cc = self.cc;
-        let lits = &self.nogoods[i];
-        let ruled_out = |l: Lit| match (l, out) {
-            (_, None) => false,
-            (Lit::Is(c, v), Some((x, b))) => c == x && v == b,
-            (Lit::Present(c), Some((x, b))) => {
-                c == x && b < cc.nv[c] && !lits.contains(&Lit::Is(c, b))
-            }
-        };
-        for &l in lits {
-            if ruled_out(l) {
-                continue;
-            }
-            match l {
-                Lit::Is(c, _) => bits::set(conf, self.depth_of[c]),
-                Lit::Present(p) => self.todo.push((p, cc.nv[p])),
-            }
-        }
-    }
-
-    /// Schedules, for the conflict analysis, every version of every provider in `list` that
-    /// cannot be present in `d`.
-    fn missing_providers(&mut self, list: &[usize], d: &[u64]) {
-        let cc = self.cc;
-        for &p in list {
-            if !bits::any_below(cc.slice(d, p), cc.nv[p]) {
-                self.todo.extend((0..cc.nv[p]).map(|b| (p, b)));
-            }
-        }
-    }
-
-    /// Walks the reasons of the scheduled removed bits back to decisions, adding their depths to
-    /// `conf`. `d`: the domains the bits were removed from.
-    fn walk(&mut self, d: &[u64], conf: &mut [u64]) {
-        let cc = self.cc;
         self.epoch += 1;
+        self.todo = bits;
         while let Some((c, b)) = self.todo.pop() {
-            let reasons = self
-                .queue
-                .reasons
-                .as_ref()
-                .expect("the search records reasons");
-            let i = reasons.base[c] + b;
+            let r = self.queue.reasons.as_ref().expect("reasons");
+            let i = r.base[c] + b;
             if self.seen[i] == self.epoch {
                 continue;
             }
             self.seen[i] = self.epoch;
-            match reasons.why[i] {
-                Why::Root => {}
-                Why::Decision(t) => bits::set(conf, t as usize),
-                Why::Facts(e) => {
-                    // version b of `from` allows nothing left of `to`: why those are gone
-                    let edge = &cc.edges[e as usize];
-                    let Ok(f) = edge.facts.binary_search_by_key(&b, |x| x.0) else {
-                        continue;
-                    };
-                    let a = edge.facts[f].1;
-                    let allowed = &cc.sets[a..a + cc.nv[edge.to] / 64 + 1];
-                    self.todo.extend(
-                        (0..=cc.nv[edge.to])
-                            .filter(|u| bits::has(allowed, *u))
-                            .map(|u| (edge.to, u)),
-                    );
+            let (lv, why) = (r.level[i], r.why[i]);
+            if lv == 0 {
+                continue;
+            }
+            if lv < top || matches!(why, Why::Decision) {
+                let w = self.cc.off[c] + b / 64;
+                if !self.acc_comps.contains(&c) {
+                    self.acc_comps.push(c);
                 }
-                Why::Allowed(e) => {
-                    // `from` must be present and none of its versions left allows bit b of `to`
-                    let edge = &cc.edges[e as usize];
-                    let from = edge.from;
-                    let s = cc.slice(d, from);
-                    let wf = &cc.sets[edge.with_fact..edge.with_fact + cc.nv[from] / 64 + 1];
-                    self.todo.push((from, cc.nv[from]));
-                    for w in (0..cc.nv[from]).filter(|w| !bits::has(s, *w)) {
-                        let supports = !bits::has(wf, w)
-                            || edge
-                                .facts
-                                .binary_search_by_key(&w, |x| x.0)
-                                .is_ok_and(|f| bits::has(&cc.sets[edge.facts[f].1..], b));
-                        if supports {
-                            self.todo.push((from, w));
-                        }
-                    }
-                }
-                Why::Nogood(n) => {
-                    self.nogood_reasons(n as usize, Some((c, b)), conf);
-                }
-                Why::NoProvider(k) => {
-                    for &p in &cc.caps[k as usize].providers {
-                        self.todo.extend((0..cc.nv[p]).map(|v| (p, v)));
-                    }
+                self.acc[w] |= 1 << (b % 64);
+                continue;
+            }
+            self.explain(c, b, why);
+        }
+        let r = self.queue.reasons.as_ref().expect("reasons");
+        let mut x = None;
+        let mut h = 0;
+        for &c in &self.acc_comps {
+            let s = self.cc.slice(&self.acc, c);
+            for b in (0..=self.cc.nv[c]).filter(|b| bits::has(s, *b)) {
+                let lv = r.level[r.base[c] + b];
+                if lv == top {
+                    x = Some(c);
                 }
             }
         }
+        for &c in &self.acc_comps {
+            if Some(c) == x {
+                continue;
+            }
+            let s = self.cc.slice(&self.acc, c);
+            for b in (0..=self.cc.nv[c]).filter(|b| bits::has(s, *b)) {
+                h = h.max(r.level[r.base[c] + b] as usize);
+            }
+        }
+        if x.is_none() {
+            h = top as usize - 1;
+        }
+        Some((x, h))
+    }
+
+    /// Schedules the bits whose removal made propagation remove bit `b` of component `c`.
+    fn explain(&mut self, c: usize, b: usize, why: Why) {
+        let cc = self.cc;
+        match why {
+            Why::Root | Why::Decision => {}
+            Why::Facts(e) => {
+                // version b of `from` allows nothing left of `to`
+                let edge = &cc.edges[e as usize];
+                let Ok(f) = edge.facts.binary_search_by_key(&b, |x| x.0) else {
+                    return;
+                };
+                let a = edge.facts[f].1;
+                let allowed = &cc.sets[a..a + cc.nv[edge.to] / 64 + 1];
+                self.todo.extend(
+                    (0..=cc.nv[edge.to])
+                        .filter(|u| bits::has(allowed, *u))
+                        .map(|u| (edge.to, u)),
+                );
+            }
+            Why::Allowed(e) => {
+                // `from` must be present and none of its versions left allows bit b of `to`
+                let edge = &cc.edges[e as usize];
+                let from = edge.from;
+                let wf = &cc.sets[edge.with_fact..edge.with_fact + cc.nv[from] / 64 + 1];
+                self.todo.push((from, cc.nv[from]));
+                for w in 0..cc.nv[from] {
+                    let supports = !bits::has(wf, w)
+                        || edge
+                            .facts
+                            .binary_search_by_key(&w, |x| x.0)
+                            .is_ok_and(|f| bits::has(&cc.sets[edge.facts[f].1..], b));
+                    if supports {
+                        self.todo.push((from, w));
+                    }
+                }
+            }
+            Why::NoProvider(k) => {
+                for &p in &cc.caps[k as usize].providers {
+                    self.todo.extend((0..cc.nv[p]).map(|v| (p, v)));
+                }
+            }
+            Why::Learned(i) => {
+                let more: Vec<(usize, usize)> = self.clause_bits(i as usize, Some(c)).collect();
+                self.todo.extend(more);
+            }
+        }
+    }
+
+    /// Jumps back to level `h`: the decisions after it undone, its domains restored.
+    fn jump(&mut self, h: usize, d: &mut [u64]) {
+        while self.frames.len() > h {
+            let f = self.frames.pop().expect("deeper than h");
+            self.undo(f.var, f.value);
+        }
+        d.copy_from_slice(&self.snaps[h]);
+        self.snaps.truncate(h);
+        self.reasons().now = h as u32;
+    }
+
+    /// Keeps the clause built in `acc` (cleared after), watching `x` and the component of the
+    /// clause that lost its last bit latest; its index.
+    fn add_clause(&mut self, x: Option<usize>, h: usize) -> usize {
+        let cc = self.cc;
+        self.acc_comps.sort_unstable();
+        let mut lits = Vec::new();
+        let mut other = None;
+        let r = self.queue.reasons.as_ref().expect("reasons");
+        for &c in &self.acc_comps {
+            let o = cc.off[c];
+            for w in 0..cc.nv[c] / 64 + 1 {
+                let m = std::mem::take(&mut self.acc[o + w]);
+                if m != 0 {
+                    lits.push((c as u32, w as u32, m));
+                    self.stats.learned_bits += m.count_ones() as usize;
+                }
+            }
+        }
+        // the watched other component: one whose bits include one removed at level h
+        for &(c, w, m) in &lits {
+            if Some(c as usize) == x || other.is_some() {
+                continue;
+            }
+            let mut m = m;
+            while m != 0 {
+                let b = w as usize * 64 + m.trailing_zeros() as usize;
+                m &= m - 1;
+                if r.level[r.base[c as usize] + b] as usize == h {
+                    other = Some(c as usize);
+                    break;
+                }
+            }
+        }
+        self.acc_comps.clear();
+        let first = x.or(other).unwrap_or(lits[0].0 as usize);
+        let second = other.or(x).unwrap_or(first);
+        let i = self.clauses.len();
+        self.clauses.push(Clause {
+            lits,
+            watch: [first as u32, second as u32],
+        });
+        self.watches[first].push(i as u32);
+        if second != first {
+            self.watches[second].push(i as u32);
+        }
+        self.stats.learned += 1;
+        i
+    }
+
+    /// Whether clause `i` still has a bit of component `c` possible in `d`.
+    fn holds(&self, i: usize, c: usize, d: &[u64]) -> bool {
+        let o = self.cc.off[c];
+        self.clauses[i]
+            .lits
+            .iter()
+            .any(|&(x, w, m)| x as usize == c && d[o + w as usize] & m != 0)
+    }
+
+    /// Clause `i` has no bit left but those of component `x`: `x` keeps only those.
+    fn unit(&mut self, i: usize, x: usize, d: &mut [u64]) {
+        let cc = self.cc;
+        let mut keep = vec![0u64; cc.nv[x] / 64 + 1];
+        for &(c, w, m) in &self.clauses[i].lits {
+            if c as usize == x {
+                keep[w as usize] |= m;
+            }
+        }
+        let s = cc.slice_mut(d, x);
+        let mut gone = Vec::new();
+        for (w, (a, k)) in s.iter_mut().zip(&keep).enumerate() {
+            let mut g = *a & !k;
+            *a &= k;
+            while g != 0 {
+                gone.push(w * 64 + g.trailing_zeros() as usize);
+                g &= g - 1;
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        self.stats.units += 1;
+        let r = self.reasons();
+        for b in gone {
+            r.set(x, b, Why::Learned(i as u32));
+        }
+        self.queue.push(x);
+    }
+
+    /// Propagation to a fixpoint: arc consistency, then the learned clauses watching a component
+    /// that changed, until nothing changes.
+    fn propagate_all(&mut self, d: &mut [u64]) -> Option<Conflict> {
+        let mut touched = std::mem::take(&mut self.touched);
+        let out = loop {
+            if !propagate(self.cc, d, &[], &mut self.queue) {
+                self.queue.take_touched(&mut touched);
+                break Some(Conflict::Wiped(self.queue.wiped));
+            }
+            self.queue.take_touched(&mut touched);
+            if touched.is_empty() {
+                break None;
+            }
+            if let Some(i) = touched.iter().find_map(|&c| self.watch(c, d)) {
+                self.queue.take_touched(&mut touched);
+                self.queue.clear_pending();
+                break Some(Conflict::Clause(i));
+            }
+        };
+        self.touched = touched;
+        out
+    }
+
+    /// The clauses watching component `c`, after `c` lost bits: each moves its watch to another
+    /// component that still has a bit of it, or restricts its other watched component (unit), or
+    /// is the conflict (returned).
+    fn watch(&mut self, c: usize, d: &mut [u64]) -> Option<usize> {
+        let mut k = 0;
+        while k < self.watches[c].len() {
+            let i = self.watches[c][k] as usize;
+            if self.holds(i, c, d) {
+                k += 1;
+                continue;
+            }
+            let [a, b] = self.clauses[i].watch;
+            let other = if a as usize == c { b } else { a } as usize;
+            let replacement = self.clauses[i]
+                .lits
+                .iter()
+                .map(|l| l.0 as usize)
+                .find(|&x| x != c && x != other && self.holds(i, x, d));
+            if let Some(x) = replacement {
+                let cl = &mut self.clauses[i];
+                if cl.watch[0] as usize == c {
+                    cl.watch[0] = x as u32;
+                } else {
+                    cl.watch[1] = x as u32;
+                }
+                self.watches[c].swap_remove(k);
+                self.watches[x].push(i as u32);
+                continue;
+            }
+            if other == c || !self.holds(i, other, d) {
+                return Some(i);
+            }
+            self.unit(i, other, d);
+            k += 1;
+        }
+        None
     }
 
     /// The next variable in policy order; `None` when every entered component is settled and
@@ -562,16 +646,13 @@ impl State<'_, '_> {
         }
     }
 
-    /// Restricts `d` to the decision and propagates; whether anything is left.
-    fn assign(&mut self, var: Var, v: usize, d: &mut [u64], depth: usize) -> bool {
+    /// Restricts `d` to the decision at `level` and propagates.
+    fn decide(&mut self, var: Var, v: usize, d: &mut [u64], level: usize) -> Option<Conflict> {
         let cc = self.cc;
         self.propagations += 1;
-        let why = Why::Decision(depth as u32);
-        let reasons = self
-            .queue
-            .reasons
-            .as_mut()
-            .expect("the search records reasons");
+        let why = Why::Decision;
+        let reasons = self.reasons();
+        reasons.now = level as u32;
         let c = match var {
             Var::Comp(c) => {
                 let s = cc.slice_mut(d, c);
@@ -584,24 +665,20 @@ impl State<'_, '_> {
             }
             Var::AnyOf(_) | Var::Cap(_) => {
                 let s = cc.slice_mut(d, v);
-                reasons.set(v, cc.nv[v], why);
-                bits::clear(s, cc.nv[v]);
-                if bits::empty(s) {
-                    self.queue.wiped = v;
-                    return false;
+                if bits::clear(s, cc.nv[v]) {
+                    reasons.set(v, cc.nv[v], why);
                 }
                 v
             }
         };
         self.queue.push(c);
-        propagate(cc, d, &[], &mut self.queue)
+        self.propagate_all(d)
     }
 
-    fn apply(&mut self, var: Var, v: usize, depth: usize) {
+    fn apply(&mut self, var: Var, v: usize) {
         match var {
             Var::Comp(c) => {
                 self.fixed[c] = Some(v);
-                self.depth_of[c] = depth;
                 for &t in &self.cc.req_comps[c][v] {
                     self.entered[t] += 1;
                 }
@@ -632,7 +709,7 @@ impl State<'_, '_> {
 
     /// The complete assignment: every settled component at its version, every other absent,
     /// checked once more as a whole.
-    fn finish(&mut self, d: &[u64], stack: &[Frame]) -> Outcome {
+    fn finish(&mut self, d: &[u64]) -> Outcome {
         let cc = self.cc;
         let mut all = d.to_vec();
         for c in 0..cc.len() {
@@ -649,17 +726,13 @@ impl State<'_, '_> {
         if !propagate(cc, &mut all, &[], &mut self.queue) {
             return Outcome::GaveUp;
         }
-        let decisions = stack
+        let decisions = self
+            .frames
             .iter()
-            .map(|f| {
-                let v = f
-                    .applied
-                    .expect("every frame on a complete path is decided");
-                match f.var {
-                    Var::Comp(c) => Decision::Version(c, v),
-                    Var::AnyOf(j) => Decision::AnyOf(j, v),
-                    Var::Cap(k) => Decision::Cap(k, v),
-                }
+            .map(|f| match f.var {
+                Var::Comp(c) => Decision::Version(c, f.value),
+                Var::AnyOf(j) => Decision::AnyOf(j, f.value),
+                Var::Cap(k) => Decision::Cap(k, f.value),
             })
             .collect();
         Outcome::Found(decisions, self.fixed.clone())
