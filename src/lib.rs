@@ -16,6 +16,7 @@ pub mod oci;
 pub mod pin;
 pub mod progress;
 pub mod render;
+pub mod signatures;
 pub mod solver;
 pub mod types;
 pub mod upgrade;

@@ -17,9 +17,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _};
+use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
 
 use crate::input::{self, Kind};
+pub use crate::signatures::keys::{PublicKey, public_key_from_pem, verify_cosign};
 use crate::types::Digest;
 
 /// The file at the bundle's root that holds its signature (absent: the bundle is not signed).
@@ -43,23 +44,6 @@ impl PrivateKey {
     /// Its public key.
     pub fn public(&self) -> PublicKey {
         PublicKey(*self.0.verifying_key())
-    }
-}
-
-/// A public key to check with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
-
-impl PublicKey {
-    /// The SHA-256 (hex) of the key's PKIX DER form: how a key is named in messages and in the
-    /// signature file.
-    pub fn id(&self) -> String {
-        let der = self
-            .0
-            .to_public_key_der()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default();
-        Digest::sha256_of(&der).hex().to_string()
     }
 }
 
@@ -204,16 +188,6 @@ fn decrypt_cosign(json: &[u8], password: &str) -> Result<Vec<u8>, String> {
     cipher
         .decrypt(nonce.as_slice().into(), ciphertext.as_slice())
         .map_err(|_| "the password does not decrypt the key (COSIGN_PASSWORD)".to_string())
-}
-
-/// Whether `signature` (base64 ASN.1 DER, as in cosign's `dev.cosignproject.cosign/signature`)
-/// is `key`'s ECDSA P-256/SHA-256 signature of `payload`.
-pub fn verify_cosign(key: &PublicKey, payload: &[u8], signature: &str) -> bool {
-    STANDARD
-        .decode(signature.trim())
-        .ok()
-        .and_then(|raw| Signature::from_der(&raw).ok())
-        .is_some_and(|s| key.0.verify(payload, &s).is_ok())
 }
 
 /// cosign's simple-signing payload for the bundle whose `index.json` has `digest`.

@@ -14,12 +14,7 @@ use crate::airgap::signing::{self, PublicKey};
 use crate::oci::media_types::REF_NAME_ANNOTATION;
 use crate::oci::wire::{Index, Manifest};
 
-/// The media type of cosign's simple-signing payload layer.
-pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// The layer annotation holding a cosign signature (base64).
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-/// The layer annotation holding a keyless signature's certificate (PEM).
-pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+pub use crate::signatures::{CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 
 /// How one image's signatures checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,7 @@ pub mod images;
 pub mod pty;
 pub mod referrers;
 pub mod registry;
+pub mod sigstore;
 pub mod token_server;
 pub mod world;
 
