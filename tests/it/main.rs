@@ -11,6 +11,7 @@ mod delta;
 mod docs;
 mod e2e;
 mod export;
+mod faults;
 mod keyless;
 mod matrix;
 mod messages;

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use oci_client::Reference;
-
 use super::error::ResolveError;
 use crate::types::{ImageRef, RegistryPrefix, normalize_registry};
 
@@ -81,17 +79,14 @@ impl FromStr for RegistryMirror {
 #[derive(Debug, Clone)]
 pub(crate) struct Located {
     /// The reference to fetch (the mirror's, or the original).
-    pub fetch: Reference,
+    pub fetch: ImageRef,
     /// `fetch` as text.
     pub fetch_text: String,
 }
 
 /// Parses `reference` and applies the first mirror whose source is its registry.
 ///
-/// References are parsed by [`ImageRef`] and handed to oci-client already split
-/// (`Reference::with_tag` and friends), never through `Reference::from_str`, whose grammar is a
-/// large regex that takes about 0.1 s to compile on first use. A reference with neither a tag nor
-/// a digest means `:latest`, as it does to oci-client.
+/// A reference with neither a tag nor a digest means `:latest`.
 pub(crate) fn locate(
     parsed: &ImageRef,
     mirrors: &[RegistryMirror],
@@ -102,7 +97,7 @@ pub(crate) fn locate(
     };
     let Some(m) = mirrors.iter().find(|m| m.source == parsed.registry()) else {
         return Ok(Located {
-            fetch: oci_reference(parsed),
+            fetch: parsed.clone(),
             fetch_text: parsed.to_string(),
         });
     };
@@ -133,23 +128,17 @@ pub(crate) fn locate(
         )));
     }
     Ok(Located {
-        fetch: oci_reference(&mirrored),
+        fetch: mirrored,
         fetch_text: text,
     })
 }
 
-/// `image` as oci-client's reference, built from its parts (no parsing); no tag and no digest
-/// means `:latest`.
-fn oci_reference(image: &ImageRef) -> Reference {
-    let registry = image.registry().to_string();
-    let repository = image.repository().to_string();
-    match (image.tag(), image.digest()) {
-        (Some(t), Some(d)) => {
-            Reference::with_tag_and_digest(registry, repository, t.to_string(), d.to_string())
-        }
-        (Some(t), None) => Reference::with_tag(registry, repository, t.to_string()),
-        (None, Some(d)) => Reference::with_digest(registry, repository, d.to_string()),
-        (None, None) => Reference::with_tag(registry, repository, "latest".to_string()),
+/// The host that serves the distribution API of `registry` (as an [`ImageRef`] names it): Docker
+/// Hub's images (`docker.io`) are served by `index.docker.io`; every other registry by itself.
+pub(crate) fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" => "index.docker.io",
+        other => other,
     }
 }
 

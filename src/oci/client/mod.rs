@@ -10,8 +10,8 @@
 //! - **Clients**: one conversation per registry and credentials, kept for the run, speaks the
 //!   distribution API itself ([`PushClient`]: scheme, auth challenges, tokens per scope): pushes, and
 //!   the reads of pulls ([`Source`]: resolve a tag, manifests, blobs), because retries need what a
-//!   general client hides (every status, `Retry-After`, the token service's own failures). The
-//!   referrers lookups still go through oci-client (`referrers`).
+//!   general client hides (every status, `Retry-After`, the token service's own failures); the
+//!   referrers lookups (`referrers`) too.
 //! - **Plain HTTP(S)** downloads (a classic chart repository's `index.yaml` and `.tgz`, release
 //!   manifests) go through the same options, with [`UrlMirror`]s instead of registry mirrors (see
 //!   `http`).
@@ -31,8 +31,6 @@ mod retry;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use oci_client::client::{Certificate, CertificateEncoding};
 
 pub use auth::{CredentialError, Credentials, EntryProblem, Password};
 pub use error::{ResolveError, SetupError};
@@ -81,7 +79,7 @@ pub struct Registries {
     /// The extra CA certificates, one PEM block each.
     roots: Vec<Vec<u8>>,
     credentials: CredentialStore,
-    /// oci-client clients by registry and credentials.
+    /// The registry conversations of pulls, by registry and credentials.
     hosts: Mutex<Vec<(HostKey, Arc<Host>)>>,
     /// The HTTP clients for downloads, built on first use.
     http: http::HttpSlot,
@@ -152,7 +150,10 @@ impl Registries {
         let registry = located.fetch.registry().to_string();
         let credentials = self
             .credentials
-            .lookup(located.fetch.resolve_registry(), located.fetch.repository())
+            .lookup(
+                mirror::api_host(located.fetch.registry()),
+                located.fetch.repository(),
+            )
             .map_err(|source| ResolveError::Credentials {
                 registry: registry.clone(),
                 source,
@@ -170,18 +171,10 @@ impl Registries {
         let host = match hosts.iter().find(|(k, _)| k == &key) {
             Some((_, h)) => h.clone(),
             None => {
-                let roots: Vec<Certificate> = self
-                    .roots
-                    .iter()
-                    .map(|pem| Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data: pem.clone(),
-                    })
-                    .collect();
                 let insecure = self.is_insecure(&registry);
                 let read_timeout = self.options.read_timeout.unwrap_or(host::READ_TIMEOUT);
                 let session = PushClient::new(
-                    located.fetch.resolve_registry(),
+                    mirror::api_host(located.fetch.registry()),
                     key.1.clone(),
                     insecure,
                     &self.reqwest_roots().map_err(|e| internal(e.to_string()))?,
@@ -189,16 +182,11 @@ impl Registries {
                     read_timeout,
                 )
                 .map_err(|e| internal(e.to_string()))?;
-                let host = Host::new(
-                    registry.clone(),
-                    key.1.as_ref(),
-                    insecure,
-                    &roots,
-                    self.options.retry,
-                    read_timeout,
+                let host = Host {
+                    registry: registry.clone(),
+                    retry: self.options.retry,
                     session,
-                )
-                .map_err(|e| internal(e.to_string()))?;
+                };
                 let host = Arc::new(host);
                 hosts.push((key, host.clone()));
                 host

@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 
-use oci_client::Reference;
 use reqwest::Method;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
@@ -155,7 +154,7 @@ pub struct Source {
     pub reference: ImageRef,
     /// Where it is fetched from, after mirroring.
     pub fetched: String,
-    pub(super) fetch: Reference,
+    pub(super) fetch: ImageRef,
     pub(super) host: Arc<Host>,
 }
 
@@ -207,7 +206,7 @@ impl Source {
     /// Runs one pull operation whose attempts say themselves whether another may succeed and how
     /// long the registry asked to wait (`Retry-After`, honoured up to the policy's longest wait),
     /// under the run's retry policy; the last error says how many attempts were made.
-    async fn attempts<T, F, Fut>(&self, mut op: F) -> Result<T, PullError>
+    pub(super) async fn attempts<T, F, Fut>(&self, mut op: F) -> Result<T, PullError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failed<PullError>>>,
@@ -230,6 +229,7 @@ impl Source {
         let target = self
             .fetch
             .digest()
+            .map(Digest::as_str)
             .or(self.fetch.tag())
             .unwrap_or("latest")
             .to_string();
@@ -294,7 +294,7 @@ impl Source {
 
     /// One request of a pull through the registry conversation ([`super::PushClient::read`]), its
     /// failure in a pull's words.
-    async fn read(
+    pub(super) async fn read(
         &self,
         method: Method,
         path: &str,
@@ -309,7 +309,7 @@ impl Source {
     }
 
     /// A manifest's body, at most the run's manifest limit ([`max_manifest_bytes`]).
-    async fn body(
+    pub(super) async fn body(
         &self,
         response: reqwest::Response,
         fetched: &str,
@@ -483,7 +483,7 @@ fn read_failure(f: Failed<ReadFailure>, host: &Host, fetched: &str) -> Failed<Pu
 }
 
 /// Refuses a manifest over the run's limit ([`max_manifest_bytes`]), saying how to raise it.
-pub(super) fn check_manifest_size(fetched: &str, len: usize) -> Result<(), PullError> {
+fn check_manifest_size(fetched: &str, len: usize) -> Result<(), PullError> {
     if len as u64 <= max_manifest_bytes() {
         return Ok(());
     }

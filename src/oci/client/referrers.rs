@@ -2,51 +2,51 @@
 //! OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`), the referrers tag schema
 //! (`sha256-<hex>`, an index, for registries without the API) and tags in general (cosign's
 //! `sha256-<hex>.sig`, `.att`, `.sbom`).
+//!
+//! Both go through the registry conversation the pulls use ([`Source::read`]), under the same retry
+//! policy: a `5xx`, `429` (its `Retry-After` honoured) or `408` from the registry or its token
+//! service, or a connection that fails, is tried again.
 
-use oci_client::Reference;
-use oci_client::errors::OciDistributionError;
+use reqwest::Method;
 
 use super::error::ResolveError;
-use super::host::{classify, with_scheme};
-use super::pull::{PullError, Pulled, Source, check_manifest_size};
-use crate::oci::media_types::MANIFEST_MEDIA_TYPES;
+use super::pull::{PullError, Pulled, Source};
+use super::retry::Failed;
 use crate::oci::wire::{Descriptor, media_type_of};
 use crate::types::Digest;
+
+/// The part of a referrers answer (an image index) that is read: its entries.
+#[derive(serde::Deserialize)]
+struct Listed {
+    #[serde(default)]
+    manifests: Vec<serde_json::Value>,
+}
 
 impl Source {
     /// The manifest (or index) tag `tag` of this repository points to, byte for byte; `None` when
     /// the registry has no such tag. Retried.
     pub async fn tagged_manifest(&self, tag: &str) -> Result<Option<Pulled>, PullError> {
-        match self.retried(|| self.tagged_once(tag)).await {
+        match self.attempts(|| self.tagged_once(tag)).await {
             Ok(p) => Ok(Some(p)),
             Err(PullError::Registry(ResolveError::NotFound { .. })) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    async fn tagged_once(&self, tag: &str) -> Result<Pulled, PullError> {
-        let host = &self.host;
-        let by_tag = Reference::with_tag(
-            self.fetch.registry().to_string(),
-            self.fetch.repository().to_string(),
-            tag.to_string(),
-        );
+    async fn tagged_once(&self, tag: &str) -> Result<Pulled, Failed<PullError>> {
         let fetched = format!("{}:{tag}", self.fetched_repository());
-        let r = &by_tag;
-        let answer = with_scheme(host, |c| async move {
-            c.pull_manifest_raw(r, &host.auth, MANIFEST_MEDIA_TYPES)
-                .await
-        })
-        .await;
-        let (bytes, _) = answer.map_err(|e| PullError::Registry(classify(e, host, &fetched)))?;
-        check_manifest_size(&fetched, bytes.len())?;
-        let media_type = media_type_of(&bytes).map_err(|detail| PullError::BadManifest {
-            fetched: fetched.clone(),
-            detail: detail.to_string(),
+        let path = format!("v2/{}/manifests/{tag}", self.fetch.repository());
+        let response = self.read(Method::GET, &path, true, &fetched).await?;
+        let bytes = self.body(response, &fetched).await?;
+        let media_type = media_type_of(&bytes).map_err(|detail| {
+            Failed::fatal(PullError::BadManifest {
+                fetched: fetched.clone(),
+                detail: detail.to_string(),
+            })
         })?;
         Ok(Pulled {
             digest: Digest::sha256_of(&bytes),
-            bytes: bytes.to_vec(),
+            bytes,
             media_type,
         })
     }
@@ -55,50 +55,43 @@ impl Source {
     /// with their `artifactType` and annotations). A registry without the API answers 404 there;
     /// the referrers tag schema (`sha256-<hex>`) is then read instead, as the distribution spec
     /// says; no referrers at all is an empty list. Some registries without the API answer another
-    /// client error (400, 405…) or an error code instead of 404: that too is "no API", an empty
-    /// list (the caller reads the tag schema itself). Retried when the registry is unreachable or
-    /// busy.
+    /// client error (400, 405, 401…) instead of 404: that too is "no API", an empty list (the
+    /// caller reads the tag schema itself). Retried when the registry (or its token service) is
+    /// unreachable or busy, `Retry-After` honoured.
     pub async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, PullError> {
-        self.retried(|| self.referrers_once(subject)).await
+        self.attempts(|| self.referrers_once(subject)).await
     }
 
-    async fn referrers_once(&self, subject: &Digest) -> Result<Vec<Descriptor>, PullError> {
-        let host = &self.host;
-        let by_digest = Reference::with_digest(
-            self.fetch.registry().to_string(),
-            self.fetch.repository().to_string(),
-            subject.to_string(),
-        );
+    async fn referrers_once(&self, subject: &Digest) -> Result<Vec<Descriptor>, Failed<PullError>> {
         let fetched = format!("{}/referrers/{subject}", self.fetched_repository());
-        // The token for this repository (a no-op for anonymous access or one already held).
-        let r = &by_digest;
-        let answer = with_scheme(host, |c| async move {
-            c.auth(r, &host.auth, oci_client::RegistryOperation::Pull)
-                .await
-                .map(|_| ())?;
-            c.pull_referrers(r, None).await
-        })
-        .await;
-        let index = match answer {
-            Ok(i) => i,
-            Err(OciDistributionError::ImageManifestNotFoundError(_)) => return Ok(Vec::new()),
-            Err(e) => match classify(e, host, &fetched) {
-                e @ (ResolveError::Unreachable { .. } | ResolveError::Unavailable { .. }) => {
-                    return Err(PullError::Registry(e));
-                }
-                _ => return Ok(Vec::new()),
+        let path = format!("v2/{}/referrers/{subject}", self.fetch.repository());
+        let response = match self.read(Method::GET, &path, true, &fetched).await {
+            Ok(r) => r,
+            Err(f) if f.transient => return Err(f),
+            Err(f) => match f.error {
+                PullError::Registry(
+                    ResolveError::NotFound { .. }
+                    | ResolveError::Protocol { .. }
+                    | ResolveError::Unauthorized { .. },
+                ) => return Ok(Vec::new()),
+                _ => return Err(f),
             },
         };
-        index
+        let bytes = self.body(response, &fetched).await?;
+        let bad = |detail: String| {
+            Failed::fatal(PullError::BadManifest {
+                fetched: fetched.clone(),
+                detail,
+            })
+        };
+        let listed: Listed = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("the referrers answer is not an image index: {e}")))?;
+        listed
             .manifests
-            .iter()
+            .into_iter()
             .map(|entry| {
-                serde_json::to_value(entry)
-                    .and_then(serde_json::from_value::<Descriptor>)
-                    .map_err(|e| PullError::BadManifest {
-                        fetched: fetched.clone(),
-                        detail: format!("a referrers entry cannot be read: {e}"),
-                    })
+                serde_json::from_value::<Descriptor>(entry)
+                    .map_err(|e| bad(format!("a referrers entry cannot be read: {e}")))
             })
             .collect()
     }

@@ -1,5 +1,5 @@
 //! Reading from a registry in the same conversation as pushing: `HEAD` and `GET` of manifests and
-//! `GET` of blobs, for pulls ([`crate::oci::Source`]). One attempt each, whose failure carries the
+//! `GET` of blobs and referrers, for pulls ([`crate::oci::Source`]). One attempt each, whose failure carries the
 //! status and the registry's `Retry-After` (oci-client hides both) and says whether another attempt
 //! may succeed; the caller runs the attempts under the run's retry policy. The token service is
 //! asked as for a push, so its own `5xx` is a failure worth another attempt (oci-client goes on
