@@ -8,13 +8,8 @@ use std::time::{Duration, Instant};
 use crate::messages::snap;
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::referrers::{descriptor, sbom};
-use crate::support::{Variant, World, bundle_env};
-
-/// `bundle verify PATH` in the world's directory is clean.
-fn assert_verifies(w: &World, path: &str) {
-    let v = bundle_env(&w.dir, &["verify", path], None, &[]);
-    assert_eq!(v.code, 0, "verify {path}: {}{}", v.stdout, v.stderr);
-}
+use crate::reliability::assert_verifies;
+use crate::support::{Variant, World};
 
 /// Requests whose `METHOD PATH` contains `matching`, in order, with when they arrived.
 fn matching(proxy: &FaultProxy, matching: &str) -> Vec<(Instant, String)> {

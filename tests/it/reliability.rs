@@ -15,7 +15,7 @@ fn json(r: &Run) -> serde_json::Value {
 }
 
 /// `bundle verify PATH` in the world's directory is clean.
-fn assert_verifies(w: &World, path: &str) {
+pub(crate) fn assert_verifies(w: &World, path: &str) {
     let v = bundle_env(&w.dir, &["verify", path], None, &[]);
     assert_eq!(v.code, 0, "verify {path}: {}{}", v.stdout, v.stderr);
 }
