@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use crate::messages::snap;
+use crate::reliability::assert_verifies;
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::referrers::{descriptor, sbom};
-use crate::reliability::assert_verifies;
 use crate::support::{Variant, World};
 
 /// Requests whose `METHOD PATH` contains `matching`, in order, with when they arrived.
