@@ -147,7 +147,12 @@ fn strip_dash(indent: usize, content: &str) -> (usize, &str) {
 }
 
 fn key_of(content: &str) -> Option<&str> {
-    let (key, _) = content.split_once(':')?;
+    // a YAML key ends in `: ` or at the line's end (`image:2.0` is a plain value, not a key)
+    let end = content
+        .find(": ")
+        .or_else(|| content.find(":\t"))
+        .or_else(|| content.ends_with(':').then(|| content.len() - 1))?;
+    let key = &content[..end];
     let key = key.trim();
     if key.is_empty() || key.contains(' ') || key.starts_with(['"', '\'', '{', '[', '#']) {
         return None;

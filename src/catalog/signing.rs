@@ -24,6 +24,11 @@ pub struct SigningDeclaration {
     pub artifacts: SignedArtifacts,
     /// Any one of these is enough (one, unless the entry says `anyOf`).
     pub signers: Vec<Signer>,
+    /// The repositories covered (empty: all of the component's artifacts of those kinds); see
+    /// [`SigningPolicy::repositories`].
+    pub repositories: Vec<String>,
+    /// Where upstream stores the signatures, when not next to the artifacts.
+    pub signature_repository: Option<String>,
     /// Where upstream documents the signer and the version it holds from.
     pub source: String,
     /// A remark for people.
@@ -41,6 +46,8 @@ impl SigningDeclaration {
             artifacts: self.artifacts,
             signers: self.signers.clone(),
             source: self.source.clone(),
+            repositories: self.repositories.clone(),
+            signature_repository: self.signature_repository.clone(),
         }
     }
 }
@@ -179,6 +186,15 @@ fn declaration(
             Vec::new()
         }
     };
+    let repositories: Vec<String> = e
+        .repositories
+        .iter()
+        .filter_map(|r| repository(ctx, r, true, diags))
+        .collect();
+    let signature_repository = e
+        .signature_repository
+        .as_ref()
+        .and_then(|r| repository(ctx, r, false, diags));
     if diags.len() > before {
         return None;
     }
@@ -186,6 +202,8 @@ fn declaration(
         versions: versions?,
         artifacts,
         signers,
+        repositories,
+        signature_repository,
         source: e.source.clone(),
         note: e.note.clone(),
         line: line(&e.versions),
@@ -354,6 +372,57 @@ fn key(
     Some(Signer::Key { key: source })
 }
 
+/// A repository as the catalog names it: canonical (`HOST/PATH`, no tag or digest), or with
+/// `prefix` a prefix ending in `*`.
+fn repository(
+    ctx: &FileCtx<'_>,
+    r: &Spanned<String>,
+    prefix: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let text = r.value.as_str();
+    let (name, star) = match text.strip_suffix('*') {
+        Some(p) if prefix => (p, true),
+        _ => (text, false),
+    };
+    let problem = if name.contains('*') {
+        Some("`*` may only end it".to_string())
+    } else if star {
+        // a prefix: a registry host, a `/`, and nothing a tag or digest would add
+        match name.split_once('/') {
+            Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+                (name.contains('@') || name[host.len()..].contains(':'))
+                    .then(|| "a repository has no tag or digest".to_string())
+            }
+            _ => Some("it must start with the registry host, e.g. `ghcr.io/`".to_string()),
+        }
+    } else {
+        match crate::types::ImageRef::parse(name) {
+            Err(e) => Some(e.reason.to_string()),
+            Ok(i) if i.tag().is_some() || i.digest().is_some() => {
+                Some("a repository has no tag or digest".to_string())
+            }
+            Ok(i) if i.name() != name => Some(format!("write its canonical name `{}`", i.name())),
+            Ok(_) => None,
+        }
+    };
+    match problem {
+        None => Some(text.to_string()),
+        Some(why) => {
+            diags.push(ctx.at(
+                r,
+                format!("`{text}` is not a repository: {why}"),
+                Some(if prefix {
+                    "write a repository as `HOST/PATH` (e.g. `ghcr.io/kyverno/kyverno`), or a prefix ending in `*` (e.g. `ghcr.io/kyverno/*`)".to_string()
+                } else {
+                    "write the repository the signatures are stored in as `HOST/PATH`, e.g. `ghcr.io/kyverno/signatures`".to_string()
+                }),
+            ));
+            None
+        }
+    }
+}
+
 /// 64 lower-case hex digits, or `None`.
 fn sha_hex(s: &str) -> Option<&str> {
     (s.len() == 64
@@ -403,23 +472,81 @@ pub(super) fn overlap(a: &VersionReq, b: &VersionReq) -> bool {
 }
 
 /// `catalog check`: a declaration that holds for none of the component's versions in the catalog
-/// is dead (a wrong range, or a line the catalog no longer carries).
+/// is dead (a wrong range, or a line the catalog no longer carries), and so is a `repositories`
+/// entry that covers none of the artifacts of the versions it holds for.
 pub(super) fn lint(comp: &Component) -> Vec<Diagnostic> {
-    comp.signing
-        .iter()
-        .filter(|d| !comp.versions.iter().any(|r| d.versions.matches(&r.version)))
-        .map(|d| Diagnostic {
-            file: comp.file.clone(),
-            line: d.line,
-            column: 0,
-            field: None,
-            message: format!(
-                "{} signing `{}`: holds for none of the component's versions in the catalog",
-                comp.name, d.versions
-            ),
-            hint: None,
-        })
-        .collect()
+    let mut out = Vec::new();
+    let problem = |d: &SigningDeclaration, message: String| Diagnostic {
+        file: comp.file.clone(),
+        line: d.line,
+        column: 0,
+        field: None,
+        message: format!("{} signing `{}`: {message}", comp.name, d.versions),
+        hint: None,
+    };
+    for d in &comp.signing {
+        let releases: Vec<_> = comp
+            .versions
+            .iter()
+            .filter(|r| d.versions.matches(&r.version))
+            .collect();
+        if releases.is_empty() {
+            out.push(problem(
+                d,
+                "holds for none of the component's versions in the catalog".to_string(),
+            ));
+            continue;
+        }
+        let artifacts = covered_repositories(d.artifacts, &releases);
+        for r in &d.repositories {
+            let one = SigningPolicy {
+                repositories: vec![r.clone()],
+                ..d.policy(&comp.name, &releases[0].version)
+            };
+            if !artifacts.iter().any(|a| one.covers(a)) {
+                out.push(problem(
+                    d,
+                    format!(
+                        "`{r}` covers none of the {} of the versions it holds for",
+                        kinds(d.artifacts)
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn kinds(a: SignedArtifacts) -> &'static str {
+    match a {
+        SignedArtifacts::Images => "images",
+        SignedArtifacts::Charts => "OCI charts",
+        SignedArtifacts::ImagesAndCharts => "images and OCI charts",
+    }
+}
+
+/// The canonical repositories of the images and OCI charts (of the kinds in `artifacts`) of
+/// `releases`.
+fn covered_repositories(artifacts: SignedArtifacts, releases: &[&super::Release]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in releases {
+        if artifacts.images() {
+            out.extend(
+                r.images
+                    .iter()
+                    .filter_map(|i| crate::types::ImageRef::parse(&i.reference).ok())
+                    .map(|i| i.name()),
+            );
+        }
+        if artifacts.charts() {
+            out.extend(r.artifacts.charts.iter().filter_map(|c| {
+                c.repository
+                    .strip_prefix("oci://")
+                    .map(|repo| format!("{}/{}", repo.trim_end_matches('/'), c.name))
+            }));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

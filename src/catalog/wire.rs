@@ -55,8 +55,9 @@ pub struct ComponentFile {
     pub versions: Vec<VersionWire>,
 }
 
-/// One `signing:` entry: a version range, the artifacts it covers, exactly one of `keyless`, `key`
-/// and `anyOf`, with its source.
+/// One `signing:` entry: a version range, the artifacts it covers (optionally only some
+/// repositories), exactly one of `keyless`, `key` and `anyOf`, where the signatures are stored when
+/// not next to the artifacts, with its source.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SigningWire {
@@ -68,6 +69,10 @@ pub struct SigningWire {
     pub key: Option<Spanned<KeyWire>>,
     #[serde(default)]
     pub any_of: Option<Spanned<Vec<SignerWire>>>,
+    #[serde(default)]
+    pub repositories: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub signature_repository: Option<Spanned<String>>,
     pub source: String,
     #[serde(default)]
     pub note: Option<String>,

@@ -40,6 +40,8 @@ fn signing_json(c: &Component, d: &SigningDeclaration) -> serde_json::Value {
         "versions": d.versions.as_str(),
         "artifacts": d.artifacts,
         "signers": d.signers,
+        "repositories": d.repositories,
+        "signatureRepository": d.signature_repository,
         "source": d.source,
         "note": d.note,
         "appliesTo": c.versions.iter().filter(|r| d.versions.matches(&r.version)).map(|r| r.version.to_string()).collect::<Vec<_>>(),

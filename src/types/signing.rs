@@ -23,6 +23,30 @@ pub struct SigningPolicy {
     pub signers: Vec<Signer>,
     /// Where upstream documents it (the catalog's machine-checkable source form).
     pub source: String,
+    /// The image (and OCI chart) repositories the policy covers, as canonical names without tag
+    /// (`ghcr.io/kyverno/kyverno`, `docker.io/library/traefik`; an OCI chart `oci://HOST/PATH` named
+    /// NAME is `HOST/PATH/NAME`). An entry ending in `*` covers every repository that starts with
+    /// what precedes the `*`. Empty: every artifact of the component of the kinds in `artifacts`.
+    /// (Upstream components ship third-party images too, which their signer does not sign.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    /// Where upstream stores the signatures when not next to the artifact (cosign's
+    /// `COSIGN_REPOSITORY`, e.g. `ghcr.io/kyverno/signatures`): the `sha256-<hex>.sig` tags of the
+    /// covered artifacts are found there. `None`: in the artifact's own repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_repository: Option<String>,
+}
+
+impl SigningPolicy {
+    /// Whether the policy covers the artifact in `repository` (canonical, without tag: see
+    /// [`SigningPolicy::repositories`]); the kind of artifact is [`SigningPolicy::artifacts`]'s.
+    pub fn covers(&self, repository: &str) -> bool {
+        self.repositories.is_empty()
+            || self.repositories.iter().any(|r| match r.strip_suffix('*') {
+                Some(prefix) => repository.starts_with(prefix),
+                None => repository == r,
+            })
+    }
 }
 
 /// Which of a component's artifacts the policy covers.

@@ -69,6 +69,27 @@ fn malformed_artifacts_kind() {
 }
 
 #[test]
+fn malformed_repository_with_a_tag() {
+    malformed_snapshot(
+        "signing-repository-with-tag",
+        11,
+        9,
+        "signing[0].repositories[0]",
+    );
+}
+
+#[test]
+fn lint_repositories_that_cover_no_artifact() {
+    lint_case(
+        "signing-repository-covers-nothing",
+        &[
+            "[CATALOG]/components/beta.yaml:8: beta signing `>=2.0.0`: `registry.example.com/beta/webhook` covers none of the images of the versions it holds for",
+            "[CATALOG]/components/beta.yaml:8: beta signing `>=2.0.0`: `registry.example.com/gamma/*` covers none of the images of the versions it holds for",
+        ],
+    );
+}
+
+#[test]
 fn lint_declaration_for_no_version_in_the_catalog() {
     lint_case(
         "signing-dead",
@@ -94,6 +115,8 @@ fn signing_policies_by_range_artifacts_and_signers() {
             .all(|x| x.component == "alpha" && x.version == "0.1.0")
     );
     assert_eq!(p[0].artifacts, SignedArtifacts::Images);
+    assert!(p[0].repositories.is_empty() && p[0].covers("docker.io/library/anything"));
+    assert_eq!(p[0].signature_repository, None);
     match &p[0].signers[..] {
         [
             Signer::Key {
@@ -125,6 +148,13 @@ fn signing_policies_by_range_artifacts_and_signers() {
         assert_eq!(p[0].artifacts, SignedArtifacts::ImagesAndCharts);
         assert!(p[0].artifacts.images() && p[0].artifacts.charts());
         assert_eq!(p[0].version, version);
+        assert_eq!(p[0].repositories, ["registry.example.com/alpha/*"]);
+        assert!(p[0].covers("registry.example.com/alpha/agent"));
+        assert!(!p[0].covers("docker.io/library/memcached"));
+        assert_eq!(
+            p[0].signature_repository.as_deref(),
+            Some("registry.example.com/alpha/signatures")
+        );
         assert_eq!(
             p[0].source,
             "https://example.com/alpha/signing ; example/alpha:.github/workflows/release.yaml@0a1b2c3d"
@@ -192,6 +222,15 @@ fn show_json_lists_the_declarations() {
         "signed in the release workflow from 0.2.0 on"
     );
     assert_eq!(entries[2]["signers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        entries[2]["repositories"],
+        serde_json::json!(["registry.example.com/alpha/*"])
+    );
+    assert_eq!(
+        entries[2]["signatureRepository"],
+        "registry.example.com/alpha/signatures"
+    );
+    assert_eq!(entries[0]["signatureRepository"], serde_json::Value::Null);
     assert_eq!(
         entries[2]["signers"][1]["identity"]["pattern"],
         "https://github\\.com/example/alpha/\\.github/workflows/release\\.yaml@refs/tags/v0\\..*"

@@ -21,6 +21,8 @@ fn policy(identity: Identity, issuer: &str) -> SigningPolicy {
             issuer: issuer.to_string(),
         }],
         source: "https://example.invalid/signing".to_string(),
+        repositories: vec![],
+        signature_repository: None,
     }
 }
 
