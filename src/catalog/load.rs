@@ -119,61 +119,17 @@ pub(super) fn from_files_with_prefix(
     let mut profiles = Vec::new();
     let mut saw_catalog = false;
     let mut checked = None;
-    for (path, text) in &files {
-        let ctx = FileCtx {
-            shown: format!("{shown}{path}"),
-            text,
-        };
-        let expected = if path == "catalog.yaml" {
-            "Catalog"
-        } else if path.starts_with("components/") {
-            "Component"
-        } else if path.starts_with("profiles/") {
-            "Platform"
-        } else {
-            continue;
-        };
-        match expected {
-            "Catalog" => {
-                match ctx.parse_kind::<wire::CatalogFile>(expected, |f| (&f.api_version, &f.kind)) {
-                    Ok(f) => {
-                        saw_catalog = true;
-                        checked = f.checked.as_ref().and_then(|d| date(&ctx, d, &mut diags));
-                        for c in f.capabilities {
-                            capabilities.push(Capability {
-                                name: c.name.value,
-                                description: c.description,
-                            });
-                        }
-                    }
-                    Err(d) => diags.push(d),
-                }
+    for (out, mut file_diags) in map_files(&files, |(path, text)| read_file(path, text, shown)) {
+        diags.append(&mut file_diags);
+        match out {
+            FileOut::Catalog(date, mut caps) => {
+                saw_catalog = true;
+                checked = date;
+                capabilities.append(&mut caps);
             }
-            "Component" => match ctx
-                .parse_kind::<wire::ComponentFile>(expected, |f| (&f.api_version, &f.kind))
-            {
-                Ok(f) => {
-                    let stem = path
-                        .trim_start_matches("components/")
-                        .trim_end_matches(".yaml")
-                        .trim_end_matches(".yml");
-                    if let Some(c) = component(&ctx, path, stem, f, &mut diags) {
-                        components.push(c);
-                    }
-                }
-                Err(d) => diags.push(d),
-            },
-            _ => match PlatformSpec::parse_with_name(text, &ctx.shown) {
-                Ok(spec) => {
-                    let name = path
-                        .trim_start_matches("profiles/")
-                        .trim_end_matches(".yaml")
-                        .trim_end_matches(".yml")
-                        .to_string();
-                    profiles.push(Profile { name, spec });
-                }
-                Err(mut e) => diags.append(&mut e.diagnostics),
-            },
+            FileOut::Component(c) => components.push(*c),
+            FileOut::Profile(p) => profiles.push(p),
+            FileOut::Nothing => {}
         }
     }
     if !saw_catalog && diags.is_empty() {
@@ -213,4 +169,104 @@ pub(super) fn from_files_with_prefix(
         .map(|(path, text)| SourceFile { path, text })
         .collect();
     Ok(catalog)
+}
+
+/// What one file of the catalog contributes.
+enum FileOut {
+    /// `catalog.yaml`: its `checked` date and its capabilities.
+    Catalog(Option<crate::types::Date>, Vec<Capability>),
+    Component(Box<super::Component>),
+    Profile(Profile),
+    /// Not a catalog file, or a file with errors (in its diagnostics).
+    Nothing,
+}
+
+/// Parses and validates one file (its kind from its place in the catalog), with its diagnostics.
+fn read_file(path: &str, text: &str, shown: &str) -> (FileOut, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let ctx = FileCtx {
+        shown: format!("{shown}{path}"),
+        text,
+    };
+    let out = if path == "catalog.yaml" {
+        match ctx.parse_kind::<wire::CatalogFile>("Catalog", |f| (&f.api_version, &f.kind)) {
+            Ok(f) => {
+                let checked = f.checked.as_ref().and_then(|d| date(&ctx, d, &mut diags));
+                let caps = f
+                    .capabilities
+                    .into_iter()
+                    .map(|c| Capability {
+                        name: c.name.value,
+                        description: c.description,
+                    })
+                    .collect();
+                FileOut::Catalog(checked, caps)
+            }
+            Err(d) => {
+                diags.push(d);
+                FileOut::Nothing
+            }
+        }
+    } else if path.starts_with("components/") {
+        match ctx.parse_kind::<wire::ComponentFile>("Component", |f| (&f.api_version, &f.kind)) {
+            Ok(f) => {
+                let stem = path
+                    .trim_start_matches("components/")
+                    .trim_end_matches(".yaml")
+                    .trim_end_matches(".yml");
+                component(&ctx, path, stem, f, &mut diags)
+                    .map_or(FileOut::Nothing, |c| FileOut::Component(Box::new(c)))
+            }
+            Err(d) => {
+                diags.push(d);
+                FileOut::Nothing
+            }
+        }
+    } else if path.starts_with("profiles/") {
+        match PlatformSpec::parse_with_name(text, &ctx.shown) {
+            Ok(spec) => {
+                let name = path
+                    .trim_start_matches("profiles/")
+                    .trim_end_matches(".yaml")
+                    .trim_end_matches(".yml")
+                    .to_string();
+                FileOut::Profile(Profile { name, spec })
+            }
+            Err(mut e) => {
+                diags.append(&mut e.diagnostics);
+                FileOut::Nothing
+            }
+        }
+    } else {
+        FileOut::Nothing
+    };
+    (out, diags)
+}
+
+/// Below this many files a catalog is read on one thread (threads would cost more than they save).
+const FILES_PER_THREAD: usize = 64;
+
+/// `f` over every file, in file order; a large catalog is read on every core (YAML parsing is
+/// most of the time it takes to load, and files are independent).
+fn map_files<T: Send>(
+    files: &[(String, String)],
+    f: impl Fn(&(String, String)) -> T + Sync,
+) -> Vec<T> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(files.len() / FILES_PER_THREAD).max(1);
+    if threads == 1 {
+        return files.iter().map(&f).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a catalog reader thread panicked"))
+            .collect()
+    })
 }

@@ -50,17 +50,33 @@ const MAX_VERSIONS: usize = 6;
 
 /// Explains why `request` has no solution over `catalog`.
 pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
-    let strict = Oracle::new(catalog, request_exclusions(catalog, request));
-    let lax = Oracle::new(
-        catalog,
-        request_exclusions(catalog, &relaxed(request, true, true)),
-    );
+    explain_with(
+        &Oracle::new(catalog, request_exclusions(catalog, request)),
+        request,
+    )
+}
+
+/// [`explain`] with the oracle the solve used (the request's own exclusions).
+pub(crate) fn explain_with(strict: &Oracle<'_>, request: &Request) -> Explanation {
+    let catalog = strict.catalog();
+    let lax_exclusions = request_exclusions(catalog, &relaxed(request, true, true));
+    // a catalog without end-of-life or untested versions excludes the same versions either way
+    let lax_owned;
+    let lax = if (0..catalog.components.len()).all(|c| {
+        (0..catalog.components[c].versions.len())
+            .all(|v| strict.excluded(c, v) == lax_exclusions[c][v])
+    }) {
+        strict
+    } else {
+        lax_owned = Oracle::new(catalog, lax_exclusions);
+        &lax_owned
+    };
     let relaxable = !request.allow_eol || !request.allow_untested;
     // When the request fails even with end-of-life and untested releases allowed, the
     // compatibility facts are the real conflict: explain those, and mention lifecycle only as an
     // addition.
     let lax_fails = relaxable && !lax.feasible(&request.query(catalog));
-    let oracle = if lax_fails { &lax } else { &strict };
+    let oracle = if lax_fails { lax } else { strict };
     let items = request.items();
     let core = if !oracle.feasible(&Request::query_for(catalog, &[])) {
         Vec::new()
@@ -85,10 +101,10 @@ pub fn explain(catalog: &Catalog, request: &Request) -> Explanation {
 
     let mut facts = core_facts(oracle, catalog, &core);
     if lax_fails {
-        facts.extend(lifecycle_facts(&strict, catalog, request, &core));
+        facts.extend(lifecycle_facts(strict, catalog, request, &core));
     }
     if untested_is_reason {
-        untested_facts(&strict, request, &core, eol_is_reason, &mut facts);
+        untested_facts(strict, request, &core, eol_is_reason, &mut facts);
     }
     let hints = hints(catalog, request, oracle, &core, relax);
     Explanation {

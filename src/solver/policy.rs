@@ -6,7 +6,7 @@ use crate::catalog::{Catalog, KUBERNETES};
 use crate::types::{Date, Version};
 
 use super::exclusions::request_exclusions;
-use super::explain::explain;
+use super::explain::explain_with;
 use super::request::{Request, need_for};
 use super::sat::{Assignment, Need, Oracle, Query, Set};
 use super::search::{Decision, Outcome};
@@ -126,8 +126,8 @@ pub fn solve(
         Outcome::Found(decisions, fixed) => {
             Ok(solution(&oracle, request, &kept, &decisions, &fixed))
         }
-        Outcome::Nothing => Err(SolveError::Unsatisfiable(Box::new(explain(
-            catalog, request,
+        Outcome::Nothing => Err(SolveError::Unsatisfiable(Box::new(explain_with(
+            &oracle, request,
         )))),
         Outcome::GaveUp => solve_by_checks(catalog, request, prefer),
     }
@@ -222,8 +222,8 @@ pub fn solve_by_checks(
     let oracle = Oracle::new(catalog, request_exclusions(catalog, request));
     let mut q = request.query(catalog);
     let Some(mut cur) = oracle.check(&q) else {
-        return Err(SolveError::Unsatisfiable(Box::new(explain(
-            catalog, request,
+        return Err(SolveError::Unsatisfiable(Box::new(explain_with(
+            &oracle, request,
         ))));
     };
     let mut state = Settle {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::catalog::Catalog;
 use crate::types::{Version, VersionReq};
 
 /// A set of versions of one component, as the solver sees it.
@@ -65,3 +66,37 @@ pub struct Query {
 
 /// A chosen platform: for each component index, the index of its chosen version (or `None`).
 pub type Assignment = Vec<Option<usize>>;
+
+/// Platforms found by earlier checks of one oracle (each meets every catalog fact and every
+/// exclusion of that oracle): a query that one of them meets has a platform without a search.
+/// The explanation asks many questions whose answer is a platform already found.
+#[derive(Debug, Default)]
+pub(crate) struct Witnesses(Vec<Assignment>);
+
+/// Witnesses kept per oracle (the newest ones).
+const WITNESSES: usize = 32;
+
+impl Witnesses {
+    /// Whether a kept platform meets every need and limit of `q`.
+    pub fn fits(&self, catalog: &Catalog, q: &Query) -> bool {
+        let version =
+            |a: &Assignment, c: usize| a[c].map(|v| &catalog.components[c].versions[v].version);
+        self.0.iter().any(|a| {
+            q.needs.iter().all(|n| match n {
+                Need::One(c, set) => version(a, *c).is_some_and(|v| set.contains(v)),
+                Need::AnyOf(ps) => ps.iter().any(|p| a[*p].is_some()),
+            }) && q
+                .limits
+                .iter()
+                .all(|(c, set)| version(a, *c).is_none_or(|v| set.contains(v)))
+        })
+    }
+
+    /// Keeps platform `a` (dropping the oldest beyond the limit).
+    pub fn keep(&mut self, a: Assignment) {
+        if self.0.len() == WITNESSES {
+            self.0.remove(0);
+        }
+        self.0.push(a);
+    }
+}

@@ -214,7 +214,7 @@ impl Request {
     }
 
     /// The solver query for the whole request.
-    pub(crate) fn query(&self, catalog: &Catalog) -> Query {
+    pub fn query(&self, catalog: &Catalog) -> Query {
         Self::query_for(catalog, &self.items())
     }
 }

@@ -20,6 +20,7 @@ use crate::types::{Version, VersionReq};
 
 use super::compile::{Compiled, bits};
 use super::propagate::{Queue, propagate};
+use super::query::Witnesses;
 pub use super::query::{Assignment, Need, Query, Set};
 use super::search::{Goal, Outcome, search};
 
@@ -57,6 +58,8 @@ pub struct Oracle<'c> {
     compiled: Compiled<'c>,
     /// The domain with every version that is not excluded, and absence.
     base: Vec<u64>,
+    /// Platforms that earlier [`Oracle::feasible`] calls found.
+    witnesses: std::cell::RefCell<Witnesses>,
 }
 
 impl<'c> Oracle<'c> {
@@ -84,6 +87,7 @@ impl<'c> Oracle<'c> {
             calls: std::cell::Cell::new(0),
             compiled,
             base,
+            witnesses: Default::default(),
         }
     }
 
@@ -167,15 +171,20 @@ impl<'c> Oracle<'c> {
         &self.compiled.cap_names[k]
     }
 
-    /// Whether a platform exists for `q`: the search first, `resolvo` ([`Oracle::check`]) when the
-    /// search gives up.
+    /// Whether a platform exists for `q`: yes at once when a platform found by an earlier call
+    /// fits it ([`Witnesses`]), else the search, and `resolvo` ([`Oracle::check`]) when the search
+    /// gives up.
     pub fn feasible(&self, q: &Query) -> bool {
-        let n = self.compiled.len();
-        match self.search(q, &vec![None; n], &vec![false; n]) {
-            Outcome::Found(..) => true,
-            Outcome::Nothing => false,
-            Outcome::GaveUp => self.check(q).is_some(),
+        if self.witnesses.borrow().fits(self.catalog, q) {
+            return true;
         }
+        let n = self.compiled.len();
+        let found = match self.search(q, &vec![None; n], &vec![false; n]) {
+            Outcome::Found(_, platform) => Some(platform),
+            Outcome::Nothing => None,
+            Outcome::GaveUp => self.check(q),
+        };
+        found.map(|p| self.witnesses.borrow_mut().keep(p)).is_some()
     }
 
     /// The domains left for query `q` after propagation; `None` when propagation shows that no

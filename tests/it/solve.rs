@@ -593,3 +593,118 @@ fn real_distribution_versions_count_as_base() {
     let patch: u32 = k.rsplit('.').next().unwrap().parse().unwrap();
     assert!(patch >= 6, "{k}");
 }
+
+/// A request made of these items, with the flags of `like`.
+fn request_of(
+    items: &[bundle::solver::RequestItem],
+    like: &bundle::solver::Request,
+) -> bundle::solver::Request {
+    use bundle::solver::RequestItem;
+    bundle::solver::Request {
+        kubernetes: items
+            .iter()
+            .find_map(|i| match i {
+                RequestItem::Kubernetes(k) => Some(k.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(bundle::types::VersionReq::any),
+        with: items
+            .iter()
+            .filter_map(|i| match i {
+                RequestItem::With(w) => Some(w.clone()),
+                _ => None,
+            })
+            .collect(),
+        without: items
+            .iter()
+            .filter_map(|i| match i {
+                RequestItem::Without(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect(),
+        ..like.clone()
+    }
+}
+
+/// The preferred minimal conflict of `req`, the slow way: every item in turn from the last,
+/// dropped when the rest still fails (with end-of-life and untested versions allowed when the
+/// request fails even so, as the explanation does).
+fn preferred_core(
+    cat: &bundle::catalog::Catalog,
+    req: &bundle::solver::Request,
+) -> Vec<bundle::solver::RequestItem> {
+    use bundle::solver::{request_exclusions, sat::Oracle};
+    let fails = |r: &bundle::solver::Request| {
+        !Oracle::new(cat, request_exclusions(cat, r)).feasible(&r.query(cat))
+    };
+    let lax = bundle::solver::Request {
+        allow_eol: true,
+        allow_untested: true,
+        ..req.clone()
+    };
+    let like = if fails(&lax) { &lax } else { req };
+    let mut items = req.items();
+    if fails(&request_of(&[], like)) {
+        return Vec::new();
+    }
+    for i in (0..items.len()).rev() {
+        let mut fewer = items.clone();
+        fewer.remove(i);
+        if fails(&request_of(&fewer, like)) {
+            items = fewer;
+        }
+    }
+    items
+}
+
+#[test]
+fn real_catalog_cores_are_the_preferred_minimal_conflicts() {
+    use bundle::catalog::{Catalog, WithSpec};
+    use bundle::solver::{Request, SolveError, solve};
+    use bundle::types::VersionReq;
+    let cat = Catalog::embedded().unwrap();
+    let default = &cat.profile("default").expect("a default profile").spec;
+    let every: Vec<WithSpec> = cat
+        .components
+        .iter()
+        .filter(|c| c.name != "kubernetes")
+        .map(|c| WithSpec {
+            name: c.name.clone(),
+            range: VersionReq::any(),
+        })
+        .collect();
+    let minors: std::collections::BTreeSet<String> = cat
+        .component("kubernetes")
+        .unwrap()
+        .versions
+        .iter()
+        .map(|v| v.version.minor_string())
+        .collect();
+    let mut unsat = 0;
+    for minor in &minors {
+        for with in [&default.with, &every] {
+            for allow_eol in [false, true] {
+                let req = Request {
+                    kubernetes: VersionReq::parse_strict(&format!("~{minor}")).unwrap(),
+                    with: with.clone(),
+                    without: Vec::new(),
+                    allow_eol,
+                    allow_untested: false,
+                    as_of: "2026-11-26".parse().unwrap(),
+                };
+                let Err(SolveError::Unsatisfiable(ex)) =
+                    solve(&cat, &req, &std::collections::BTreeMap::new())
+                else {
+                    continue;
+                };
+                unsat += 1;
+                assert_eq!(
+                    ex.core,
+                    preferred_core(&cat, &req),
+                    "~{minor}, allow_eol {allow_eol}"
+                );
+            }
+        }
+    }
+    assert!(unsat >= 4, "only {unsat} unsatisfiable requests");
+}
