@@ -179,12 +179,47 @@ impl<'c> Oracle<'c> {
             return true;
         }
         let n = self.compiled.len();
+        let q = &self.reachable_only(q);
         let found = match self.search(q, &vec![None; n], &vec![false; n]) {
             Outcome::Found(_, platform) => Some(platform),
             Outcome::Nothing => None,
             Outcome::GaveUp => self.check(q),
         };
         found.map(|p| self.witnesses.borrow_mut().keep(p)).is_some()
+    }
+
+    /// `q` with every component it cannot lead to limited to absence: one that is neither needed
+    /// nor required (directly, or as a provider of a required capability) by any version of one
+    /// it leads to. A platform for `q` keeps one when the components it leads to are taken out, so
+    /// the answer is the same, and propagation no longer visits the rest of the catalog.
+    fn reachable_only(&self, q: &Query) -> Query {
+        let cc = &self.compiled;
+        let mut seen = vec![false; cc.len()];
+        let mut todo: Vec<usize> = Vec::new();
+        for need in &q.needs {
+            match need {
+                Need::One(c, _) => todo.push(*c),
+                Need::AnyOf(ps) => todo.extend(ps),
+            }
+        }
+        while let Some(c) = todo.pop() {
+            if std::mem::replace(&mut seen[c], true) {
+                continue;
+            }
+            for v in 0..cc.nv[c] {
+                todo.extend(&cc.req_comps[c][v]);
+                for &k in &cc.req_caps[c][v] {
+                    todo.extend(&cc.caps[k].providers);
+                }
+            }
+        }
+        let mut out = q.clone();
+        out.limits.extend(
+            (0..cc.len())
+                .filter(|c| !seen[*c])
+                .map(|c| (c, Set::Nothing)),
+        );
+        out
     }
 
     /// The domains left for query `q` after propagation; `None` when propagation shows that no
