@@ -4,6 +4,7 @@
 #
 #   benches/solve.sh [SIZES]          SIZES: "N×M[:sat|unsat][:lower|any] …", default below
 #   BEFORE=/path/to/older/bundle      also times an older binary, alternating, in the same run
+# Each solve figure is "wall/user" seconds (the median run by wall time; user = the process's own CPU time).
 #   RUNS=3                            runs per case and binary (the median is printed)
 #   TIMEOUT=120                       seconds before a run is stopped (printed as "> TIMEOUT s")
 #
@@ -20,18 +21,18 @@ writer=target/release/examples/synthetic_catalog
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# one timed run: prints seconds, or ">TIMEOUT"; the exit status must be 0 (sat) or the solve failure code (unsat)
+# one timed run: prints "WALL/USER" seconds, or ">TIMEOUT"; the exit status must be 0 (sat) or the solve failure
+# code (unsat)
 time_one() {
-  local bin=$1 dir=$2 want=$3 start end rc=0
-  start=$(date +%s.%N)
-  timeout "$timeout_s" "$bin" --catalog "$dir" solve --profile all -o "$tmp/out.lock" >/dev/null 2>"$tmp/err" || rc=$?
-  end=$(date +%s.%N)
+  local bin=$1 dir=$2 want=$3 rc=0
+  /usr/bin/time -f "%e/%U" -o "$tmp/time" timeout "$timeout_s" "$bin" --catalog "$dir" solve --profile all \
+    -o "$tmp/out.lock" >/dev/null 2>"$tmp/err" || rc=$?
   if [ "$rc" = 124 ]; then echo ">$timeout_s"; return; fi
   if [ "$want" = sat ] && [ "$rc" != 0 ]; then echo "error (exit $rc): $(head -3 "$tmp/err")" >&2; echo fail; return; fi
   if [ "$want" = unsat ] && { [ "$rc" = 0 ] || ! grep -q "c0000" "$tmp/err"; }; then
     echo "unsat case not explained (exit $rc)" >&2; echo fail; return
   fi
-  echo "$end - $start" | bc
+  tail -1 "$tmp/time"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
