@@ -74,10 +74,10 @@ impl Catalog {
     }
 }
 
-/// Whether `identity` matches `pattern` as a whole (the catalog's `identityPattern`: the
-/// expression is anchored at both ends, unlike cosign's `--certificate-identity-regexp`).
+/// The catalog's `identityPattern` compiled: anchored at both ends, unlike cosign's
+/// `--certificate-identity-regexp` (see [`Identity::pattern_regex`]).
 pub fn identity_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
+    Identity::pattern_regex(pattern)
 }
 
 fn line<T>(s: &Spanned<T>) -> u32 {

@@ -121,12 +121,12 @@ pub fn describe(signer: &Signer) -> String {
 
 /// Whether `identity` is the certificate identity `san`.
 fn identity_matches(identity: &Identity, san: &str) -> Result<bool, String> {
-    match identity {
-        Identity::Exact(s) => Ok(s == san),
-        Identity::Pattern(p) => regex::Regex::new(&format!("^(?:{p})$"))
-            .map(|r| r.is_match(san))
-            .map_err(|e| format!("the identity pattern /{p}/ is not a regular expression: {e}")),
-    }
+    identity.matches(san).map_err(|e| match identity {
+        Identity::Pattern(p) => {
+            format!("the identity pattern /{p}/ is not a regular expression: {e}")
+        }
+        Identity::Exact(_) => e.to_string(),
+    })
 }
 
 /// The digest a simple-signing payload names.

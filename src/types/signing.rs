@@ -108,6 +108,23 @@ pub enum Identity {
     Pattern(String),
 }
 
+impl Identity {
+    /// The regular expression of an identity pattern, anchored at both ends: the whole certificate
+    /// identity must match (unlike `cosign --certificate-identity-regexp`). The one place that
+    /// anchoring is written: the catalog compiles patterns with it at load, the verifier matches with it.
+    pub fn pattern_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+        regex::Regex::new(&format!("^(?:{pattern})$"))
+    }
+
+    /// Whether `san` (a certificate's identity) is this identity.
+    pub fn matches(&self, san: &str) -> Result<bool, regex::Error> {
+        match self {
+            Identity::Exact(s) => Ok(s == san),
+            Identity::Pattern(p) => Identity::pattern_regex(p).map(|r| r.is_match(san)),
+        }
+    }
+}
+
 /// A public key as the catalog declares it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,4 +138,32 @@ pub enum PublicKeySource {
         /// The sha256 of the PEM file's bytes.
         sha256: Digest,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_match_exactly_or_as_a_whole() {
+        let exact = Identity::Exact("krel-trust@k8s-releng-prod.iam.gserviceaccount.com".into());
+        assert!(
+            exact
+                .matches("krel-trust@k8s-releng-prod.iam.gserviceaccount.com")
+                .unwrap()
+        );
+        assert!(
+            !exact
+                .matches("x-krel-trust@k8s-releng-prod.iam.gserviceaccount.com")
+                .unwrap()
+        );
+        let p = Identity::Pattern(r"https://github\.com/fluxcd/.*".into());
+        assert!(p.matches("https://github.com/fluxcd/source-controller/.github/workflows/release.yml@refs/tags/v1.0.0").unwrap());
+        assert!(
+            !p.matches("https://evil.example/https://github.com/fluxcd/x")
+                .unwrap()
+        );
+        assert!(!p.matches("https://githubXcom/fluxcd/x").unwrap());
+        assert!(Identity::Pattern("(".into()).matches("x").is_err());
+    }
 }
