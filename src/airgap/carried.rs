@@ -15,13 +15,13 @@ use std::path::{Component, Path};
 use super::archive::{ReadError, ZSTD_MAGIC};
 use super::format::{
     CATALOG_MEDIA_TYPE, CATALOG_TITLE, LOCK_MEDIA_TYPE, LOCK_TITLE, MANIFESTS_MEDIA_TYPE,
-    MAX_LOCK_SIZE, PLATFORM_REF_NAME, is_platform_artifact, max_document_size,
+    PLATFORM_REF_NAME, is_platform_artifact, lock_too_large, max_document_size, max_lock_size,
 };
 use super::scan;
 use crate::catalog::{Catalog, LoadError, MAX_ARCHIVE_BYTES};
 use crate::lock::{Lock, LockError};
 use crate::oci::layout::{INDEX_FILE, OCI_LAYOUT_FILE};
-use crate::oci::wire::{Index, Manifest};
+use crate::oci::wire::{Descriptor, Index, Manifest};
 use crate::types::Digest;
 
 /// Why the lock or the catalog of a bundle could not be read.
@@ -107,6 +107,16 @@ fn blob(path: &Path, digest: &Digest, limit: u64, what: &str) -> Result<Vec<u8>,
 /// The digest of the layer of type `media_type` of the bundle's platform artifact; `None` when it
 /// has none.
 pub fn layer_digest(path: &Path, media_type: &str) -> Result<Option<Digest>, CarriedError> {
+    layer(path, media_type)?
+        .map(|l| {
+            l.digest()
+                .map_err(|e| bad(path, format!("the {media_type} layer: {e}")))
+        })
+        .transpose()
+}
+
+/// The layer of type `media_type` of the bundle's platform artifact; `None` when it has none.
+fn layer(path: &Path, media_type: &str) -> Result<Option<Descriptor>, CarriedError> {
     let index = scan::index_bytes(path)?.ok_or_else(|| bad(path, format!("no {INDEX_FILE}")))?;
     let index: Index = serde_json::from_slice(&index)
         .map_err(|e| bad(path, format!("{INDEX_FILE} is not an OCI image index: {e}")))?;
@@ -130,24 +140,24 @@ pub fn layer_digest(path: &Path, media_type: &str) -> Result<Option<Digest>, Car
             format!("the platform artifact's manifest {digest}: {e}"),
         )
     })?;
-    manifest
-        .layer(media_type)
-        .map(|l| {
-            l.digest()
-                .map_err(|e| bad(path, format!("the {media_type} layer: {e}")))
-        })
-        .transpose()
+    Ok(manifest.layer(media_type).cloned())
 }
 
 /// Reads the lock the bundle at `path` carries; messages name it `PATH:bundle.lock`.
 pub fn lock(path: &Path) -> Result<Lock, CarriedError> {
-    let digest = layer_digest(path, LOCK_MEDIA_TYPE)?.ok_or_else(|| {
+    let layer = layer(path, LOCK_MEDIA_TYPE)?.ok_or_else(|| {
         bad(
             path,
             format!("the platform artifact has no {LOCK_MEDIA_TYPE} layer"),
         )
     })?;
-    let bytes = blob(path, &digest, MAX_LOCK_SIZE, "the lock")?;
+    if layer.size > max_lock_size() {
+        return Err(bad(path, lock_too_large(layer.size)));
+    }
+    let digest = layer
+        .digest()
+        .map_err(|e| bad(path, format!("the {LOCK_MEDIA_TYPE} layer: {e}")))?;
+    let bytes = blob(path, &digest, max_lock_size(), "the lock")?;
     let text = String::from_utf8(bytes).map_err(|_| bad(path, "the lock is not UTF-8 text"))?;
     Ok(Lock::parse(
         &text,

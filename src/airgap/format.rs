@@ -207,8 +207,22 @@ pub fn max_document_size() -> u64 {
 pub fn max_index_size() -> u64 {
     crate::input::Kind::Index.limit()
 }
-/// The limit on the lock read from the platform artifact.
-pub const MAX_LOCK_SIZE: u64 = 16 * 1024 * 1024;
+/// The limit on the lock read from the platform artifact: a lock's limit, 32 MiB unless raised
+/// for the run (`BUNDLE_MAX_LOCK_SIZE`, [`crate::input::Kind::Lock`]), the same as for `--lock`.
+pub fn max_lock_size() -> u64 {
+    crate::input::Kind::Lock.limit()
+}
+
+/// Why a bundle's lock of `size` bytes is not read: over [`max_lock_size`], and how to raise it.
+pub fn lock_too_large(size: u64) -> String {
+    let kind = crate::input::Kind::Lock;
+    format!(
+        "the lock is {size} bytes, more than {} bytes, the limit for {}; {}",
+        max_lock_size(),
+        kind.with_article(),
+        kind.raise_hint()
+    )
+}
 
 /// Suffix of the work directory next to a `.tar`/`.tar.zst` output (`PATH.partial.d/`), where the layout
 /// is built before it is archived; kept when an export fails, so that a re-run resumes.

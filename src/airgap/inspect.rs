@@ -13,9 +13,9 @@ use std::path::Path;
 use super::archive::ReadError;
 use super::format::{
     CHART_REPOSITORY_ANNOTATION, COMPONENT_ANNOTATION, EntryKind, FORMAT_VERSION_ANNOTATION,
-    LOCK_MEDIA_TYPE, MAX_LOCK_SIZE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME,
-    REFERRER_OF_ANNOTATION, REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION,
-    SOURCE_URL_ANNOTATION, entry_name, is_platform_artifact,
+    LOCK_MEDIA_TYPE, ORIGINAL_DIGEST_ANNOTATION, PLATFORM_REF_NAME, REFERRER_OF_ANNOTATION,
+    REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION, SOURCE_URL_ANNOTATION, entry_name,
+    is_platform_artifact,
 };
 use super::scan::{self, Scan};
 use crate::lock::Lock;
@@ -195,7 +195,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
                     m.layers
                         .iter()
                         .find(|l| l.media_type == LOCK_MEDIA_TYPE)
-                        .and_then(|l| l.digest().ok())
+                        .and_then(|l| Some((l.digest().ok()?, l.size)))
                 });
             continue;
         }
@@ -244,7 +244,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
 
     let lock = match lock_digest {
         None => LockStatus::Missing,
-        Some(d) => read_lock(path, &d),
+        Some((d, size)) => read_lock(path, &d, size),
     };
     Ok(Inspection {
         container: scan.container.name().to_string(),
@@ -341,15 +341,19 @@ fn artifact(scan: &Scan, d: &Descriptor) -> Artifact {
     }
 }
 
-fn read_lock(path: &Path, digest: &Digest) -> LockStatus {
+fn read_lock(path: &Path, digest: &Digest, size: u64) -> LockStatus {
+    let limit = super::format::max_lock_size();
+    if size > limit {
+        return LockStatus::Unreadable(super::format::lock_too_large(size));
+    }
     let wanted = BTreeSet::from([digest.clone()]);
-    let found = match scan::fetch(path, &wanted, MAX_LOCK_SIZE) {
+    let found = match scan::fetch(path, &wanted, limit) {
         Ok(f) => f,
         Err(e) => return LockStatus::Unreadable(e.to_string()),
     };
     let Some(bytes) = found.get(digest) else {
         return LockStatus::Unreadable(format!(
-            "the lock blob {digest} is missing, corrupt or larger than {MAX_LOCK_SIZE} bytes"
+            "the lock blob {digest} is missing, corrupt or larger than {limit} bytes"
         ));
     };
     let Ok(text) = std::str::from_utf8(bytes) else {

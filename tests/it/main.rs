@@ -12,6 +12,7 @@ mod docs;
 mod e2e;
 mod export;
 mod faults;
+mod faults_input;
 mod keyless;
 mod matrix;
 mod messages;
