@@ -113,12 +113,12 @@ fn sign_chart(up: &Upstream, repository: &str, version: &str) -> (crate::support
 
 /// The upstream side of every test: a registry and an HTTP server holding what the catalog names,
 /// the catalog, a solved lock and a cache directory.
-struct Upstream {
-    registry: Registry,
+pub(crate) struct Upstream {
+    pub(crate) registry: Registry,
     http: HttpServer,
     helm: PathBuf,
     /// Where `bundle` runs (holds `bundle.lock`), the catalog and the cache.
-    dir: TempDir,
+    pub(crate) dir: TempDir,
     /// `REPOSITORY:TAG` → digest of what was pushed.
     pushed: BTreeMap<String, String>,
     /// The packaged charts, by name.
@@ -129,7 +129,7 @@ struct Upstream {
 
 impl Upstream {
     /// Publishes everything and solves the lock; `None` when a tool is missing (a failure under CI).
-    fn start(test: &str) -> Option<Upstream> {
+    pub(crate) fn start(test: &str) -> Option<Upstream> {
         let helm_path = require_helm(test)?;
         let registry = Registry::start(Variant::Plain, test)?;
         let http = HttpServer::start();
@@ -332,16 +332,16 @@ impl Upstream {
         }
     }
 
-    fn catalog(&self) -> String {
+    pub(crate) fn catalog(&self) -> String {
         self.dir.join("catalog").display().to_string()
     }
 
-    fn cache(&self) -> PathBuf {
+    pub(crate) fn cache(&self) -> PathBuf {
         self.dir.join("cache")
     }
 
     /// The mirror flags: images and OCI charts at the registry, URLs at the HTTP server.
-    fn mirrors(&self) -> Vec<String> {
+    pub(crate) fn mirrors(&self) -> Vec<String> {
         let (reg, http) = (&self.registry.host, self.http.url());
         vec![
             "--registry-mirror".into(),
@@ -359,7 +359,7 @@ impl Upstream {
 
     /// `bundle --catalog CATALOG COMMAND [mirrors and cache for pin/export] EXTRA…` in the world's
     /// directory.
-    fn run(&self, command: &str, extra: &[&str]) -> Run {
+    pub(crate) fn run(&self, command: &str, extra: &[&str]) -> Run {
         let catalog = self.catalog();
         let mut args: Vec<String> = vec!["--catalog".into(), catalog, command.into()];
         if matches!(command, "pin" | "export") {
@@ -380,12 +380,12 @@ impl Upstream {
         .unwrap()
     }
 
-    fn lock_text(&self) -> String {
+    pub(crate) fn lock_text(&self) -> String {
         std::fs::read_to_string(self.dir.join("bundle.lock")).unwrap()
     }
 
     /// The digest the lock holds for chart `name`.
-    fn chart_digest(&self, name: &str) -> String {
+    pub(crate) fn chart_digest(&self, name: &str) -> String {
         self.lock()
             .components
             .iter()
@@ -408,7 +408,7 @@ impl Upstream {
             .to_string()
     }
 
-    fn in_cache(&self, digest: &str) -> bool {
+    pub(crate) fn in_cache(&self, digest: &str) -> bool {
         blob(&self.cache(), digest).is_file()
     }
 }

@@ -23,9 +23,9 @@ const MANIFEST_TYPES: [&str; 4] = [
 ];
 
 /// A bundle directory (OCI image layout) holding images under their original references.
-struct TestBundle {
-    dir: PathBuf,
-    images: Vec<(String, Image)>,
+pub(crate) struct TestBundle {
+    pub(crate) dir: PathBuf,
+    pub(crate) images: Vec<(String, Image)>,
     /// The temporary directory the bundle was made in, when it owns one.
     _tmp: Option<TempDir>,
 }
@@ -129,7 +129,7 @@ fn make_bundle_with_lock(images: Vec<(&str, Image)>, lock: &str) -> TestBundle {
 
 /// A multi-arch OCI index, a Docker schema2 image, an OCI image, and the index again under a second
 /// name (its blobs go to two repositories: the second gets them by cross-repository mount).
-fn standard_bundle() -> TestBundle {
+pub(crate) fn standard_bundle() -> TestBundle {
     let pause = image(Kind::OciIndex);
     make_bundle(vec![
         ("registry.k8s.io/pause:3.10", pause.clone()),
@@ -144,7 +144,7 @@ fn standard_bundle() -> TestBundle {
 }
 
 /// Where `reference` lands under `PROJECT` (default mapping).
-fn target_repo(project: &str, reference: &str) -> (String, String) {
+pub(crate) fn target_repo(project: &str, reference: &str) -> (String, String) {
     let (name, tag) = reference.rsplit_once(':').unwrap();
     (format!("{project}/{name}"), tag.to_string())
 }
@@ -178,7 +178,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The digest of the bytes served for `repo` at `reference`, `None` when absent.
-fn served(reg: &Registry, repo: &str, reference: &str) -> Option<String> {
+pub(crate) fn served(reg: &Registry, repo: &str, reference: &str) -> Option<String> {
     let (client, auth) = client_for(reg);
     let sep = if reference.starts_with("sha256:") {
         "@"
@@ -208,7 +208,7 @@ fn blob_present(reg: &Registry, repo: &str, digest: &str) -> bool {
 }
 
 /// Every manifest (by tag and digest, children included) is served byte for byte and every blob is there.
-fn assert_mirrored(reg: &Registry, project: &str, bundle: &TestBundle) {
+pub(crate) fn assert_mirrored(reg: &Registry, project: &str, bundle: &TestBundle) {
     for (reference, img) in &bundle.images {
         let (repo, tag) = target_repo(project, reference);
         assert_eq!(
@@ -220,7 +220,7 @@ fn assert_mirrored(reg: &Registry, project: &str, bundle: &TestBundle) {
     }
 }
 
-fn assert_tree(reg: &Registry, repo: &str, img: &Image) {
+pub(crate) fn assert_tree(reg: &Registry, repo: &str, img: &Image) {
     assert_eq!(
         served(reg, repo, &img.digest).as_deref(),
         Some(img.digest.as_str()),
@@ -238,7 +238,7 @@ fn assert_tree(reg: &Registry, repo: &str, img: &Image) {
     }
 }
 
-fn mirror(dir: &Path, bundle: &TestBundle, to: &str, extra: &[&str]) -> Run {
+pub(crate) fn mirror(dir: &Path, bundle: &TestBundle, to: &str, extra: &[&str]) -> Run {
     let mut args = vec!["mirror", bundle.dir.to_str().unwrap(), "--to", to];
     args.extend_from_slice(extra);
     bundle_env(dir, &args, None, &[])
