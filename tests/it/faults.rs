@@ -22,7 +22,7 @@ use crate::support::{Registry, Run, Variant, World, bundle_env, tempdir};
 
 /// [`snap`] with two more things replaced that vary between runs and say nothing about `bundle`:
 /// how the peer's end of a connection the proxy dropped reads (closed before the answer, or reset:
-/// timing), and a bare 64-digit hex name (a spooled blob's file, named by the digest of a random
+/// timing), and a bare 64-digit hex name (not a `sha256:` digest, which `snap` replaces itself: a spooled blob's file, named by the digest of a random
 /// synthetic image).
 pub(crate) fn snap_scrubbed(name: &str, r: &Run) {
     let rules = [
@@ -30,7 +30,7 @@ pub(crate) fn snap_scrubbed(name: &str, r: &Run) {
             r"connection closed before message completed|Connection reset by peer \(os error \d+\)",
             "[the connection dropped]",
         ),
-        (r"\b[0-9a-f]{64}\b", "[HEX]"),
+        (r"([^:0-9a-f])[0-9a-f]{64}\b", "$1[HEX]"),
     ];
     let mut stderr = r.stderr.clone();
     for (pattern, replacement) in rules {
