@@ -340,10 +340,11 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
                         .unwrap_or_default()
                 );
             }
+            let failed = crate::airgap::export::failed_images(&summary.failures).len();
             eprintln!(
                 "{} of {} image(s) failed; what was fetched is kept in {}: run the same command again to resume",
-                summary.failures.len(),
-                summary.failures.len() + summary.images,
+                failed,
+                failed + summary.images,
                 work_dir(&args.output).display()
             );
             return Err(f);

@@ -159,7 +159,7 @@ pub struct Summary {
     pub output: PathBuf,
     /// Its form.
     pub form: Form,
-    /// Images (distinct references) in the bundle.
+    /// Images (distinct references) in the bundle; for an incomplete export, those that did not fail.
     pub images: usize,
     /// References pinned by this export (no digest in the lock).
     pub pinned: Vec<String>,
@@ -307,11 +307,15 @@ pub fn export(
     failures.extend(blob_failures);
     failures.extend(referrer_failures);
     failures.sort_by_key(|f| f.reference.to_string());
+    let failed_images = failed_images(&failures);
 
     let mut summary = Summary {
         output: options.output.clone(),
         form: Form::of(&options.output),
-        images: ok.len(),
+        images: ok
+            .iter()
+            .filter(|p| !failed_images.contains(&p.image.reference))
+            .count(),
         pinned: pinned.references,
         manifests_fetched: ok.iter().map(|p| p.manifests_fetched).sum(),
         manifests_reused: ok.iter().map(|p| p.manifests_reused).sum(),
@@ -520,6 +524,11 @@ fn pin_images(
 
 /// Adds the images of another lock of a plan: one entry per reference (its components joined); the
 /// same reference at two digests cannot be one bundle.
+/// The distinct images among `failures` (an image can fail more than once: a blob and a referrer).
+pub fn failed_images(failures: &[ImageFailure]) -> std::collections::BTreeSet<&ImageRef> {
+    failures.iter().map(|f| &f.reference).collect()
+}
+
 fn merge_images(images: &mut Vec<plan::Image>, more: Vec<plan::Image>) -> Result<(), ExportError> {
     for m in more {
         match images.iter_mut().find(|i| i.reference == m.reference) {
