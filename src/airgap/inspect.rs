@@ -138,6 +138,9 @@ pub struct Inspection {
     pub blob_bytes: u64,
     /// Number of blob files.
     pub blob_count: usize,
+    /// The trust root and signing policies carried for signature checks (`airgap/FORMAT.md`
+    /// section 14), or why they cannot be read.
+    pub signers: Result<super::signers::Carried, String>,
 }
 
 /// What of the bundle could not be read to its end (a truncated or corrupt archive, an I/O error),
@@ -258,6 +261,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         shared_bytes,
         blob_bytes: scan.bytes(),
         blob_count: scan.blobs.len(),
+        signers: super::signers::read(&scan),
     })
 }
 

@@ -17,5 +17,6 @@ pub mod mirror;
 pub mod pack;
 pub mod parts;
 pub mod scan;
+pub mod signers;
 pub mod signing;
 pub mod verify;

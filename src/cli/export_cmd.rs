@@ -57,11 +57,19 @@ pub(crate) struct ExportArgs {
     /// `bundle verify --key PUB` and `bundle mirror --require-signature --key PUB` check it.
     #[arg(long = "sign-key", value_name = "KEY")]
     sign_key: Option<std::path::PathBuf>,
-    /// Check upstream's cosign signatures of the images carried (their `.sig` referrers) with the
-    /// --signature-key keys: an image whose signatures do not hold fails the export, naming it;
-    /// unsigned images are listed by `bundle verify --signatures`, not refused.
-    #[arg(long = "verify-signatures", requires = "signature_keys")]
+    /// Check upstream's cosign signatures of the images carried (their `.sig` referrers) against
+    /// the signers the catalog declares for each component version (keyless: with --trust-root;
+    /// or a key), and the --signature-key keys: an image whose declared signer has no valid
+    /// signature fails the export, naming it and what was expected; images of components that
+    /// declare nothing are listed as unsigned by `bundle verify --signatures`, not refused.
+    #[arg(long = "verify-signatures")]
     verify_signatures: bool,
+    /// The Sigstore trust root for keyless signatures: a trusted_root.json (`cosign trusted-root
+    /// create`, or sigstore/root-signing's targets/trusted_root.json). Stored in the bundle, with
+    /// the components' signing policies, so that `bundle verify --signatures` repeats the check
+    /// offline.
+    #[arg(long = "trust-root", value_name = "FILE")]
+    trust_root: Option<std::path::PathBuf>,
     /// A public key upstream signs images with (PEM `PUBLIC KEY`, ECDSA P-256, as cosign.pub);
     /// repeatable; with --verify-signatures.
     #[arg(
@@ -271,6 +279,20 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
             catalog.digest
         );
     }
+    // The trust root and the catalog's declarations are checked before anything is fetched.
+    let trust_root = args
+        .trust_root
+        .as_deref()
+        .map(super::signing::trust_root)
+        .transpose()?;
+    let policies = super::signing::policies(catalog, &lock);
+    if args.verify_signatures {
+        super::signing::require_trust_root(&policies, trust_root.as_ref())?;
+    }
+    let signers = crate::airgap::signers::Carried {
+        trust_root,
+        policies,
+    };
     let connected = args
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
@@ -300,6 +322,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         referrers: !args.no_referrers,
         sign,
         signature_keys,
+        signers,
     };
     if args.max_size.is_some() && Form::of(&args.output) == Form::Directory {
         return Err(Failure::usage(format!(

@@ -165,6 +165,7 @@ fn to_json(path: &str, ins: &Inspection) -> serde_json::Value {
         "sharedBytes": ins.shared_bytes,
         "blobBytes": ins.blob_bytes,
         "blobCount": ins.blob_count,
+        "signing": super::signing::carried_json(&ins.signers),
     })
 }
 
@@ -195,6 +196,11 @@ fn print_tables(path: &str, ins: &Inspection) {
     if !ins.referrers.is_empty() {
         outln!();
         out!("{}", referrer_table(&ins.referrers));
+    }
+    let signing = super::signing::carried_text(&ins.signers);
+    if !signing.is_empty() {
+        outln!();
+        out!("{signing}");
     }
     outln!();
     outln!(

@@ -5,8 +5,13 @@
 use std::path::Path;
 
 use super::Failure;
+use crate::airgap::signers::Carried;
 use crate::airgap::signing::{self, KeyError, PrivateKey, PublicKey};
 use crate::airgap::verify::Report;
+use crate::catalog::Catalog;
+use crate::lock::Lock;
+use crate::signatures::{TrustRoot, Verdict};
+use crate::types::{Signer, SigningPolicy};
 
 /// The environment variable an encrypted cosign key's password is read from (as cosign does).
 const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
@@ -40,38 +45,50 @@ pub(super) fn signature_json(report: &Report) -> serde_json::Value {
     }
 }
 
-/// Upstream's signatures per image as `verify --format json` reports them (`null`: not checked).
+/// Upstream's signatures per image as `verify --format json` reports them (`null`: not checked):
+/// `outcome` (`verified`, `unsigned`, `failed`), `signer` (who signed, when verified), `expected`
+/// and `detail` (when failed).
 pub(super) fn signatures_json(report: &Report) -> serde_json::Value {
-    use crate::airgap::verify::signatures::Outcome;
     let Some(all) = &report.signatures else {
         return serde_json::Value::Null;
     };
     all.iter()
-        .map(|s| {
-            let (outcome, detail) = match &s.outcome {
-                Outcome::Verified(k) => ("verified", Some(format!("key sha256 {k}"))),
-                Outcome::Unsigned => ("unsigned", None),
-                Outcome::Keyless => ("keyless, not checked", None),
-                Outcome::Failed(why) => ("failed", Some(why.clone())),
-            };
-            serde_json::json!({"image": s.image, "outcome": outcome, "detail": detail})
-        })
+        .map(|s| outcome_json(&s.image, &s.outcome))
         .collect()
 }
 
-/// Upstream's signatures in `verify`'s summary line: how many images verified, unsigned, keyless.
+/// One image's outcome as JSON (shared by `verify` and `pin`).
+pub(super) fn outcome_json(image: &str, outcome: &Verdict) -> serde_json::Value {
+    let (name, signer, expected, detail) = match outcome {
+        Verdict::Verified(by) => ("verified", Some(by.as_str()), None, None),
+        Verdict::Unsigned => ("unsigned", None, None, None),
+        Verdict::Failed { expected, why } => {
+            ("failed", None, Some(expected.as_str()), Some(why.as_str()))
+        }
+    };
+    serde_json::json!({"image": image, "outcome": name, "signer": signer,
+                       "expected": expected, "detail": detail})
+}
+
+/// Counts of outcomes in words: `N image(s) verified, N failed, N unsigned`.
+pub(super) fn outcome_counts<'a>(outcomes: impl Iterator<Item = &'a Verdict> + Clone) -> String {
+    let count = |f: fn(&Verdict) -> bool| outcomes.clone().filter(|o| f(o)).count();
+    format!(
+        "{} image(s) verified, {} failed, {} unsigned",
+        count(|o| matches!(o, Verdict::Verified(_))),
+        count(|o| matches!(o, Verdict::Failed { .. })),
+        count(|o| matches!(o, Verdict::Unsigned)),
+    )
+}
+
+/// Upstream's signatures in `verify`'s summary line.
 pub(super) fn signatures_text(report: &Report) -> String {
-    use crate::airgap::verify::signatures::Outcome;
     let Some(all) = &report.signatures else {
         return String::new();
     };
-    let count = |f: fn(&Outcome) -> bool| all.iter().filter(|s| f(&s.outcome)).count();
     format!(
-        "; upstream signatures: {} image(s) verified, {} failed, {} unsigned, {} keyless (not checked)",
-        count(|o| matches!(o, Outcome::Verified(_))),
-        count(|o| matches!(o, Outcome::Failed(_))),
-        count(|o| matches!(o, Outcome::Unsigned)),
-        count(|o| matches!(o, Outcome::Keyless)),
+        "; upstream signatures: {}",
+        outcome_counts(all.iter().map(|s| &s.outcome))
     )
 }
 
@@ -87,4 +104,105 @@ pub(super) fn signature_text(report: &Report) -> String {
             s.key_sha256
         ),
     }
+}
+
+/// Reads `--trust-root` (Sigstore's `trusted_root.json`).
+pub(super) fn trust_root(path: &Path) -> Result<TrustRoot, Failure> {
+    let bytes = crate::input::read(path, crate::input::Kind::CaFile)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    TrustRoot::parse(&bytes)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())).hint(TRUST_ROOT_HINT))
+}
+
+const TRUST_ROOT_HINT: &str = "--trust-root takes Sigstore's trusted_root.json: `cosign trusted-root create` \
+     writes one for a private Sigstore; the public-good one is sigstore/root-signing's \
+     targets/trusted_root.json (what `cosign initialize` fetches into ~/.sigstore/root/)";
+
+/// The signing policies the catalog declares for the lock's components, as locked.
+pub(super) fn policies(catalog: &Catalog, lock: &Lock) -> Vec<SigningPolicy> {
+    lock.components
+        .iter()
+        .flat_map(|c| catalog.signing_policies(&c.name, &c.version))
+        .collect()
+}
+
+/// Refuses to verify keyless declarations for images without a trust root, naming them.
+pub(super) fn require_trust_root(
+    policies: &[SigningPolicy],
+    trust: Option<&TrustRoot>,
+) -> Result<(), Failure> {
+    if trust.is_some() {
+        return Ok(());
+    }
+    let keyless: Vec<String> = policies
+        .iter()
+        .filter(|p| p.artifacts.images())
+        .filter(|p| {
+            p.signers
+                .iter()
+                .any(|s| matches!(s, Signer::Keyless { .. }))
+        })
+        .map(|p| format!("{} {}", p.component, p.version))
+        .collect();
+    if keyless.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "the catalog declares keyless (Sigstore) signers for the images of {}, and no trust root is given \
+         to check them with",
+        keyless.join(", ")
+    ))
+    .hint(TRUST_ROOT_HINT))
+}
+
+/// What a bundle carries for signature checks, as `inspect --format json` shows it: the trust
+/// root (its authorities and logs), the policies, or why they cannot be read.
+pub(super) fn carried_json(carried: &Result<Carried, String>) -> serde_json::Value {
+    match carried {
+        Err(e) => serde_json::json!({"error": e}),
+        Ok(c) => serde_json::json!({
+            "trustRoot": c.trust_root.as_ref().map(|t| serde_json::json!({
+                "sha256": crate::types::Digest::sha256_of(&t.bytes).as_str(),
+                "certificateAuthorities": t.authorities.iter().map(|a| &a.uri).collect::<Vec<_>>(),
+                "transparencyLogs": t.logs.iter().map(|l| &l.base_url).collect::<Vec<_>>(),
+            })),
+            "policies": c.policies,
+        }),
+    }
+}
+
+/// The same as lines for `inspect`'s tables (empty: nothing carried).
+pub(super) fn carried_text(carried: &Result<Carried, String>) -> String {
+    let c = match carried {
+        Err(e) => return format!("signature checks: unreadable: {e}\n"),
+        Ok(c) if c.trust_root.is_none() && c.policies.is_empty() => return String::new(),
+        Ok(c) => c,
+    };
+    let mut out = match &c.trust_root {
+        Some(t) => format!(
+            "trust root: sha256 {} ({})\n",
+            crate::types::Digest::sha256_of(&t.bytes).hex(),
+            t.describe()
+        ),
+        None => "trust root: none (keyless signatures cannot be checked)\n".to_string(),
+    };
+    out.push_str("signing policies:\n");
+    for p in &c.policies {
+        let artifacts = match (p.artifacts.images(), p.artifacts.charts()) {
+            (true, true) => "images and charts",
+            (true, false) => "images",
+            _ => "charts",
+        };
+        let signers: Vec<String> = p.signers.iter().map(crate::signatures::describe).collect();
+        out.push_str(&format!(
+            "  {} {} ({artifacts}): {}\n",
+            p.component,
+            p.version,
+            signers.join(", or ")
+        ));
+    }
+    if c.policies.is_empty() {
+        out.push_str("  none (no component declares its signers)\n");
+    }
+    out
 }

@@ -31,10 +31,12 @@ pub(crate) struct VerifyArgs {
     /// bundle, or one signed by another key, is a problem.
     #[arg(long, value_name = "PUB")]
     key: Option<std::path::PathBuf>,
-    /// Check upstream's cosign signatures carried in the bundle, from the bundle alone: every
-    /// image's `.sig` must sign its digest and verify with a --signature-key; unsigned images are
-    /// listed, not refused; keyless signatures are listed as not checked.
-    #[arg(long, requires = "signature_keys")]
+    /// Check upstream's cosign signatures carried in the bundle, from the bundle alone (no network,
+    /// no catalog): every image of a component that declares its signers (the policies the export
+    /// stored) must carry a signature by one of them — keyless ones checked with the Sigstore trust
+    /// root the bundle carries, key ones with the declared key; images of components that declare
+    /// nothing are listed as unsigned, not refused. --signature-key adds keys.
+    #[arg(long)]
     signatures: bool,
     /// A public key upstream signs images with (PEM `PUBLIC KEY`, ECDSA P-256, as cosign.pub);
     /// repeatable; with --signatures.

@@ -45,6 +45,9 @@ pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 pub struct CosignSignature {
     /// Where it was found (the `.sig` tag), for messages.
     pub tag: String,
+    /// The digest of the manifest it was found for (its `.sig` tag's subject): the payload must
+    /// name it, and the caller makes sure it is the image's (or one of its platform manifests').
+    pub subject: String,
     /// The simple-signing payload (`None`: not carried).
     pub payload: Option<Vec<u8>>,
     /// [`SIGNATURE_ANNOTATION`].
@@ -59,11 +62,13 @@ impl CosignSignature {
     /// A layer's fields from its annotations (`get` reads one).
     pub fn from_annotations<'a>(
         tag: &str,
+        subject: &str,
         payload: Option<Vec<u8>>,
         get: impl Fn(&str) -> Option<&'a str>,
     ) -> CosignSignature {
         CosignSignature {
             tag: tag.to_string(),
+            subject: subject.to_string(),
             payload,
             signature: get(SIGNATURE_ANNOTATION).map(str::to_string),
             certificate: get(CERTIFICATE_ANNOTATION).map(str::to_string),
@@ -137,9 +142,22 @@ fn named_digest(payload: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Judges the signatures carried for an image whose manifest digest is `digest`.
-pub fn judge(digest: &str, carried: &[CosignSignature], signers: Signers<'_>) -> Verdict {
+/// Judges the signatures carried for an image. With nothing declared, only key signatures are
+/// checked against the keys given (keyless ones have no identity to match).
+pub fn judge(carried: &[CosignSignature], signers: Signers<'_>) -> Verdict {
     let declared: Vec<&Signer> = signers.policies.iter().flat_map(|p| &p.signers).collect();
+    let keyed: Vec<CosignSignature>;
+    let carried = match declared.is_empty() {
+        true => {
+            keyed = carried
+                .iter()
+                .filter(|s| s.certificate.is_none())
+                .cloned()
+                .collect();
+            keyed.as_slice()
+        }
+        false => carried,
+    };
     if declared.is_empty() && (signers.keys.is_empty() || carried.is_empty()) {
         return Verdict::Unsigned;
     }
@@ -159,7 +177,7 @@ pub fn judge(digest: &str, carried: &[CosignSignature], signers: Signers<'_>) ->
     }
     let mut why = Vec::new();
     for sig in carried {
-        match check_one(digest, sig, &declared, signers) {
+        match check_one(sig, &declared, signers) {
             Ok(by) => return Verdict::Verified(by),
             Err(e) => why.push(format!("{}: {e}", sig.tag)),
         }
@@ -172,7 +190,6 @@ pub fn judge(digest: &str, carried: &[CosignSignature], signers: Signers<'_>) ->
 
 /// Checks one signature layer against every signer; `Ok`: by whom.
 fn check_one(
-    digest: &str,
     sig: &CosignSignature,
     declared: &[&Signer],
     signers: Signers<'_>,
@@ -181,7 +198,8 @@ fn check_one(
         return Err("a signature layer without its payload or signature".to_string());
     };
     let named = named_digest(payload);
-    if named.as_deref() != Some(digest) {
+    let digest = &sig.subject;
+    if named.as_deref() != Some(digest.as_str()) {
         return Err(format!(
             "signs {}, not this image's {digest}",
             named.as_deref().unwrap_or("nothing")

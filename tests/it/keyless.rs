@@ -28,7 +28,7 @@ fn policy(identity: Identity, issuer: &str) -> SigningPolicy {
 
 fn layer(sigstore: &Sigstore, how: &Keyless) -> CosignSignature {
     let (payload, annotations) = sigstore.sign("registry.test/app", DIGEST, how);
-    CosignSignature::from_annotations("sha256-1111.sig", Some(payload), |k| {
+    CosignSignature::from_annotations("sha256-1111.sig", DIGEST, Some(payload), |k| {
         annotations[k].as_str()
     })
 }
@@ -36,7 +36,6 @@ fn layer(sigstore: &Sigstore, how: &Keyless) -> CosignSignature {
 fn check(sigstore: &Sigstore, how: &Keyless, policy: &SigningPolicy) -> Verdict {
     let trust = TrustRoot::parse(&sigstore.trusted_root()).expect("the test trust root reads");
     judge(
-        DIGEST,
         &[layer(sigstore, how)],
         Signers {
             policies: std::slice::from_ref(policy),
@@ -179,11 +178,11 @@ fn a_signature_whose_log_entry_records_something_else_is_refused() {
         keys: &[],
         trust: Some(&trust),
     };
-    let (_, why) = failed(judge(DIGEST, std::slice::from_ref(&swapped), signers));
+    let (_, why) = failed(judge(std::slice::from_ref(&swapped), signers));
     assert!(why.contains("the log entry records another"), "{why}");
     // Any one good signature among bad ones is enough.
     assert!(matches!(
-        judge(DIGEST, &[swapped, good.clone()], signers),
+        judge(&[swapped, good.clone()], signers),
         Verdict::Verified(_)
     ));
     // Without the certificate's log entry there is no signing time: refused.
@@ -191,11 +190,10 @@ fn a_signature_whose_log_entry_records_something_else_is_refused() {
         bundle: None,
         ..good.clone()
     };
-    let (_, why) = failed(judge(DIGEST, &[no_bundle], signers));
+    let (_, why) = failed(judge(&[no_bundle], signers));
     assert!(why.contains("without its transparency-log entry"), "{why}");
     // No trust root: refused with a hint.
     let (_, why) = failed(judge(
-        DIGEST,
         std::slice::from_ref(&good),
         Signers {
             trust: None,
@@ -208,8 +206,8 @@ fn a_signature_whose_log_entry_records_something_else_is_refused() {
         policies: &[],
         ..signers
     };
-    assert_eq!(judge(DIGEST, &[good], none), Verdict::Unsigned);
-    let (_, why) = failed(judge(DIGEST, &[], signers));
+    assert_eq!(judge(&[good], none), Verdict::Unsigned);
+    let (_, why) = failed(judge(&[], signers));
     assert_eq!(why, "no signature is carried for it");
 }
 
@@ -225,4 +223,208 @@ fn a_trust_root_that_is_not_one_is_refused_by_what_is_wrong() {
         t.describe(),
         "certificate authorities: https://fulcio.test.invalid; transparency logs: https://rekor.test.invalid"
     );
+}
+
+/// The world's images signed as a catalog declares: `app` keyless (team/app:v1 and team/multi:v2,
+/// by [`IDENTITY`] from [`ISSUER`]), `kubernetes` with a key (kube/apiserver), `legacy` nothing.
+/// The catalog (a copy of the fixture with `signing:` added) is `catalog/`, the lock solved from it,
+/// the trust root `trusted_root.json`.
+fn signed_world(test: &str) -> Option<(crate::support::World, Sigstore)> {
+    use crate::support::referrers::{cosign_manifest, cosign_signature, signing_key, tag_of};
+    use crate::support::{SOURCE, Variant, World, bundle_env, copy_dir, fixture};
+    let world = World::new(Variant::Plain, test, "", &[])?;
+    let sigstore = Sigstore::new();
+    let catalog = world.dir.join("catalog");
+    copy_dir(&fixture("registry-catalog"), &catalog);
+    let (key, public) = signing_key(21);
+    let append = |file: &str, text: String| {
+        let path = catalog.join("components").join(file);
+        let mut yaml = std::fs::read_to_string(&path).unwrap();
+        yaml.push_str(&text);
+        std::fs::write(path, yaml).unwrap();
+    };
+    append(
+        "app.yaml",
+        format!(
+            "signing:\n  - versions: \">=1.0.0\"\n    artifacts: images\n    keyless:\n      \
+             identity: {IDENTITY}\n      issuer: {ISSUER}\n    source: https://example.test/app/signing\n"
+        ),
+    );
+    let pem: String = public.lines().map(|l| format!("        {l}\n")).collect();
+    append(
+        "kubernetes.yaml",
+        format!(
+            "signing:\n  - versions: \">=1.0.0\"\n    artifacts: images\n    key:\n      pem: |\n{pem}    \
+             source: https://example.test/kubernetes/signing\n"
+        ),
+    );
+    std::fs::write(world.dir.join("trusted_root.json"), sigstore.trusted_root()).unwrap();
+    let r = bundle_env(&world.dir, &["--catalog", "catalog", "solve"], None, &[]);
+    assert_eq!(r.code, 0, "solve: {}", r.stderr);
+    let reg = &world.registry;
+    for repo in ["team/app:v1", "team/multi:v2"] {
+        let image = &world.pushed[repo];
+        let name = repo.split(':').next().unwrap();
+        let (payload, annotations) = sigstore.sign(
+            &format!("{SOURCE}/{name}"),
+            &image.digest,
+            &Keyless::default(),
+        );
+        let sig = cosign_manifest(&[(bundle::signatures::SIMPLE_SIGNING, payload, annotations)]);
+        reg.push(
+            &format!("{name}:{}", tag_of(&image.digest, Some("sig"))),
+            &sig,
+        );
+    }
+    let api = &world.pushed["kube/apiserver:v1.30.0"];
+    let sig = cosign_signature(
+        &key,
+        &format!("{SOURCE}/kube/apiserver"),
+        &api.digest,
+        false,
+    );
+    reg.push(
+        &format!("kube/apiserver:{}", tag_of(&api.digest, Some("sig"))),
+        &sig,
+    );
+    Some((world, sigstore))
+}
+
+/// `bundle --catalog catalog COMMAND` against the world's registry.
+fn run(world: &crate::support::World, command: &str, extra: &[&str]) -> crate::support::Run {
+    let mirror = world.mirror();
+    let mut args = vec![
+        "--catalog",
+        "catalog",
+        command,
+        "--registry-mirror",
+        &mirror,
+    ];
+    args.extend(["--insecure-registry", &world.registry.host]);
+    args.extend_from_slice(extra);
+    crate::support::bundle_env(&world.dir, &args, None, &[])
+}
+
+/// `bundle verify BUNDLE --signatures`: nothing else.
+fn verify_signatures(world: &crate::support::World, bundle: &str) -> crate::support::Run {
+    let args = ["verify", bundle, "--signatures", "-q"];
+    crate::support::bundle_env(&world.dir, &args, None, &[])
+}
+
+fn outcomes(world: &crate::support::World, bundle: &str) -> serde_json::Value {
+    let args = ["verify", bundle, "--signatures", "--format", "json", "-q"];
+    let r = crate::support::bundle_env(&world.dir, &args, None, &[]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect(&r.stderr);
+    v["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let image = s["image"].as_str().unwrap().to_string();
+            (image, s.clone())
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+#[test]
+fn keyless_and_key_signatures_verify_at_export_and_again_offline_from_the_bundle_alone() {
+    use crate::support::SOURCE;
+    let Some((mut world, _sigstore)) = signed_world("keyless export") else {
+        return;
+    };
+    // Keyless signers declared and no trust root: refused before anything is fetched, with a hint.
+    let export = ["--airgap", "-o", "out", "-q", "--verify-signatures"];
+    let r = run(&world, "export", &export);
+    crate::messages::snap("export_keyless_needs_a_trust_root", &r);
+    assert!(!world.dir.join("out").exists());
+
+    let mut with_root = export.to_vec();
+    with_root.extend(["--trust-root", "trusted_root.json"]);
+    let r = run(&world, "export", &with_root);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let r = crate::support::bundle_env(&world.dir, &["inspect", "out"], None, &[]);
+    assert!(r.stdout.contains("trust root: sha256 "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "app 1.0.0 (images): keyless identity \"{IDENTITY}\" with issuer \"{ISSUER}\""
+        )),
+        "{}",
+        r.stdout
+    );
+
+    // Far side: no registry, no catalog, no flags.
+    world.registry.kill();
+    std::fs::remove_dir_all(world.dir.join("catalog")).unwrap();
+    let r = verify_signatures(&world, "out");
+    crate::messages::snap("verify_keyless_signatures_offline", &r);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = outcomes(&world, "out");
+    let app = &v[&format!("{SOURCE}/team/app:v1")];
+    assert_eq!(app["outcome"], "verified");
+    assert_eq!(
+        app["signer"],
+        format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\"")
+    );
+    assert_eq!(v[&format!("{SOURCE}/team/multi:v2")]["outcome"], "verified");
+    let api = &v[&format!("{SOURCE}/kube/apiserver:v1.30.0")];
+    assert_eq!(api["outcome"], "verified");
+    assert!(
+        api["signer"].as_str().unwrap().starts_with("key sha256 "),
+        "{api}"
+    );
+    assert_eq!(
+        v[&format!("{SOURCE}/legacy/tool:1.0")]["outcome"],
+        "unsigned"
+    );
+}
+
+#[test]
+fn a_declared_image_without_a_valid_signature_is_refused_naming_it_and_the_expected_signer() {
+    use crate::support::SOURCE;
+    use crate::support::referrers::{cosign_manifest, tag_of};
+    let Some((world, sigstore)) = signed_world("keyless refusals") else {
+        return;
+    };
+    // team/multi:v2 signed by another identity.
+    let multi = &world.pushed["team/multi:v2"];
+    let wrong = Keyless {
+        identity: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main"
+            .to_string(),
+        ..Keyless::default()
+    };
+    let (payload, annotations) =
+        sigstore.sign(&format!("{SOURCE}/team/multi"), &multi.digest, &wrong);
+    let sig = cosign_manifest(&[(bundle::signatures::SIMPLE_SIGNING, payload, annotations)]);
+    world.registry.push(
+        &format!("team/multi:{}", tag_of(&multi.digest, Some("sig"))),
+        &sig,
+    );
+    let base = ["--airgap", "-q", "--trust-root", "trusted_root.json"];
+    let mut checked = base.to_vec();
+    checked.extend(["-o", "checked", "--verify-signatures"]);
+    let r = run(&world, "export", &checked);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("{SOURCE}/team/multi:v2: no valid signature (expected keyless identity \"{IDENTITY}\" with issuer \"{ISSUER}\")")),
+        "{}",
+        r.stderr
+    );
+    // Carried unchecked, then refused by verify on the far side.
+    let mut plain = base.to_vec();
+    plain.extend(["-o", "plain"]);
+    let r = run(&world, "export", &plain);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = verify_signatures(&world, "plain");
+    crate::messages::snap("verify_keyless_wrong_identity", &r);
+    assert_eq!(r.code, 1);
+    let v = outcomes(&world, "plain");
+    let m = &v[&format!("{SOURCE}/team/multi:v2")];
+    assert_eq!(m["outcome"], "failed");
+    assert_eq!(
+        m["expected"],
+        format!("keyless identity \"{IDENTITY}\" with issuer \"{ISSUER}\"")
+    );
+    assert!(m["detail"].as_str().unwrap().contains("mallory"), "{m}");
+    assert_eq!(v[&format!("{SOURCE}/team/app:v1")]["outcome"], "verified");
 }

@@ -18,13 +18,15 @@ use crate::oci::wire::{Descriptor, Manifest, to_json};
 use crate::oci::{Layout, LayoutError};
 
 /// Writes the lock, the rendered manifests, the catalog (and for a whole plan, a tar of its step
-/// locks) and the artifact manifest; returns its `index.json` entry.
+/// locks), what signature checks need (the trust root and signing policies, when there are any) and
+/// the artifact manifest; returns its `index.json` entry.
 pub(super) fn write_platform_artifact(
     layout: &Layout,
     lock: &Lock,
     files: &BTreeMap<String, String>,
     catalog: &Catalog,
     steps: &BTreeMap<String, String>,
+    signers: &crate::airgap::signers::Carried,
 ) -> Result<Descriptor, LayoutError> {
     let lock_bytes = lock.to_yaml().into_bytes();
     let io = |source| LayoutError::Io {
@@ -60,6 +62,9 @@ pub(super) fn write_platform_artifact(
                     source,
                 })?;
                 layers.push(layer(PLAN_MEDIA_TYPE, &plan, PLAN_TITLE)?);
+            }
+            for (media_type, bytes, title) in signers.layers() {
+                layers.push(layer(media_type, &bytes, title)?);
             }
             layers
         },

@@ -94,6 +94,9 @@ pub struct ExportOptions {
     /// Check upstream's cosign signatures of every image with these keys when the bundle is checked
     /// at the end (`--verify-signatures`): a signature that does not hold fails the export.
     pub signature_keys: Option<Vec<PublicKey>>,
+    /// The trust root and the components' signing policies, stored in the platform artifact
+    /// (`airgap/FORMAT.md` section 14) so that `verify --signatures` needs nothing else.
+    pub signers: crate::airgap::signers::Carried,
 }
 
 /// What a delta leaves to its base.
@@ -347,8 +350,8 @@ pub fn export(
     // Upstream's artifacts, the platform artifact, then index.json: once, here.
     let mut artifacts = upstream::write(&layout, &store, &lock)?;
     artifacts.extend(found.iter().map(referrers::Found::entry));
-    let artifact =
-        artifact::write_platform_artifact(&layout, &lock, &rendered.files, catalog, &pinned.steps)?;
+    let (files, steps, sig) = (&rendered.files, &pinned.steps, &options.signers);
+    let artifact = artifact::write_platform_artifact(&layout, &lock, files, catalog, steps, sig)?;
     let mut index = plan::index_document(&ok, artifacts, artifact);
     if let Some(base) = &base {
         base.of.annotate(&mut index.annotations);
