@@ -46,6 +46,7 @@ mod man_cmd;
 mod matrix_cmd;
 mod mirror_cmd;
 mod pin_cmd;
+mod pin_signatures;
 mod plan_cmd;
 mod progress;
 mod registry;

@@ -40,6 +40,8 @@ pub(crate) struct PinArgs {
     registry: RegistryArgs,
     #[command(flatten)]
     artifacts: ArtifactArgs,
+    #[command(flatten)]
+    signatures: super::pin_signatures::PinSignatureArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -180,10 +182,18 @@ impl Row {
 
 pub(super) fn run(
     args: PinArgs,
-    catalog: impl FnOnce() -> Result<Catalog, Failure>,
+    catalog: impl Fn() -> Result<Catalog, Failure>,
 ) -> Result<(), Failure> {
     let read = read_lock(&args.lock)?;
-    let (lock, published) = fill_from_catalog(read, catalog)?;
+    let signing = match args.signatures.verify {
+        true => Some(super::pin_signatures::prepare(
+            &args.signatures,
+            &read,
+            catalog(),
+        )?),
+        false => None,
+    };
+    let (lock, published) = fill_from_catalog(read, &catalog)?;
     let context = |f: Failure| f.context(args.lock.display());
     let wanted = pin::images(&lock).map_err(|e| context(e.into()))?;
     let charts = pin::charts(&lock).map_err(|e| context(e.into()))?;
@@ -196,6 +206,12 @@ pub(super) fn run(
     let store = artifact_rows(&args, charts, manifests, &connected, &progress, &mut rows)?;
     let mut failure = report_problems(&rows, &args, &published);
     let pinned = pinned_lock(&lock, &rows);
+    if let Some(s) = &signing
+        && failure.is_none()
+        && let Err(f) = super::pin_signatures::check(s, &pinned, &connected, args.quiet)
+    {
+        failure = Some(f);
+    }
     // The images the artifacts use, against the catalog's (only when every artifact was fetched).
     let mut unlisted = Vec::new();
     if let Some(store) = &store

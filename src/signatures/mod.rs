@@ -15,6 +15,7 @@
 //! cannot take a signature layer from bundle bytes (`SignatureLayer::new` is crate-private), and
 //! these checks need only certificate parsing and ECDSA, which the crates here already give.
 
+pub mod discover;
 pub mod keys;
 pub mod rekor;
 pub mod time;

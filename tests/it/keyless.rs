@@ -428,3 +428,47 @@ fn a_declared_image_without_a_valid_signature_is_refused_naming_it_and_the_expec
     assert!(m["detail"].as_str().unwrap().contains("mallory"), "{m}");
     assert_eq!(v[&format!("{SOURCE}/team/app:v1")]["outcome"], "verified");
 }
+
+#[test]
+fn pin_verify_signatures_checks_what_it_pins_before_writing_the_lock() {
+    use crate::support::SOURCE;
+    use crate::support::referrers::{cosign_manifest, tag_of};
+    let Some((world, sigstore)) = signed_world("keyless pin") else {
+        return;
+    };
+    let solved = std::fs::read_to_string(world.dir.join("bundle.lock")).unwrap();
+    let r = run(&world, "pin", &["-q", "--verify-signatures"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no trust root is given"), "{}", r.stderr);
+    let pin = ["--verify-signatures", "--trust-root", "trusted_root.json"];
+    let r = run(&world, "pin", &pin);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 3 image(s) verified, 0 failed, 2 unsigned"),
+        "{}",
+        r.stderr
+    );
+    let app = &world.pushed["team/app:v1"];
+    assert!(world.lock_text().contains(&app.digest));
+
+    // A signature whose log entry's SET does not verify: the pin fails naming the image, and the
+    // lock is left as it was.
+    std::fs::write(world.dir.join("bundle.lock"), &solved).unwrap();
+    let bad = Keyless {
+        bad_set: true,
+        ..Keyless::default()
+    };
+    let (payload, annotations) = sigstore.sign(&format!("{SOURCE}/team/app"), &app.digest, &bad);
+    let sig = cosign_manifest(&[(bundle::signatures::SIMPLE_SIGNING, payload, annotations)]);
+    world.registry.push(
+        &format!("team/app:{}", tag_of(&app.digest, Some("sig"))),
+        &sig,
+    );
+    let mut quiet = pin.to_vec();
+    quiet.push("-q");
+    let r = run(&world, "pin", &quiet);
+    crate::messages::snap("pin_keyless_bad_set", &r);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(world.lock_text(), solved);
+}

@@ -1,0 +1,148 @@
+//! `bundle pin --verify-signatures`: before the lock is written, every image it pins is checked
+//! against the signers the catalog declares for its component version (keyless with
+//! `--trust-root`, or a key; `--signature-key` adds keys): the cosign signatures of its digest are
+//! read from its registry and judged as `verify --signatures` judges a bundle's. An image of a
+//! component that declares nothing is reported unsigned; one whose declared signer has no valid
+//! signature fails the pin, naming it and what was expected, and the lock is left unchanged.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Failure;
+use super::registry::Connected;
+use crate::catalog::Catalog;
+use crate::lock::Lock;
+use crate::signatures::keys::PublicKey;
+use crate::signatures::{Signers, TrustRoot, Verdict, discover, judge};
+use crate::types::SigningPolicy;
+
+/// The signature flags of `bundle pin`.
+#[derive(Debug, Args)]
+pub(crate) struct PinSignatureArgs {
+    /// Check upstream's cosign signatures of every image pinned against the signers the catalog
+    /// declares for its component version, before the lock is written: an image whose declared
+    /// signer has no valid signature fails the pin, naming it and what was expected; images of
+    /// components that declare nothing are reported unsigned.
+    #[arg(long = "verify-signatures")]
+    pub(crate) verify: bool,
+    /// The Sigstore trust root for keyless signers (trusted_root.json); with --verify-signatures.
+    #[arg(long = "trust-root", value_name = "FILE", requires = "verify")]
+    trust_root: Option<PathBuf>,
+    /// A public key upstream signs images with (PEM, cosign.pub); repeatable; with
+    /// --verify-signatures.
+    #[arg(long = "signature-key", value_name = "PUB", requires = "verify")]
+    keys: Vec<PathBuf>,
+}
+
+/// What the checks need, read before anything is fetched.
+pub(super) struct Prepared {
+    trust_root: Option<TrustRoot>,
+    keys: Vec<PublicKey>,
+    policies: Vec<SigningPolicy>,
+}
+
+/// Reads the trust root and keys and resolves the catalog's policies for the lock; refuses keyless
+/// declarations without a trust root.
+pub(super) fn prepare(
+    args: &PinSignatureArgs,
+    lock: &Lock,
+    catalog: Result<Catalog, Failure>,
+) -> Result<Prepared, Failure> {
+    let catalog = catalog.map_err(|f| {
+        let message = format!(
+            "--verify-signatures needs the catalog (its signing declarations): {}",
+            f.message
+        );
+        Failure::usage(message)
+    })?;
+    let trust_root = args
+        .trust_root
+        .as_deref()
+        .map(super::signing::trust_root)
+        .transpose()?;
+    let keys = args
+        .keys
+        .iter()
+        .map(|p| super::signing::public_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let policies = super::signing::policies(&catalog, lock);
+    super::signing::require_trust_root(&policies, trust_root.as_ref())?;
+    Ok(Prepared {
+        trust_root,
+        keys,
+        policies,
+    })
+}
+
+/// Checks every pinned image of `lock`; prints the outcome per image (failures) and a summary on
+/// standard error; a failure when an image fails.
+pub(super) fn check(
+    prepared: &Prepared,
+    lock: &Lock,
+    connected: &Connected,
+    quiet: bool,
+) -> Result<Vec<(String, Verdict)>, Failure> {
+    let mut outcomes = Vec::new();
+    for c in &lock.components {
+        let policies: Vec<SigningPolicy> = prepared
+            .policies
+            .iter()
+            .filter(|p| p.component == c.name && p.artifacts.images())
+            .cloned()
+            .collect();
+        for image in &c.images {
+            let Some(digest) = &image.digest else {
+                continue;
+            };
+            let name = format!("{}@{digest}", image.reference);
+            let carried = match policies.is_empty() && prepared.keys.is_empty() {
+                true => Vec::new(),
+                false => connected
+                    .registries
+                    .source(&image.reference)
+                    .map_err(|e| e.to_string())
+                    .and_then(|source| {
+                        connected
+                            .runner
+                            .block_on(discover::cosign_signatures(&source, digest))
+                    })
+                    .map_err(|e| Failure::failed(format!("{name}: {e}")))?,
+            };
+            let signers = Signers {
+                policies: &policies,
+                keys: &prepared.keys,
+                trust: prepared.trust_root.as_ref(),
+            };
+            outcomes.push((image.reference.to_string(), judge(&carried, signers)));
+        }
+    }
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(image, v)| match v {
+            Verdict::Failed { expected, why } => Some(format!(
+                "{image}: no valid signature (expected {expected}): {why}"
+            )),
+            _ => None,
+        })
+        .collect();
+    let counts = super::signing::outcome_counts(outcomes.iter().map(|(_, v)| v));
+    if !failed.is_empty() {
+        for line in &failed {
+            eprintln!("error: {line}");
+        }
+        eprintln!("upstream signatures: {counts}");
+        return Err(Failure::failed(format!(
+            "{} image(s) without a valid signature by their declared signer",
+            failed.len()
+        ))
+        .hint(
+            "the image is not signed as its component declares: check the catalog's `signing:` \
+             entry and where the image comes from (--registry-mirror)",
+        ));
+    }
+    if !quiet {
+        eprintln!("upstream signatures: {counts}");
+    }
+    Ok(outcomes)
+}
