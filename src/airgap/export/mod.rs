@@ -310,15 +310,11 @@ pub fn export(
     failures.extend(blob_failures);
     failures.extend(referrer_failures);
     failures.sort_by_key(|f| f.reference.to_string());
-    let failed_images = failed_images(&failures);
 
     let mut summary = Summary {
         output: options.output.clone(),
         form: Form::of(&options.output),
-        images: ok
-            .iter()
-            .filter(|p| !failed_images.contains(&p.image.reference))
-            .count(),
+        images: images_without_failures(&ok, &failures),
         pinned: pinned.references,
         manifests_fetched: ok.iter().map(|p| p.manifests_fetched).sum(),
         manifests_reused: ok.iter().map(|p| p.manifests_reused).sum(),
@@ -527,6 +523,14 @@ fn pin_images(
 
 /// Adds the images of another lock of a plan: one entry per reference (its components joined); the
 /// same reference at two digests cannot be one bundle.
+/// How many of the images `ok` did not fail in another way too (e.g. a referrer).
+fn images_without_failures(ok: &[plan::Planned], failures: &[ImageFailure]) -> usize {
+    let failed = failed_images(failures);
+    ok.iter()
+        .filter(|p| !failed.contains(&p.image.reference))
+        .count()
+}
+
 /// The distinct images among `failures` (an image can fail more than once: a blob and a referrer).
 pub fn failed_images(failures: &[ImageFailure]) -> std::collections::BTreeSet<&ImageRef> {
     failures.iter().map(|f| &f.reference).collect()
