@@ -1,16 +1,7 @@
 //! RFC 3339 times (`2021-10-07T13:28:20Z`, fractional seconds and offsets allowed) to Unix seconds,
-//! and back for messages.
+//! and back for messages. The calendar arithmetic is [`Date`]'s.
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use crate::types::Date;
 
 /// The Unix time of an RFC 3339 timestamp; `None` when it is not one.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -48,24 +39,16 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
+    let date = Date::new(i32::try_from(y).ok()?, mo as u8, d as u8)?;
+    Some(date.days() * 86_400 + h * 3600 + mi * 60 + sec - offset)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.
 pub fn format_rfc3339(t: i64) -> String {
-    let days = t.div_euclid(86_400);
+    let date = Date::from_days(t.div_euclid(86_400));
     let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{date}T{:02}:{:02}:{:02}Z",
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
