@@ -92,12 +92,52 @@ impl Carried {
         out
     }
 
-    /// The policies covering the images of `components` (an image's [`crate::airgap::format::COMPONENT_ANNOTATION`]).
-    pub fn for_image(&self, components: &[&str]) -> Vec<SigningPolicy> {
+    /// The policies covering an image of `components` (its [`crate::airgap::format::COMPONENT_ANNOTATION`])
+    /// in `repository` (`REGISTRY/REPOSITORY`): a declaration limited to named repositories covers no other.
+    pub fn for_image(&self, components: &[&str], repository: &str) -> Vec<SigningPolicy> {
         self.policies
             .iter()
-            .filter(|p| p.artifacts.images() && components.contains(&p.component.as_str()))
+            .filter(|p| {
+                p.artifacts.images()
+                    && components.contains(&p.component.as_str())
+                    && p.covers(repository)
+            })
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Identity, SignedArtifacts, Signer};
+
+    fn policy(repositories: &[&str]) -> SigningPolicy {
+        SigningPolicy {
+            component: "app".to_string(),
+            version: "1.0.0".to_string(),
+            artifacts: SignedArtifacts::Images,
+            signers: vec![Signer::Keyless {
+                identity: Identity::Exact("someone@example.invalid".to_string()),
+                issuer: "https://issuer.example.invalid".to_string(),
+            }],
+            source: "https://example.invalid/signing".to_string(),
+            repositories: repositories.iter().map(|r| r.to_string()).collect(),
+            signature_repository: None,
+        }
+    }
+
+    #[test]
+    fn an_image_outside_a_declarations_repositories_is_not_judged_by_it() {
+        let carried = Carried {
+            trust_root: None,
+            policies: vec![policy(&["ex.io/app/server"]), policy(&[])],
+        };
+        assert_eq!(carried.for_image(&["app"], "ex.io/app/server").len(), 2);
+        assert_eq!(
+            carried.for_image(&["app"], "ex.io/third-party/envoy").len(),
+            1
+        );
+        assert_eq!(carried.for_image(&["other"], "ex.io/app/server").len(), 0);
     }
 }

@@ -96,6 +96,12 @@ pub(super) fn check(
                 continue;
             };
             let name = format!("{}@{digest}", image.reference);
+            let repository = image.reference.name();
+            let policies: Vec<SigningPolicy> = policies
+                .iter()
+                .filter(|p| p.covers(&repository))
+                .cloned()
+                .collect();
             let carried = match policies.is_empty() && prepared.keys.is_empty() {
                 true => Vec::new(),
                 false => connected

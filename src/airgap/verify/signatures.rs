@@ -20,6 +20,7 @@ pub use crate::signatures::{
     CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, Verdict,
 };
 use crate::signatures::{CosignSignature, Signers, judge, keys::PublicKey};
+use crate::types::ImageRef;
 
 /// One image and how its signatures checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +110,8 @@ pub fn check(scan: &Scan, keys: &[PublicKey], report: &mut Report) -> Vec<ImageS
             .annotation(COMPONENT_ANNOTATION)
             .map(|c| c.split(',').map(str::trim).collect())
             .unwrap_or_default();
-        let policies = material.for_image(&components);
+        let repository = ImageRef::parse(image).map(|r| r.name()).unwrap_or_default();
+        let policies = material.for_image(&components, &repository);
         let own = digests_of(scan, entry);
         let mut sigs = by_image.remove(image).unwrap_or_default();
         // A signature of another image's digest never counts for this one.
