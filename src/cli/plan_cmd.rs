@@ -205,7 +205,7 @@ fn newest_keeping_providers(
                     serde_json::to_string_pretty(&explanation_json(&ex)).unwrap_or_default()
                 );
             } else {
-                eprint!("{}", render_explanation(&ex, false));
+                eprint!("{}", render_explanation(&ex, None));
             }
             Failure::failed("no target platform satisfies the request")
                 .hint("change the request (--kubernetes, --with, --without) or give the target as --to NEW.lock")

@@ -222,7 +222,10 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
                     serde_json::to_string_pretty(&explanation_json(&ex)).unwrap_or_default()
                 );
             } else {
-                eprint!("{}", render_explanation(&ex, args.verbose));
+                eprint!(
+                    "{}",
+                    render_explanation(&ex, args.verbose.then_some(catalog))
+                );
             }
             return Err(Failure::negative());
         }
@@ -420,7 +423,8 @@ fn render_solution(
 }
 
 /// The explanation of a failed solve, as people read it.
-pub(crate) fn render_explanation(ex: &Explanation, verbose: bool) -> String {
+/// `verbose`: the catalog, to add resolvo's own report (computed only then).
+pub(crate) fn render_explanation(ex: &Explanation, verbose: Option<&Catalog>) -> String {
     let mut out = String::from("error: no platform satisfies the request\n\n");
     if ex.core.is_empty() {
         out.push_str(
@@ -447,9 +451,12 @@ pub(crate) fn render_explanation(ex: &Explanation, verbose: bool) -> String {
             out.push_str(&format!("hint: {h}\n"));
         }
     }
-    if verbose && !ex.solver_report.is_empty() {
+    if let Some(report) = verbose
+        .map(|catalog| ex.solver_report(catalog))
+        .filter(|r| !r.is_empty())
+    {
         out.push_str("\nsolver report:\n");
-        out.push_str(&ex.solver_report);
+        out.push_str(&report);
         out.push('\n');
     }
     out

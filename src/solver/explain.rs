@@ -41,8 +41,20 @@ pub struct Explanation {
     pub hints: Vec<String>,
     /// The date lifecycle was judged on.
     pub as_of: Date,
-    /// resolvo's own account, for `--verbose`.
-    pub solver_report: String,
+    /// The request whose exclusions the core was found under (the request itself, or with
+    /// end-of-life and untested releases allowed): [`Explanation::solver_report`] runs on it.
+    report_request: Request,
+}
+
+impl Explanation {
+    /// resolvo's own account of why the core conflicts (for `--verbose`). Computed on demand: it
+    /// costs one more solve over the whole catalog, which nobody needs unless they ask for it.
+    pub fn solver_report(&self, catalog: &Catalog) -> String {
+        Oracle::new(catalog, request_exclusions(catalog, &self.report_request))
+            .check_with_report(&Request::query_for(catalog, &self.core))
+            .err()
+            .unwrap_or_default()
+    }
 }
 
 /// At most this many versions of one component are listed; the rest are summarised.
@@ -83,11 +95,6 @@ pub(crate) fn explain_with(strict: &Oracle<'_>, request: &Request) -> Explanatio
     } else {
         minimal_core(oracle, &items)
     };
-    let solver_report = oracle
-        .check_with_report(&Request::query_for(catalog, &core))
-        .err()
-        .unwrap_or_default();
-
     let relax = if relaxable && !lax_fails {
         relaxation(catalog, request)
     } else {
@@ -114,7 +121,11 @@ pub(crate) fn explain_with(strict: &Oracle<'_>, request: &Request) -> Explanatio
         untested_is_reason,
         hints,
         as_of: request.as_of,
-        solver_report,
+        report_request: if lax_fails {
+            relaxed(request, true, true)
+        } else {
+            request.clone()
+        },
     }
 }
 

@@ -10,6 +10,7 @@ mod containerd;
 mod delta;
 mod docs;
 mod e2e;
+mod explain;
 mod export;
 mod faults;
 mod faults_input;
