@@ -296,3 +296,45 @@ fn real_catalog_declarations_load_lint_and_show() {
     let r = with_catalog(&dir, &["catalog", "check"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+/// The components whose images the Kubernetes image promoter signs on registry.k8s.io: every
+/// version in the catalog resolves the promoter's signer, limited to registry.k8s.io, and every
+/// image the version lists is covered by it (a repository left out would be reported unsigned).
+#[test]
+fn real_catalog_registry_k8s_io_images_are_declared_signed_by_the_promoter() {
+    let cat = Catalog::from_dir(&root().join("catalog")).unwrap();
+    let promoter = Signer::Keyless {
+        identity: Identity::Exact("krel-trust@k8s-releng-prod.iam.gserviceaccount.com".into()),
+        issuer: "https://accounts.google.com".into(),
+    };
+    for name in [
+        "etcd",
+        "coredns",
+        "pause",
+        "ingress-nginx",
+        "kube-state-metrics",
+    ] {
+        let c = cat.component(name).unwrap();
+        for r in &c.versions {
+            let policies = cat.signing_policies(name, &r.version);
+            let p = policies
+                .iter()
+                .find(|p| p.artifacts.images() && p.signers.contains(&promoter))
+                .unwrap_or_else(|| panic!("{name} {}: {policies:?}", r.version));
+            assert!(!p.repositories.is_empty(), "{name}: {p:?}");
+            assert!(
+                p.repositories
+                    .iter()
+                    .all(|repo| repo.starts_with("registry.k8s.io/")),
+                "{name}: {p:?}"
+            );
+            assert!(!r.images.is_empty(), "{name} {}", r.version);
+            for image in &r.images {
+                let repository = bundle::types::ImageRef::parse(&image.reference)
+                    .unwrap()
+                    .name();
+                assert!(p.covers(&repository), "{name} {}: {repository}", r.version);
+            }
+        }
+    }
+}
