@@ -1,7 +1,8 @@
 //! `bundle pin --verify-signatures`: before the lock is written, every image it pins is checked
 //! against the signers the catalog declares for its component version (keyless with
-//! `--trust-root`, or a key; `--signature-key` adds keys): the cosign signatures of its digest are
-//! read from its registry and judged as `verify --signatures` judges a bundle's. An image of a
+//! `--trust-root`, or a key; `--signature-key` adds keys): the cosign signatures of its digest and
+//! the Sigstore bundles among its referrers are read from its registry and judged as `verify
+//! --signatures` judges a bundle's. An image of a
 //! component that declares nothing is reported unsigned; one whose declared signer has no valid
 //! signature fails the pin, naming it and what was expected, and the lock is left unchanged.
 
@@ -14,7 +15,7 @@ use super::registry::Connected;
 use crate::catalog::Catalog;
 use crate::lock::Lock;
 use crate::signatures::keys::PublicKey;
-use crate::signatures::{Signers, TrustRoot, Verdict, discover, judge};
+use crate::signatures::{Signers, TrustRoot, Verdict, discover, judge_all, referrers};
 use crate::types::SigningPolicy;
 
 /// The signature flags of `bundle pin`.
@@ -102,25 +103,31 @@ pub(super) fn check(
                 .filter(|p| p.covers(&repository))
                 .cloned()
                 .collect();
-            let carried = match policies.is_empty() && prepared.keys.is_empty() {
-                true => Vec::new(),
+            let (carried, bundles) = match policies.is_empty() && prepared.keys.is_empty() {
+                true => (Vec::new(), Vec::new()),
                 false => connected
                     .registries
                     .source(&image.reference)
                     .map_err(|e| e.to_string())
                     .and_then(|source| {
-                        connected
-                            .runner
-                            .block_on(discover::cosign_signatures(&source, digest))
+                        connected.runner.block_on(async {
+                            Ok((
+                                discover::cosign_signatures(&source, digest).await?,
+                                referrers::sigstore_bundles(&source, digest).await?,
+                            ))
+                        })
                     })
-                    .map_err(|e| Failure::failed(format!("{name}: {e}")))?,
+                    .map_err(|e: String| Failure::failed(format!("{name}: {e}")))?,
             };
             let signers = Signers {
                 policies: &policies,
                 keys: &prepared.keys,
                 trust: prepared.trust_root.as_ref(),
             };
-            outcomes.push((image.reference.to_string(), judge(&carried, signers)));
+            outcomes.push((
+                image.reference.to_string(),
+                judge_all(&carried, &bundles, signers),
+            ));
         }
     }
     let failed: Vec<String> = outcomes

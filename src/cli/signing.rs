@@ -46,8 +46,9 @@ pub(super) fn signature_json(report: &Report) -> serde_json::Value {
 }
 
 /// Upstream's signatures per image as `verify --format json` reports them (`null`: not checked):
-/// `outcome` (`verified`, `unsigned`, `failed`), `signer` (who signed, when verified), `expected`
-/// and `detail` (when failed).
+/// `outcome` (`verified`, `unsigned`, `failed`), `signer` (who signed, when verified), `scheme`
+/// (how the valid signature was carried: `cosign-tag` or `sigstore-bundle`, when verified),
+/// `expected` and `detail` (when failed).
 pub(super) fn signatures_json(report: &Report) -> serde_json::Value {
     let Some(all) = &report.signatures else {
         return serde_json::Value::Null;
@@ -59,14 +60,24 @@ pub(super) fn signatures_json(report: &Report) -> serde_json::Value {
 
 /// One image's outcome as JSON (shared by `verify` and `pin`).
 pub(super) fn outcome_json(image: &str, outcome: &Verdict) -> serde_json::Value {
-    let (name, signer, expected, detail) = match outcome {
-        Verdict::Verified(by) => ("verified", Some(by.as_str()), None, None),
-        Verdict::Unsigned => ("unsigned", None, None, None),
-        Verdict::Failed { expected, why } => {
-            ("failed", None, Some(expected.as_str()), Some(why.as_str()))
-        }
+    let (name, signer, scheme, expected, detail) = match outcome {
+        Verdict::Verified { signer, scheme } => (
+            "verified",
+            Some(signer.as_str()),
+            Some(scheme.name()),
+            None,
+            None,
+        ),
+        Verdict::Unsigned => ("unsigned", None, None, None, None),
+        Verdict::Failed { expected, why } => (
+            "failed",
+            None,
+            None,
+            Some(expected.as_str()),
+            Some(why.as_str()),
+        ),
     };
-    serde_json::json!({"image": image, "outcome": name, "signer": signer,
+    serde_json::json!({"image": image, "outcome": name, "signer": signer, "scheme": scheme,
                        "expected": expected, "detail": detail})
 }
 
@@ -75,7 +86,7 @@ pub(super) fn outcome_counts<'a>(outcomes: impl Iterator<Item = &'a Verdict> + C
     let count = |f: fn(&Verdict) -> bool| outcomes.clone().filter(|o| f(o)).count();
     format!(
         "{} image(s) verified, {} failed, {} unsigned",
-        count(|o| matches!(o, Verdict::Verified(_))),
+        count(|o| matches!(o, Verdict::Verified { .. })),
         count(|o| matches!(o, Verdict::Failed { .. })),
         count(|o| matches!(o, Verdict::Unsigned)),
     )

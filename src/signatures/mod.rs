@@ -11,20 +11,31 @@
 //! (SAN) and OIDC issuer match a declared keyless signer. A key signature holds when the payload
 //! names the digest and the signature verifies with a declared (or given) key.
 //!
+//! Sigstore bundles (`application/vnd.dev.sigstore.bundle…+json`, carried as OCI referrers: cosign
+//! v3's default) are judged against the same signers: see [`bundle`]. An image is verified by any
+//! one valid signature of either scheme, and the verdict names which.
+//!
 //! Written with x509-cert, p256 and p384 rather than the `sigstore` crate: that crate's cosign API
 //! cannot take a signature layer from bundle bytes (`SignatureLayer::new` is crate-private), and
 //! these checks need only certificate parsing and ECDSA, which the crates here already give.
 
+pub mod bundle;
+pub mod checkpoint;
 pub mod discover;
+pub mod dsse;
 pub mod keys;
+pub mod merkle;
+pub mod referrers;
 pub mod rekor;
 pub mod time;
+pub mod tlog;
 pub mod trust_root;
 pub mod x509;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+pub use bundle::BundleSignature;
 pub use trust_root::TrustRoot;
 
 use crate::types::{Identity, PublicKeySource, Signer, SigningPolicy};
@@ -90,11 +101,35 @@ pub struct Signers<'a> {
     pub trust: Option<&'a TrustRoot>,
 }
 
+/// How a signature that holds was carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// cosign's tag scheme: a simple-signing layer under `sha256-<hex>.sig`.
+    CosignTag,
+    /// A Sigstore bundle carried as an OCI referrer.
+    SigstoreBundle,
+}
+
+impl Scheme {
+    /// Its name in JSON and messages: `cosign-tag`, `sigstore-bundle`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::CosignTag => "cosign-tag",
+            Scheme::SigstoreBundle => "sigstore-bundle",
+        }
+    }
+}
+
 /// How an image's signatures checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A signature holds, by this signer (in words).
-    Verified(String),
+    /// A signature holds.
+    Verified {
+        /// By whom, in words.
+        signer: String,
+        /// How it was carried.
+        scheme: Scheme,
+    },
     /// Nothing is declared for it (and no key given, or no signature carried for a given key).
     Unsigned,
     /// A signer is declared and no signature holds.
@@ -143,23 +178,39 @@ fn named_digest(payload: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Judges the signatures carried for an image. With nothing declared, only key signatures are
-/// checked against the keys given (keyless ones have no identity to match).
+/// Judges the cosign signatures carried for an image (see [`judge_all`]).
 pub fn judge(carried: &[CosignSignature], signers: Signers<'_>) -> Verdict {
+    judge_all(carried, &[], signers)
+}
+
+/// Judges the signatures carried for an image: cosign `.sig` layers and Sigstore bundles. With
+/// nothing declared, only key signatures are checked against the keys given (keyless ones have no
+/// identity to match).
+pub fn judge_all(
+    carried: &[CosignSignature],
+    bundles: &[BundleSignature],
+    signers: Signers<'_>,
+) -> Verdict {
     let declared: Vec<&Signer> = signers.policies.iter().flat_map(|p| &p.signers).collect();
-    let keyed: Vec<CosignSignature>;
-    let carried = match declared.is_empty() {
+    let (keyed, keyed_bundles): (Vec<CosignSignature>, Vec<BundleSignature>);
+    let (carried, bundles) = match declared.is_empty() {
         true => {
             keyed = carried
                 .iter()
                 .filter(|s| s.certificate.is_none())
                 .cloned()
                 .collect();
-            keyed.as_slice()
+            keyed_bundles = bundles
+                .iter()
+                .filter(|b| !bundle::is_keyless(b))
+                .cloned()
+                .collect();
+            (keyed.as_slice(), keyed_bundles.as_slice())
         }
-        false => carried,
+        false => (carried, bundles),
     };
-    if declared.is_empty() && (signers.keys.is_empty() || carried.is_empty()) {
+    let nothing = carried.is_empty() && bundles.is_empty();
+    if declared.is_empty() && (signers.keys.is_empty() || nothing) {
         return Verdict::Unsigned;
     }
     let mut expected: Vec<String> = declared.iter().map(|s| describe(s)).collect();
@@ -170,7 +221,7 @@ pub fn judge(carried: &[CosignSignature], signers: Signers<'_>) -> Verdict {
             .map(|k| format!("key sha256 {}", k.id())),
     );
     let expected = expected.join(", or ");
-    if carried.is_empty() {
+    if nothing {
         return Verdict::Failed {
             expected,
             why: "no signature is carried for it".to_string(),
@@ -179,14 +230,85 @@ pub fn judge(carried: &[CosignSignature], signers: Signers<'_>) -> Verdict {
     let mut why = Vec::new();
     for sig in carried {
         match check_one(sig, &declared, signers) {
-            Ok(by) => return Verdict::Verified(by),
+            Ok(signer) => {
+                return Verdict::Verified {
+                    signer,
+                    scheme: Scheme::CosignTag,
+                };
+            }
             Err(e) => why.push(format!("{}: {e}", sig.tag)),
+        }
+    }
+    for b in bundles {
+        match bundle::check(b, &declared, signers) {
+            Ok(signer) => {
+                return Verdict::Verified {
+                    signer,
+                    scheme: Scheme::SigstoreBundle,
+                };
+            }
+            Err(e) => why.push(format!("{}: {e}", b.origin)),
         }
     }
     Verdict::Failed {
         expected,
         why: why.join("; "),
     }
+}
+
+/// A declared keyless signer: identity and issuer.
+type KeylessSigner<'a> = (&'a Identity, &'a str);
+
+/// The keyless signers among `declared`.
+fn keyless_signers<'a>(declared: &[&'a Signer]) -> Vec<KeylessSigner<'a>> {
+    declared
+        .iter()
+        .filter_map(|s| match s {
+            Signer::Keyless { identity, issuer } => Some((identity, issuer.as_str())),
+            Signer::Key { .. } => None,
+        })
+        .collect()
+}
+
+/// What a keyless signature is checked with: the declared keyless signers (there must be one) and
+/// the trust root (it must be given).
+fn keyless_context<'a>(
+    declared: &[&'a Signer],
+    signers: Signers<'a>,
+) -> Result<(Vec<KeylessSigner<'a>>, &'a TrustRoot), String> {
+    let keyless = keyless_signers(declared);
+    if keyless.is_empty() {
+        return Err("a keyless signature, and no keyless signer is declared".to_string());
+    }
+    let trust = signers
+        .trust
+        .ok_or("a keyless signature, and no trust root to check it with (--trust-root FILE)")?;
+    Ok((keyless, trust))
+}
+
+/// The keys a key signature may verify with: the declared ones and those given.
+fn key_list(declared: &[&Signer], signers: Signers<'_>) -> Result<Vec<PublicKey>, String> {
+    let mut keys: Vec<PublicKey> = signers.keys.to_vec();
+    for s in declared {
+        if let Signer::Key {
+            key: PublicKeySource::Pem(pem),
+        } = s
+        {
+            keys.push(keys::public_key_from_pem(pem)?);
+        }
+    }
+    if keys.is_empty() {
+        return Err("a key signature, and no key is declared or given".to_string());
+    }
+    Ok(keys)
+}
+
+/// The ids of `keys`, for messages.
+fn key_ids(keys: &[PublicKey]) -> String {
+    keys.iter()
+        .map(PublicKey::id)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks one signature layer against every signer; `Ok`: by whom.
@@ -210,33 +332,10 @@ fn check_one(
         .decode(signature.trim())
         .map_err(|e| format!("the signature is not base64: {e}"))?;
     if let Some(cert) = &sig.certificate {
-        let keyless: Vec<(&Identity, &str)> = declared
-            .iter()
-            .filter_map(|s| match s {
-                Signer::Keyless { identity, issuer } => Some((identity, issuer.as_str())),
-                Signer::Key { .. } => None,
-            })
-            .collect();
-        if keyless.is_empty() {
-            return Err("a keyless signature, and no keyless signer is declared".to_string());
-        }
-        let trust = signers
-            .trust
-            .ok_or("a keyless signature, and no trust root to check it with (--trust-root FILE)")?;
+        let (keyless, trust) = keyless_context(declared, signers)?;
         return check_keyless(payload, &raw, cert, sig.bundle.as_deref(), trust, &keyless);
     }
-    let mut keys: Vec<PublicKey> = signers.keys.to_vec();
-    for s in declared {
-        if let Signer::Key {
-            key: PublicKeySource::Pem(pem),
-        } = s
-        {
-            keys.push(keys::public_key_from_pem(pem)?);
-        }
-    }
-    if keys.is_empty() {
-        return Err("a key signature, and no key is declared or given".to_string());
-    }
+    let keys = key_list(declared, signers)?;
     match keys
         .iter()
         .find(|k| keys::verify_cosign(k, payload, signature))
@@ -244,10 +343,7 @@ fn check_one(
         Some(k) => Ok(format!("key sha256 {}", k.id())),
         None => Err(format!(
             "the signature does not verify with the key(s) (sha256 {})",
-            keys.iter()
-                .map(PublicKey::id)
-                .collect::<Vec<_>>()
-                .join(", ")
+            key_ids(&keys)
         )),
     }
 }
@@ -266,7 +362,21 @@ fn check_keyless(
         "a keyless signature without its transparency-log entry (dev.sigstore.cosign/bundle)",
     )?;
     let entry = rekor::check_set(bundle, trust, payload, signature, Some(&leaf.der))?;
-    let at = entry.integrated_time;
+    if !x509::verify_ecdsa(&leaf.key, payload, signature, x509::hash_for_key(&leaf.key)) {
+        return Err("the signature does not verify with the certificate's key".to_string());
+    }
+    check_certificate(&leaf, entry.integrated_time, trust, keyless)
+}
+
+/// The checks of a keyless signature's certificate at the signing time `at` (already proven by the
+/// log): valid then, chained to a certificate authority of the trust root valid then, allowed to
+/// sign code, and its identity and issuer a declared signer's; `Ok`: by whom.
+fn check_certificate(
+    leaf: &x509::Leaf,
+    at: i64,
+    trust: &TrustRoot,
+    keyless: &[(&Identity, &str)],
+) -> Result<String, String> {
     if at < leaf.not_before || at > leaf.not_after {
         return Err(format!(
             "the certificate was not valid at the signing time {} (valid {} to {})",
@@ -278,7 +388,7 @@ fn check_keyless(
     let mut chain_errors = Vec::new();
     let ca = trust.authorities.iter().find(|ca| {
         ca.valid_for.contains(at)
-            && x509::chains_to(&leaf, ca, at)
+            && x509::chains_to(leaf, ca, at)
                 .map_err(|e| chain_errors.push(e))
                 .is_ok()
     });
@@ -294,9 +404,6 @@ fn check_keyless(
     }
     if !leaf.code_signing {
         return Err("the certificate does not allow code signing".to_string());
-    }
-    if !x509::verify_ecdsa(&leaf.key, payload, signature, x509::hash_for_key(&leaf.key)) {
-        return Err("the signature does not verify with the certificate's key".to_string());
     }
     let issuer = leaf.issuer.as_deref().unwrap_or_default();
     let mut errors = Vec::new();

@@ -48,7 +48,8 @@ pub struct Entry {
     pub log: String,
 }
 
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
+/// Bytes of a hex string.
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
     s.len()
         .is_multiple_of(2)
         .then(|| {
@@ -126,28 +127,69 @@ pub fn check_body(
     let raw = STANDARD
         .decode(body)
         .map_err(|e| format!("the log entry's body is not base64: {e}"))?;
-    let v: serde_json::Value = serde_json::from_slice(&raw)
+    let hash = crate::types::Digest::sha256_of(payload);
+    check_logged(&raw, &Logged::Hashed(hash.hex()), signature, certificate)
+}
+
+/// What a log entry must record besides the signature and certificate.
+#[derive(Debug, Clone, Copy)]
+pub enum Logged<'a> {
+    /// A `hashedrekord` of this SHA-256 (hex): of a payload, or the artifact digest itself.
+    Hashed(&'a str),
+    /// A `dsse` entry of this envelope payload.
+    Dsse(&'a [u8]),
+}
+
+/// Checks that an entry body (its JSON bytes) is of the kind `what` needs and records `signature`
+/// (raw DER) and `certificate` (the leaf's DER; `None` for a key signature: not compared).
+pub fn check_logged(
+    raw: &[u8],
+    what: &Logged<'_>,
+    signature: &[u8],
+    certificate: Option<&[u8]>,
+) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(raw)
         .map_err(|e| format!("the log entry's body is not JSON: {e}"))?;
-    if v["kind"] != "hashedrekord" {
+    let kind = match what {
+        Logged::Hashed(_) => "hashedrekord",
+        Logged::Dsse(_) => "dsse",
+    };
+    if v["kind"] != kind {
         return Err(format!(
-            "the log entry is of kind {} (hashedrekord expected)",
+            "the log entry is of kind {} ({kind} expected)",
             v["kind"]
         ));
     }
     let spec = &v["spec"];
-    let hash = spec["data"]["hash"]["value"].as_str().unwrap_or_default();
-    let expected = crate::types::Digest::sha256_of(payload);
-    if spec["data"]["hash"]["algorithm"] != "sha256" || hash != expected.hex() {
-        return Err("the log entry records another payload hash".to_string());
-    }
-    let logged = spec["signature"]["content"]
+    let (logged_signature, logged_key) = match what {
+        Logged::Hashed(hex) => {
+            let hash = spec["data"]["hash"]["value"].as_str().unwrap_or_default();
+            if spec["data"]["hash"]["algorithm"] != "sha256" || hash != *hex {
+                return Err("the log entry records another payload hash".to_string());
+            }
+            (
+                &spec["signature"]["content"],
+                &spec["signature"]["publicKey"]["content"],
+            )
+        }
+        Logged::Dsse(payload) => {
+            let expected = crate::types::Digest::sha256_of(payload);
+            let hash = spec["payloadHash"]["value"].as_str().unwrap_or_default();
+            if spec["payloadHash"]["algorithm"] != "sha256" || hash != expected.hex() {
+                return Err("the log entry records another DSSE payload hash".to_string());
+            }
+            let first = &spec["signatures"][0];
+            (&first["signature"], &first["verifier"])
+        }
+    };
+    let logged = logged_signature
         .as_str()
         .and_then(|s| STANDARD.decode(s).ok());
     if logged.as_deref() != Some(signature) {
         return Err("the log entry records another signature".to_string());
     }
     if let Some(cert) = certificate {
-        let logged = spec["signature"]["publicKey"]["content"]
+        let logged = logged_key
             .as_str()
             .and_then(|s| STANDARD.decode(s).ok())
             .and_then(|pem| {

@@ -3,7 +3,7 @@
 //! verifies by its identity; each way a signature can be wrong is refused with what was expected and
 //! why.
 
-use bundle::signatures::{CosignSignature, Signers, TrustRoot, Verdict, judge};
+use bundle::signatures::{CosignSignature, Scheme, Signers, TrustRoot, Verdict, judge};
 use bundle::types::{Identity, SignedArtifacts, Signer, SigningPolicy};
 
 use crate::support::sigstore::{IDENTITY, ISSUER, Keyless, Sigstore};
@@ -58,7 +58,10 @@ fn a_keyless_signature_verifies_by_identity_exact_or_pattern_uri_or_email_old_or
     let exact = policy(Identity::Exact(IDENTITY.to_string()), ISSUER);
     assert_eq!(
         check(&s, &Keyless::default(), &exact),
-        Verdict::Verified(format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\""))
+        Verdict::Verified {
+            signer: format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\""),
+            scheme: Scheme::CosignTag,
+        }
     );
     let pattern = policy(
         Identity::Pattern(r"https://github\.com/example/app/\.github/workflows/.*".to_string()),
@@ -66,7 +69,7 @@ fn a_keyless_signature_verifies_by_identity_exact_or_pattern_uri_or_email_old_or
     );
     assert!(matches!(
         check(&s, &Keyless::default(), &pattern),
-        Verdict::Verified(_)
+        Verdict::Verified { .. }
     ));
     // A pattern matches the whole identity, not a part of it.
     let part = policy(Identity::Pattern("example/app".to_string()), ISSUER);
@@ -83,7 +86,10 @@ fn a_keyless_signature_verifies_by_identity_exact_or_pattern_uri_or_email_old_or
         Identity::Exact("release@example.org".to_string()),
         "https://accounts.google.com",
     );
-    assert!(matches!(check(&s, &email, &by_email), Verdict::Verified(_)));
+    assert!(matches!(
+        check(&s, &email, &by_email),
+        Verdict::Verified { .. }
+    ));
 }
 
 #[test]
@@ -183,7 +189,7 @@ fn a_signature_whose_log_entry_records_something_else_is_refused() {
     // Any one good signature among bad ones is enough.
     assert!(matches!(
         judge(&[swapped, good.clone()], signers),
-        Verdict::Verified(_)
+        Verdict::Verified { .. }
     ));
     // Without the certificate's log entry there is no signing time: refused.
     let no_bundle = CosignSignature {
@@ -230,37 +236,9 @@ fn a_trust_root_that_is_not_one_is_refused_by_what_is_wrong() {
 /// The catalog (a copy of the fixture with `signing:` added) is `catalog/`, the lock solved from it,
 /// the trust root `trusted_root.json`.
 fn signed_world(test: &str) -> Option<(crate::support::World, Sigstore)> {
-    use crate::support::referrers::{cosign_manifest, cosign_signature, signing_key, tag_of};
-    use crate::support::{SOURCE, Variant, World, bundle_env, copy_dir, fixture};
-    let world = World::new(Variant::Plain, test, "", &[])?;
-    let sigstore = Sigstore::new();
-    let catalog = world.dir.join("catalog");
-    copy_dir(&fixture("registry-catalog"), &catalog);
-    let (key, public) = signing_key(21);
-    let append = |file: &str, text: String| {
-        let path = catalog.join("components").join(file);
-        let mut yaml = std::fs::read_to_string(&path).unwrap();
-        yaml.push_str(&text);
-        std::fs::write(path, yaml).unwrap();
-    };
-    append(
-        "app.yaml",
-        format!(
-            "signing:\n  - versions: \">=1.0.0\"\n    artifacts: images\n    keyless:\n      \
-             identity: {IDENTITY}\n      issuer: {ISSUER}\n    source: https://example.test/app/signing\n"
-        ),
-    );
-    let pem: String = public.lines().map(|l| format!("        {l}\n")).collect();
-    append(
-        "kubernetes.yaml",
-        format!(
-            "signing:\n  - versions: \">=1.0.0\"\n    artifacts: images\n    key:\n      pem: |\n{pem}    \
-             source: https://example.test/kubernetes/signing\n"
-        ),
-    );
-    std::fs::write(world.dir.join("trusted_root.json"), sigstore.trusted_root()).unwrap();
-    let r = bundle_env(&world.dir, &["--catalog", "catalog", "solve"], None, &[]);
-    assert_eq!(r.code, 0, "solve: {}", r.stderr);
+    use crate::support::SOURCE;
+    use crate::support::referrers::{cosign_manifest, cosign_signature, tag_of};
+    let (world, sigstore, key) = declared_world(test)?;
     let reg = &world.registry;
     for repo in ["team/app:v1", "team/multi:v2"] {
         let image = &world.pushed[repo];
@@ -290,8 +268,51 @@ fn signed_world(test: &str) -> Option<(crate::support::World, Sigstore)> {
     Some((world, sigstore))
 }
 
+/// The world and catalog of [`signed_world`] with nothing signed yet: the catalog's declarations,
+/// the solved lock, the trust root, and the key `kubernetes` declares.
+pub(crate) fn declared_world(
+    test: &str,
+) -> Option<(crate::support::World, Sigstore, p256::ecdsa::SigningKey)> {
+    use crate::support::referrers::signing_key;
+    use crate::support::{Variant, World, bundle_env, copy_dir, fixture};
+    let world = World::new(Variant::Plain, test, "", &[])?;
+    let sigstore = Sigstore::new();
+    let catalog = world.dir.join("catalog");
+    copy_dir(&fixture("registry-catalog"), &catalog);
+    let (key, public) = signing_key(21);
+    let append = |file: &str, text: String| {
+        let path = catalog.join("components").join(file);
+        let mut yaml = std::fs::read_to_string(&path).unwrap();
+        yaml.push_str(&text);
+        std::fs::write(path, yaml).unwrap();
+    };
+    append(
+        "app.yaml",
+        format!(
+            "signing:\n  - versions: \">=1.0.0\"\n    artifacts: images\n    keyless:\n      \
+             identity: {IDENTITY}\n      issuer: {ISSUER}\n    source: https://example.test/app/signing\n"
+        ),
+    );
+    let pem: String = public.lines().map(|l| format!("        {l}\n")).collect();
+    append(
+        "kubernetes.yaml",
+        format!(
+            "signing:\n  - versions: \">=1.0.0\"\n    artifacts: images\n    key:\n      pem: |\n{pem}    \
+             source: https://example.test/kubernetes/signing\n"
+        ),
+    );
+    std::fs::write(world.dir.join("trusted_root.json"), sigstore.trusted_root()).unwrap();
+    let r = bundle_env(&world.dir, &["--catalog", "catalog", "solve"], None, &[]);
+    assert_eq!(r.code, 0, "solve: {}", r.stderr);
+    Some((world, sigstore, key))
+}
+
 /// `bundle --catalog catalog COMMAND` against the world's registry.
-fn run(world: &crate::support::World, command: &str, extra: &[&str]) -> crate::support::Run {
+pub(crate) fn run(
+    world: &crate::support::World,
+    command: &str,
+    extra: &[&str],
+) -> crate::support::Run {
     let mirror = world.mirror();
     let mut args = vec![
         "--catalog",
@@ -306,12 +327,15 @@ fn run(world: &crate::support::World, command: &str, extra: &[&str]) -> crate::s
 }
 
 /// `bundle verify BUNDLE --signatures`: nothing else.
-fn verify_signatures(world: &crate::support::World, bundle: &str) -> crate::support::Run {
+pub(crate) fn verify_signatures(
+    world: &crate::support::World,
+    bundle: &str,
+) -> crate::support::Run {
     let args = ["verify", bundle, "--signatures", "-q"];
     crate::support::bundle_env(&world.dir, &args, None, &[])
 }
 
-fn outcomes(world: &crate::support::World, bundle: &str) -> serde_json::Value {
+pub(crate) fn outcomes(world: &crate::support::World, bundle: &str) -> serde_json::Value {
     let args = ["verify", bundle, "--signatures", "--format", "json", "-q"];
     let r = crate::support::bundle_env(&world.dir, &args, None, &[]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect(&r.stderr);

@@ -1,5 +1,5 @@
-//! `bundle verify --signatures`: upstream's cosign signatures carried in the bundle (`.sig` referrers,
-//! `airgap/FORMAT.md` section 12), checked from the bundle alone against the signers its components
+//! `bundle verify --signatures`: upstream's signatures carried in the bundle (cosign `.sig` entries
+//! and Sigstore bundles among the OCI referrers, `airgap/FORMAT.md` section 12), checked from the bundle alone against the signers its components
 //! declare, with the trust root it carries (section 14), and with any public keys given: see
 //! [`crate::signatures`] for the checks. An image of a component that declares nothing is reported
 //! unsigned, not refused; an image whose declared signers have no valid signature is a problem
@@ -16,10 +16,11 @@ use crate::airgap::scan::Scan;
 use crate::airgap::signers;
 use crate::oci::media_types::REF_NAME_ANNOTATION;
 use crate::oci::wire::{Descriptor, Index, Manifest};
+use crate::signatures::bundle::is_bundle_media_type;
+use crate::signatures::{BundleSignature, CosignSignature, Signers, judge_all, keys::PublicKey};
 pub use crate::signatures::{
     CERTIFICATE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLE_SIGNING, Verdict,
 };
-use crate::signatures::{CosignSignature, Signers, judge, keys::PublicKey};
 use crate::types::ImageRef;
 
 /// One image and how its signatures checked out.
@@ -65,6 +66,53 @@ fn carried(scan: &Scan, index: &Index) -> BTreeMap<String, Vec<CosignSignature>>
     by_image
 }
 
+/// The Sigstore bundles carried for each image (by its name): the bundle layers of the referrers
+/// listed by each stored referrers index, each with its subject (a referrer whose own `subject`
+/// names another manifest is left out).
+fn carried_bundles(scan: &Scan, index: &Index) -> BTreeMap<String, Vec<BundleSignature>> {
+    let mut by_image: BTreeMap<String, Vec<BundleSignature>> = BTreeMap::new();
+    for entry in &index.manifests {
+        let scheme = entry
+            .annotation(REFERRER_SCHEME_ANNOTATION)
+            .and_then(ReferrerScheme::parse);
+        if EntryKind::of(entry) != EntryKind::Referrers || scheme != Some(ReferrerScheme::Referrers)
+        {
+            continue;
+        }
+        let of = entry.annotation(REFERRER_OF_ANNOTATION).unwrap_or_default();
+        let subject = entry
+            .annotation(REFERRER_SUBJECT_ANNOTATION)
+            .unwrap_or_default();
+        let Some(listed) = scan
+            .document(&entry.digest)
+            .and_then(|d| serde_json::from_slice::<Index>(d).ok())
+        else {
+            continue;
+        };
+        for referrer in &listed.manifests {
+            let Some(m) = scan
+                .document(&referrer.digest)
+                .and_then(|d| serde_json::from_slice::<Manifest>(d).ok())
+            else {
+                continue;
+            };
+            if m.subject.as_ref().is_some_and(|s| s.digest != subject) {
+                continue;
+            }
+            for l in m
+                .layers
+                .iter()
+                .filter(|l| is_bundle_media_type(&l.media_type))
+            {
+                let bytes = scan.document(&l.digest).map(<[u8]>::to_vec);
+                let b = BundleSignature::new(&referrer.digest, subject, bytes);
+                by_image.entry(of.to_string()).or_default().push(b);
+            }
+        }
+    }
+    by_image
+}
+
 /// The digests a signature of `entry`'s image may name: its own and, for an index, its manifests'.
 fn digests_of(scan: &Scan, entry: &Descriptor) -> BTreeSet<String> {
     let mut out = BTreeSet::from([entry.digest.clone()]);
@@ -98,6 +146,7 @@ pub fn check(scan: &Scan, keys: &[PublicKey], report: &mut Report) -> Vec<ImageS
         }
     };
     let mut by_image = carried(scan, &index);
+    let mut bundles_by_image = carried_bundles(scan, &index);
     let mut out = Vec::new();
     for entry in &index.manifests {
         if EntryKind::of(entry) != EntryKind::Image {
@@ -116,8 +165,11 @@ pub fn check(scan: &Scan, keys: &[PublicKey], report: &mut Report) -> Vec<ImageS
         let mut sigs = by_image.remove(image).unwrap_or_default();
         // A signature of another image's digest never counts for this one.
         sigs.retain(|s| own.contains(&s.subject));
-        let outcome = judge(
+        let mut bundles = bundles_by_image.remove(image).unwrap_or_default();
+        bundles.retain(|b| own.contains(&b.subject));
+        let outcome = judge_all(
             &sigs,
+            &bundles,
             Signers {
                 policies: &policies,
                 keys,

@@ -17,6 +17,7 @@ pub mod pty;
 pub mod referrers;
 pub mod registry;
 pub mod sigstore;
+pub mod sigstore_bundle;
 pub mod token_server;
 pub mod world;
 

@@ -151,8 +151,10 @@ pub struct Sigstore {
     pub ca: Ca,
     /// A CA the trust root does not list.
     pub other_ca: Ca,
-    log_key: p256::ecdsa::SigningKey,
-    other_log_key: p256::ecdsa::SigningKey,
+    /// The log key the trust root lists.
+    pub log_key: p256::ecdsa::SigningKey,
+    /// A log key the trust root does not list.
+    pub other_log_key: p256::ecdsa::SigningKey,
 }
 
 /// How one keyless signature is made (each field a way it can go wrong).
@@ -194,7 +196,8 @@ impl Default for Keyless {
     }
 }
 
-fn der_b64(key: &p256::ecdsa::VerifyingKey) -> (Vec<u8>, String) {
+/// A public key's PKIX DER and its base64.
+pub fn der_b64(key: &p256::ecdsa::VerifyingKey) -> (Vec<u8>, String) {
     let der = key.to_public_key_der().expect("der").as_bytes().to_vec();
     let b64 = STANDARD.encode(&der);
     (der, b64)
@@ -249,7 +252,7 @@ impl Sigstore {
     }
 
     /// A leaf certificate for `how`, with its key.
-    fn leaf(&self, how: &Keyless) -> (p256::ecdsa::SigningKey, Certificate) {
+    pub fn leaf(&self, how: &Keyless) -> (p256::ecdsa::SigningKey, Certificate) {
         let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
         let ca = if how.other_ca {
             &self.other_ca
@@ -367,7 +370,8 @@ fn rand_u32() -> u32 {
     rand_core::OsRng.next_u32() >> 1
 }
 
-fn sha256_raw(bytes: &[u8]) -> Vec<u8> {
+/// The SHA-256 of `bytes`, raw.
+pub fn sha256_raw(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).to_vec()
 }
