@@ -34,6 +34,21 @@ pub(crate) struct Edge {
     pub with_fact: usize,
 }
 
+/// One fact, flattened: release `(from, v)` allows only the bits of `to` in the set at `set`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fact {
+    /// The component whose release states it.
+    pub from: u32,
+    /// That release's version index.
+    pub v: u32,
+    /// The component it is about.
+    pub to: u32,
+    /// Offset in [`Compiled::sets`] of the allowed set.
+    pub set: u32,
+    /// Its edge (index in [`Compiled::edges`]).
+    pub edge: u32,
+}
+
 /// A capability: who provides it, which releases require it.
 #[derive(Debug)]
 pub(crate) struct Cap {
@@ -74,6 +89,16 @@ pub(crate) struct Compiled<'c> {
     pub req_comps: Vec<Vec<Vec<usize>>>,
     /// Per component, per version: capabilities its `requires` name.
     pub req_caps: Vec<Vec<Vec<usize>>>,
+    /// Per component: the index of its bit 0 among every component's domain bits (versions and
+    /// "absent", without word padding).
+    pub bit_base: Vec<usize>,
+    /// Every fact, edge by edge.
+    pub facts: Vec<Fact>,
+    /// Per release (index `bit_base[c] + v`): `ver_edges[ver_start[i]..ver_start[i + 1]]` are the
+    /// edges it has a fact in.
+    pub ver_start: Vec<u32>,
+    /// See `ver_start`.
+    pub ver_edges: Vec<u32>,
 }
 
 impl<'c> Compiled<'c> {
@@ -106,6 +131,10 @@ impl<'c> Compiled<'c> {
             provides: vec![Vec::new(); n],
             req_comps: Vec::with_capacity(n),
             req_caps: Vec::with_capacity(n),
+            bit_base: Vec::with_capacity(n),
+            facts: Vec::new(),
+            ver_start: Vec::new(),
+            ver_edges: Vec::new(),
         };
         for (i, c) in catalog.components.iter().enumerate() {
             for p in &c.provides {
@@ -119,7 +148,42 @@ impl<'c> Compiled<'c> {
         for i in 0..n {
             cc.compile_component(i, &mut range_bits);
         }
+        cc.flatten();
         cc
+    }
+
+    /// Fills `bit_base`, `facts` and the per-release edge lists from the edges.
+    fn flatten(&mut self) {
+        let mut bits = 0;
+        for &k in &self.nv {
+            self.bit_base.push(bits);
+            bits += k + 1;
+        }
+        let mut per_release: Vec<Vec<u32>> = vec![Vec::new(); bits];
+        for (e, edge) in self.edges.iter().enumerate() {
+            for &(v, a) in &edge.facts {
+                self.facts.push(Fact {
+                    from: edge.from as u32,
+                    v: v as u32,
+                    to: edge.to as u32,
+                    set: a as u32,
+                    edge: e as u32,
+                });
+                per_release[self.bit_base[edge.from] + v].push(e as u32);
+            }
+        }
+        self.ver_start.reserve(bits + 1);
+        for list in per_release {
+            self.ver_start.push(self.ver_edges.len() as u32);
+            self.ver_edges.extend(list);
+        }
+        self.ver_start.push(self.ver_edges.len() as u32);
+    }
+
+    /// The edges release `v` of component `c` has a fact in.
+    pub fn release_edges(&self, c: usize, v: usize) -> &[u32] {
+        let i = self.bit_base[c] + v;
+        &self.ver_edges[self.ver_start[i] as usize..self.ver_start[i + 1] as usize]
     }
 
     /// Compiles the facts of component `i`'s releases into edges.

@@ -160,31 +160,138 @@ pub(crate) fn propagate(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &m
 
 fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool {
     while let Some(x) = q.pop() {
-        let (ox, wx, nx) = (cc.off[x], words(cc, x), cc.nv[x]);
         // 1. facts about x: versions of other components that x can no longer meet
         for &e in &cc.in_edges[x] {
-            let edge = &cc.edges[e];
-            let c = edge.from;
-            let (oc, wc) = (cc.off[c], words(cc, c));
-            if !bits::meets(
-                &d[oc..oc + wc],
-                &cc.sets[edge.with_fact..edge.with_fact + wc],
-            ) {
-                continue;
+            if !facts_about(cc, d, q, x, e) {
+                return false;
             }
-            let mut changed = false;
-            for &(v, a) in &edge.facts {
-                if bits::has(&d[oc..oc + wc], v)
-                    && !bits::meets(&cc.sets[a..a + wx], &d[ox..ox + wx])
-                {
-                    bits::clear(&mut d[oc..oc + wc], v);
-                    if let Some(r) = &mut q.reasons {
-                        r.set(c, v, Why::Facts(e as u32));
-                    }
-                    changed = true;
+        }
+        // 2. facts of x's versions: what they leave possible for the components they name
+        let (ox, wx, nx) = (cc.off[x], words(cc, x), cc.nv[x]);
+        if !bits::has(&d[ox..ox + wx], nx) {
+            for &e in &cc.out_edges[x] {
+                if !allowed(cc, d, q, e) {
+                    return false;
                 }
             }
-            if changed {
+        }
+        // 3. capabilities x provides, once x can no longer be present
+        if !provided(cc, d, roots, q, x) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Edge `e` (facts about `x`): removes the versions of its `from` whose fact allows nothing left
+/// of `x`. `false` when that empties `from`.
+fn facts_about(cc: &Compiled<'_>, d: &mut [u64], q: &mut Queue, x: usize, e: usize) -> bool {
+    let (ox, wx) = (cc.off[x], words(cc, x));
+    let edge = &cc.edges[e];
+    let c = edge.from;
+    let (oc, wc) = (cc.off[c], words(cc, c));
+    if !bits::meets(
+        &d[oc..oc + wc],
+        &cc.sets[edge.with_fact..edge.with_fact + wc],
+    ) {
+        return true;
+    }
+    let mut changed = false;
+    for &(v, a) in &edge.facts {
+        if bits::has(&d[oc..oc + wc], v) && !bits::meets(&cc.sets[a..a + wx], &d[ox..ox + wx]) {
+            bits::clear(&mut d[oc..oc + wc], v);
+            if let Some(r) = &mut q.reasons {
+                r.set(c, v, Why::Facts(e as u32));
+            }
+            changed = true;
+        }
+    }
+    if changed {
+        if bits::empty(&d[oc..oc + wc]) {
+            q.wiped = c;
+            return false;
+        }
+        q.push_found(c);
+    }
+    true
+}
+
+/// Edge `e`, once its `from` must be present: when every version of `from` left has a fact about
+/// `to`, `to` keeps only what one of those facts allows. `false` when that empties `to`.
+fn allowed(cc: &Compiled<'_>, d: &mut [u64], q: &mut Queue, e: usize) -> bool {
+    let edge = &cc.edges[e];
+    let (x, t) = (edge.from, edge.to);
+    let (ox, wx) = (cc.off[x], words(cc, x));
+    let wf = &cc.sets[edge.with_fact..edge.with_fact + wx];
+    if d[ox..ox + wx].iter().zip(wf).any(|(a, b)| a & !b != 0) {
+        // a possible version of x says nothing about t
+        return true;
+    }
+    let (ot, wt) = (cc.off[t], words(cc, t));
+    if d[ot..ot + wt].iter().map(|w| w.count_ones()).sum::<u32>() <= 1 {
+        // a single bit left: every version of x left allows it (or rule 1 removes the version
+        // when `t` is revisited), so the union cannot remove it
+        return true;
+    }
+    q.scratch.clear();
+    q.scratch.resize(wt, 0);
+    for &(v, a) in &edge.facts {
+        if bits::has(&d[ox..ox + wx], v) {
+            for (u, s) in q.scratch.iter_mut().zip(&cc.sets[a..a + wt]) {
+                *u |= s;
+            }
+        }
+    }
+    if let Some(r) = &mut q.reasons {
+        for (w, (x, s)) in d[ot..ot + wt].iter().zip(&q.scratch).enumerate() {
+            let mut gone = x & !s;
+            while gone != 0 {
+                r.set(
+                    t,
+                    w * 64 + gone.trailing_zeros() as usize,
+                    Why::Allowed(e as u32),
+                );
+                gone &= gone - 1;
+            }
+        }
+    }
+    if bits::and(&mut d[ot..ot + wt], &q.scratch) {
+        if bits::empty(&d[ot..ot + wt]) {
+            q.wiped = t;
+            return false;
+        }
+        q.push_found(t);
+    }
+    true
+}
+
+/// The capabilities `x` provides, once `x` can no longer be present: a release that requires one
+/// no provider of which can be present goes. `false` when a domain becomes empty (or a capability
+/// in `roots` loses its last provider).
+fn provided(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue, x: usize) -> bool {
+    if bits::any_below(cc.slice(d, x), cc.nv[x]) {
+        return true;
+    }
+    for &k in &cc.provides[x] {
+        let alive: Vec<usize> = cc.caps[k]
+            .providers
+            .iter()
+            .copied()
+            .filter(|p| bits::any_below(cc.slice(d, *p), cc.nv[*p]))
+            .collect();
+        if roots.contains(&k) && !root_cap(cc, d, &alive, q) {
+            q.wiped = x;
+            return false;
+        }
+        if !alive.is_empty() {
+            continue;
+        }
+        for &(c, v) in &cc.caps[k].users {
+            let (oc, wc) = (cc.off[c], words(cc, c));
+            if bits::clear(&mut d[oc..oc + wc], v) {
+                if let Some(r) = &mut q.reasons {
+                    r.set(c, v, Why::NoProvider(k as u32));
+                }
                 if bits::empty(&d[oc..oc + wc]) {
                     q.wiped = c;
                     return false;
@@ -192,78 +299,168 @@ fn run(cc: &Compiled<'_>, d: &mut [u64], roots: &[usize], q: &mut Queue) -> bool
                 q.push_found(c);
             }
         }
-        // 2. facts of x's versions: what they leave possible for the components they name
-        if !bits::has(&d[ox..ox + wx], nx) {
-            for &e in &cc.out_edges[x] {
-                let edge = &cc.edges[e];
-                let t = edge.to;
-                let wf = &cc.sets[edge.with_fact..edge.with_fact + wx];
-                if d[ox..ox + wx].iter().zip(wf).any(|(a, b)| a & !b != 0) {
-                    // a possible version of x says nothing about t
-                    continue;
+    }
+    true
+}
+
+/// No fact watches this bit.
+const NONE: u32 = u32::MAX;
+
+/// Watched supports for the search's propagation: every fact of a release still possible watches
+/// one bit of the component it is about that it allows and that is still possible (its support).
+/// Only the facts watching a bit that goes are revisited: each either finds another support or
+/// removes its release. Watches need no undoing when the search jumps back (domains only grow
+/// then, so every support stays possible), only `seen` is reset to the restored domains.
+#[derive(Debug, Default)]
+pub(crate) struct Supports {
+    /// Per domain bit (`Compiled::bit_base` indexing): the first fact watching it.
+    head: Vec<u32>,
+    /// Per fact: the next fact watching the same bit.
+    next: Vec<u32>,
+    /// The domains as last processed: the bits removed since are `seen & !d`.
+    pub seen: Vec<u64>,
+}
+
+impl Supports {
+    /// Watches for domains `d`. Every fact of a possible release needs a support there (`d` is
+    /// arc consistent); a fact without one removes its release, and its component is scheduled.
+    pub fn new(cc: &Compiled<'_>, d: &mut [u64], q: &mut Queue) -> Self {
+        let bits_total = cc
+            .bit_base
+            .last()
+            .map_or(0, |b| b + cc.nv[cc.len() - 1] + 1);
+        let mut s = Supports {
+            head: vec![NONE; bits_total],
+            next: vec![NONE; cc.facts.len()],
+            seen: d.to_vec(),
+        };
+        for (f, fact) in cc.facts.iter().enumerate() {
+            let (c, v, t) = (fact.from as usize, fact.v as usize, fact.to as usize);
+            if !bits::has(cc.slice(d, c), v) {
+                continue;
+            }
+            match support(cc, d, fact) {
+                Some(u) => s.link(cc, f, t, u),
+                None => {
+                    bits::clear(cc.slice_mut(d, c), v);
+                    q.push(c);
                 }
-                let (ot, wt) = (cc.off[t], words(cc, t));
-                q.scratch.clear();
-                q.scratch.resize(wt, 0);
-                for &(v, a) in &edge.facts {
-                    if bits::has(&d[ox..ox + wx], v) {
-                        for (u, s) in q.scratch.iter_mut().zip(&cc.sets[a..a + wt]) {
-                            *u |= s;
-                        }
-                    }
+            }
+        }
+        s
+    }
+
+    fn link(&mut self, cc: &Compiled<'_>, f: usize, t: usize, u: usize) {
+        let i = cc.bit_base[t] + u;
+        self.next[f] = self.head[i];
+        self.head[i] = f as u32;
+    }
+
+    /// Bit `u` of `x` went: the facts watching it find another support or remove their release.
+    fn revisit(
+        &mut self,
+        cc: &Compiled<'_>,
+        d: &mut [u64],
+        q: &mut Queue,
+        x: usize,
+        u: usize,
+    ) -> bool {
+        let i = cc.bit_base[x] + u;
+        let mut prev = NONE;
+        let mut f = self.head[i];
+        while f != NONE {
+            let fact = cc.facts[f as usize];
+            let next = self.next[f as usize];
+            let (c, v) = (fact.from as usize, fact.v as usize);
+            let (oc, wc) = (cc.off[c], words(cc, c));
+            if !bits::has(&d[oc..oc + wc], v) {
+                // its release is gone already: the watch can stay (both come back together)
+                prev = f;
+                f = next;
+                continue;
+            }
+            if let Some(w) = support(cc, d, &fact) {
+                if prev == NONE {
+                    self.head[i] = next;
+                } else {
+                    self.next[prev as usize] = next;
                 }
-                if let Some(r) = &mut q.reasons {
-                    for (w, (x, s)) in d[ot..ot + wt].iter().zip(&q.scratch).enumerate() {
-                        let mut gone = x & !s;
-                        while gone != 0 {
-                            r.set(
-                                t,
-                                w * 64 + gone.trailing_zeros() as usize,
-                                Why::Allowed(e as u32),
-                            );
-                            gone &= gone - 1;
-                        }
-                    }
+                self.link(cc, f as usize, x, w);
+                f = next;
+                continue;
+            }
+            bits::clear(&mut d[oc..oc + wc], v);
+            if let Some(r) = &mut q.reasons {
+                r.set(c, v, Why::Facts(fact.edge));
+            }
+            if bits::empty(&d[oc..oc + wc]) {
+                q.wiped = c;
+                return false;
+            }
+            q.push_found(c);
+            prev = f;
+            f = next;
+        }
+        true
+    }
+}
+
+/// The newest bit of `fact.to` that the fact allows and `d` still holds.
+fn support(cc: &Compiled<'_>, d: &[u64], fact: &super::compile::Fact) -> Option<usize> {
+    let t = fact.to as usize;
+    let (ot, wt) = (cc.off[t], words(cc, t));
+    let a = fact.set as usize;
+    (0..wt).rev().find_map(|w| {
+        let m = cc.sets[a + w] & d[ot + w];
+        (m != 0).then(|| w * 64 + 63 - m.leading_zeros() as usize)
+    })
+}
+
+/// [`propagate`] for the search, with watched supports: after a component loses bits, only the
+/// facts watching those bits are revisited, and only the edges of its oldest version left can
+/// restrict what it names. The same fixpoint as [`propagate`].
+pub(crate) fn propagate_watched(
+    cc: &Compiled<'_>,
+    d: &mut [u64],
+    q: &mut Queue,
+    s: &mut Supports,
+) -> bool {
+    let ok = run_watched(cc, d, q, s);
+    if !ok {
+        q.clear();
+    }
+    ok
+}
+
+fn run_watched(cc: &Compiled<'_>, d: &mut [u64], q: &mut Queue, s: &mut Supports) -> bool {
+    while let Some(x) = q.pop() {
+        let (ox, wx, nx) = (cc.off[x], words(cc, x), cc.nv[x]);
+        // 1. the facts watching a bit of x that went
+        for w in 0..wx {
+            let mut gone = s.seen[ox + w] & !d[ox + w];
+            s.seen[ox + w] = d[ox + w];
+            while gone != 0 {
+                let u = w * 64 + gone.trailing_zeros() as usize;
+                gone &= gone - 1;
+                if !s.revisit(cc, d, q, x, u) {
+                    return false;
                 }
-                if bits::and(&mut d[ot..ot + wt], &q.scratch) {
-                    if bits::empty(&d[ot..ot + wt]) {
-                        q.wiped = t;
-                        return false;
-                    }
-                    q.push_found(t);
+            }
+        }
+        // 2. x must be present: only an edge its oldest version left has a fact in can be one
+        //    where every version left has a fact
+        if !bits::has(&d[ox..ox + wx], nx)
+            && let Some(w) = (0..nx).find(|v| bits::has(&d[ox..ox + wx], *v))
+        {
+            for &e in cc.release_edges(x, w) {
+                if !allowed(cc, d, q, e as usize) {
+                    return false;
                 }
             }
         }
         // 3. capabilities x provides, once x can no longer be present
-        if !bits::any_below(&d[ox..ox + wx], nx) {
-            for &k in &cc.provides[x] {
-                let alive: Vec<usize> = cc.caps[k]
-                    .providers
-                    .iter()
-                    .copied()
-                    .filter(|p| bits::any_below(cc.slice(d, *p), cc.nv[*p]))
-                    .collect();
-                if roots.contains(&k) && !root_cap(cc, d, &alive, q) {
-                    q.wiped = x;
-                    return false;
-                }
-                if !alive.is_empty() {
-                    continue;
-                }
-                for &(c, v) in &cc.caps[k].users {
-                    let (oc, wc) = (cc.off[c], words(cc, c));
-                    if bits::clear(&mut d[oc..oc + wc], v) {
-                        if let Some(r) = &mut q.reasons {
-                            r.set(c, v, Why::NoProvider(k as u32));
-                        }
-                        if bits::empty(&d[oc..oc + wc]) {
-                            q.wiped = c;
-                            return false;
-                        }
-                        q.push_found(c);
-                    }
-                }
-            }
+        if !provided(cc, d, &[], q, x) {
+            return false;
         }
     }
     true

@@ -23,7 +23,7 @@
 //! complete assignment is still the policy's answer.
 
 use super::compile::{Compiled, bits};
-use super::propagate::{Queue, Reasons, Why, propagate};
+use super::propagate::{Queue, Reasons, Supports, Why, propagate, propagate_watched};
 use super::query::{Need, Query};
 
 /// What the search is asked beyond the query's domains.
@@ -116,6 +116,8 @@ struct State<'a, 'c> {
     /// Per capability: its rank in name order.
     cap_rank: Vec<usize>,
     queue: Queue,
+    /// The watched supports of propagation during the search.
+    sup: Supports,
     propagations: usize,
     /// The decisions on the path; decision `k` (from 1) is at level `k`.
     frames: Vec<Frame>,
@@ -153,6 +155,7 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
         any_done: 0,
         cap_rank,
         queue: Queue::new(cc.len(), true),
+        sup: Supports::default(),
         propagations: 0,
         frames: Vec::new(),
         snaps: Vec::new(),
@@ -177,7 +180,13 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
     }
     let trace = std::env::var_os("BUNDLE_SOLVER_TRACE").is_some();
     let start = std::time::Instant::now();
-    let out = st.run(d);
+    let mut d = d;
+    st.sup = Supports::new(cc, &mut d, &mut st.queue);
+    let out = if propagate_watched(cc, &mut d, &mut st.queue, &mut st.sup) {
+        st.run(d)
+    } else {
+        Outcome::Nothing
+    };
     if trace {
         let s = &st.stats;
         let what = match &out {
@@ -425,6 +434,7 @@ impl State<'_, '_> {
             self.undo(f.var, f.value);
         }
         d.copy_from_slice(&self.snaps[h]);
+        self.sup.seen.copy_from_slice(d);
         self.snaps.truncate(h);
         self.reasons().now = h as u32;
     }
@@ -522,7 +532,7 @@ impl State<'_, '_> {
     fn propagate_all(&mut self, d: &mut [u64]) -> Option<Conflict> {
         let mut touched = std::mem::take(&mut self.touched);
         let out = loop {
-            if !propagate(self.cc, d, &[], &mut self.queue) {
+            if !propagate_watched(self.cc, d, &mut self.queue, &mut self.sup) {
                 self.queue.take_touched(&mut touched);
                 break Some(Conflict::Wiped(self.queue.wiped));
             }
