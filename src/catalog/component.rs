@@ -2,12 +2,10 @@
 //! unreadable (a bad date, range or policy, two relations to Kubernetes) are load errors here;
 //! problems between readable facts are `lint`'s.
 
-use serde_saphyr::Spanned;
-
 use super::diagnostics::Diagnostic;
 use super::facts::{Artifacts, Chart, KubernetesRelation, Manifest, NoArtifacts, Statement};
 use super::parse::FileCtx;
-use super::wire::{self, KubernetesStatusWire};
+use super::wire::{self, KubernetesStatusWire, Spanned};
 use super::{Component, Conflict, Constraint, Image, Lifecycle, Note, Release, SupportPolicy};
 use crate::types::{Date, Version, VersionReq};
 

@@ -10,6 +10,7 @@ mod component;
 mod diagnostics;
 mod embedded;
 mod facts;
+mod fast;
 pub mod lint;
 mod load;
 mod parse;

@@ -2,10 +2,8 @@
 //! file, the line and column and the field path. Used by `load` (catalog and component files) and by
 //! `platform` (request files), which share nothing else.
 
-use serde_saphyr::Spanned;
-
 use super::diagnostics::{Diagnostic, field_path_at};
-use super::wire::{self, API_VERSION};
+use super::wire::{self, API_VERSION, Spanned};
 
 /// One file being read: its name as shown to people and its text.
 pub(super) struct FileCtx<'a> {
@@ -36,9 +34,13 @@ impl FileCtx<'_> {
         }
     }
 
+    /// Parses the whole file: with the fast reader where it can, else (and for every error) with
+    /// serde-saphyr, whose messages name the place.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, Diagnostic> {
-        let options = serde_saphyr::options! { strict_booleans: true };
-        serde_saphyr::from_str_with_options::<T>(self.text, options)
+        if let Some(v) = super::fast::from_str(self.text) {
+            return Ok(v);
+        }
+        serde_saphyr::from_str_with_options::<T>(self.text, saphyr_options())
             .map_err(|e| self.yaml_error(&e))
     }
 
@@ -113,6 +115,11 @@ impl FileCtx<'_> {
     }
 }
 
+/// How serde-saphyr reads catalog files.
+pub(super) fn saphyr_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
 pub(super) fn check_header(ctx: &FileCtx<'_>, expected: &str) -> Result<(), Diagnostic> {
     let header: wire::Header = ctx.parse()?;
     let whole = |message: String, hint: &str| Diagnostic {
@@ -160,3 +167,6 @@ pub(super) fn check_header(ctx: &FileCtx<'_>, expected: &str) -> Result<(), Diag
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod fast_tests;

@@ -4,11 +4,9 @@
 //! a regular expression that does not compile, a bad sha256, not exactly one signer form, two
 //! declarations for the same artifacts and versions) are load errors with their place and a hint.
 
-use serde_saphyr::Spanned;
-
 use super::diagnostics::Diagnostic;
 use super::parse::FileCtx;
-use super::wire::{self, SignedArtifactsWire};
+use super::wire::{self, SignedArtifactsWire, Spanned};
 use super::{Catalog, Component};
 use crate::types::{
     Digest, Identity, PublicKeySource, SignedArtifacts, Signer, SigningPolicy, Version, VersionReq,

@@ -3,11 +3,9 @@
 //! parts of the control plane and the nodes. `bundle plan` reads these facts; none is in code.
 //! `catalog/FORMAT.md` ("Upgrade rules") describes how they are written.
 
-use serde_saphyr::Spanned;
-
 use super::diagnostics::Diagnostic;
 use super::parse::FileCtx;
-use super::wire;
+use super::wire::{self, Spanned};
 use crate::types::{Version, VersionReq};
 
 /// A component's published upgrade rules (empty when upstream publishes none).

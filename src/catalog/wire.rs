@@ -2,7 +2,8 @@
 //! [`super::Catalog`] by `load`; nothing outside this module sees these types.
 
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+
+pub use super::fast::Spanned;
 
 /// The `apiVersion` every catalog file carries.
 pub const API_VERSION: &str = "bundle/v1";
