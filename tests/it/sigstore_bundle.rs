@@ -75,6 +75,15 @@ fn keyless_and_key_bundles_verify_with_a_message_signature_or_dsse_and_a_set_or_
             );
         }
     }
+    // A v0.2 bundle with the leaf first in its x509CertificateChain.
+    let v02 = BundleHow {
+        v02_chain: true,
+        ..BundleHow::default()
+    };
+    assert!(matches!(
+        check(&s, &v02, &keyless_policy()),
+        Verdict::Verified { .. }
+    ));
     let (key, public) = key_pair();
     let by_key = policy(Signer::Key {
         key: PublicKeySource::Pem(public.clone()),
@@ -376,6 +385,20 @@ fn bundles_found_as_referrers_verify_at_pin_and_export_and_offline_and_a_wrong_o
     );
     let r = run(&world, "export", &[&export[..], &["-o", "wrong"]].concat());
     assert_eq!(r.code, 0, "export: {}", r.stderr);
+    // A valid bundle of one of multi's platform manifests (a subject too) is enough.
+    let platform = &multi.children[0];
+    attach(
+        reg,
+        "team/multi",
+        platform,
+        &sigstore.bundle(&platform.digest, &BundleHow::default()),
+    );
+    let r = run(
+        &world,
+        "export",
+        &[&export[..], &["-o", "platform"]].concat(),
+    );
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
 
     // Far side: no registry, no catalog, no flags.
     world.registry.kill();
@@ -426,4 +449,11 @@ fn bundles_found_as_referrers_verify_at_pin_and_export_and_offline_and_a_wrong_o
         "{detail}"
     );
     assert_eq!(v[&format!("{SOURCE}/team/app:v1")]["outcome"], "verified");
+    let v = outcomes(&world, "platform");
+    let m = &v[&format!("{SOURCE}/team/multi:v2")];
+    assert_eq!(
+        (&m["outcome"], &m["scheme"]),
+        (&"verified".into(), &"sigstore-bundle".into()),
+        "{m}"
+    );
 }

@@ -129,7 +129,7 @@ impl Ca {
     }
 
     /// The chain as trusted_root.json lists it: intermediate, root (DER, base64).
-    fn chain_b64(&self) -> Vec<String> {
+    pub fn chain_b64(&self) -> Vec<String> {
         [&self.intermediate, &self.root]
             .iter()
             .map(|c| STANDARD.encode(c.to_der().expect("der")))

@@ -18,6 +18,8 @@ use super::sigstore::{Keyless, Sigstore, der_b64, sha256_raw};
 
 /// The media type (and referrer artifact type) of a v0.3 bundle.
 pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The media type of a v0.2 bundle.
+pub const BUNDLE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0.2";
 
 /// What a bundle signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,8 @@ pub struct BundleHow {
     pub checkpoint_other_root: bool,
     /// A Rekor v2 entry: integratedTime 0, no SET, an RFC 3161 timestamp instead.
     pub rekor_v2: bool,
+    /// A v0.2 bundle: the leaf in `x509CertificateChain` (with the CA's chain after it).
+    pub v02_chain: bool,
 }
 
 impl Default for BundleHow {
@@ -64,6 +68,7 @@ impl Default for BundleHow {
             checkpoint_by_other_key: false,
             checkpoint_other_root: false,
             rekor_v2: false,
+            v02_chain: false,
         }
     }
 }
@@ -139,16 +144,29 @@ impl Sigstore {
             "verificationMaterial": {"tlogEntries": [self.entry(&body, how)]},
         });
         let material = &mut doc["verificationMaterial"];
-        match &cert {
-            Some(c) => {
-                material["certificate"] =
-                    serde_json::json!({"rawBytes": STANDARD.encode(c.to_der().expect("der"))})
+        let leaf = cert
+            .as_ref()
+            .map(|c| serde_json::json!({"rawBytes": STANDARD.encode(c.to_der().expect("der"))}));
+        match leaf {
+            Some(leaf) if how.v02_chain => {
+                let mut chain = vec![leaf];
+                chain.extend(
+                    self.ca
+                        .chain_b64()
+                        .into_iter()
+                        .map(|c| serde_json::json!({"rawBytes": c})),
+                );
+                material["x509CertificateChain"] = serde_json::json!({"certificates": chain});
             }
+            Some(leaf) => material["certificate"] = leaf,
             None => material["publicKey"] = serde_json::json!({"hint": "test-key"}),
         }
         if how.rekor_v2 {
             material["timestampVerificationData"] =
                 serde_json::json!({"rfc3161Timestamps": [{"signedTimestamp": "MAA="}]});
+        }
+        if how.v02_chain && cert.is_some() {
+            doc["mediaType"] = BUNDLE_V02.into();
         }
         let (k, v) = content;
         doc[k] = v;
