@@ -206,11 +206,13 @@ pub(super) fn run(
     let store = artifact_rows(&args, charts, manifests, &connected, &progress, &mut rows)?;
     let mut failure = report_problems(&rows, &args, &published);
     let pinned = pinned_lock(&lock, &rows);
+    let mut signatures = None;
     if let Some(s) = &signing
         && failure.is_none()
-        && let Err(f) = super::pin_signatures::check(s, &pinned, &connected, args.quiet)
     {
-        failure = Some(f);
+        let (outcomes, result) = super::pin_signatures::check(s, &pinned, &connected, args.quiet);
+        signatures = Some(outcomes);
+        failure = result.err();
     }
     // The images the artifacts use, against the catalog's (only when every artifact was fetched).
     let mut unlisted = Vec::new();
@@ -232,7 +234,12 @@ pub(super) fn run(
         write_lock(&args.lock, &pinned)?;
         written = true;
     }
-    print_result(&rows, &unlisted, &args, failure.is_none(), written);
+    let result = Printed {
+        ok: failure.is_none(),
+        written,
+        signatures: signatures.as_deref(),
+    };
+    print_result(&rows, &unlisted, &args, &result);
     match failure {
         Some(f) => {
             eprint_hints(&f);
@@ -621,7 +628,16 @@ fn report_unlisted(used: &pin::UsedImages) -> Option<Failure> {
 }
 
 /// The JSON document or the tables on standard output.
-fn print_result(rows: &[Row], unlisted: &[pin::Unlisted], args: &PinArgs, ok: bool, written: bool) {
+/// How a pin ended, for [`print_result`].
+struct Printed<'a> {
+    ok: bool,
+    written: bool,
+    /// Upstream's signatures per image (`--verify-signatures`; `None`: not checked).
+    signatures: Option<&'a [(String, crate::signatures::Verdict)]>,
+}
+
+fn print_result(rows: &[Row], unlisted: &[pin::Unlisted], args: &PinArgs, result: &Printed<'_>) {
+    let (ok, written) = (result.ok, result.written);
     let of = |kind: Kind| rows.iter().filter(move |r| r.kind == kind);
     match args.format {
         PinFormat::Json => {
@@ -675,6 +691,10 @@ fn print_result(rows: &[Row], unlisted: &[pin::Unlisted], args: &PinArgs, ok: bo
                     "path": u.path,
                     "image": u.image,
                 })).collect::<Vec<_>>(),
+                "signatures": result.signatures.map(|all| all
+                    .iter()
+                    .map(|(image, v)| super::signing::outcome_json(image, v))
+                    .collect::<Vec<_>>()),
             });
             outln!(
                 "{}",

@@ -77,12 +77,28 @@ pub(super) fn prepare(
 }
 
 /// Checks every pinned image of `lock`; prints the outcome per image (failures) and a summary on
-/// standard error; a failure when an image fails.
+/// standard error. Returns the outcomes (for `--format json`; none when the signatures could not be
+/// read) and a failure when an image fails or its signatures cannot be read.
 pub(super) fn check(
     prepared: &Prepared,
     lock: &Lock,
     connected: &Connected,
     quiet: bool,
+) -> (Vec<(String, Verdict)>, Result<(), Failure>) {
+    match judge_images(prepared, lock, connected) {
+        Ok(outcomes) => {
+            let result = report(&outcomes, quiet);
+            (outcomes, result)
+        }
+        Err(f) => (Vec::new(), Err(f)),
+    }
+}
+
+/// The outcome of every pinned image of `lock`, its signatures read from its registry.
+fn judge_images(
+    prepared: &Prepared,
+    lock: &Lock,
+    connected: &Connected,
 ) -> Result<Vec<(String, Verdict)>, Failure> {
     let mut outcomes = Vec::new();
     for c in &lock.components {
@@ -130,6 +146,11 @@ pub(super) fn check(
             ));
         }
     }
+    Ok(outcomes)
+}
+
+/// Prints the failures and the summary; a failure when an image fails.
+fn report(outcomes: &[(String, Verdict)], quiet: bool) -> Result<(), Failure> {
     let failed: Vec<String> = outcomes
         .iter()
         .filter_map(|(image, v)| match v {
@@ -157,5 +178,5 @@ pub(super) fn check(
     if !quiet {
         eprintln!("upstream signatures: {counts}");
     }
-    Ok(outcomes)
+    Ok(())
 }

@@ -347,17 +347,27 @@ fn bundles_found_as_referrers_verify_at_pin_and_export_and_offline_and_a_wrong_o
     );
 
     let root = ["--trust-root", "trusted_root.json"];
-    let r = run(
-        &world,
-        "pin",
-        &[&["--verify-signatures"][..], &root].concat(),
-    );
+    let pin = [&["--verify-signatures", "--format", "json"][..], &root].concat();
+    let r = run(&world, "pin", &pin);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr
             .contains("upstream signatures: 3 image(s) verified, 0 failed, 2 unsigned"),
         "{}",
         r.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect(&r.stdout);
+    let pinned: Vec<(&str, &str)> = json["signatures"]
+        .as_array()
+        .expect("pin --format json lists the signature outcomes")
+        .iter()
+        .filter(|o| o["outcome"] == "verified")
+        .map(|o| (o["image"].as_str().unwrap(), o["scheme"].as_str().unwrap()))
+        .collect();
+    assert_eq!(pinned.len(), 3, "{json}");
+    assert!(
+        pinned.iter().all(|(_, s)| *s == "sigstore-bundle"),
+        "{json}"
     );
     let export = ["--airgap", "-q", "--trust-root", "trusted_root.json"];
     let r = run(
