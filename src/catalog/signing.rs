@@ -9,7 +9,8 @@ use super::parse::FileCtx;
 use super::wire::{self, SignedArtifactsWire, Spanned};
 use super::{Catalog, Component};
 use crate::types::{
-    Digest, Identity, PublicKeySource, SignedArtifacts, Signer, SigningPolicy, Version, VersionReq,
+    Digest, Identity, PublicKeySource, SignatureDigest, SignedArtifacts, Signer, SigningPolicy,
+    Version, VersionReq,
 };
 
 /// One `signing:` entry of a component: for the versions in `versions`, upstream signs
@@ -353,6 +354,7 @@ fn key(
             PublicKeySource::Url {
                 url: url.value.clone(),
                 sha256: digest,
+                pem: None,
             }
         }
         _ => {
@@ -367,7 +369,40 @@ fn key(
             return None;
         }
     };
-    Some(Signer::Key { key: source })
+    let digest = match &w.digest {
+        None => SignatureDigest::default(),
+        Some(d) => match SignatureDigest::parse(&d.value) {
+            Some(d) => d,
+            None => {
+                diags.push(ctx.at(
+                    d,
+                    format!("`{}` is not a signature digest algorithm", d.value),
+                    Some(
+                        "write sha256, sha384 or sha512: what upstream passes to `cosign sign --signature-digest-algorithm` (sha256 when it passes nothing)"
+                            .to_string(),
+                    ),
+                ));
+                return None;
+            }
+        },
+    };
+    if let (PublicKeySource::Pem(text), Some(pem)) = (&source, &w.pem)
+        && let Err(why) = crate::signatures::keys::SignerKey::from_pem(text, digest)
+    {
+        diags.push(ctx.at(
+            pem,
+            format!("the key cannot be used: {why}"),
+            Some(
+                "declare the PKIX public key upstream publishes (`cosign.pub`): ECDSA P-256 or P-384, or RSA of 2048 bits or more"
+                    .to_string(),
+            ),
+        ));
+        return None;
+    }
+    Some(Signer::Key {
+        key: source,
+        digest,
+    })
 }
 
 /// A repository as the catalog names it: canonical (`HOST/PATH`, no tag or digest), or with

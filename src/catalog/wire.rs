@@ -109,7 +109,7 @@ pub struct KeylessWire {
     pub issuer: Spanned<String>,
 }
 
-/// `key: {pem}` or `key: {url, sha256}`.
+/// `key: {pem}` or `key: {url, sha256}`, with the signature's `digest` (default sha256).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyWire {
@@ -119,6 +119,8 @@ pub struct KeyWire {
     pub url: Option<Spanned<String>>,
     #[serde(default)]
     pub sha256: Option<Spanned<String>>,
+    #[serde(default)]
+    pub digest: Option<Spanned<String>>,
 }
 
 /// `upgrade: {rules, versionSkew}`: upstream's published upgrade rules.

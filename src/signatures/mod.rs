@@ -150,12 +150,13 @@ pub fn describe(signer: &Signer) -> String {
                 format!("keyless identity matching /{p}/ with issuer \"{issuer}\"")
             }
         },
-        Signer::Key { key } => match key {
-            PublicKeySource::Pem(pem) => match keys::public_key_from_pem(pem) {
-                Ok(k) => format!("key sha256 {}", k.id()),
-                Err(_) => "a key that cannot be read".to_string(),
+        Signer::Key { key, digest } => match (key, keys::declared_key(signer)) {
+            (_, Ok(Some(k))) => k.describe(),
+            (PublicKeySource::Url { url, .. }, _) => match digest.is_sha256() {
+                true => format!("the key at {url}"),
+                false => format!("the key at {url} ({})", digest.name()),
             },
-            PublicKeySource::Url { url, .. } => format!("the key at {url}"),
+            _ => "a key that cannot be read".to_string(),
         },
     }
 }
@@ -292,6 +293,7 @@ fn key_list(declared: &[&Signer], signers: Signers<'_>) -> Result<Vec<PublicKey>
     for s in declared {
         if let Signer::Key {
             key: PublicKeySource::Pem(pem),
+            ..
         } = s
         {
             keys.push(keys::public_key_from_pem(pem)?);
@@ -335,17 +337,7 @@ fn check_one(
         let (keyless, trust) = keyless_context(declared, signers)?;
         return check_keyless(payload, &raw, cert, sig.bundle.as_deref(), trust, &keyless);
     }
-    let keys = key_list(declared, signers)?;
-    match keys
-        .iter()
-        .find(|k| keys::verify_cosign(k, payload, signature))
-    {
-        Some(k) => Ok(format!("key sha256 {}", k.id())),
-        None => Err(format!(
-            "the signature does not verify with the key(s) (sha256 {})",
-            key_ids(&keys)
-        )),
-    }
+    keys::check_signature(payload, signature, declared, signers.keys)
 }
 
 /// The keyless checks of one signature (see the module's documentation); `Ok`: by whom.

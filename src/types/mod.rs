@@ -19,7 +19,9 @@ pub use digest::{Algorithm, Digest, DigestError, Sha256Hasher};
 pub use grammar::ReferenceError;
 pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, normalize_registry};
 pub use registry_prefix::{RegistryPrefix, RegistryPrefixError};
-pub use signing::{Identity, PublicKeySource, SignedArtifacts, Signer, SigningPolicy};
+pub use signing::{
+    Identity, PublicKeySource, SignatureDigest, SignedArtifacts, Signer, SigningPolicy,
+};
 pub use version::{Version, VersionError, VersionReq};
 pub use with_spec::{WithSpec, WithSpecError};
 pub use yaml_error::yaml_error;

@@ -95,7 +95,56 @@ pub enum Signer {
     Key {
         /// Where the key comes from.
         key: PublicKeySource,
+        /// The digest the signature is computed over (cosign's `--signature-digest-algorithm`; a
+        /// PKCS#1 v1.5 or ECDSA signature does not say which). SHA-256 unless declared.
+        #[serde(default, skip_serializing_if = "SignatureDigest::is_sha256")]
+        digest: SignatureDigest,
     },
+}
+
+/// The digest algorithm a key signature is computed over: cosign signs SHA-256 unless told
+/// otherwise (`cosign sign --signature-digest-algorithm sha512`, as cert-manager does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureDigest {
+    /// SHA-256 (cosign's default).
+    #[default]
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl SignatureDigest {
+    /// Every algorithm, by its name as the catalog writes it.
+    pub const ALL: [(&'static str, SignatureDigest); 3] = [
+        ("sha256", SignatureDigest::Sha256),
+        ("sha384", SignatureDigest::Sha384),
+        ("sha512", SignatureDigest::Sha512),
+    ];
+
+    /// Whether it is the default (SHA-256).
+    pub fn is_sha256(&self) -> bool {
+        *self == SignatureDigest::Sha256
+    }
+
+    /// Its name as the catalog and cosign write it (`sha512`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureDigest::Sha256 => "sha256",
+            SignatureDigest::Sha384 => "sha384",
+            SignatureDigest::Sha512 => "sha512",
+        }
+    }
+
+    /// The algorithm named `name` (`sha256`, `sha384`, `sha512`).
+    pub fn parse(name: &str) -> Option<SignatureDigest> {
+        SignatureDigest::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| *d)
+    }
 }
 
 /// A keyless certificate identity.
@@ -137,6 +186,10 @@ pub enum PublicKeySource {
         url: String,
         /// The sha256 of the PEM file's bytes.
         sha256: Digest,
+        /// The PEM as fetched (its sha256 checked): filled by `pin`/`export` so that the policies a
+        /// bundle carries verify offline. `None` in the catalog.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pem: Option<String>,
     },
 }
 

@@ -3,7 +3,7 @@
 //! laid over `good/`) and on the real one.
 
 use bundle::catalog::Catalog;
-use bundle::types::{Identity, PublicKeySource, SignedArtifacts, Signer, Version};
+use bundle::types::{Identity, PublicKeySource, SignatureDigest, SignedArtifacts, Signer, Version};
 
 use crate::catalog::{Place, json, lint_case, malformed, overlaid, with_catalog};
 use crate::support::root;
@@ -41,6 +41,11 @@ fn malformed_identity_pattern_that_does_not_compile() {
 #[test]
 fn malformed_key_sha256() {
     malformed_snapshot("signing-bad-sha256", 12, 15, "signing[0].key.sha256");
+}
+
+#[test]
+fn malformed_key_digest_algorithm() {
+    malformed_snapshot("signing-bad-digest", 13, 15, "signing[0].key.digest");
 }
 
 #[test]
@@ -120,9 +125,15 @@ fn signing_policies_by_range_artifacts_and_signers() {
     match &p[0].signers[..] {
         [
             Signer::Key {
-                key: PublicKeySource::Url { url, sha256 },
+                key: PublicKeySource::Url { url, sha256, pem },
+                digest,
             },
         ] => {
+            assert_eq!(*digest, SignatureDigest::Sha512);
+            assert_eq!(
+                *pem, None,
+                "the catalog names the key; pin and export fetch it"
+            );
             assert_eq!(url, "https://example.com/alpha/cosign.pub");
             assert_eq!(sha256.to_string(), format!("sha256:{}", "3".repeat(64)));
         }
@@ -133,6 +144,7 @@ fn signing_policies_by_range_artifacts_and_signers() {
         [
             Signer::Key {
                 key: PublicKeySource::Pem(pem),
+                digest: SignatureDigest::Sha256,
             },
         ] => {
             assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\nMFkw"), "{pem}");

@@ -28,6 +28,7 @@ mod reliability;
 mod render;
 mod shell;
 mod signing;
+mod signing_keys;
 mod sigstore_bundle;
 mod solve;
 mod support;

@@ -87,6 +87,7 @@ fn keyless_and_key_bundles_verify_with_a_message_signature_or_dsse_and_a_set_or_
     let (key, public) = key_pair();
     let by_key = policy(Signer::Key {
         key: PublicKeySource::Pem(public.clone()),
+        digest: Default::default(),
     });
     let id = public_key_from_pem(&public).unwrap().id();
     for content in [Content::Dsse, Content::Message] {
