@@ -285,18 +285,21 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         .as_deref()
         .map(super::signing::trust_root)
         .transpose()?;
-    let policies = super::signing::policies(catalog, &lock);
+    let mut policies = super::signing::policies(catalog, &lock);
     if args.verify_signatures {
         super::signing::require_trust_root(&policies, trust_root.as_ref())?;
     }
+    let connected = args
+        .registry
+        .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
+    if args.verify_signatures {
+        super::signing::fetch_keys(&connected, &mut policies)?;
+    }
+    check_output(&args.output)?;
     let signers = crate::airgap::signers::Carried {
         trust_root,
         policies,
     };
-    let connected = args
-        .registry
-        .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
-    check_output(&args.output)?;
     // Keys are read before anything is fetched: a wrong key or password fails at once.
     let signature_keys = match args.verify_signatures {
         true => Some(

@@ -4,7 +4,8 @@
 //! the Sigstore bundles among its referrers are read from its registry and judged as `verify
 //! --signatures` judges a bundle's. An image of a
 //! component that declares nothing is reported unsigned; one whose declared signer has no valid
-//! signature fails the pin, naming it and what was expected, and the lock is left unchanged.
+//! signature fails the pin, naming it and what was expected, and the lock is left unchanged. Keys
+//! the catalog declares by URL are fetched first and checked against their sha256.
 
 use std::path::PathBuf;
 
@@ -100,10 +101,14 @@ fn judge_images(
     lock: &Lock,
     connected: &Connected,
 ) -> Result<Vec<(String, Verdict)>, Failure> {
+    let mut declared = prepared.policies.clone();
+    if let Err(f) = super::signing::fetch_keys(connected, &mut declared) {
+        eprintln!("error: {}", f.message);
+        return Err(f);
+    }
     let mut outcomes = Vec::new();
     for c in &lock.components {
-        let policies: Vec<SigningPolicy> = prepared
-            .policies
+        let policies: Vec<SigningPolicy> = declared
             .iter()
             .filter(|p| p.component == c.name && p.artifacts.images())
             .cloned()

@@ -129,6 +129,33 @@ const TRUST_ROOT_HINT: &str = "--trust-root takes Sigstore's trusted_root.json: 
      writes one for a private Sigstore; the public-good one is sigstore/root-signing's \
      targets/trusted_root.json (what `cosign initialize` fetches into ~/.sigstore/root/)";
 
+/// A key declared by URL that could not be fetched or is not the declared one.
+pub(super) fn key_fetch_failure(e: crate::signatures::discover::KeyFetchError) -> Failure {
+    Failure::failed(e.to_string()).hint(
+        "the catalog declares this key by URL: pin and export fetch it, check its sha256 and carry \
+         it in the bundle. Make the URL reachable (--ca-file for a private CA), or fetch it from a \
+         copy with --url-mirror URL=MIRROR; a sha256 mismatch means the file is not the key the \
+         catalog declares",
+    )
+}
+
+/// Fetches the keys `policies` declare by URL (see [`crate::signatures::discover::fetch_keys`]):
+/// `pin` and `export --verify-signatures` check with them, and the bundle carries them. (Without
+/// `--verify-signatures` nothing is fetched: the bundle carries the declaration without the key,
+/// and `verify --signatures` says so.)
+pub(super) fn fetch_keys(
+    connected: &super::registry::Connected,
+    policies: &mut [SigningPolicy],
+) -> Result<(), Failure> {
+    connected
+        .runner
+        .block_on(crate::signatures::discover::fetch_keys(
+            &connected.registries,
+            policies,
+        ))
+        .map_err(key_fetch_failure)
+}
+
 /// The signing policies the catalog declares for the lock's components, as locked.
 pub(super) fn policies(catalog: &Catalog, lock: &Lock) -> Vec<SigningPolicy> {
     lock.components

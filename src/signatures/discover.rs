@@ -1,12 +1,16 @@
 //! Finding an image's cosign signatures at its registry (for `pin --verify-signatures`): the
 //! `sha256-<hex>.sig` tag of each digest, read with [`Source::tagged_manifest`] (the discovery in
 //! `oci/client/referrers.rs`), and the simple-signing payload of each of its layers (small: at most
-//! [`MAX_PAYLOAD`] bytes, checked against its digest).
+//! [`MAX_PAYLOAD`] bytes, checked against its digest); and the keys the catalog declares by URL
+//! ([`fetch_keys`]).
 
+use std::collections::BTreeMap;
+
+use super::keys::SignerKey;
 use super::{CosignSignature, SIMPLE_SIGNING};
-use crate::oci::Source;
 use crate::oci::wire::Manifest;
-use crate::types::Digest;
+use crate::oci::{Registries, Source};
+use crate::types::{Digest, PublicKeySource, Signer, SigningPolicy};
 
 /// The largest simple-signing payload read (cosign's are a few hundred bytes).
 pub const MAX_PAYLOAD: u64 = 1 << 20;
@@ -61,4 +65,81 @@ async fn payload(
         .await
         .map_err(|e| format!("the payload {digest}: {e}"))?;
     Ok((Digest::sha256_of(&bytes) == digest).then_some(bytes))
+}
+
+/// The largest key file fetched (a PEM public key is a few hundred bytes; RSA 8192 under 2 KiB).
+pub const MAX_KEY: u64 = 64 * 1024;
+
+/// Why a key declared by URL could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFetchError {
+    /// The component and version whose policy declares it.
+    pub declared_by: String,
+    /// The key's URL.
+    pub url: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for KeyFetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the signing key of {} at {}: {}",
+            self.declared_by, self.url, self.message
+        )
+    }
+}
+
+/// Fetches every key `policies` declare by URL (`key: {url, sha256}`; each URL once, through
+/// `registries`' URL mirrors, CA files and retries; TLS verified as for every download), checks its
+/// bytes against the declared sha256 and that it is a usable key, and fills in its PEM, so that the
+/// policies a bundle carries verify offline. Keys already filled in are left as they are.
+pub async fn fetch_keys(
+    registries: &Registries,
+    policies: &mut [SigningPolicy],
+) -> Result<(), KeyFetchError> {
+    let mut fetched: BTreeMap<String, String> = BTreeMap::new();
+    for policy in policies.iter_mut() {
+        let declared_by = format!("{} {}", policy.component, policy.version);
+        for signer in policy.signers.iter_mut() {
+            let Signer::Key {
+                key: PublicKeySource::Url { url, sha256, pem },
+                digest,
+            } = signer
+            else {
+                continue;
+            };
+            if pem.is_some() {
+                continue;
+            }
+            let failed = |message: String| KeyFetchError {
+                declared_by: declared_by.clone(),
+                url: url.clone(),
+                message,
+            };
+            if let Some(text) = fetched.get(url.as_str()) {
+                *pem = Some(text.clone());
+                continue;
+            }
+            let (bytes, from) = registries
+                .download_small(url, MAX_KEY)
+                .await
+                .map_err(|e| failed(format!("could not be fetched: {e}")))?;
+            let got = Digest::sha256_of(&bytes);
+            if got != *sha256 {
+                return Err(failed(format!(
+                    "{from} served a file whose sha256 is {}, and the catalog declares {}",
+                    got.hex(),
+                    sha256.hex()
+                )));
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| failed("the file is not PEM text".to_string()))?;
+            SignerKey::from_pem(&text, *digest).map_err(failed)?;
+            fetched.insert(url.clone(), text.clone());
+            *pem = Some(text);
+        }
+    }
+    Ok(())
 }

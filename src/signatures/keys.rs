@@ -208,8 +208,8 @@ pub fn declared_key(signer: &Signer) -> Result<Option<SignerKey>, String> {
         PublicKeySource::Pem(pem) => pem,
         PublicKeySource::Url { url, pem: None, .. } => {
             return Err(format!(
-                "the key at {url} was not fetched (the catalog names it by URL; pin or export \
-                 --verify-signatures fetches it, or give it with --signature-key FILE)"
+                "the key at {url} is not carried (the catalog names it by URL: `export \
+                 --verify-signatures` fetches it into the bundle)"
             ));
         }
         PublicKeySource::Url {
@@ -244,13 +244,19 @@ pub fn check_signature(
         .decode(signature.trim())
         .map_err(|e| format!("the signature is not base64: {e}"))?;
     let mut keys: Vec<SignerKey> = given.iter().map(SignerKey::from).collect();
+    let mut unusable = Vec::new();
     for s in declared {
-        if let Some(k) = declared_key(s)? {
-            keys.push(k);
+        match declared_key(s) {
+            Ok(Some(k)) => keys.push(k),
+            Ok(None) => {}
+            Err(e) => unusable.push(e),
         }
     }
     if keys.is_empty() {
-        return Err("a key signature, and no key is declared or given".to_string());
+        return Err(match unusable.is_empty() {
+            true => "a key signature, and no key is declared or given".to_string(),
+            false => unusable.join("; "),
+        });
     }
     if let Some(k) = keys.iter().find(|k| k.verifies(payload, &raw, k.digest)) {
         return Ok(k.describe());
@@ -269,11 +275,15 @@ pub fn check_signature(
             ));
         }
     }
-    Err(format!(
+    let mut why = format!(
         "the signature does not verify with the key(s) ({})",
         keys.iter()
             .map(|k| k.describe().trim_start_matches("key ").to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    ))
+    );
+    for e in unusable {
+        why.push_str(&format!("; {e}"));
+    }
+    Err(why)
 }

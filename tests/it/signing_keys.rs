@@ -323,3 +323,108 @@ fn rsa_key_signatures_are_judged_by_key_and_digest() {
     let v = check(tampered, &policy(&right, SignatureDigest::Sha512));
     assert!(matches!(v, Verdict::Failed { .. }), "{v:?}");
 }
+
+/// Where the catalog says the key is (the test serves it through `--url-mirror`).
+const KEY_URL: &str = "https://keys.example.test/signing/release.pem";
+
+/// The `key:` fields of a key at [`KEY_URL`] with `sha256` and `digest`.
+fn url_fields(sha256: &str, digest: &str) -> String {
+    format!("      url: {KEY_URL}\n      sha256: {sha256}\n      digest: {digest}\n")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `bundle --catalog catalog COMMAND` with the key site at `http` (one attempt per request).
+fn run_with_keys(world: &World, http: &str, command: &str, extra: &[&str]) -> Run {
+    let url_mirror = format!("https://keys.example.test={http}");
+    let mut args = vec!["--url-mirror", &url_mirror, "--retries", "1"];
+    args.extend_from_slice(extra);
+    run(world, command, &args)
+}
+
+#[test]
+fn a_key_declared_by_url_is_fetched_checked_carried_and_verifies_offline() {
+    use crate::support::http::HttpServer;
+    let rsa = public("rsa-4096");
+    let Some(mut world) = keyed_world(
+        "key by url",
+        &key_entry(
+            &url_fields(&sha256_hex(rsa.as_bytes()), "sha512"),
+            "https://example.test/k/signing",
+        ),
+        "",
+    ) else {
+        return;
+    };
+    sign(
+        &world,
+        "kube/apiserver:v1.30.0",
+        &private("rsa-4096"),
+        SignatureDigest::Sha512,
+    );
+    let http = HttpServer::start();
+    let path = "/signing/release.pem";
+
+    // Another file at the URL: refused, naming the URL, what was declared and what was served.
+    http.put(path, public("rsa-2048"));
+    let solved = world.lock_text();
+    let r = run_with_keys(&world, &http.url(), "pin", &["--verify-signatures", "-q"]);
+    crate::messages::snap("pin_key_url_sha256_mismatch", &r);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(world.lock_text(), solved);
+
+    // The declared key: fetched once, verified at pin and export, carried.
+    http.put(path, rsa.clone());
+    http.clear();
+    let r = run_with_keys(&world, &http.url(), "pin", &["--verify-signatures"]);
+    assert_eq!(r.code, 0, "pin: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 1 image(s) verified, 0 failed, 4 unsigned"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(http.served(path), 1, "{:?}", http.requests());
+    let export = ["--airgap", "-o", "out", "-q", "--verify-signatures"];
+    let r = run_with_keys(&world, &http.url(), "export", &export);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let r = bundle_env(
+        &world.dir,
+        &["inspect", "out", "--format", "json"],
+        None,
+        &[],
+    );
+    let v: Value = serde_json::from_str(&r.stdout).expect(&r.stderr);
+    let carried = &v["signing"]["policies"][0]["signers"][0]["key"]["url"];
+    assert_eq!(carried["pem"], Value::String(rsa.clone()), "{v}");
+
+    // The key site down: refused with a hint, before anything is exported.
+    let down = http.url();
+    drop(http);
+    let r = run_with_keys(
+        &world,
+        &down,
+        "export",
+        &["--airgap", "-o", "again", "-q", "--verify-signatures"],
+    );
+    crate::messages::snap("export_key_url_down", &r);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!world.dir.join("again").exists());
+
+    // The far side: no registry, no key site, no catalog.
+    world.registry.kill();
+    std::fs::remove_dir_all(world.dir.join("catalog")).unwrap();
+    let v = outcomes(&world, "out");
+    let api = &v[&format!("{SOURCE}/kube/apiserver:v1.30.0")];
+    assert_eq!(api["outcome"], "verified", "{api}");
+    assert_eq!(
+        api["signer"],
+        format!("key sha256 {} (RSA 4096, SHA-512)", key_id(&rsa))
+    );
+}
