@@ -16,8 +16,10 @@ use super::registry::Connected;
 use crate::catalog::Catalog;
 use crate::lock::Lock;
 use crate::signatures::keys::PublicKey;
-use crate::signatures::{Signers, TrustRoot, Verdict, discover, judge_all, referrers};
-use crate::types::SigningPolicy;
+use crate::signatures::{
+    BundleSignature, CosignSignature, Signers, TrustRoot, Verdict, discover, judge_all, referrers,
+};
+use crate::types::{Digest, ImageRef, SigningPolicy};
 
 /// The signature flags of `bundle pin`.
 #[derive(Debug, Args)]
@@ -126,19 +128,8 @@ fn judge_images(
                 .collect();
             let (carried, bundles) = match policies.is_empty() && prepared.keys.is_empty() {
                 true => (Vec::new(), Vec::new()),
-                false => connected
-                    .registries
-                    .source(&image.reference)
-                    .map_err(|e| e.to_string())
-                    .and_then(|source| {
-                        connected.runner.block_on(async {
-                            Ok((
-                                discover::cosign_signatures(&source, digest).await?,
-                                referrers::sigstore_bundles(&source, digest).await?,
-                            ))
-                        })
-                    })
-                    .map_err(|e: String| Failure::failed(format!("{name}: {e}")))?,
+                false => signatures(connected, &image.reference, digest, &policies)
+                    .map_err(|e| Failure::failed(format!("{name}: {e}")))?,
             };
             let signers = Signers {
                 policies: &policies,
@@ -184,4 +175,47 @@ fn report(outcomes: &[(String, Verdict)], quiet: bool) -> Result<(), Failure> {
         eprintln!("upstream signatures: {counts}");
     }
     Ok(())
+}
+
+/// The signatures of `reference` at `digest`: cosign's `.sig` next to it and in every signature
+/// repository its `policies` declare (`signatureRepository`, cosign's `COSIGN_REPOSITORY`), and the
+/// Sigstore bundles among its referrers.
+fn signatures(
+    connected: &Connected,
+    reference: &ImageRef,
+    digest: &Digest,
+    policies: &[SigningPolicy],
+) -> Result<(Vec<CosignSignature>, Vec<BundleSignature>), String> {
+    let mut repositories: Vec<ImageRef> = vec![reference.clone()];
+    for p in policies {
+        if let Some(r) = &p.signature_repository {
+            let r = ImageRef::parse(r).map_err(|e| format!("its signature repository {r}: {e}"))?;
+            if !repositories.contains(&r) {
+                repositories.push(r);
+            }
+        }
+    }
+    let (mut cosign, mut bundles) = (Vec::new(), Vec::new());
+    for (i, repository) in repositories.iter().enumerate() {
+        let source = connected
+            .registries
+            .source(repository)
+            .map_err(|e| e.to_string())?;
+        let elsewhere = |e: String| match i {
+            0 => e,
+            _ => format!("in its signature repository {}: {e}", repository.name()),
+        };
+        let found = connected
+            .runner
+            .block_on(discover::cosign_signatures(&source, digest))
+            .map_err(elsewhere)?;
+        cosign.extend(found);
+        if i == 0 {
+            let found = connected
+                .runner
+                .block_on(referrers::sigstore_bundles(&source, digest))?;
+            bundles.extend(found);
+        }
+    }
+    Ok((cosign, bundles))
 }

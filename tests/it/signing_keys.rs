@@ -428,3 +428,146 @@ fn a_key_declared_by_url_is_fetched_checked_carried_and_verifies_offline() {
         format!("key sha256 {} (RSA 4096, SHA-512)", key_id(&rsa))
     );
 }
+
+#[test]
+fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_there() {
+    use crate::support::Registry;
+    let rsa = public("rsa-4096");
+    let signatures = format!("{SOURCE}/team/signatures");
+    let app = key_entry(
+        &pem_fields(&rsa, "sha512"),
+        "https://example.test/a/signing",
+    )
+    .replacen(
+        "    source:",
+        &format!("    signatureRepository: {signatures}\n    source:"),
+        1,
+    );
+    let Some(mut world) = keyed_world("signature repository", "", &app) else {
+        return;
+    };
+    // Both images' signatures, and an attestation of the app, only in team/signatures (cosign with
+    // COSIGN_REPOSITORY).
+    let key = private("rsa-4096");
+    let mut stored = Vec::new();
+    for image in ["team/app:v1", "team/multi:v2"] {
+        let pushed = &world.pushed[image];
+        let name = image.split(':').next().unwrap();
+        let sig = rsa_signature(
+            &key,
+            &format!("{SOURCE}/{name}"),
+            &pushed.digest,
+            SignatureDigest::Sha512,
+        );
+        let tag = tag_of(&pushed.digest, Some("sig"));
+        world.registry.push(&format!("team/signatures:{tag}"), &sig);
+        stored.push((tag, sig.digest.clone()));
+    }
+    let app_digest = world.pushed["team/app:v1"].digest.clone();
+    let statement =
+        br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
+    let attestation = cosign_manifest(&[(
+        "application/vnd.dsse.envelope.v1+json",
+        statement.to_vec(),
+        serde_json::json!({ "predicateType": "https://slsa.dev/provenance/v1" }),
+    )]);
+    let att_tag = tag_of(&app_digest, Some("att"));
+    world
+        .registry
+        .push(&format!("team/signatures:{att_tag}"), &attestation);
+    stored.push((att_tag, attestation.digest.clone()));
+
+    // pin finds them there.
+    let r = run(&world, "pin", &["--verify-signatures"]);
+    assert_eq!(r.code, 0, "pin: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
+        "{}",
+        r.stderr
+    );
+    // export carries them under the signature repository's name, linked to their subjects.
+    let r = run(
+        &world,
+        "export",
+        &["--airgap", "-o", "out", "-q", "--verify-signatures"],
+    );
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(world.dir.join("out/index.json")).unwrap()).unwrap();
+    for (tag, digest) in &stored {
+        let name = format!("{signatures}:{tag}");
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["annotations"]["dev.bundle.ref.name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} is not in the bundle: {index}"));
+        assert_eq!(entry["digest"], digest.as_str());
+        let subject = tag
+            .trim_end_matches(".sig")
+            .trim_end_matches(".att")
+            .replacen('-', ":", 1);
+        assert_eq!(entry["annotations"]["dev.bundle.referrer.subject"], subject);
+        assert!(
+            entry["annotations"]["dev.bundle.referrer.of"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{SOURCE}/team/")),
+            "{entry}"
+        );
+    }
+
+    // Mirrored to the signature repository's mapped target, where our own discovery (as cosign
+    // with COSIGN_REPOSITORY set to it) finds and verifies them.
+    let Some(target) = Registry::start(Variant::Plain, "signature repository target") else {
+        return;
+    };
+    let to = format!("{}/site", target.host);
+    let mirror = [
+        "mirror",
+        "out",
+        "--to",
+        &to,
+        "--insecure-registry",
+        &target.host,
+    ];
+    let r = bundle_env(&world.dir, &mirror, None, &[]);
+    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
+    for (tag, digest) in &stored {
+        let at = format!("site/{signatures}:{tag}");
+        if let Some(d) = target.skopeo_digest(&at) {
+            assert_eq!(&d, digest, "{at}");
+        }
+    }
+    world.registry.kill();
+    let r = bundle_env(&world.dir, &["verify", "out", "--signatures"], None, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = outcomes(&world, "out");
+    for image in ["team/app:v1", "team/multi:v2"] {
+        assert_eq!(
+            v[&format!("{SOURCE}/{image}")]["outcome"],
+            "verified",
+            "{image}"
+        );
+    }
+    let at_target = format!("{SOURCE}={}/site/{SOURCE}", target.host);
+    let args = [
+        "--catalog",
+        "catalog",
+        "pin",
+        "--verify-signatures",
+        "--registry-mirror",
+        &at_target,
+        "--insecure-registry",
+        &target.host,
+    ];
+    let r = bundle_env(&world.dir, &args, None, &[]);
+    assert_eq!(r.code, 0, "pin at the target: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
+        "{}",
+        r.stderr
+    );
+}

@@ -291,7 +291,7 @@ pub fn export(
     );
     let found = match options.referrers {
         true => {
-            let jobs = referrers::jobs(&manifests.planned, &lock, registries);
+            let jobs = referrers::jobs(&manifests.planned, &lock, registries, &options.signers);
             referrers::discover(runner, &layout, jobs, progress)
         }
         false => referrers::Discovered::default(),

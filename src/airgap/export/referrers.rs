@@ -11,7 +11,10 @@
 //!   made from the API's answer (sorted by digest; deterministic). Each referrer manifest it lists
 //!   is fetched by digest, with its blobs.
 //! - **cosign's tag scheme**: `sha256-<hex>.sig`, `.att`, `.sbom`, each manifest as it was served,
-//!   with its blobs.
+//!   with its blobs; in the image's own repository and in every signature repository its signing
+//!   policies declare (`signatureRepository`, cosign's `COSIGN_REPOSITORY`, which holds the
+//!   signatures, attestations and SBOMs of cosign's tag scheme), stored under that repository's name
+//!   so that `mirror` puts them at its mapped target.
 //!
 //! A referrer that was listed or tagged but cannot be fetched fails the image: nothing is dropped
 //! silently.
@@ -25,13 +28,14 @@ use crate::airgap::format::{
     COMPONENT_ANNOTATION, COSIGN_SUFFIXES, NAME_ANNOTATION, REFERRER_OF_ANNOTATION,
     REFERRER_SCHEME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION, ReferrerScheme, referrers_tag,
 };
+use crate::airgap::signers::Carried;
 use crate::jobs::{Flow, Runner};
 use crate::lock::Lock;
 use crate::oci::media_types::{OCI_INDEX, is_index};
 use crate::oci::wire::{Descriptor, Index, Manifest, to_json};
 use crate::oci::{Layout, Pulled, Registries, Source};
 use crate::progress::{Outcome, Phase, PhaseReport, Progress};
-use crate::types::Digest;
+use crate::types::{Digest, ImageRef, SigningPolicy};
 
 /// One referrers entry of the bundle: a referrers index or a cosign-tagged manifest, stored.
 #[derive(Debug, Clone)]
@@ -43,6 +47,9 @@ pub(super) struct Found {
     pub scheme: ReferrerScheme,
     /// The tag it goes by (`sha256-<hex>`, `sha256-<hex>.sig`, …).
     pub tag: String,
+    /// The repository it was found in and goes to, when not the image's own: the declared
+    /// signature repository (`signatureRepository`, cosign's `COSIGN_REPOSITORY`).
+    pub repository: Option<String>,
     /// The stored top document.
     pub media_type: String,
     pub digest: Digest,
@@ -56,7 +63,11 @@ pub(super) struct Found {
 impl Found {
     /// Its `index.json` entry: name (`REGISTRY/REPOSITORY:TAG`) and descriptor.
     pub(super) fn entry(&self) -> (String, Descriptor) {
-        let name = format!("{}:{}", self.image.reference.name(), self.tag);
+        let repository = self
+            .repository
+            .clone()
+            .unwrap_or_else(|| self.image.reference.name());
+        let name = format!("{repository}:{}", self.tag);
         let mut d = Descriptor::new(&self.media_type, &self.digest, self.size);
         let a = &mut d.annotations;
         a.insert(NAME_ANNOTATION.into(), name.clone());
@@ -129,11 +140,51 @@ pub(super) struct Job {
     image: Image,
     source: Result<Source, String>,
     subjects: Vec<Digest>,
+    /// The declared signature repositories of the image (name, where from).
+    elsewhere: Vec<(String, Result<Source, String>)>,
+}
+
+/// The signature repositories `policies` declare for an artifact of `components` in `repository`
+/// (images, or OCI charts with `chart`), each once, with where each is fetched from.
+fn signature_repositories(
+    policies: &[SigningPolicy],
+    components: &[String],
+    repository: &str,
+    chart: bool,
+    registries: &Registries,
+) -> Vec<(String, Result<Source, String>)> {
+    let mut names: Vec<&str> = policies
+        .iter()
+        .filter(|p| components.contains(&p.component) && p.covers(repository))
+        .filter(|p| match chart {
+            true => p.artifacts.charts(),
+            false => p.artifacts.images(),
+        })
+        .filter_map(|p| p.signature_repository.as_deref())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let source = ImageRef::parse(name)
+                .map_err(|e| e.to_string())
+                .and_then(|r| registries.source(&r).map_err(|e| e.to_string()));
+            (name.to_string(), source)
+        })
+        .collect()
 }
 
 /// The jobs: every planned image (its top manifest unless filtered, and its platform manifests),
-/// then every chart of `lock` pulled from an OCI registry (its manifest), each once.
-pub(super) fn jobs(planned: &[Planned], lock: &Lock, registries: &Registries) -> Vec<Job> {
+/// then every chart of `lock` pulled from an OCI registry (its manifest), each once; each also
+/// looks in the signature repositories `policies` declare for it.
+pub(super) fn jobs(
+    planned: &[Planned],
+    lock: &Lock,
+    registries: &Registries,
+    signers: &Carried,
+) -> Vec<Job> {
+    let policies = &signers.policies;
     let mut jobs: Vec<Job> = planned
         .iter()
         .map(|p| {
@@ -142,10 +193,18 @@ pub(super) fn jobs(planned: &[Planned], lock: &Lock, registries: &Registries) ->
                 subjects.insert(0, p.digest.clone());
             }
             let (image, source) = (p.image.clone(), Ok(p.source.clone()));
+            let elsewhere = signature_repositories(
+                policies,
+                &image.components,
+                &image.reference.name(),
+                false,
+                registries,
+            );
             Job {
                 image,
                 source,
                 subjects,
+                elsewhere,
             }
         })
         .collect();
@@ -171,9 +230,16 @@ pub(super) fn jobs(planned: &[Planned], lock: &Lock, registries: &Registries) ->
                     image,
                     source,
                     subjects,
+                    elsewhere: Vec::new(),
                 },
             );
         }
+    }
+    for job in charts.values_mut() {
+        let repository = job.image.reference.name();
+        let components = job.image.components.clone();
+        job.elsewhere =
+            signature_repositories(policies, &components, &repository, true, registries);
     }
     jobs.extend(charts.into_values());
     jobs
@@ -194,14 +260,31 @@ pub(super) fn discover(
              image,
              source,
              subjects,
+             elsewhere,
          }| {
             report.started(&image.reference.to_string(), None);
             let layout = layout.clone();
             async move {
-                let result = match source {
+                let mut result = match source {
                     Ok(source) => of_image(&source, &layout, &image, &subjects).await,
                     Err(e) => Err(Cause::Referrer(e)),
                 };
+                for (repository, source) in elsewhere {
+                    let Ok(found) = &mut result else { break };
+                    let more = match source {
+                        Ok(source) => {
+                            let at = Some(repository.as_str());
+                            cosign_tags(&source, &layout, &image, &subjects, at).await
+                        }
+                        Err(e) => Err(Cause::Referrer(format!(
+                            "its signature repository {repository}: {e}"
+                        ))),
+                    };
+                    match more {
+                        Ok(more) => found.extend(more),
+                        Err(cause) => result = Err(cause),
+                    }
+                }
                 (image, result)
             }
         },
@@ -246,6 +329,22 @@ async fn of_image(
         if let Some(f) = oci_referrers(source, layout, image, subject).await? {
             found.push(f);
         }
+    }
+    found.extend(cosign_tags(source, layout, image, subjects, None).await?);
+    Ok(found)
+}
+
+/// The cosign-tagged manifests (`.sig`, `.att`, `.sbom`) of `subjects` in `source`'s repository:
+/// the image's own (`repository` `None`), or its declared signature repository.
+async fn cosign_tags(
+    source: &Source,
+    layout: &Layout,
+    image: &Image,
+    subjects: &[Digest],
+    repository: Option<&str>,
+) -> Result<Vec<Found>, Cause> {
+    let mut found = Vec::new();
+    for subject in subjects {
         for (suffix, noun) in COSIGN_SUFFIXES {
             let tag = referrers_tag(subject, Some(suffix));
             let tagged = source
@@ -260,7 +359,7 @@ async fn of_image(
             let blobs = reached(source, layout, &top)
                 .await
                 .map_err(|e| failed(source, subject, &what, e))?;
-            found.push(stored(
+            let mut f = stored(
                 image,
                 subject,
                 ReferrerScheme::Cosign,
@@ -268,7 +367,9 @@ async fn of_image(
                 &top,
                 blobs,
                 source,
-            ));
+            );
+            f.repository = repository.map(str::to_string);
+            found.push(f);
         }
     }
     Ok(found)
@@ -288,6 +389,7 @@ fn stored(
         subject: subject.clone(),
         scheme,
         tag,
+        repository: None,
         media_type: top.media_type.clone(),
         digest: top.digest.clone(),
         size: top.bytes.len() as u64,
