@@ -292,9 +292,9 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
     let connected = args
         .registry
         .connect(RetryPolicy::default(), &args.artifacts.url_mirrors)?;
-    if args.verify_signatures {
-        super::signing::fetch_keys(&connected, &mut policies)?;
-    }
+    let cache = args.artifacts.cache.dir().ok();
+    let fetch = args.verify_signatures;
+    super::signing::fetch_keys(&connected, cache.as_deref(), &mut policies, fetch)?;
     check_output(&args.output)?;
     let signers = crate::airgap::signers::Carried {
         trust_root,

@@ -205,12 +205,15 @@ pub(super) fn run(
     let mut rows = image_rows(&args, wanted, &connected, &progress);
     let store = artifact_rows(&args, charts, manifests, &connected, &progress, &mut rows)?;
     let mut failure = report_problems(&rows, &args, &published);
+    let cache = args.artifacts.cache.dir().ok();
+    let cache = cache.as_deref();
     let pinned = pinned_lock(&lock, &rows);
     let mut signatures = None;
     if let Some(s) = &signing
         && failure.is_none()
     {
-        let (outcomes, result) = super::pin_signatures::check(s, &pinned, &connected, args.quiet);
+        let (outcomes, result) =
+            super::pin_signatures::check(s, &pinned, &connected, cache, args.quiet);
         signatures = Some(outcomes);
         failure = result.err();
     }

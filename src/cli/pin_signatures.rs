@@ -5,7 +5,8 @@
 //! --signatures` judges a bundle's. An image of a
 //! component that declares nothing is reported unsigned; one whose declared signer has no valid
 //! signature fails the pin, naming it and what was expected, and the lock is left unchanged. Keys
-//! the catalog declares by URL are fetched first and checked against their sha256.
+//! the catalog declares by URL are fetched first (or taken from the cache, where a fetch stores
+//! them) and checked against their sha256.
 
 use std::path::PathBuf;
 
@@ -86,9 +87,10 @@ pub(super) fn check(
     prepared: &Prepared,
     lock: &Lock,
     connected: &Connected,
+    cache: Option<&std::path::Path>,
     quiet: bool,
 ) -> (Vec<(String, Verdict)>, Result<(), Failure>) {
-    match judge_images(prepared, lock, connected) {
+    match judge_images(prepared, lock, connected, cache) {
         Ok(outcomes) => {
             let result = report(&outcomes, quiet);
             (outcomes, result)
@@ -102,9 +104,10 @@ fn judge_images(
     prepared: &Prepared,
     lock: &Lock,
     connected: &Connected,
+    cache: Option<&std::path::Path>,
 ) -> Result<Vec<(String, Verdict)>, Failure> {
     let mut declared = prepared.policies.clone();
-    if let Err(f) = super::signing::fetch_keys(connected, &mut declared) {
+    if let Err(f) = super::signing::fetch_keys(connected, cache, &mut declared, true) {
         eprintln!("error: {}", f.message);
         return Err(f);
     }

@@ -139,18 +139,23 @@ pub(super) fn key_fetch_failure(e: crate::signatures::discover::KeyFetchError) -
     )
 }
 
-/// Fetches the keys `policies` declare by URL (see [`crate::signatures::discover::fetch_keys`]):
-/// `pin` and `export --verify-signatures` check with them, and the bundle carries them. (Without
-/// `--verify-signatures` nothing is fetched: the bundle carries the declaration without the key,
-/// and `verify --signatures` says so.)
+/// Fills in the keys `policies` declare by URL (see [`crate::signatures::discover::fetch_keys`]):
+/// with `fetch`, from the cache or the URL (`pin` and `export --verify-signatures` check with them,
+/// and a failure stops the command); without, from the cache only (a key `pin --verify-signatures`
+/// fetched before is carried; one never fetched stays out, and `verify --signatures` says so).
 pub(super) fn fetch_keys(
     connected: &super::registry::Connected,
+    cache: Option<&std::path::Path>,
     policies: &mut [SigningPolicy],
+    fetch: bool,
 ) -> Result<(), Failure> {
+    let cache = cache.and_then(|dir| crate::oci::Layout::create(dir).ok());
+    let registries = fetch.then_some(connected.registries.as_ref());
     connected
         .runner
         .block_on(crate::signatures::discover::fetch_keys(
-            &connected.registries,
+            registries,
+            cache.as_ref(),
             policies,
         ))
         .map_err(key_fetch_failure)
@@ -232,8 +237,12 @@ pub(super) fn carried_text(carried: &Result<Carried, String>) -> String {
             _ => "charts",
         };
         let signers: Vec<String> = p.signers.iter().map(crate::signatures::describe).collect();
+        let elsewhere = match &p.signature_repository {
+            Some(r) => format!("; signatures in {r}"),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "  {} {} ({artifacts}): {}\n",
+            "  {} {} ({artifacts}): {}{elsewhere}\n",
             p.component,
             p.version,
             signers.join(", or ")

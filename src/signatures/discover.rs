@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::keys::SignerKey;
 use super::{CosignSignature, SIMPLE_SIGNING};
 use crate::oci::wire::Manifest;
-use crate::oci::{Registries, Source};
+use crate::oci::{Layout, Registries, Source};
 use crate::types::{Digest, PublicKeySource, Signer, SigningPolicy};
 
 /// The largest simple-signing payload read (cosign's are a few hundred bytes).
@@ -94,9 +94,12 @@ impl std::fmt::Display for KeyFetchError {
 /// Fetches every key `policies` declare by URL (`key: {url, sha256}`; each URL once, through
 /// `registries`' URL mirrors, CA files and retries; TLS verified as for every download), checks its
 /// bytes against the declared sha256 and that it is a usable key, and fills in its PEM, so that the
-/// policies a bundle carries verify offline. Keys already filled in are left as they are.
+/// policies a bundle carries verify offline. Keys already filled in are left as they are. A key
+/// already in `cache` (the content store, by its sha256) is taken from there; a fetched one is
+/// stored there. Without `registries`, only the cache is read, and keys not in it stay unfilled.
 pub async fn fetch_keys(
-    registries: &Registries,
+    registries: Option<&Registries>,
+    cache: Option<&Layout>,
     policies: &mut [SigningPolicy],
 ) -> Result<(), KeyFetchError> {
     let mut fetched: BTreeMap<String, String> = BTreeMap::new();
@@ -122,10 +125,15 @@ pub async fn fetch_keys(
                 *pem = Some(text.clone());
                 continue;
             }
-            let (bytes, from) = registries
-                .download_small(url, MAX_KEY)
-                .await
-                .map_err(|e| failed(format!("could not be fetched: {e}")))?;
+            let cached = cache.and_then(|c| c.read_small_blob(sha256, MAX_KEY).ok().flatten());
+            let (bytes, from) = match (cached, registries) {
+                (Some(bytes), _) => (bytes, "the cache".to_string()),
+                (None, None) => continue,
+                (None, Some(registries)) => registries
+                    .download_small(url, MAX_KEY)
+                    .await
+                    .map_err(|e| failed(format!("could not be fetched: {e}")))?,
+            };
             let got = Digest::sha256_of(&bytes);
             if got != *sha256 {
                 return Err(failed(format!(
@@ -137,6 +145,10 @@ pub async fn fetch_keys(
             let text = String::from_utf8(bytes)
                 .map_err(|_| failed("the file is not PEM text".to_string()))?;
             SignerKey::from_pem(&text, *digest).map_err(failed)?;
+            if let Some(cache) = cache {
+                // A key that cannot be cached is fetched again next time: nothing is lost.
+                let _ = cache.write_small_blob(text.as_bytes());
+            }
             fetched.insert(url.clone(), text.clone());
             *pem = Some(text);
         }

@@ -391,41 +391,70 @@ fn a_key_declared_by_url_is_fetched_checked_carried_and_verifies_offline() {
         r.stderr
     );
     assert_eq!(http.served(path), 1, "{:?}", http.requests());
+    // export takes it from the cache the pin stored it in, and carries it.
     let export = ["--airgap", "-o", "out", "-q", "--verify-signatures"];
     let r = run_with_keys(&world, &http.url(), "export", &export);
     assert_eq!(r.code, 0, "export: {}", r.stderr);
-    let r = bundle_env(
-        &world.dir,
-        &["inspect", "out", "--format", "json"],
-        None,
-        &[],
-    );
-    let v: Value = serde_json::from_str(&r.stdout).expect(&r.stderr);
-    let carried = &v["signing"]["policies"][0]["signers"][0]["key"]["url"];
-    assert_eq!(carried["pem"], Value::String(rsa.clone()), "{v}");
+    assert_eq!(http.served(path), 1, "{:?}", http.requests());
+    let carried_pem = |bundle: &str| {
+        let r = bundle_env(
+            &world.dir,
+            &["inspect", bundle, "--format", "json"],
+            None,
+            &[],
+        );
+        let v: Value = serde_json::from_str(&r.stdout).expect(&r.stderr);
+        v["signing"]["policies"][0]["signers"][0]["key"]["url"]["pem"].clone()
+    };
+    assert_eq!(carried_pem("out"), Value::String(rsa.clone()));
 
-    // The key site down: refused with a hint, before anything is exported.
+    // The key site down and the key not in the cache: refused with a hint, before anything is
+    // exported.
     let down = http.url();
     drop(http);
-    let r = run_with_keys(
-        &world,
-        &down,
-        "export",
-        &["--airgap", "-o", "again", "-q", "--verify-signatures"],
-    );
+    let again = [
+        "--airgap",
+        "-o",
+        "again",
+        "-q",
+        "--verify-signatures",
+        "--cache-dir",
+        "empty-cache",
+    ];
+    let r = run_with_keys(&world, &down, "export", &again);
     crate::messages::snap("export_key_url_down", &r);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(!world.dir.join("again").exists());
+    // Without --verify-signatures nothing is fetched: the key comes from the cache, or stays out.
+    let r = run_with_keys(&world, &down, "export", &["--airgap", "-o", "plain", "-q"]);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    assert_eq!(carried_pem("plain"), Value::String(rsa.clone()));
+    let plain = ["--airgap", "-o", "bare", "-q", "--cache-dir", "empty-cache"];
+    let r = run_with_keys(&world, &down, "export", &plain);
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    assert_eq!(carried_pem("bare"), Value::Null);
 
     // The far side: no registry, no key site, no catalog.
     world.registry.kill();
     std::fs::remove_dir_all(world.dir.join("catalog")).unwrap();
-    let v = outcomes(&world, "out");
+    for bundle in ["out", "plain"] {
+        let v = outcomes(&world, bundle);
+        let api = &v[&format!("{SOURCE}/kube/apiserver:v1.30.0")];
+        assert_eq!(api["outcome"], "verified", "{bundle}: {api}");
+        assert_eq!(
+            api["signer"],
+            format!("key sha256 {} (RSA 4096, SHA-512)", key_id(&rsa))
+        );
+    }
+    let v = outcomes(&world, "bare");
     let api = &v[&format!("{SOURCE}/kube/apiserver:v1.30.0")];
-    assert_eq!(api["outcome"], "verified", "{api}");
-    assert_eq!(
-        api["signer"],
-        format!("key sha256 {} (RSA 4096, SHA-512)", key_id(&rsa))
+    assert_eq!(api["outcome"], "failed", "{api}");
+    assert!(
+        api["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("the key at {KEY_URL} is not carried")),
+        "{api}"
     );
 }
 
@@ -517,6 +546,14 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
             "{entry}"
         );
     }
+
+    let r = bundle_env(&world.dir, &["inspect", "out"], None, &[]);
+    assert!(
+        r.stdout
+            .contains(&format!("; signatures in {signatures}\n")),
+        "{}",
+        r.stdout
+    );
 
     // Mirrored to the signature repository's mapped target, where our own discovery (as cosign
     // with COSIGN_REPOSITORY set to it) finds and verifies them.
