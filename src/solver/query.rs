@@ -92,6 +92,20 @@ impl Witnesses {
         })
     }
 
+    /// Per component (of `n`), its version in the newest kept platform that has it: the
+    /// preference of a search that should stay near the platforms found.
+    pub fn near(&self, n: usize) -> Assignment {
+        let mut out = vec![None; n];
+        for a in self.0.iter().rev() {
+            for (o, v) in out.iter_mut().zip(a) {
+                if o.is_none() {
+                    *o = *v;
+                }
+            }
+        }
+        out
+    }
+
     /// Keeps platform `a` (dropping the oldest beyond the limit).
     pub fn keep(&mut self, a: Assignment) {
         if self.0.len() == WITNESSES {

@@ -173,14 +173,18 @@ impl<'c> Oracle<'c> {
 
     /// Whether a platform exists for `q`: yes at once when a platform found by an earlier call
     /// fits it ([`Witnesses`]), else the search, and `resolvo` ([`Oracle::check`]) when the search
-    /// gives up.
+    /// gives up. The search tries the versions of the platforms found before first
+    /// ([`Witnesses::near`]): a query that differs from one of them in a few components (the
+    /// explanation's checks of one fact beside the rest of the core) searches only around those.
+    /// Only the order of the search changes, so the answer is the same.
     pub fn feasible(&self, q: &Query) -> bool {
         if self.witnesses.borrow().fits(self.catalog, q) {
             return true;
         }
         let n = self.compiled.len();
         let q = &self.reachable_only(q);
-        let found = match self.search(q, &vec![None; n], &vec![false; n]) {
+        let near = self.witnesses.borrow().near(n);
+        let found = match self.search(q, &near, &vec![false; n]) {
             Outcome::Found(_, platform) => Some(platform),
             Outcome::Nothing => None,
             Outcome::GaveUp => self.check(q),
