@@ -310,18 +310,26 @@ fn signing_time(
             false => "the bundle has no transparency-log entry".to_string(),
         });
     }
+    if m.tlog_entries.iter().all(|e| e.inclusion_promise.is_none()) {
+        return Err(no_signed_time(m));
+    }
     let mut at = None;
     for e in &m.tlog_entries {
         if let Some(t) = check_entry(e, trust, logged, signature, Some(certificate))? {
             at = at.or(Some(t));
         }
     }
-    at.ok_or_else(|| match m.timestamp_verification_data.is_some() {
+    at.ok_or_else(|| no_signed_time(m))
+}
+
+/// Why a bundle whose log entries carry no SET has no trusted signing time.
+fn no_signed_time(m: &Material) -> String {
+    match m.timestamp_verification_data.is_some() {
         true => "its log entry has no inclusion promise (SET), so the signing time must come from \
                  its RFC 3161 timestamp: needs an RFC 3161 timestamp, not supported yet"
             .to_string(),
         false => "its log entry has no inclusion promise (SET) to vouch for the signing time, and \
                   no RFC 3161 timestamp (not supported yet)"
             .to_string(),
-    })
+    }
 }

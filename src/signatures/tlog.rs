@@ -5,7 +5,8 @@
 //! annotation) and/or its inclusion proof (an RFC 6962 audit path from the body's leaf hash to
 //! `rootHash` at `treeSize`, with a checkpoint signed by the log for that size and root). Only a
 //! verified SET vouches for `integratedTime`, the signing time; an entry without one (Rekor v2,
-//! `integratedTime` 0) needs an RFC 3161 timestamp, which is not supported yet.
+//! `integratedTime` 0) needs an RFC 3161 timestamp, which is not supported yet: such an entry, or a
+//! Rekor v2 body (`apiVersion` 0.0.2), is refused saying so.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -114,6 +115,7 @@ pub fn check_entry(
     let body = STANDARD
         .decode(&entry.canonicalized_body)
         .map_err(|e| format!("the log entry's canonicalizedBody is not base64: {e}"))?;
+    rekor_v1(&body)?;
     check_logged(&body, what, signature, certificate)?;
     if entry.inclusion_promise.is_none() && entry.inclusion_proof.is_none() {
         return Err(
@@ -184,6 +186,20 @@ fn check_proof(proof: &Proof, body: &[u8], log: &TransparencyLog) -> Result<(), 
         return Err("the checkpoint's root hash is not the inclusion proof's".to_string());
     }
     Ok(())
+}
+
+/// Refuses a Rekor v2 entry (`apiVersion` 0.0.2: `hashedRekordV002`, `dsseV002` bodies, Ed25519
+/// checkpoints, no SET) by name: its signing time needs an RFC 3161 timestamp, not supported yet.
+fn rekor_v1(body: &[u8]) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the log entry's body is not JSON: {e}"))?;
+    match v["apiVersion"].as_str() {
+        Some("0.0.2") => Err(format!(
+            "a Rekor v2 log entry ({} 0.0.2): it needs an RFC 3161 timestamp, not supported yet",
+            v["kind"].as_str().unwrap_or("unknown kind")
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

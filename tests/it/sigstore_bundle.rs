@@ -270,6 +270,24 @@ fn a_bundle_without_a_declared_signer_or_trust_root_or_content_is_refused_or_uns
         judge_all(&[], std::slice::from_ref(&good), none),
         Verdict::Unsigned
     );
+    // A key bundle with a Rekor v2 entry, checked against the trust root: refused by name.
+    let (key, public) = key_pair();
+    let by_key = policy(Signer::Key {
+        key: PublicKeySource::Pem(public),
+        digest: Default::default(),
+    });
+    let v2 = BundleHow {
+        key: Some(key),
+        rekor_v2: true,
+        ..BundleHow::default()
+    };
+    let e = why(check(&s, &v2, &by_key));
+    assert!(
+        e.contains(
+            "a Rekor v2 log entry (dsse 0.0.2): it needs an RFC 3161 timestamp, not supported yet"
+        ),
+        "{e}"
+    );
     // A bundle of another subject, a bundle that is not JSON, one not carried.
     let other = BundleSignature::new(REFERRER, OTHER, good.bytes.clone());
     assert!(why(judge_all(&[], &[other], signers)).contains("not this image's sha256:2222"));

@@ -50,7 +50,8 @@ pub struct BundleHow {
     pub checkpoint_by_other_key: bool,
     /// Put another root hash into the checkpoint (signed by the log).
     pub checkpoint_other_root: bool,
-    /// A Rekor v2 entry: integratedTime 0, no SET, an RFC 3161 timestamp instead.
+    /// A Rekor v2 entry: an apiVersion 0.0.2 body, integratedTime 0, no SET, an RFC 3161 timestamp
+    /// instead.
     pub rekor_v2: bool,
     /// A v0.2 bundle: the leaf in `x509CertificateChain` (with the CA's chain after it).
     pub v02_chain: bool,
@@ -137,7 +138,16 @@ impl Sigstore {
                 .expect("pem"),
         };
         let verifier = STANDARD.encode(verifier_pem.as_bytes());
-        let (content, body) = signed(&signer, named, how.content, &verifier);
+        let (content, mut body) = signed(&signer, named, how.content, &verifier);
+        if how.rekor_v2 {
+            // Rekor v2's bodies: apiVersion 0.0.2, the spec under `hashedRekordV002`/`dsseV002`.
+            let field = match how.content {
+                Content::Message => "hashedRekordV002",
+                Content::Dsse => "dsseV002",
+            };
+            body["apiVersion"] = "0.0.2".into();
+            body["spec"] = serde_json::json!({ field: body["spec"].take() });
+        }
         let body = serde_json::to_vec(&body).expect("json");
         let mut doc = serde_json::json!({
             "mediaType": BUNDLE_V03,
