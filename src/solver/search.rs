@@ -121,7 +121,8 @@ struct State<'a, 'c> {
     propagations: usize,
     /// The decisions on the path; decision `k` (from 1) is at level `k`.
     frames: Vec<Frame>,
-    /// Per level below the current one: the domains at that level (before the next decision).
+    /// Per level below the current one: the domains at that level (before the next decision);
+    /// the first `frames.len()` are in use, the rest are kept for reuse.
     snaps: Vec<Vec<u64>>,
     /// Learned clauses, and per component the clauses watching it.
     clauses: Vec<Clause>,
@@ -242,7 +243,10 @@ impl State<'_, '_> {
             if self.propagations >= self.goal.budget {
                 return Outcome::GaveUp;
             }
-            self.snaps.push(d.clone());
+            match self.snaps.get_mut(self.frames.len()) {
+                Some(s) => s.copy_from_slice(&d),
+                None => self.snaps.push(d.clone()),
+            }
             self.frames.push(Frame { var, value: v });
             let level = self.frames.len();
             self.stats.decisions += 1;
@@ -421,8 +425,17 @@ impl State<'_, '_> {
                 }
             }
             Why::Learned(i) => {
-                let more: Vec<(usize, usize)> = self.clause_bits(i as usize, Some(c)).collect();
-                self.todo.extend(more);
+                for &(x, w, m) in &self.clauses[i as usize].lits {
+                    if x as usize == c {
+                        continue;
+                    }
+                    let mut m = m;
+                    while m != 0 {
+                        let b = w as usize * 64 + m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        self.todo.push((x as usize, b));
+                    }
+                }
             }
         }
     }
@@ -435,7 +448,6 @@ impl State<'_, '_> {
         }
         d.copy_from_slice(&self.snaps[h]);
         self.sup.seen.copy_from_slice(d);
-        self.snaps.truncate(h);
         self.reasons().now = h as u32;
     }
 
@@ -491,10 +503,12 @@ impl State<'_, '_> {
     /// Whether clause `i` still has a bit of component `c` possible in `d`.
     fn holds(&self, i: usize, c: usize, d: &[u64]) -> bool {
         let o = self.cc.off[c];
-        self.clauses[i]
-            .lits
+        let lits = &self.clauses[i].lits;
+        let from = lits.partition_point(|l| (l.0 as usize) < c);
+        lits[from..]
             .iter()
-            .any(|&(x, w, m)| x as usize == c && d[o + w as usize] & m != 0)
+            .take_while(|l| l.0 as usize == c)
+            .any(|&(_, w, m)| d[o + w as usize] & m != 0)
     }
 
     /// Clause `i` has no bit left but those of component `x`: `x` keeps only those.
