@@ -23,7 +23,8 @@ use serde::Deserialize;
 use super::rekor::Logged;
 use super::tlog::{TlogEntry, check_entry};
 use super::trust_root::TrustRoot;
-use super::{Signer, Signers, dsse, key_ids, key_list, keyless_context, keys, x509};
+use super::{Signer, Signers, dsse, keyless_context, keys, x509};
+use crate::types::SignatureDigest;
 
 /// The media types of Sigstore bundles (v0.1, v0.2, v0.3 and the v0.3 alias).
 pub const BUNDLE_MEDIA_TYPES: [&str; 4] = [
@@ -261,22 +262,17 @@ pub(super) fn check(
         if m.public_key.is_none() {
             return Err("the bundle has no verification material".to_string());
         }
-        let keys = key_list(declared, signers)?;
-        let Some(k) = keys.iter().find(|k| match &content {
-            Content::Dsse { pae, .. } => keys::verify_cosign(k, pae, &STANDARD.encode(&signature)),
-            Content::Message(digest) => key_verifies_prehash(k, digest, &signature),
-        }) else {
-            return Err(format!(
-                "the signature does not verify with the key(s) (sha256 {})",
-                key_ids(&keys)
-            ));
+        let signed = match &content {
+            Content::Dsse { pae, .. } => keys::Signed::Payload(pae),
+            Content::Message(digest) => keys::Signed::Prehash(SignatureDigest::Sha256, digest),
         };
+        let by = keys::check_raw(signed, &signature, declared, signers.keys)?;
         if let Some(trust) = signers.trust {
             for e in &m.tlog_entries {
                 check_entry(e, trust, &logged, &signature, None)?;
             }
         }
-        return Ok(format!("key sha256 {}", k.id()));
+        return Ok(by);
     };
     let (keyless, trust) = keyless_context(declared, signers)?;
     let leaf = x509::read_leaf(&leaf)?;
@@ -285,13 +281,6 @@ pub(super) fn check(
     }
     let at = signing_time(m, trust, &logged, &signature, &leaf.der)?;
     super::check_certificate(&leaf, at, trust, &keyless)
-}
-
-/// Whether `signature` verifies over the prehash `digest` with a key signer's key.
-fn key_verifies_prehash(key: &keys::PublicKey, digest: &[u8], signature: &[u8]) -> bool {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-    p256::ecdsa::Signature::from_der(signature)
-        .is_ok_and(|s| key.0.verify_prehash(digest, &s).is_ok())
 }
 
 /// Checks every log entry of a keyless bundle; the signing time a verified SET vouches for.

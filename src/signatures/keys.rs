@@ -142,13 +142,18 @@ impl SignerKey {
             SignatureDigest::Sha384 => sha2::Sha384::digest(payload).to_vec(),
             SignatureDigest::Sha512 => sha2::Sha512::digest(payload).to_vec(),
         };
+        self.verifies_prehash(&prehash, signature, digest)
+    }
+
+    /// Whether `signature` (raw bytes) is this key's signature of the `digest` hash `prehash`.
+    fn verifies_prehash(&self, prehash: &[u8], signature: &[u8], digest: SignatureDigest) -> bool {
         match &self.material {
             Material::P256(k) => {
-                Signature::from_der(signature).is_ok_and(|s| k.verify_prehash(&prehash, &s).is_ok())
+                Signature::from_der(signature).is_ok_and(|s| k.verify_prehash(prehash, &s).is_ok())
             }
             Material::P384(k) => p384::ecdsa::Signature::from_der(signature)
-                .is_ok_and(|s| k.verify_prehash(&prehash, &s).is_ok()),
-            Material::Rsa(k) => rsa_verifies(k, &prehash, signature, digest),
+                .is_ok_and(|s| k.verify_prehash(prehash, &s).is_ok()),
+            Material::Rsa(k) => rsa_verifies(k, prehash, signature, digest),
         }
     }
 }
@@ -231,6 +236,15 @@ pub fn declared_key(signer: &Signer) -> Result<Option<SignerKey>, String> {
     SignerKey::from_pem(pem, *digest).map(Some)
 }
 
+/// What a key signature is over.
+#[derive(Debug, Clone, Copy)]
+pub enum Signed<'a> {
+    /// A payload, hashed with each key's declared digest (cosign's `.sig` layers, DSSE's PAE).
+    Payload(&'a [u8]),
+    /// A hash the signer computed with the named digest (a Sigstore bundle's message signature).
+    Prehash(SignatureDigest, &'a [u8]),
+}
+
 /// Checks a key signature (`signature` base64, as cosign stores it) of `payload` against the
 /// declared key signers and the keys given; `Ok`: by which key. A signature that fails only
 /// because it is over another digest than declared says so.
@@ -243,6 +257,17 @@ pub fn check_signature(
     let raw = STANDARD
         .decode(signature.trim())
         .map_err(|e| format!("the signature is not base64: {e}"))?;
+    check_raw(Signed::Payload(payload), &raw, declared, given)
+}
+
+/// [`check_signature`] for a raw signature over what `signed` says: any declared key (ECDSA
+/// P-256/P-384, RSA; PEM or carried from its URL, with its digest) or key given.
+pub fn check_raw(
+    signed: Signed<'_>,
+    raw: &[u8],
+    declared: &[&Signer],
+    given: &[PublicKey],
+) -> Result<String, String> {
     let mut keys: Vec<SignerKey> = given.iter().map(SignerKey::from).collect();
     let mut unusable = Vec::new();
     for s in declared {
@@ -258,14 +283,18 @@ pub fn check_signature(
             false => unusable.join("; "),
         });
     }
-    if let Some(k) = keys.iter().find(|k| k.verifies(payload, &raw, k.digest)) {
+    let verifies = |k: &SignerKey, d: SignatureDigest| match signed {
+        Signed::Payload(payload) => k.verifies(payload, raw, d),
+        Signed::Prehash(by, prehash) => by == d && k.verifies_prehash(prehash, raw, d),
+    };
+    if let Some(k) = keys.iter().find(|k| verifies(k, k.digest)) {
         return Ok(k.describe());
     }
     for k in &keys {
         let other = SignatureDigest::ALL
             .iter()
             .map(|(_, d)| *d)
-            .find(|d| *d != k.digest && k.verifies(payload, &raw, *d));
+            .find(|d| *d != k.digest && verifies(k, *d));
         if let Some(d) = other {
             return Err(format!(
                 "key sha256 {} signed it over {}, and {} is declared (the signing entry's `digest:`)",

@@ -287,32 +287,6 @@ fn keyless_context<'a>(
     Ok((keyless, trust))
 }
 
-/// The keys a key signature may verify with: the declared ones and those given.
-fn key_list(declared: &[&Signer], signers: Signers<'_>) -> Result<Vec<PublicKey>, String> {
-    let mut keys: Vec<PublicKey> = signers.keys.to_vec();
-    for s in declared {
-        if let Signer::Key {
-            key: PublicKeySource::Pem(pem),
-            ..
-        } = s
-        {
-            keys.push(keys::public_key_from_pem(pem)?);
-        }
-    }
-    if keys.is_empty() {
-        return Err("a key signature, and no key is declared or given".to_string());
-    }
-    Ok(keys)
-}
-
-/// The ids of `keys`, for messages.
-fn key_ids(keys: &[PublicKey]) -> String {
-    keys.iter()
-        .map(PublicKey::id)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Checks one signature layer against every signer; `Ok`: by whom.
 fn check_one(
     sig: &CosignSignature,

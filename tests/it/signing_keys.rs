@@ -608,3 +608,109 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
         r.stderr
     );
 }
+
+/// A Sigstore v0.3 bundle signed with an RSA key and no log entry (`cosign sign --key …
+/// --tlog-upload=false --new-bundle-format`): a DSSE envelope of cosign's statement naming `digest`,
+/// or a message signature of the digest itself, both over `algorithm`.
+fn rsa_bundle(
+    key: &rsa::PrivateKey,
+    digest: &str,
+    dsse: bool,
+    algorithm: SignatureDigest,
+) -> Vec<u8> {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let hex = digest.trim_start_matches("sha256:");
+    let mut doc = serde_json::json!({
+        "mediaType": crate::support::sigstore_bundle::BUNDLE_V03,
+        "verificationMaterial": {"publicKey": {"hint": "rsa"}, "tlogEntries": []},
+    });
+    if dsse {
+        let statement = serde_json::to_vec(&serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "registry.test/app", "digest": {"sha256": hex}}],
+            "predicateType": "https://sigstore.dev/cosign/sign/v1",
+            "predicate": {},
+        }))
+        .unwrap();
+        let kind = "application/vnd.in-toto+json";
+        let mut pae = format!("DSSEv1 {} {kind} {} ", kind.len(), statement.len()).into_bytes();
+        pae.extend_from_slice(&statement);
+        doc["dsseEnvelope"] = serde_json::json!({
+            "payload": b64(&statement), "payloadType": kind,
+            "signatures": [{"sig": rsa_sign(key, &pae, algorithm), "keyid": ""}],
+        });
+    } else {
+        // A message signature signs the digest as the prehash: PKCS#1 v1.5 over SHA-256 of it.
+        use rsa::pkcs1v15::SigningKey;
+        use rsa::signature::hazmat::PrehashSigner as _;
+        let raw: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let signature = SigningKey::<sha2::Sha256>::new(key.clone())
+            .sign_prehash(&raw)
+            .unwrap()
+            .to_vec();
+        doc["messageSignature"] = serde_json::json!({
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&raw)},
+            "signature": b64(&signature),
+        });
+    }
+    serde_json::to_vec(&doc).unwrap()
+}
+
+/// Sigstore bundles are judged by the same declared keys as `.sig` layers: an RSA key over the
+/// declared digest verifies a DSSE bundle (over SHA-512, cert-manager's way) and a message
+/// signature (over SHA-256), and a bundle over another digest than declared is refused saying so.
+#[test]
+fn rsa_key_sigstore_bundles_are_judged_by_the_declared_key_and_digest() {
+    use bundle::signatures::{BundleSignature, Scheme, judge_all};
+    const DIGEST: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let key = private("rsa-4096");
+    let pem = public("rsa-4096");
+    let judged = |bundle: Vec<u8>, digest: SignatureDigest| {
+        let policy = policy(&pem, digest);
+        let b = BundleSignature::new("sha256:ab", DIGEST, Some(bundle));
+        judge_all(
+            &[],
+            &[b],
+            Signers {
+                policies: std::slice::from_ref(&policy),
+                keys: &[],
+                trust: None,
+            },
+        )
+    };
+    let id = key_id(&pem);
+    let sha512 = rsa_bundle(&key, DIGEST, true, SignatureDigest::Sha512);
+    assert_eq!(
+        judged(sha512.clone(), SignatureDigest::Sha512),
+        Verdict::Verified {
+            signer: format!("key sha256 {id} (RSA 4096, SHA-512)"),
+            scheme: Scheme::SigstoreBundle,
+        }
+    );
+    let message = rsa_bundle(&key, DIGEST, false, SignatureDigest::Sha256);
+    assert_eq!(
+        judged(message.clone(), SignatureDigest::Sha256),
+        Verdict::Verified {
+            signer: format!("key sha256 {id} (RSA 4096, SHA-256)"),
+            scheme: Scheme::SigstoreBundle,
+        }
+    );
+    for (bundle, declared, signed) in [
+        (sha512, SignatureDigest::Sha256, "sha512"),
+        (message, SignatureDigest::Sha512, "sha256"),
+    ] {
+        let Verdict::Failed { why, .. } = judged(bundle, declared) else {
+            panic!("a bundle over {signed} passed with {declared:?} declared");
+        };
+        assert!(
+            why.contains(&format!(
+                "key sha256 {id} signed it over {signed}, and {} is declared",
+                declared.name()
+            )),
+            "{why}"
+        );
+    }
+}
