@@ -182,7 +182,7 @@ fn report(outcomes: &[(String, Verdict)], quiet: bool) -> Result<(), Failure> {
 
 /// The signatures of `reference` at `digest`: cosign's `.sig` next to it and in every signature
 /// repository its `policies` declare (`signatureRepository`, cosign's `COSIGN_REPOSITORY`), and the
-/// Sigstore bundles among its referrers.
+/// Sigstore bundles among its referrers in each of them.
 fn signatures(
     connected: &Connected,
     reference: &ImageRef,
@@ -213,12 +213,13 @@ fn signatures(
             .block_on(discover::cosign_signatures(&source, digest))
             .map_err(elsewhere)?;
         cosign.extend(found);
-        if i == 0 {
-            let found = connected
-                .runner
-                .block_on(referrers::sigstore_bundles(&source, digest))?;
-            bundles.extend(found);
-        }
+        // cosign v3 with COSIGN_REPOSITORY puts its Sigstore bundles there too, as referrers of the
+        // image's digest (kyverno from 1.16.4).
+        let found = connected
+            .runner
+            .block_on(referrers::sigstore_bundles(&source, digest))
+            .map_err(elsewhere)?;
+        bundles.extend(found);
     }
     Ok((cosign, bundles))
 }

@@ -714,3 +714,118 @@ fn rsa_key_sigstore_bundles_are_judged_by_the_declared_key_and_digest() {
         );
     }
 }
+
+/// cosign v3 with `COSIGN_REPOSITORY` (kyverno from 1.16.4): the Sigstore bundles are OCI referrers
+/// of the image's digest in the signature repository, with nothing next to the image. `pin` finds
+/// and verifies them there, `export` carries them under that repository's name, `verify
+/// --signatures` verifies them offline, and `mirror` puts them at that repository's mapped target.
+#[test]
+fn sigstore_bundles_in_a_signature_repository_are_found_carried_verified_and_mirrored_there() {
+    use crate::support::Registry;
+    use crate::support::referrers::referrers_index;
+    use crate::support::sigstore_bundle::{BUNDLE_V03, bundle_referrer};
+    let rsa = public("rsa-4096");
+    let signatures = format!("{SOURCE}/team/signatures");
+    let app = key_entry(
+        &pem_fields(&rsa, "sha512"),
+        "https://example.test/a/signing",
+    )
+    .replacen(
+        "    source:",
+        &format!("    signatureRepository: {signatures}\n    source:"),
+        1,
+    );
+    let Some(mut world) = keyed_world("bundles in a signature repository", "", &app) else {
+        return;
+    };
+    let key = private("rsa-4096");
+    let mut listings = Vec::new();
+    for image in ["team/app:v1", "team/multi:v2"] {
+        let pushed = world.pushed[image].clone();
+        let bundle = rsa_bundle(&key, &pushed.digest, true, SignatureDigest::Sha512);
+        let referrer = bundle_referrer(&pushed, &bundle);
+        world.registry.push_untagged("team/signatures", &referrer);
+        let index = referrers_index(&[&referrer], &[BUNDLE_V03]);
+        let tag = tag_of(&pushed.digest, None);
+        world
+            .registry
+            .push(&format!("team/signatures:{tag}"), &index);
+        listings.push((tag, pushed.digest.clone()));
+    }
+
+    let r = run(&world, "pin", &["--verify-signatures"]);
+    assert_eq!(r.code, 0, "pin: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        &world,
+        "export",
+        &["--airgap", "-o", "out", "-q", "--verify-signatures"],
+    );
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(world.dir.join("out/index.json")).unwrap()).unwrap();
+    for (tag, subject) in &listings {
+        let name = format!("{signatures}:{tag}");
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["annotations"]["dev.bundle.ref.name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} is not in the bundle: {index}"));
+        assert_eq!(
+            entry["annotations"]["dev.bundle.referrer.subject"],
+            subject.as_str()
+        );
+    }
+
+    let Some(target) = Registry::start(Variant::Plain, "bundles in a signature repository target")
+    else {
+        return;
+    };
+    let to = format!("{}/site", target.host);
+    let mirror = [
+        "mirror",
+        "out",
+        "--to",
+        &to,
+        "--insecure-registry",
+        &target.host,
+    ];
+    let r = bundle_env(&world.dir, &mirror, None, &[]);
+    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
+    world.registry.kill();
+    let r = bundle_env(&world.dir, &["verify", "out", "--signatures"], None, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = outcomes(&world, "out");
+    for image in ["team/app:v1", "team/multi:v2"] {
+        let o = &v[&format!("{SOURCE}/{image}")];
+        assert_eq!(o["outcome"], "verified", "{image}: {o}");
+        assert_eq!(o["scheme"], "sigstore-bundle", "{image}: {o}");
+    }
+    // At the target: our own discovery, pointed at the mirror, finds the bundles in the mapped
+    // signature repository and verifies them.
+    let at_target = format!("{SOURCE}={}/site/{SOURCE}", target.host);
+    let args = [
+        "--catalog",
+        "catalog",
+        "pin",
+        "--verify-signatures",
+        "--registry-mirror",
+        &at_target,
+        "--insecure-registry",
+        &target.host,
+    ];
+    let r = bundle_env(&world.dir, &args, None, &[]);
+    assert_eq!(r.code, 0, "pin at the target: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
+        "{}",
+        r.stderr
+    );
+}

@@ -11,10 +11,13 @@
 //!   made from the API's answer (sorted by digest; deterministic). Each referrer manifest it lists
 //!   is fetched by digest, with its blobs.
 //! - **cosign's tag scheme**: `sha256-<hex>.sig`, `.att`, `.sbom`, each manifest as it was served,
-//!   with its blobs; in the image's own repository and in every signature repository its signing
-//!   policies declare (`signatureRepository`, cosign's `COSIGN_REPOSITORY`, which holds the
-//!   signatures, attestations and SBOMs of cosign's tag scheme), stored under that repository's name
-//!   so that `mirror` puts them at its mapped target.
+//!   with its blobs.
+//!
+//! Both in the image's own repository and in every signature repository its signing policies
+//! declare (`signatureRepository`, cosign's `COSIGN_REPOSITORY`, which holds the signatures,
+//! attestations and SBOMs of cosign's tag scheme, and cosign v3's Sigstore bundles as referrers of
+//! the image's digest), stored under that repository's name so that `mirror` puts them at its mapped
+//! target.
 //!
 //! A referrer that was listed or tagged but cannot be fetched fails the image: nothing is dropped
 //! silently.
@@ -273,8 +276,7 @@ pub(super) fn discover(
                     let Ok(found) = &mut result else { break };
                     let more = match source {
                         Ok(source) => {
-                            let at = Some(repository.as_str());
-                            cosign_tags(&source, &layout, &image, &subjects, at).await
+                            elsewhere_of(&source, &layout, &image, &subjects, &repository).await
                         }
                         Err(e) => Err(Cause::Referrer(format!(
                             "its signature repository {repository}: {e}"
@@ -331,6 +333,27 @@ async fn of_image(
         }
     }
     found.extend(cosign_tags(source, layout, image, subjects, None).await?);
+    Ok(found)
+}
+
+/// The referrers of one image's subjects in its declared signature `repository` (`source`): cosign
+/// v3 with `COSIGN_REPOSITORY` puts Sigstore bundles there as OCI referrers of the image's digest,
+/// cosign v2 its tag scheme; each stored under that repository's name.
+async fn elsewhere_of(
+    source: &Source,
+    layout: &Layout,
+    image: &Image,
+    subjects: &[Digest],
+    repository: &str,
+) -> Result<Vec<Found>, Cause> {
+    let mut found = Vec::new();
+    for subject in subjects {
+        if let Some(mut f) = oci_referrers(source, layout, image, subject).await? {
+            f.repository = Some(repository.to_string());
+            found.push(f);
+        }
+    }
+    found.extend(cosign_tags(source, layout, image, subjects, Some(repository)).await?);
     Ok(found)
 }
 
