@@ -458,21 +458,108 @@ fn a_key_declared_by_url_is_fetched_checked_carried_and_verifies_offline() {
     );
 }
 
-#[test]
-fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_there() {
-    use crate::support::Registry;
-    let rsa = public("rsa-4096");
-    let signatures = format!("{SOURCE}/team/signatures");
+/// The signature repository of the signature-repository tests.
+fn signatures_repository() -> String {
+    format!("{SOURCE}/team/signatures")
+}
+
+/// A world whose app component declares an RSA key over SHA-512 and its signatures in
+/// [`signatures_repository`] (cosign's `COSIGN_REPOSITORY`).
+fn signature_repository_world(test: &str) -> Option<World> {
     let app = key_entry(
-        &pem_fields(&rsa, "sha512"),
+        &pem_fields(&public("rsa-4096"), "sha512"),
         "https://example.test/a/signing",
     )
     .replacen(
         "    source:",
-        &format!("    signatureRepository: {signatures}\n    source:"),
+        &format!(
+            "    signatureRepository: {}\n    source:",
+            signatures_repository()
+        ),
         1,
     );
-    let Some(mut world) = keyed_world("signature repository", "", &app) else {
+    keyed_world(test, "", &app)
+}
+
+/// `pin --verify-signatures` verifies both app images: against the world's registry, or (`at`)
+/// with these registry arguments instead.
+fn pin_verifies_both(world: &World, at: Option<&[&str]>) {
+    let r = match at {
+        None => run(world, "pin", &["--verify-signatures"]),
+        Some(registry) => {
+            let mut args = vec!["--catalog", "catalog", "pin", "--verify-signatures"];
+            args.extend_from_slice(registry);
+            bundle_env(&world.dir, &args, None, &[])
+        }
+    };
+    assert_eq!(r.code, 0, "pin {at:?}: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `export --verify-signatures` to `out`, and the entry of `out/index.json` named
+/// `SIGNATURES:TAG` for each tag of `tags` (each must be there).
+fn export_carries(world: &World, tags: &[&str]) -> Vec<Value> {
+    let r = run(
+        world,
+        "export",
+        &["--airgap", "-o", "out", "-q", "--verify-signatures"],
+    );
+    assert_eq!(r.code, 0, "export: {}", r.stderr);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(world.dir.join("out/index.json")).unwrap()).unwrap();
+    tags.iter()
+        .map(|tag| {
+            let name = format!("{}:{tag}", signatures_repository());
+            index["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["annotations"]["dev.bundle.ref.name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{name} is not in the bundle: {index}"))
+                .clone()
+        })
+        .collect()
+}
+
+/// Mirrors `out` to a new registry under `site`; `None`: no registry here.
+fn mirror_to_site(world: &World, label: &str) -> Option<crate::support::Registry> {
+    let target = crate::support::Registry::start(Variant::Plain, label)?;
+    let to = format!("{}/site", target.host);
+    let mirror = [
+        "mirror",
+        "out",
+        "--to",
+        &to,
+        "--insecure-registry",
+        &target.host,
+    ];
+    let r = bundle_env(&world.dir, &mirror, None, &[]);
+    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
+    Some(target)
+}
+
+/// `pin --verify-signatures` against the mirror at `target` (as cosign with `COSIGN_REPOSITORY`
+/// set to the mapped signature repository) verifies both app images there.
+fn pin_at_target_verifies_both(world: &World, target: &crate::support::Registry) {
+    let at_target = format!("{SOURCE}={}/site/{SOURCE}", target.host);
+    let args = [
+        "--registry-mirror",
+        &at_target,
+        "--insecure-registry",
+        &target.host,
+    ];
+    pin_verifies_both(world, Some(&args));
+}
+
+#[test]
+fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_there() {
+    let signatures = signatures_repository();
+    let Some(mut world) = signature_repository_world("signature repository") else {
         return;
     };
     // Both images' signatures, and an attestation of the app, only in team/signatures (cosign with
@@ -506,32 +593,11 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
         .push(&format!("team/signatures:{att_tag}"), &attestation);
     stored.push((att_tag, attestation.digest.clone()));
 
-    // pin finds them there.
-    let r = run(&world, "pin", &["--verify-signatures"]);
-    assert_eq!(r.code, 0, "pin: {}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
-        "{}",
-        r.stderr
-    );
-    // export carries them under the signature repository's name, linked to their subjects.
-    let r = run(
-        &world,
-        "export",
-        &["--airgap", "-o", "out", "-q", "--verify-signatures"],
-    );
-    assert_eq!(r.code, 0, "export: {}", r.stderr);
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(world.dir.join("out/index.json")).unwrap()).unwrap();
-    for (tag, digest) in &stored {
-        let name = format!("{signatures}:{tag}");
-        let entry = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["annotations"]["dev.bundle.ref.name"] == name.as_str())
-            .unwrap_or_else(|| panic!("{name} is not in the bundle: {index}"));
+    // pin finds them there; export carries them under the signature repository's name, linked to
+    // their subjects.
+    pin_verifies_both(&world, None);
+    let tags: Vec<&str> = stored.iter().map(|(t, _)| t.as_str()).collect();
+    for ((tag, digest), entry) in stored.iter().zip(export_carries(&world, &tags)) {
         assert_eq!(entry["digest"], digest.as_str());
         let subject = tag
             .trim_end_matches(".sig")
@@ -557,20 +623,9 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
 
     // Mirrored to the signature repository's mapped target, where our own discovery (as cosign
     // with COSIGN_REPOSITORY set to it) finds and verifies them.
-    let Some(target) = Registry::start(Variant::Plain, "signature repository target") else {
+    let Some(target) = mirror_to_site(&world, "signature repository target") else {
         return;
     };
-    let to = format!("{}/site", target.host);
-    let mirror = [
-        "mirror",
-        "out",
-        "--to",
-        &to,
-        "--insecure-registry",
-        &target.host,
-    ];
-    let r = bundle_env(&world.dir, &mirror, None, &[]);
-    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
     for (tag, digest) in &stored {
         let at = format!("site/{signatures}:{tag}");
         if let Some(d) = target.skopeo_digest(&at) {
@@ -588,25 +643,7 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
             "{image}"
         );
     }
-    let at_target = format!("{SOURCE}={}/site/{SOURCE}", target.host);
-    let args = [
-        "--catalog",
-        "catalog",
-        "pin",
-        "--verify-signatures",
-        "--registry-mirror",
-        &at_target,
-        "--insecure-registry",
-        &target.host,
-    ];
-    let r = bundle_env(&world.dir, &args, None, &[]);
-    assert_eq!(r.code, 0, "pin at the target: {}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
-        "{}",
-        r.stderr
-    );
+    pin_at_target_verifies_both(&world, &target);
 }
 
 /// A Sigstore v0.3 bundle signed with an RSA key and no log entry (`cosign sign --key …
@@ -721,21 +758,9 @@ fn rsa_key_sigstore_bundles_are_judged_by_the_declared_key_and_digest() {
 /// --signatures` verifies them offline, and `mirror` puts them at that repository's mapped target.
 #[test]
 fn sigstore_bundles_in_a_signature_repository_are_found_carried_verified_and_mirrored_there() {
-    use crate::support::Registry;
     use crate::support::referrers::referrers_index;
     use crate::support::sigstore_bundle::{BUNDLE_V03, bundle_referrer};
-    let rsa = public("rsa-4096");
-    let signatures = format!("{SOURCE}/team/signatures");
-    let app = key_entry(
-        &pem_fields(&rsa, "sha512"),
-        "https://example.test/a/signing",
-    )
-    .replacen(
-        "    source:",
-        &format!("    signatureRepository: {signatures}\n    source:"),
-        1,
-    );
-    let Some(mut world) = keyed_world("bundles in a signature repository", "", &app) else {
+    let Some(mut world) = signature_repository_world("bundles in a signature repository") else {
         return;
     };
     let key = private("rsa-4096");
@@ -753,51 +778,17 @@ fn sigstore_bundles_in_a_signature_repository_are_found_carried_verified_and_mir
         listings.push((tag, pushed.digest.clone()));
     }
 
-    let r = run(&world, "pin", &["--verify-signatures"]);
-    assert_eq!(r.code, 0, "pin: {}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
-        "{}",
-        r.stderr
-    );
-    let r = run(
-        &world,
-        "export",
-        &["--airgap", "-o", "out", "-q", "--verify-signatures"],
-    );
-    assert_eq!(r.code, 0, "export: {}", r.stderr);
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(world.dir.join("out/index.json")).unwrap()).unwrap();
-    for (tag, subject) in &listings {
-        let name = format!("{signatures}:{tag}");
-        let entry = index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["annotations"]["dev.bundle.ref.name"] == name.as_str())
-            .unwrap_or_else(|| panic!("{name} is not in the bundle: {index}"));
+    pin_verifies_both(&world, None);
+    let tags: Vec<&str> = listings.iter().map(|(t, _)| t.as_str()).collect();
+    for ((_, subject), entry) in listings.iter().zip(export_carries(&world, &tags)) {
         assert_eq!(
             entry["annotations"]["dev.bundle.referrer.subject"],
             subject.as_str()
         );
     }
-
-    let Some(target) = Registry::start(Variant::Plain, "bundles in a signature repository target")
-    else {
+    let Some(target) = mirror_to_site(&world, "bundles in a signature repository target") else {
         return;
     };
-    let to = format!("{}/site", target.host);
-    let mirror = [
-        "mirror",
-        "out",
-        "--to",
-        &to,
-        "--insecure-registry",
-        &target.host,
-    ];
-    let r = bundle_env(&world.dir, &mirror, None, &[]);
-    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
     world.registry.kill();
     let r = bundle_env(&world.dir, &["verify", "out", "--signatures"], None, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -809,23 +800,5 @@ fn sigstore_bundles_in_a_signature_repository_are_found_carried_verified_and_mir
     }
     // At the target: our own discovery, pointed at the mirror, finds the bundles in the mapped
     // signature repository and verifies them.
-    let at_target = format!("{SOURCE}={}/site/{SOURCE}", target.host);
-    let args = [
-        "--catalog",
-        "catalog",
-        "pin",
-        "--verify-signatures",
-        "--registry-mirror",
-        &at_target,
-        "--insecure-registry",
-        &target.host,
-    ];
-    let r = bundle_env(&world.dir, &args, None, &[]);
-    assert_eq!(r.code, 0, "pin at the target: {}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("upstream signatures: 2 image(s) verified, 0 failed, 3 unsigned"),
-        "{}",
-        r.stderr
-    );
+    pin_at_target_verifies_both(&world, &target);
 }
