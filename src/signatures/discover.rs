@@ -38,7 +38,7 @@ pub async fn cosign_signatures(
         .filter(|l| l.media_type == SIMPLE_SIGNING)
     {
         let payload = match layer.size <= MAX_PAYLOAD {
-            true => payload(source, layer)
+            true => small_blob(source, layer, "payload")
                 .await
                 .map_err(|e| format!("{tag}: {e}"))?,
             false => None,
@@ -53,17 +53,19 @@ pub async fn cosign_signatures(
     Ok(out)
 }
 
-/// A payload blob, fetched and checked against its digest.
-async fn payload(
+/// A small blob (a signature payload, a Sigstore bundle), fetched and checked against its digest
+/// (`None`: the bytes are not the digest's); `what` names it in an error.
+pub(super) async fn small_blob(
     source: &Source,
     layer: &crate::oci::wire::Descriptor,
+    what: &str,
 ) -> Result<Option<Vec<u8>>, String> {
     let digest = layer.digest().map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     source
         .blob(&digest, layer.size, &mut bytes)
         .await
-        .map_err(|e| format!("the payload {digest}: {e}"))?;
+        .map_err(|e| format!("the {what} {digest}: {e}"))?;
     Ok((Digest::sha256_of(&bytes) == digest).then_some(bytes))
 }
 

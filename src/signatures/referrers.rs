@@ -65,7 +65,7 @@ pub async fn sigstore_bundles(
         {
             let bytes = match layer.size <= MAX_BUNDLE {
                 true => Some(
-                    blob(source, layer)
+                    super::discover::small_blob(source, layer, "bundle")
                         .await
                         .map_err(|e| format!("{digest}: {e}"))?,
                 ),
@@ -79,15 +79,4 @@ pub async fn sigstore_bundles(
         }
     }
     Ok(out)
-}
-
-/// A bundle layer, fetched and checked against its digest.
-async fn blob(source: &Source, layer: &Descriptor) -> Result<Option<Vec<u8>>, String> {
-    let digest = layer.digest().map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    source
-        .blob(&digest, layer.size, &mut bytes)
-        .await
-        .map_err(|e| format!("the bundle {digest}: {e}"))?;
-    Ok((Digest::sha256_of(&bytes) == digest).then_some(bytes))
 }
