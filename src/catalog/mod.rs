@@ -243,6 +243,41 @@ pub struct Catalog {
     pub origin: String,
     /// The files read, for error messages.
     pub files: Vec<SourceFile>,
+    /// What the solver computes once per catalog (its compiled form), kept for every later solve
+    /// of this catalog in the process. A catalog is not changed once loaded or built: its fields
+    /// are public to read.
+    pub(crate) solver_memo: Memo,
+}
+
+/// A value computed from a catalog on first use and kept with it. A clone starts empty (the clone
+/// may be changed before it is used).
+#[derive(Default)]
+pub(crate) struct Memo(std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl Memo {
+    /// The value, computed by `f` on the first call.
+    pub(crate) fn get_or_init(
+        &self,
+        f: impl FnOnce() -> std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    ) -> &std::sync::Arc<dyn std::any::Any + Send + Sync> {
+        self.0.get_or_init(f)
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Memo(kept)"
+        } else {
+            "Memo(empty)"
+        })
+    }
 }
 
 /// Name of the Kubernetes component, which the solver and the matrix treat as the platform's axis.
@@ -285,6 +320,7 @@ impl Catalog {
             digest: String::new(),
             origin: "memory".to_string(),
             files: Vec::new(),
+            solver_memo: Memo::default(),
         }
     }
 

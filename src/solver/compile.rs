@@ -9,11 +9,26 @@
 //! same `t` allow the intersection.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::catalog::Catalog;
-use crate::types::VersionReq;
+use crate::types::{Version, VersionReq};
 
 use super::query::Set;
+
+/// Work space of [`Compiled::new`], reused from one component to the next.
+struct Scratch<'c> {
+    /// Component name → index (a hash lookup: the catalog's binary search compares names).
+    index: HashMap<&'c str, usize>,
+    /// Every component's versions, one after the other (binary searches stay in a small array).
+    versions: Vec<Version>,
+    /// Per component: where its versions start in `versions`.
+    first: Vec<usize>,
+    /// The facts of the component being compiled: `(target, version, offset in words)`.
+    facts: Vec<(usize, usize, usize)>,
+    /// Their allowed sets.
+    words: Vec<u64>,
+}
 
 /// Words per set of `bits` bits.
 fn words_for(bits: usize) -> usize {
@@ -58,11 +73,26 @@ pub(crate) struct Cap {
     pub users: Vec<(usize, usize)>,
 }
 
-/// The compiled catalog.
+/// The compiled catalog: its tables, computed once per catalog ([`Compiled::new`] keeps them in
+/// the catalog's memo), and the catalog they come from.
 #[derive(Debug)]
 pub(crate) struct Compiled<'c> {
     /// The catalog.
     pub catalog: &'c Catalog,
+    /// Its tables.
+    tables: Arc<Tables>,
+}
+
+impl std::ops::Deref for Compiled<'_> {
+    type Target = Tables;
+    fn deref(&self) -> &Tables {
+        &self.tables
+    }
+}
+
+/// The catalog as bit sets (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Tables {
     /// Per component: number of versions (the "absent" bit is bit `nv[c]`).
     pub nv: Vec<usize>,
     /// Per component: first word of its slice in a domain.
@@ -102,8 +132,43 @@ pub(crate) struct Compiled<'c> {
 }
 
 impl<'c> Compiled<'c> {
-    /// Compiles `catalog`.
+    /// The compiled `catalog`: compiled on the first call for this catalog, then shared (every
+    /// oracle over one catalog, whatever its exclusions, searches the same tables).
     pub fn new(catalog: &'c Catalog) -> Self {
+        let tables = catalog.solver_memo.get_or_init(|| {
+            let start = std::time::Instant::now();
+            let tables = Tables::new(catalog);
+            if std::env::var_os("BUNDLE_SOLVER_TRACE").is_some() {
+                eprintln!(
+                    "solver compile: {:.1} ms ({} components, {} facts)",
+                    start.elapsed().as_secs_f64() * 1e3,
+                    tables.len(),
+                    tables.facts.len()
+                );
+            }
+            Arc::new(tables)
+        });
+        let tables = Arc::clone(tables)
+            .downcast::<Tables>()
+            .expect("the catalog's solver memo holds compiled tables");
+        Compiled { catalog, tables }
+    }
+
+    /// The versions of `c` in `set` (without the "absent" bit).
+    pub fn set_bits(&self, c: usize, set: &Set) -> Vec<u64> {
+        let mut out = vec![0; words_for(self.nv[c])];
+        for (v, r) in self.catalog.components[c].versions.iter().enumerate() {
+            if set.contains(&r.version) {
+                out[v / 64] |= 1 << (v % 64);
+            }
+        }
+        out
+    }
+}
+
+impl Tables {
+    /// Compiles `catalog`.
+    pub(crate) fn new(catalog: &Catalog) -> Self {
         let n = catalog.components.len();
         let nv: Vec<usize> = catalog
             .components
@@ -116,8 +181,7 @@ impl<'c> Compiled<'c> {
             off.push(total);
             total += words_for(k);
         }
-        let mut cc = Compiled {
-            catalog,
+        let mut cc = Tables {
             nv,
             off,
             total,
@@ -143,10 +207,24 @@ impl<'c> Compiled<'c> {
                 cc.provides[i].push(k);
             }
         }
-        // range → allowed versions, per target component (ranges repeat across releases)
-        let mut range_bits: HashMap<(usize, &VersionReq), Vec<u64>> = HashMap::new();
+        let mut scratch = Scratch {
+            index: (catalog.components.iter().enumerate())
+                .map(|(i, c)| (c.name.as_str(), i))
+                .collect(),
+            versions: (catalog.components.iter())
+                .flat_map(|c| c.versions.iter().map(|r| r.version.clone()))
+                .collect(),
+            first: (catalog.components.iter())
+                .scan(0, |at, c| {
+                    *at += c.versions.len();
+                    Some(*at - c.versions.len())
+                })
+                .collect(),
+            facts: Vec::new(),
+            words: Vec::new(),
+        };
         for i in 0..n {
-            cc.compile_component(i, &mut range_bits);
+            cc.compile_component(catalog, i, &mut scratch);
         }
         cc.flatten();
         cc
@@ -159,7 +237,10 @@ impl<'c> Compiled<'c> {
             self.bit_base.push(bits);
             bits += k + 1;
         }
-        let mut per_release: Vec<Vec<u32>> = vec![Vec::new(); bits];
+        // per release, the edges it has a fact in, in edge order (a counting sort)
+        let mut count = vec![0u32; bits + 1];
+        self.facts
+            .reserve_exact(self.edges.iter().map(|e| e.facts.len()).sum());
         for (e, edge) in self.edges.iter().enumerate() {
             for &(v, a) in &edge.facts {
                 self.facts.push(Fact {
@@ -169,15 +250,19 @@ impl<'c> Compiled<'c> {
                     set: a as u32,
                     edge: e as u32,
                 });
-                per_release[self.bit_base[edge.from] + v].push(e as u32);
+                count[self.bit_base[edge.from] + v + 1] += 1;
             }
         }
-        self.ver_start.reserve(bits + 1);
-        for list in per_release {
-            self.ver_start.push(self.ver_edges.len() as u32);
-            self.ver_edges.extend(list);
+        for i in 0..bits {
+            count[i + 1] += count[i];
         }
-        self.ver_start.push(self.ver_edges.len() as u32);
+        self.ver_start = count.clone();
+        self.ver_edges = vec![0; self.facts.len()];
+        for f in &self.facts {
+            let i = self.bit_base[f.from as usize] + f.v as usize;
+            self.ver_edges[count[i] as usize] = f.edge;
+            count[i] += 1;
+        }
     }
 
     /// The edges release `v` of component `c` has a fact in.
@@ -187,38 +272,34 @@ impl<'c> Compiled<'c> {
     }
 
     /// Compiles the facts of component `i`'s releases into edges.
-    fn compile_component(
-        &mut self,
-        i: usize,
-        range_bits: &mut HashMap<(usize, &'c VersionReq), Vec<u64>>,
-    ) {
-        let catalog = self.catalog;
+    fn compile_component(&mut self, catalog: &Catalog, i: usize, scratch: &mut Scratch<'_>) {
         let c = &catalog.components[i];
-        // target → (version, allowed set) for this component's releases
-        let mut per_target: HashMap<usize, Vec<(usize, Vec<u64>)>> = HashMap::new();
+        scratch.facts.clear();
+        scratch.words.clear();
         let mut comps_of = Vec::with_capacity(c.versions.len());
         let mut caps_of = Vec::with_capacity(c.versions.len());
         for v in 0..c.versions.len() {
-            let (facts, comps, caps) = self.release_facts(i, v, range_bits);
-            for (t, set) in facts {
-                per_target.entry(t).or_default().push((v, set));
-            }
+            let (comps, caps) = self.release_facts(catalog, i, v, scratch);
             comps_of.push(comps);
             caps_of.push(caps);
         }
         self.req_comps.push(comps_of);
         self.req_caps.push(caps_of);
-        let mut targets: Vec<usize> = per_target.keys().copied().collect();
-        targets.sort_unstable();
-        for t in targets {
-            let list = per_target.remove(&t).unwrap_or_default();
+        // by target, then version (a stable sort: the facts were made version by version)
+        scratch.facts.sort_by_key(|f| f.0);
+        let mut k = 0;
+        while k < scratch.facts.len() {
+            let t = scratch.facts[k].0;
+            let w = words_for(self.nv[t]);
             let with_fact = self.sets.len();
             self.sets.resize(with_fact + words_for(self.nv[i]), 0);
-            let mut facts = Vec::with_capacity(list.len());
-            for (v, set) in list {
+            let run = scratch.facts[k..].iter().take_while(|f| f.0 == t).count();
+            let mut facts = Vec::with_capacity(run);
+            while let Some(&(_, v, at)) = scratch.facts.get(k).filter(|f| f.0 == t) {
                 self.sets[with_fact + v / 64] |= 1 << (v % 64);
                 facts.push((v, self.sets.len()));
-                self.sets.extend_from_slice(&set);
+                self.sets.extend_from_slice(&scratch.words[at..at + w]);
+                k += 1;
             }
             let e = self.edges.len();
             self.edges.push(Edge {
@@ -232,39 +313,27 @@ impl<'c> Compiled<'c> {
         }
     }
 
-    /// The facts of release `v` of component `i`, per component they name (the allowed set of its
-    /// domain bits), and the components and capabilities its `requires` name.
-    #[allow(clippy::type_complexity)]
+    /// Adds the facts of release `v` of component `i` to `scratch`, one per component they name
+    /// (the allowed set of its domain bits: several facts about one component allow the
+    /// intersection), and returns the components and capabilities its `requires` name.
     fn release_facts(
         &mut self,
+        catalog: &Catalog,
         i: usize,
         v: usize,
-        range_bits: &mut HashMap<(usize, &'c VersionReq), Vec<u64>>,
-    ) -> (Vec<(usize, Vec<u64>)>, Vec<usize>, Vec<usize>) {
-        let catalog = self.catalog;
+        scratch: &mut Scratch<'_>,
+    ) -> (Vec<usize>, Vec<usize>) {
         let c = &catalog.components[i];
         let r = &c.versions[v];
-        let mut facts: Vec<(usize, Vec<u64>)> = Vec::new();
-        let mut comps = Vec::new();
+        let first = scratch.facts.len();
+        let mut comps = Vec::with_capacity(r.requires.len());
         let mut caps = Vec::new();
-        let restrict = |t: usize, set: &[u64], facts: &mut Vec<(usize, Vec<u64>)>| match facts
-            .iter_mut()
-            .find(|(x, _)| *x == t)
-        {
-            Some((_, s)) => s.iter_mut().zip(set).for_each(|(a, b)| *a &= b),
-            None => facts.push((t, set.to_vec())),
-        };
         for x in &r.requires {
-            if x.name == c.name {
+            match scratch.index.get(x.name.as_str()).copied() {
                 // a self-reference is a catalog error (`catalog check` reports it)
-                continue;
-            }
-            match catalog.component_index(&x.name) {
+                Some(t) if t == i => {}
                 Some(t) => {
-                    let set = range_bits
-                        .entry((t, &x.range))
-                        .or_insert_with(|| self.versions_in(t, &x.range, false));
-                    restrict(t, set, &mut facts);
+                    self.restrict(scratch, first, v, t, Some(&x.range), false);
                     comps.push(t);
                 }
                 None => {
@@ -275,29 +344,70 @@ impl<'c> Compiled<'c> {
             }
         }
         for x in &r.constrains {
-            let Some(t) = catalog.component_index(&x.name).filter(|t| *t != i) else {
-                continue;
-            };
-            let mut set = range_bits
-                .entry((t, &x.range))
-                .or_insert_with(|| self.versions_in(t, &x.range, false))
-                .clone();
-            self.set_bit(&mut set, t, self.nv[t]);
-            restrict(t, &set, &mut facts);
+            if let Some(t) = scratch
+                .index
+                .get(x.name.as_str())
+                .copied()
+                .filter(|t| *t != i)
+            {
+                self.restrict(scratch, first, v, t, Some(&x.range), true);
+            }
         }
         for x in &r.conflicts {
-            let Some(t) = catalog.component_index(&x.name).filter(|t| *t != i) else {
-                continue;
-            };
-            let mut set = vec![0; words_for(self.nv[t])];
-            self.set_bit(&mut set, t, self.nv[t]);
-            restrict(t, &set, &mut facts);
+            if let Some(t) = scratch
+                .index
+                .get(x.name.as_str())
+                .copied()
+                .filter(|t| *t != i)
+            {
+                self.restrict(scratch, first, v, t, None, true);
+            }
         }
         comps.sort_unstable();
         comps.dedup();
         caps.sort_unstable();
         caps.dedup();
-        (facts, comps, caps)
+        (comps, caps)
+    }
+
+    /// Restricts what release `v` (whose facts start at `scratch.facts[first]`) allows of component
+    /// `t` to the versions in `range` (none when `None`), and absence when `absent`.
+    fn restrict(
+        &self,
+        scratch: &mut Scratch<'_>,
+        first: usize,
+        v: usize,
+        t: usize,
+        range: Option<&VersionReq>,
+        absent: bool,
+    ) {
+        let w = words_for(self.nv[t]);
+        let mut set = [0u64; 4];
+        let mut big = Vec::new();
+        let set: &mut [u64] = if w <= set.len() {
+            &mut set[..w]
+        } else {
+            big.resize(w, 0);
+            &mut big
+        };
+        if let Some(range) = range {
+            let at = scratch.first[t];
+            versions_in(&scratch.versions[at..at + self.nv[t]], range, set);
+        }
+        if absent {
+            set[self.nv[t] / 64] |= 1 << (self.nv[t] % 64);
+        }
+        match scratch.facts[first..].iter().find(|f| f.0 == t) {
+            Some(&(_, _, at)) => {
+                for (a, b) in scratch.words[at..at + w].iter_mut().zip(set.iter()) {
+                    *a &= b;
+                }
+            }
+            None => {
+                scratch.facts.push((t, v, scratch.words.len()));
+                scratch.words.extend_from_slice(set);
+            }
+        }
     }
 
     fn cap(&mut self, name: &str) -> usize {
@@ -312,6 +422,22 @@ impl<'c> Compiled<'c> {
         self.cap_index.insert(name.to_string(), k);
         self.cap_names.push(name.to_string());
         k
+    }
+
+    /// Every fact as `(component, version index, component it is about, allowed)`, edge by edge:
+    /// `allowed[b]` says whether the fact allows domain bit `b` of the other component (its
+    /// versions, then absence).
+    pub fn allowed(&self) -> Vec<(usize, usize, usize, Vec<bool>)> {
+        self.facts
+            .iter()
+            .map(|f| {
+                let (to, set) = (f.to as usize, f.set as usize);
+                let bits = (0..=self.nv[to])
+                    .map(|b| bits::has(&self.sets[set..], b))
+                    .collect();
+                (f.from as usize, f.v as usize, to, bits)
+            })
+            .collect()
     }
 
     /// Number of components.
@@ -329,36 +455,6 @@ impl<'c> Compiled<'c> {
         &mut d[self.off[c]..self.off[c] + words_for(self.nv[c])]
     }
 
-    /// Sets bit `b` in a set over component `c`'s domain bits.
-    pub fn set_bit(&self, set: &mut [u64], _c: usize, b: usize) {
-        set[b / 64] |= 1 << (b % 64);
-    }
-
-    /// The versions of `t` in `range` (without the "absent" bit).
-    fn versions_in(&self, t: usize, range: &VersionReq, absent: bool) -> Vec<u64> {
-        let mut set = vec![0; words_for(self.nv[t])];
-        for (v, r) in self.catalog.components[t].versions.iter().enumerate() {
-            if range.matches(&r.version) {
-                set[v / 64] |= 1 << (v % 64);
-            }
-        }
-        if absent {
-            set[self.nv[t] / 64] |= 1 << (self.nv[t] % 64);
-        }
-        set
-    }
-
-    /// The versions of `c` in `set` (without the "absent" bit).
-    pub fn set_bits(&self, c: usize, set: &Set) -> Vec<u64> {
-        let mut out = vec![0; words_for(self.nv[c])];
-        for (v, r) in self.catalog.components[c].versions.iter().enumerate() {
-            if set.contains(&r.version) {
-                out[v / 64] |= 1 << (v % 64);
-            }
-        }
-        out
-    }
-
     /// A domain where every version of every component is possible, and absence too.
     pub fn full_domain(&self) -> Vec<u64> {
         let mut d = vec![0; self.total];
@@ -369,6 +465,26 @@ impl<'c> Compiled<'c> {
             }
         }
         d
+    }
+}
+
+/// Sets in `out` (a set over a component's domain bits) its versions (`versions`, oldest first)
+/// in `range`: a run of bits found by binary search ([`VersionReq::span`]), else version by
+/// version.
+fn versions_in(versions: &[Version], range: &VersionReq, out: &mut [u64]) {
+    match range.span(versions.len(), |v| &versions[v]) {
+        Some(run) => {
+            for v in run {
+                out[v / 64] |= 1 << (v % 64);
+            }
+        }
+        None => {
+            for (v, version) in versions.iter().enumerate() {
+                if range.matches(version) {
+                    out[v / 64] |= 1 << (v % 64);
+                }
+            }
+        }
     }
 }
 

@@ -104,6 +104,15 @@ pub fn lint_satisfiable(catalog: &Catalog) -> Vec<Diagnostic> {
     out
 }
 
+/// Every fact of `catalog` as the solver compiles it: `(component, version index, component it is
+/// about, allowed)`, where `allowed[b]` says whether it allows version `b` of the other component
+/// (the last entry: its absence). Several facts of one release about one component are one entry
+/// (their intersection). For tests that compare the compiled catalog with the facts as written.
+#[doc(hidden)]
+pub fn compiled_facts(catalog: &Catalog) -> Vec<(usize, usize, usize, Vec<bool>)> {
+    compile::Compiled::new(catalog).allowed()
+}
+
 /// A chosen component version, resolved against the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {

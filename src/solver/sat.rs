@@ -71,16 +71,7 @@ impl<'c> Oracle<'c> {
                 capabilities.entry(p.as_str()).or_default().push(i);
             }
         }
-        let start = std::time::Instant::now();
         let compiled = Compiled::new(catalog);
-        if std::env::var_os("BUNDLE_SOLVER_TRACE").is_some() {
-            eprintln!(
-                "solver compile: {:.1} ms ({} components, {} facts)",
-                start.elapsed().as_secs_f64() * 1e3,
-                compiled.len(),
-                compiled.facts.len()
-            );
-        }
         let mut base = compiled.full_domain();
         for (c, row) in excluded.iter().enumerate() {
             for (v, why) in row.iter().enumerate() {

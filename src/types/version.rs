@@ -2,6 +2,7 @@
 //! strict for the catalog, lenient (distribution suffixes dropped) for what users type.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 /// Why a version or range could not be read.
@@ -279,6 +280,51 @@ impl VersionReq {
         self.req.matches(v.as_semver())
     }
 
+    /// The versions in the range among `n` versions sorted oldest first (`at(i)` is the `i`-th), as
+    /// the index range `lo..hi` of those that [`VersionReq::matches`] accepts, found by binary
+    /// search: each comparator accepts one contiguous run of releases (versions without
+    /// pre-release), so the range does too. The run's ends are checked with
+    /// [`VersionReq::matches`] itself; `None` when a comparator names a pre-release or an end
+    /// disagrees (then ask [`VersionReq::matches`] version by version).
+    pub fn span<'v>(&self, n: usize, at: impl Fn(usize) -> &'v Version) -> Option<Range<usize>> {
+        let key = |i: usize| {
+            let v = at(i).as_semver();
+            (v.major, v.minor, v.patch)
+        };
+        // first index whose version is at least `b`
+        let first_from = |b: (u64, u64, u64)| {
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if key(mid) < b {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let (mut lo, mut hi) = (0, n);
+        for c in &self.req.comparators {
+            let (from, below) = comparator_bounds(c)?;
+            if let Some(b) = from {
+                lo = lo.max(first_from(b));
+            }
+            if let Some(b) = below {
+                hi = hi.min(first_from(b));
+            }
+        }
+        let hi = hi.max(lo);
+        let accepts = |i: usize| self.matches(at(i));
+        let ends_agree = if lo < hi {
+            accepts(lo) && accepts(hi - 1)
+        } else {
+            lo == n || !accepts(lo)
+        } && (lo == 0 || !accepts(lo - 1))
+            && (hi == n || !accepts(hi));
+        ends_agree.then_some(lo..hi)
+    }
+
     /// Whether this is `*`.
     pub fn is_any(&self) -> bool {
         self.req == semver::VersionReq::STAR
@@ -288,6 +334,52 @@ impl VersionReq {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// The releases `comparator` accepts, as `(from, below)`: at least `from` (when bounded below) and
+/// less than `below` (when bounded above), with semver's meaning of each operator and of missing
+/// parts (`>1.2` is `>=1.3.0`, `<=1.2` is `<1.3.0`, `^0.2` is `>=0.2.0, <0.3.0`, …). `None` for a
+/// comparator that names a pre-release, or an operator semver added later.
+#[allow(clippy::type_complexity)]
+fn comparator_bounds(
+    c: &semver::Comparator,
+) -> Option<(Option<(u64, u64, u64)>, Option<(u64, u64, u64)>)> {
+    use semver::Op;
+    if !c.pre.is_empty() {
+        return None;
+    }
+    let (major, minor, patch) = (c.major, c.minor, c.patch);
+    let at = (major, minor.unwrap_or(0), patch.unwrap_or(0));
+    // just past every version the comparator's own (possibly partial) version stands for
+    let past = match (minor, patch) {
+        (None, _) => (major + 1, 0, 0),
+        (Some(m), None) => (major, m + 1, 0),
+        (Some(m), Some(p)) => (major, m, p + 1),
+    };
+    Some(match c.op {
+        Op::Exact | Op::Wildcard => (Some(at), Some(past)),
+        Op::Greater => (Some(past), None),
+        Op::GreaterEq => (Some(at), None),
+        Op::Less => (None, Some(at)),
+        Op::LessEq => (None, Some(past)),
+        Op::Tilde => (
+            Some(at),
+            Some(match minor {
+                None => (major + 1, 0, 0),
+                Some(m) => (major, m + 1, 0),
+            }),
+        ),
+        Op::Caret => (
+            Some(at),
+            Some(match (major, minor, patch) {
+                (0, Some(0), Some(p)) => (0, 0, p + 1),
+                (0, Some(m), _) => (0, m + 1, 0),
+                (0, None, _) => (1, 0, 0),
+                (m, _, _) => (m + 1, 0, 0),
+            }),
+        ),
+        _ => return None,
+    })
 }
 
 impl fmt::Display for VersionReq {
@@ -346,5 +438,54 @@ mod tests {
         let r = VersionReq::parse_lenient(">=v1.30.2+rke2r1").unwrap();
         assert!(r.matches(&Version::new(1, 30, 2)));
         assert!(VersionReq::parse_lenient(">=1.36.0-rc.1").is_err());
+    }
+
+    #[test]
+    fn span_is_the_run_matches_accepts() {
+        let mut versions = Vec::new();
+        for major in 0..3 {
+            for minor in [0, 1, 2, 5] {
+                for patch in [0, 1, 3] {
+                    versions.push(Version::new(major, minor, patch));
+                }
+            }
+        }
+        let mut ranges = vec!["*".to_string()];
+        for op in ["=", ">", ">=", "<", "<=", "~", "^", ""] {
+            for v in [
+                "0", "0.0", "0.1", "0.0.1", "1", "1.1", "1.2.3", "1.5.0", "2.5.3", "3.0.0",
+            ] {
+                ranges.push(format!("{op}{v}"));
+            }
+        }
+        ranges.extend(
+            [
+                "1.*",
+                "1.1.*",
+                "0.*",
+                ">=0.1.0, <2.1.0",
+                ">1.0.0, <=1.5.1",
+                ">=2.0.0, <1.0.0",
+            ]
+            .map(String::from),
+        );
+        ranges.extend(["^1.1, ~1.1.1", ">=1.2.0-rc.1"].map(String::from));
+        for text in &ranges {
+            let r = VersionReq {
+                req: semver::VersionReq::parse(text).unwrap(),
+                text: text.clone(),
+            };
+            for n in [0, 1, 7, versions.len()] {
+                let list = &versions[versions.len() - n..];
+                let want: Vec<usize> = (0..n).filter(|i| r.matches(&list[*i])).collect();
+                match r.span(n, |i| &list[i]) {
+                    Some(span) => assert_eq!(span.collect::<Vec<_>>(), want, "{text} over {n}"),
+                    None => assert!(
+                        text.contains('-'),
+                        "{text}: only pre-release comparators decline"
+                    ),
+                }
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ mod catalog;
 mod catalog_facts;
 mod catalog_signing;
 mod charts;
+mod compile;
 mod containerd;
 mod delta;
 mod docs;
