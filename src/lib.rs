@@ -18,5 +18,6 @@ pub mod progress;
 pub mod render;
 pub mod signatures;
 pub mod solver;
+pub mod trace;
 pub mod types;
 pub mod upgrade;

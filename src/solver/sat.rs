@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 use resolvo::utils::Pool;
 use resolvo::{
@@ -27,6 +28,9 @@ use super::search::{Goal, Outcome, search};
 impl resolvo::utils::VersionSet for Set {
     type V = Rec;
 }
+
+/// Per component, per version: why the release may not be chosen (`None`: it may).
+type Exclusions = Vec<Vec<Option<String>>>;
 
 /// A solvable: one version of one component.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,7 +56,13 @@ const SEARCH_BUDGET: usize = 20_000;
 /// of [`Oracle::check_with_report`].
 pub struct Oracle<'c> {
     catalog: &'c Catalog,
-    solver: std::cell::RefCell<Solver<Provider<'c>>>,
+    /// Per component, per version: why it is excluded.
+    excluded: Rc<Exclusions>,
+    /// Capability name → provider indices.
+    capabilities: Rc<HashMap<&'c str, Vec<usize>>>,
+    /// The `resolvo` solver over the whole catalog, made on first use (only conflict reports
+    /// need it).
+    solver: std::cell::OnceCell<std::cell::RefCell<Solver<Provider<'c>>>>,
     calls: std::cell::Cell<usize>,
     /// The catalog as bit sets, for propagation before each check.
     compiled: Compiled<'c>,
@@ -64,7 +74,8 @@ pub struct Oracle<'c> {
 
 impl<'c> Oracle<'c> {
     /// An oracle where `excluded[c][v]` gives the reason version `v` of component `c` may not be chosen.
-    pub fn new(catalog: &'c Catalog, excluded: Vec<Vec<Option<String>>>) -> Self {
+    pub fn new(catalog: &'c Catalog, excluded: Exclusions) -> Self {
+        let _phase = crate::trace::Phase::start("solver oracle setup");
         let mut capabilities: HashMap<&'c str, Vec<usize>> = HashMap::new();
         for (i, c) in catalog.components.iter().enumerate() {
             for p in &c.provides {
@@ -80,10 +91,11 @@ impl<'c> Oracle<'c> {
                 }
             }
         }
-        let provider = Provider::new(catalog, excluded, capabilities, None);
         Oracle {
             catalog,
-            solver: std::cell::RefCell::new(Solver::new(provider)),
+            excluded: Rc::new(excluded),
+            capabilities: Rc::new(capabilities),
+            solver: std::cell::OnceCell::new(),
             calls: std::cell::Cell::new(0),
             compiled,
             base,
@@ -98,10 +110,7 @@ impl<'c> Oracle<'c> {
 
     /// Why this version is excluded, if it is.
     pub fn excluded(&self, comp: usize, ver: usize) -> Option<String> {
-        self.solver
-            .borrow()
-            .provider()
-            .excluded
+        self.excluded
             .get(comp)
             .and_then(|v| v.get(ver))
             .and_then(|r| r.clone())
@@ -109,12 +118,7 @@ impl<'c> Oracle<'c> {
 
     /// Providers of a capability.
     pub fn providers(&self, capability: &str) -> Option<Vec<usize>> {
-        self.solver
-            .borrow()
-            .provider()
-            .capabilities
-            .get(capability)
-            .cloned()
+        self.capabilities.get(capability).cloned()
     }
 
     /// How many solver runs this oracle has made.
@@ -130,16 +134,12 @@ impl<'c> Oracle<'c> {
     pub fn check(&self, q: &Query) -> Option<Assignment> {
         self.calls.set(self.calls.get() + 1);
         let d = self.domains(q)?;
-        let provider = {
-            let shared = self.solver.borrow();
-            let p = shared.provider();
-            Provider::new(
-                self.catalog,
-                p.excluded.clone(),
-                p.capabilities.clone(),
-                Some((&self.compiled, d)),
-            )
-        };
+        let provider = Provider::new(
+            self.catalog,
+            Rc::clone(&self.excluded),
+            Rc::clone(&self.capabilities),
+            Some((&self.compiled, d)),
+        );
         let mut solver = Solver::new(provider);
         solve_with(&mut solver, self.catalog, q).ok()
     }
@@ -281,7 +281,17 @@ impl<'c> Oracle<'c> {
 
     fn run(&self, q: &Query) -> Result<Assignment, String> {
         self.calls.set(self.calls.get() + 1);
-        let mut solver = self.solver.borrow_mut();
+        let mut solver = self
+            .solver
+            .get_or_init(|| {
+                std::cell::RefCell::new(Solver::new(Provider::new(
+                    self.catalog,
+                    Rc::clone(&self.excluded),
+                    Rc::clone(&self.capabilities),
+                    None,
+                )))
+            })
+            .borrow_mut();
         solve_with(&mut solver, self.catalog, q)
     }
 }
@@ -331,9 +341,9 @@ fn solve_with(
 struct Provider<'c> {
     catalog: &'c Catalog,
     /// Per component, per version: why it is excluded (dead releases without `--allow-eol`).
-    excluded: Vec<Vec<Option<String>>>,
+    excluded: Rc<Exclusions>,
     /// Capability name → provider indices.
-    capabilities: HashMap<&'c str, Vec<usize>>,
+    capabilities: Rc<HashMap<&'c str, Vec<usize>>>,
     pool: Pool<Set, String>,
     names: Vec<NameId>,
     comp_of: HashMap<NameId, usize>,
@@ -344,8 +354,8 @@ struct Provider<'c> {
 impl<'c> Provider<'c> {
     fn new(
         catalog: &'c Catalog,
-        excluded: Vec<Vec<Option<String>>>,
-        capabilities: HashMap<&'c str, Vec<usize>>,
+        excluded: Rc<Exclusions>,
+        capabilities: Rc<HashMap<&'c str, Vec<usize>>>,
         domains: Option<(&'c Compiled<'c>, Vec<u64>)>,
     ) -> Self {
         let pool = Pool::new();
