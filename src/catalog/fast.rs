@@ -173,8 +173,15 @@ impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Option<Self> {
         // tabs, carriage returns, other control characters, byte order marks and the line
         // separators of YAML 1.1 are left to serde-saphyr
-        if text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f)
-            || text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'])
+        // (in blocks without an early exit, which the compiler turns into vector code: this scan
+        // is a large part of reading a big catalog otherwise)
+        let odd = |block: &[u8]| {
+            block.iter().fold(false, |odd, &b| {
+                odd | (b < 0x20 && b != b'\n') | (b == 0x7f)
+            })
+        };
+        if text.as_bytes().chunks(256).any(odd)
+            || !text.is_ascii() && text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'])
         {
             return None;
         }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::trace::Phase;
 use crate::types::Sha256Hasher;
 
 use super::component::{component, date};
@@ -61,6 +62,7 @@ pub(super) fn from_dir(dir: &Path) -> Result<Catalog, LoadError> {
             }],
         });
     }
+    let reading = Phase::start("catalog load: read files");
     let mut files = Vec::new();
     files.push(("catalog.yaml".to_string(), read(&top)?));
     for sub in ["components", "profiles"] {
@@ -84,6 +86,7 @@ pub(super) fn from_dir(dir: &Path) -> Result<Catalog, LoadError> {
             files.push((format!("{sub}/{name}"), text));
         }
     }
+    reading.end();
     let origin = dir.display().to_string();
     from_files_with_prefix(&origin, files, &format!("{}/", dir.display()))
 }
@@ -103,6 +106,7 @@ pub(super) fn from_files_with_prefix(
     mut files: Vec<(String, String)>,
     shown: &str,
 ) -> Result<Catalog, LoadError> {
+    let hashing = Phase::start("catalog load: digest");
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = Sha256Hasher::new();
     for (path, text) in &files {
@@ -112,6 +116,8 @@ pub(super) fn from_files_with_prefix(
         hasher.update(&[0]);
     }
     let digest = hasher.finish().to_string();
+    hashing.end();
+    let parsing = Phase::start("catalog load: parse and check files");
 
     let mut diags = Vec::new();
     let mut capabilities = Vec::new();
@@ -158,6 +164,8 @@ pub(super) fn from_files_with_prefix(
     if !diags.is_empty() {
         return Err(LoadError { diagnostics: diags });
     }
+    parsing.end();
+    let _building = Phase::start("catalog load: build");
     let mut catalog = Catalog::from_parts(capabilities, components);
     profiles.sort_by(|a, b| a.name.cmp(&b.name));
     catalog.profiles = profiles;

@@ -300,23 +300,27 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     apply_limits()?;
     let dir = cli.catalog;
     let catalog = || load_catalog(dir.as_deref());
+    // Commands that only read the catalog keep it until the process exits: freeing its many small
+    // allocations one by one costs as much as a solve at catalog scale (a thousand components),
+    // and the process gives all of its memory back at once when it ends.
+    let kept = || catalog().map(|c| &*Box::leak(Box::new(c)));
     match cli.command {
-        Command::Catalog(CatalogCommand::List { format }) => catalog_cmd::list(&catalog()?, format),
+        Command::Catalog(CatalogCommand::List { format }) => catalog_cmd::list(kept()?, format),
         Command::Catalog(CatalogCommand::Show {
             name,
             format,
             as_of,
-        }) => catalog_cmd::show(&catalog()?, name.as_deref(), format, as_of.as_deref()),
+        }) => catalog_cmd::show(kept()?, name.as_deref(), format, as_of.as_deref()),
         Command::Catalog(CatalogCommand::Check(args)) => {
-            catalog_cmd::check(&catalog()?, args.format, args.sources)
+            catalog_cmd::check(kept()?, args.format, args.sources)
         }
-        Command::Solve(args) => solve_cmd::solve(&catalog()?, args),
-        Command::Why(args) => solve_cmd::why(&catalog()?, args),
-        Command::Matrix(args) => matrix_cmd::run(&catalog()?, args),
-        Command::Plan(args) => plan_cmd::run(&catalog()?, args),
+        Command::Solve(args) => solve_cmd::solve(kept()?, args),
+        Command::Why(args) => solve_cmd::why(kept()?, args),
+        Command::Matrix(args) => matrix_cmd::run(kept()?, args),
+        Command::Plan(args) => plan_cmd::run(kept()?, args),
         Command::Pin(args) => pin_cmd::run(args, catalog),
         Command::Render(args) => render_cmd::run(catalog, args),
-        Command::Export(args) => export_cmd::run(&catalog()?, args),
+        Command::Export(args) => export_cmd::run(kept()?, args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Mirror(args) => mirror_cmd::run(args),
@@ -326,6 +330,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn load_catalog(dir: Option<&std::path::Path>) -> Result<Catalog, Failure> {
+    let _phase = crate::trace::Phase::start("catalog load");
     if let Some(bundle) = dir.filter(|d| crate::airgap::carried::is_bundle(d)) {
         return crate::airgap::carried::catalog(bundle).map_err(|e| match e {
             crate::airgap::carried::CarriedError::Load(e) => {

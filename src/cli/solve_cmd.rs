@@ -12,6 +12,7 @@ use super::table::render;
 use crate::catalog::{Catalog, PlatformSpec, WithSpec};
 use crate::lock::Lock;
 use crate::solver::{self, Explanation, Request, SolveError};
+use crate::trace::Phase;
 use crate::types::{Date, Version, VersionReq};
 
 /// Days ahead in which an end of life is reported as a warning.
@@ -180,6 +181,7 @@ pub(crate) fn build_request(
 }
 
 pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
+    let reading = Phase::start("read the existing lock and the request");
     let existing = read_lock_if_present(&args.output).map_err(|f| {
         f.hint(format!(
             "{} is left untouched; write elsewhere with -o",
@@ -209,7 +211,11 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
             )));
         }
     }
-    let solution = match solver::solve(catalog, &request, &prefer) {
+    reading.end();
+    let solving = Phase::start("solve");
+    let solved = solver::solve(catalog, &request, &prefer);
+    solving.end();
+    let solution = match solved {
         Ok(s) => s,
         Err(SolveError::Request(e)) => {
             return Err(Failure::usage(e.to_string())
@@ -230,7 +236,9 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
             return Err(Failure::negative());
         }
     };
+    let locking = Phase::start("lock: build");
     let lock = lock_of(catalog, &request, as_of_given, &solution)?;
+    locking.end();
     if args.locked {
         let Some(old) = &existing else {
             eprintln!("error: --locked: {} does not exist", args.output.display());
@@ -245,6 +253,7 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
             return Err(Failure::negative());
         }
     }
+    let printing = Phase::start("print the summary");
     match args.format {
         SolveFormat::Json => outln!(
             "{}",
@@ -258,7 +267,9 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
     for (name, v, what) in solution.lifecycle_warnings(catalog, request.as_of, EOL_WARNING_DAYS) {
         eprintln!("warning: {name} {v} {what}");
     }
+    printing.end();
     if !args.locked {
+        let _writing = Phase::start("lock: write");
         write_lock(&args.output, &lock)?;
         eprintln!("wrote {}", args.output.display());
     }

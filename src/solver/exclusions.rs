@@ -34,6 +34,7 @@ pub const UNTESTED_REASON: &str = "untested: upstream publishes no Kubernetes ra
 /// date (unless it allows end of life) or `untested` (unless it allows untested versions). A
 /// version both dead and untested gives both reasons.
 pub fn request_exclusions(catalog: &Catalog, request: &Request) -> Vec<Vec<Option<String>>> {
+    let _phase = crate::trace::Phase::start("solver exclusions");
     let mut ex = exclusions(catalog, request.allow_eol, request.as_of);
     if !request.allow_untested {
         for (c, row) in catalog.components.iter().zip(ex.iter_mut()) {

@@ -110,7 +110,7 @@ impl Request {
 
     /// Checks every name against the catalog.
     pub fn validate(&self, catalog: &Catalog) -> Result<(), RequestError> {
-        let known = catalog.known_names();
+        let _phase = crate::trace::Phase::start("solver request check");
         for w in &self.with {
             if w.name == KUBERNETES {
                 continue;
@@ -119,7 +119,7 @@ impl Request {
                 if catalog.capability(&w.name).is_none() {
                     return Err(RequestError::UnknownName {
                         name: w.name.clone(),
-                        suggestions: suggest(&w.name, &known)
+                        suggestions: suggest(&w.name, &catalog.known_names())
                             .into_iter()
                             .map(String::from)
                             .collect(),
@@ -215,6 +215,7 @@ impl Request {
 
     /// The solver query for the whole request.
     pub fn query(&self, catalog: &Catalog) -> Query {
+        let _phase = crate::trace::Phase::start("solver request query");
         Self::query_for(catalog, &self.items())
     }
 }

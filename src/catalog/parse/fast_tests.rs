@@ -236,3 +236,27 @@ fn structure_is_read_alike_or_left_to_serde_saphyr() {
         );
     }
 }
+
+#[test]
+fn characters_outside_the_subset_are_left_to_serde_saphyr_wherever_they_are() {
+    let base = "apiVersion: bundle/v1\nkind: Catalog\ncapabilities: []\n";
+    assert!(from_str::<CatalogFile>(base).is_some());
+    // a long comment puts the character past the first blocks the scan reads
+    let long = format!("{base}# {}\n", "x".repeat(600));
+    for odd in [
+        "\t", "\r", "\u{0}", "\u{1b}", "\u{7f}", "\u{85}", "\u{2028}", "\u{2029}", "\u{feff}",
+    ] {
+        for text in [
+            format!("{odd}{base}"),
+            format!("{base}# {odd}\n"),
+            format!("{long}# a{odd}b\n"),
+        ] {
+            assert!(
+                from_str::<CatalogFile>(&text).is_none(),
+                "{odd:?} read by the fast reader"
+            );
+        }
+    }
+    // other non-ASCII text is read
+    assert!(from_str::<CatalogFile>(&format!("{long}# café ✓\n")).is_some());
+}
