@@ -37,6 +37,11 @@ pub(crate) struct Reasons {
     pub level: Vec<u32>,
     /// The level that removals recorded now belong to.
     pub now: u32,
+    /// Per bit: when it was removed (a clock that only moves forward; every bit one decision
+    /// removes has the same time, see [`Reasons::group`]).
+    pub stamp: Vec<u32>,
+    clock: u32,
+    grouped: bool,
 }
 
 impl Reasons {
@@ -53,13 +58,29 @@ impl Reasons {
             why: vec![Why::Root; n],
             level: vec![0; n],
             now: 0,
+            stamp: vec![0; n],
+            clock: 1,
+            grouped: false,
         }
     }
 
     /// Records why bit `b` of component `c` was removed (at the current level).
     pub fn set(&mut self, c: usize, b: usize, why: Why) {
-        self.why[self.base[c] + b] = why;
-        self.level[self.base[c] + b] = self.now;
+        let i = self.base[c] + b;
+        self.why[i] = why;
+        self.level[i] = self.now;
+        self.stamp[i] = self.clock;
+        if !self.grouped {
+            self.clock += 1;
+        }
+    }
+
+    /// From `true` until `false`: the bits removed are one event (a decision), at one time.
+    pub fn group(&mut self, on: bool) {
+        self.grouped = on;
+        if !on {
+            self.clock += 1;
+        }
     }
 }
 

@@ -13,14 +13,18 @@
 //!
 //! Dead ends are learned from, as a CDCL SAT solver does over the domain bits (one boolean per
 //! version of a component, and one for "absent"): propagation records why it removed each bit and
-//! at which decision level ([`Why`]); a conflict's bits of the latest level are replaced by their
-//! reasons until only the bits that level's decision removed are left. The result is a clause
+//! at which decision level and when ([`Why`]); a conflict's bits of the latest level are replaced
+//! by their reasons, latest removal first, until one removal of that level is left (its first
+//! unique implication point, as in CDCL SAT solvers; the bits one decision removes count as one
+//! removal), see [`learn`]. The result is a clause
 //! over domain bits (one of them must stay possible) that the facts imply, so it prunes no
 //! platform: the search jumps back to the level where the clause rules out the failed value and
 //! goes on from there, and the clause, watched on two of its components, prunes every later
 //! branch where it applies. Decisions still follow policy order and preference, and a value is
 //! only ever removed when no platform within the decisions before it contains it, so the first
 //! complete assignment is still the policy's answer.
+
+mod learn;
 
 use super::compile::{Compiled, bits};
 use super::propagate::{Queue, Reasons, Supports, Why, propagate, propagate_watched};
@@ -77,6 +81,15 @@ struct Clause {
     watch: [u32; 2],
 }
 
+/// A learned clause watching a component: the clause, and its first run of bits of that
+/// component (word of the component's slice, mask), checked without reading the clause.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    clause: u32,
+    word: u32,
+    mask: u64,
+}
+
 /// One decision on the path: the variable and its value.
 struct Frame {
     var: Var,
@@ -126,7 +139,7 @@ struct State<'a, 'c> {
     snaps: Vec<Vec<u64>>,
     /// Learned clauses, and per component the clauses watching it.
     clauses: Vec<Clause>,
-    watches: Vec<Vec<u32>>,
+    watches: Vec<Vec<Watch>>,
     touched: Vec<usize>,
     /// Conflict analysis: the bits still to explain, which are done (by epoch), and the clause
     /// being built (bits per domain word, and the components it names).
@@ -135,6 +148,8 @@ struct State<'a, 'c> {
     epoch: u32,
     acc: Vec<u64>,
     acc_comps: Vec<usize>,
+    /// Conflict analysis: the bits of the latest level still to explain, latest removal first.
+    latest: std::collections::BinaryHeap<(u32, u32, u32)>,
     stats: Stats,
 }
 
@@ -168,6 +183,7 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
         epoch: 0,
         acc: vec![0; cc.total],
         acc_comps: Vec::new(),
+        latest: Default::default(),
         stats: Stats::default(),
     };
     let reasons = Reasons::new(cc);
@@ -243,10 +259,7 @@ impl State<'_, '_> {
             if self.propagations >= self.goal.budget {
                 return Outcome::GaveUp;
             }
-            match self.snaps.get_mut(self.frames.len()) {
-                Some(s) => s.copy_from_slice(&d),
-                None => self.snaps.push(d.clone()),
-            }
+            self.snapshot(&d);
             self.frames.push(Frame { var, value: v });
             let level = self.frames.len();
             self.stats.decisions += 1;
@@ -260,346 +273,12 @@ impl State<'_, '_> {
         }
     }
 
-    /// Learns from conflicts and jumps back until propagation holds again; `Some` when the search
-    /// ends (nothing fits, or the budget is spent).
-    fn settle(&mut self, mut conflict: Conflict, d: &mut [u64]) -> Option<Outcome> {
-        loop {
-            self.stats.conflicts += 1;
-            self.propagations += 1;
-            if self.propagations >= self.goal.budget {
-                return Some(Outcome::GaveUp);
-            }
-            let bits = self.conflict_bits(conflict);
-            match self.analyze(bits) {
-                None => return Some(Outcome::Nothing),
-                Some((x, h)) => {
-                    self.stats.jumped += self.frames.len() - h;
-                    self.jump(h, d);
-                    let i = self.add_clause(x, h);
-                    match x {
-                        Some(x) => {
-                            self.unit(i, x, d);
-                            match self.propagate_all(d) {
-                                None => return None,
-                                Some(c) => conflict = c,
-                            }
-                        }
-                        // no decision of the conflict's level is in it: the clause fails at `h`
-                        None => conflict = Conflict::Clause(i),
-                    }
-                }
-            }
+    /// Keeps the domains of the current level before the next decision.
+    fn snapshot(&mut self, d: &[u64]) {
+        match self.snaps.get_mut(self.frames.len()) {
+            Some(s) => s.copy_from_slice(d),
+            None => self.snaps.push(d.to_vec()),
         }
-    }
-
-    /// The bits of a conflict, all of them gone.
-    fn conflict_bits(&self, conflict: Conflict) -> Vec<(usize, usize)> {
-        match conflict {
-            Conflict::Wiped(c) => (0..=self.cc.nv[c]).map(|b| (c, b)).collect(),
-            Conflict::Clause(i) => self.clause_bits(i, None).collect(),
-            Conflict::Bits(b) => b,
-        }
-    }
-
-    /// The bits of clause `i`, but those of component `skip`.
-    fn clause_bits(&self, i: usize, skip: Option<usize>) -> impl Iterator<Item = (usize, usize)> {
-        self.clauses[i]
-            .lits
-            .iter()
-            .filter(move |l| Some(l.0 as usize) != skip)
-            .flat_map(|&(c, w, m)| {
-                let mut m = m;
-                std::iter::from_fn(move || {
-                    (m != 0).then(|| {
-                        let b = m.trailing_zeros() as usize;
-                        m &= m - 1;
-                        (c as usize, w as usize * 64 + b)
-                    })
-                })
-            })
-    }
-
-    /// Conflict analysis: the conflict's bits at the latest level they were removed at are
-    /// replaced by their reasons until only bits the decision of that level removed are left (its
-    /// component is the first value); bits of earlier levels stay as they are and bits removed
-    /// before any decision are dropped. What is left is a clause implied by the facts (one of
-    /// those bits must be possible), kept in `acc`. Returns the decision's component (if the
-    /// clause names it) and the level to jump back to: the latest at which another component of
-    /// the clause lost its last bit in it. `None`: the conflict holds before any decision.
-    fn analyze(&mut self, bits: Vec<(usize, usize)>) -> Option<(Option<usize>, usize)> {
-        let r = self.queue.reasons.as_ref().expect("reasons");
-        let at = |(c, b): (usize, usize)| r.level[r.base[c] + b];
-        let top = bits.iter().map(|x| at(*x)).max().unwrap_or(0);
-        if top == 0 {
-            return None;
-        }
-        self.epoch += 1;
-        self.todo = bits;
-        while let Some((c, b)) = self.todo.pop() {
-            let r = self.queue.reasons.as_ref().expect("reasons");
-            let i = r.base[c] + b;
-            if self.seen[i] == self.epoch {
-                continue;
-            }
-            self.seen[i] = self.epoch;
-            let (lv, why) = (r.level[i], r.why[i]);
-            if lv == 0 {
-                continue;
-            }
-            if lv < top || matches!(why, Why::Decision) {
-                let w = self.cc.off[c] + b / 64;
-                if !self.acc_comps.contains(&c) {
-                    self.acc_comps.push(c);
-                }
-                self.acc[w] |= 1 << (b % 64);
-                continue;
-            }
-            self.explain(c, b, why);
-        }
-        let r = self.queue.reasons.as_ref().expect("reasons");
-        let mut x = None;
-        let mut h = 0;
-        for &c in &self.acc_comps {
-            let s = self.cc.slice(&self.acc, c);
-            for b in (0..=self.cc.nv[c]).filter(|b| bits::has(s, *b)) {
-                let lv = r.level[r.base[c] + b];
-                if lv == top {
-                    x = Some(c);
-                }
-            }
-        }
-        for &c in &self.acc_comps {
-            if Some(c) == x {
-                continue;
-            }
-            let s = self.cc.slice(&self.acc, c);
-            for b in (0..=self.cc.nv[c]).filter(|b| bits::has(s, *b)) {
-                h = h.max(r.level[r.base[c] + b] as usize);
-            }
-        }
-        if x.is_none() {
-            h = top as usize - 1;
-        }
-        Some((x, h))
-    }
-
-    /// Schedules the bits whose removal made propagation remove bit `b` of component `c`.
-    fn explain(&mut self, c: usize, b: usize, why: Why) {
-        let cc = self.cc;
-        match why {
-            Why::Root | Why::Decision => {}
-            Why::Facts(e) => {
-                // version b of `from` allows nothing left of `to`
-                let edge = &cc.edges[e as usize];
-                let Ok(f) = edge.facts.binary_search_by_key(&b, |x| x.0) else {
-                    return;
-                };
-                let a = edge.facts[f].1;
-                let allowed = &cc.sets[a..a + cc.nv[edge.to] / 64 + 1];
-                self.todo.extend(
-                    (0..=cc.nv[edge.to])
-                        .filter(|u| bits::has(allowed, *u))
-                        .map(|u| (edge.to, u)),
-                );
-            }
-            Why::Allowed(e) => {
-                // `from` must be present and none of its versions left allows bit b of `to`
-                let edge = &cc.edges[e as usize];
-                let from = edge.from;
-                let wf = &cc.sets[edge.with_fact..edge.with_fact + cc.nv[from] / 64 + 1];
-                self.todo.push((from, cc.nv[from]));
-                for w in 0..cc.nv[from] {
-                    let supports = !bits::has(wf, w)
-                        || edge
-                            .facts
-                            .binary_search_by_key(&w, |x| x.0)
-                            .is_ok_and(|f| bits::has(&cc.sets[edge.facts[f].1..], b));
-                    if supports {
-                        self.todo.push((from, w));
-                    }
-                }
-            }
-            Why::NoProvider(k) => {
-                for &p in &cc.caps[k as usize].providers {
-                    self.todo.extend((0..cc.nv[p]).map(|v| (p, v)));
-                }
-            }
-            Why::Learned(i) => {
-                for &(x, w, m) in &self.clauses[i as usize].lits {
-                    if x as usize == c {
-                        continue;
-                    }
-                    let mut m = m;
-                    while m != 0 {
-                        let b = w as usize * 64 + m.trailing_zeros() as usize;
-                        m &= m - 1;
-                        self.todo.push((x as usize, b));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Jumps back to level `h`: the decisions after it undone, its domains restored.
-    fn jump(&mut self, h: usize, d: &mut [u64]) {
-        while self.frames.len() > h {
-            let f = self.frames.pop().expect("deeper than h");
-            self.undo(f.var, f.value);
-        }
-        d.copy_from_slice(&self.snaps[h]);
-        self.sup.seen.copy_from_slice(d);
-        self.reasons().now = h as u32;
-    }
-
-    /// Keeps the clause built in `acc` (cleared after), watching `x` and the component of the
-    /// clause that lost its last bit latest; its index.
-    fn add_clause(&mut self, x: Option<usize>, h: usize) -> usize {
-        let cc = self.cc;
-        self.acc_comps.sort_unstable();
-        let mut lits = Vec::new();
-        let mut other = None;
-        let r = self.queue.reasons.as_ref().expect("reasons");
-        for &c in &self.acc_comps {
-            let o = cc.off[c];
-            for w in 0..cc.nv[c] / 64 + 1 {
-                let m = std::mem::take(&mut self.acc[o + w]);
-                if m != 0 {
-                    lits.push((c as u32, w as u32, m));
-                    self.stats.learned_bits += m.count_ones() as usize;
-                }
-            }
-        }
-        // the watched other component: one whose bits include one removed at level h
-        for &(c, w, m) in &lits {
-            if Some(c as usize) == x || other.is_some() {
-                continue;
-            }
-            let mut m = m;
-            while m != 0 {
-                let b = w as usize * 64 + m.trailing_zeros() as usize;
-                m &= m - 1;
-                if r.level[r.base[c as usize] + b] as usize == h {
-                    other = Some(c as usize);
-                    break;
-                }
-            }
-        }
-        self.acc_comps.clear();
-        let first = x.or(other).unwrap_or(lits[0].0 as usize);
-        let second = other.or(x).unwrap_or(first);
-        let i = self.clauses.len();
-        self.clauses.push(Clause {
-            lits,
-            watch: [first as u32, second as u32],
-        });
-        self.watches[first].push(i as u32);
-        if second != first {
-            self.watches[second].push(i as u32);
-        }
-        self.stats.learned += 1;
-        i
-    }
-
-    /// Whether clause `i` still has a bit of component `c` possible in `d`.
-    fn holds(&self, i: usize, c: usize, d: &[u64]) -> bool {
-        let o = self.cc.off[c];
-        let lits = &self.clauses[i].lits;
-        let from = lits.partition_point(|l| (l.0 as usize) < c);
-        lits[from..]
-            .iter()
-            .take_while(|l| l.0 as usize == c)
-            .any(|&(_, w, m)| d[o + w as usize] & m != 0)
-    }
-
-    /// Clause `i` has no bit left but those of component `x`: `x` keeps only those.
-    fn unit(&mut self, i: usize, x: usize, d: &mut [u64]) {
-        let cc = self.cc;
-        let mut keep = vec![0u64; cc.nv[x] / 64 + 1];
-        for &(c, w, m) in &self.clauses[i].lits {
-            if c as usize == x {
-                keep[w as usize] |= m;
-            }
-        }
-        let s = cc.slice_mut(d, x);
-        let mut gone = Vec::new();
-        for (w, (a, k)) in s.iter_mut().zip(&keep).enumerate() {
-            let mut g = *a & !k;
-            *a &= k;
-            while g != 0 {
-                gone.push(w * 64 + g.trailing_zeros() as usize);
-                g &= g - 1;
-            }
-        }
-        if gone.is_empty() {
-            return;
-        }
-        self.stats.units += 1;
-        let r = self.reasons();
-        for b in gone {
-            r.set(x, b, Why::Learned(i as u32));
-        }
-        self.queue.push(x);
-    }
-
-    /// Propagation to a fixpoint: arc consistency, then the learned clauses watching a component
-    /// that changed, until nothing changes.
-    fn propagate_all(&mut self, d: &mut [u64]) -> Option<Conflict> {
-        let mut touched = std::mem::take(&mut self.touched);
-        let out = loop {
-            if !propagate_watched(self.cc, d, &mut self.queue, &mut self.sup) {
-                self.queue.take_touched(&mut touched);
-                break Some(Conflict::Wiped(self.queue.wiped));
-            }
-            self.queue.take_touched(&mut touched);
-            if touched.is_empty() {
-                break None;
-            }
-            if let Some(i) = touched.iter().find_map(|&c| self.watch(c, d)) {
-                self.queue.take_touched(&mut touched);
-                self.queue.clear_pending();
-                break Some(Conflict::Clause(i));
-            }
-        };
-        self.touched = touched;
-        out
-    }
-
-    /// The clauses watching component `c`, after `c` lost bits: each moves its watch to another
-    /// component that still has a bit of it, or restricts its other watched component (unit), or
-    /// is the conflict (returned).
-    fn watch(&mut self, c: usize, d: &mut [u64]) -> Option<usize> {
-        let mut k = 0;
-        while k < self.watches[c].len() {
-            let i = self.watches[c][k] as usize;
-            if self.holds(i, c, d) {
-                k += 1;
-                continue;
-            }
-            let [a, b] = self.clauses[i].watch;
-            let other = if a as usize == c { b } else { a } as usize;
-            let replacement = self.clauses[i]
-                .lits
-                .iter()
-                .map(|l| l.0 as usize)
-                .find(|&x| x != c && x != other && self.holds(i, x, d));
-            if let Some(x) = replacement {
-                let cl = &mut self.clauses[i];
-                if cl.watch[0] as usize == c {
-                    cl.watch[0] = x as u32;
-                } else {
-                    cl.watch[1] = x as u32;
-                }
-                self.watches[c].swap_remove(k);
-                self.watches[x].push(i as u32);
-                continue;
-            }
-            if other == c || !self.holds(i, other, d) {
-                return Some(i);
-            }
-            self.unit(i, other, d);
-            k += 1;
-        }
-        None
     }
 
     /// The next variable in policy order; `None` when every entered component is settled and
@@ -677,6 +356,7 @@ impl State<'_, '_> {
         let why = Why::Decision;
         let reasons = self.reasons();
         reasons.now = level as u32;
+        reasons.group(true);
         let c = match var {
             Var::Comp(c) => {
                 let s = cc.slice_mut(d, c);
@@ -695,6 +375,7 @@ impl State<'_, '_> {
                 v
             }
         };
+        reasons.group(false);
         self.queue.push(c);
         self.propagate_all(d)
     }
