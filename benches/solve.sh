@@ -2,7 +2,7 @@
 # Whole-process solver figures: `bundle --catalog DIR solve --profile all` on synthetic catalogs written by
 # examples/synthetic_catalog.rs (the same generator as the criterion bench, benches/support/synthetic.rs).
 #
-#   benches/solve.sh [SIZES]          SIZES: "N×M[:sat|unsat][:lower|any] …", default below
+#   benches/solve.sh [SIZES]          SIZES: "N×M[:sat|unsat][:lower|any|planted] …", default below
 #   BEFORE=/path/to/older/bundle      also times an older binary, alternating, in the same run
 # Each solve figure is "wall/user" seconds (the median run by wall time; user = the process's own CPU time).
 #   RUNS=3                            runs per case and binary (the median is printed)
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sizes=${1:-"100x20 200x50 500x50 1000x50 500x50:unsat 1000x50:unsat 500x50:sat:any"}
+sizes=${1:-"100x20 200x50 500x50 1000x50 500x50:unsat 1000x50:unsat 500x50:sat:any 500x50:sat:planted 1000x50:sat:planted"}
 runs=${RUNS:-3}
 timeout_s=${TIMEOUT:-120}
 cargo build --release --quiet --bin bundle --example synthetic_catalog
