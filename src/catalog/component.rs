@@ -61,7 +61,7 @@ pub(super) fn component(
         .map(|u| super::upgrade::upgrade(ctx, &name, u, diags))
         .unwrap_or_default();
     let signing = super::signing::declarations(ctx, f.signing, diags);
-    let mut versions = Vec::new();
+    let mut versions = Vec::with_capacity(f.versions.len());
     for v in f.versions {
         if let Some(r) = release(ctx, &name, v, diags) {
             versions.push(r);
