@@ -138,7 +138,7 @@ impl<'c> Compiled<'c> {
         let tables = catalog.solver_memo.get_or_init(|| {
             let start = std::time::Instant::now();
             let tables = Tables::new(catalog);
-            if std::env::var_os("BUNDLE_SOLVER_TRACE").is_some() {
+            if crate::trace::enabled() {
                 eprintln!(
                     "solver compile: {:.1} ms ({} components, {} facts)",
                     start.elapsed().as_secs_f64() * 1e3,

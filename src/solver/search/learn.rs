@@ -22,16 +22,10 @@ impl State<'_, '_> {
                     self.stats.jumped += self.frames.len() - h;
                     self.jump(h, d);
                     let i = self.add_clause(x, h);
-                    match x {
-                        Some(x) => {
-                            self.unit(i, x, d);
-                            match self.propagate_all(d) {
-                                None => return None,
-                                Some(c) => conflict = c,
-                            }
-                        }
-                        // no decision of the conflict's level is in it: the clause fails at `h`
-                        None => conflict = Conflict::Clause(i),
+                    self.unit(i, x, d);
+                    match self.propagate_all(d) {
+                        None => return None,
+                        Some(c) => conflict = c,
                     }
                 }
             }
@@ -77,7 +71,7 @@ impl State<'_, '_> {
     /// in `acc`. Returns the component of the one removal left and the level to jump back to:
     /// the latest at which another bit of the clause was removed. `None`: the conflict holds
     /// before any decision.
-    pub(super) fn analyze(&mut self, bits: Vec<(usize, usize)>) -> Option<(Option<usize>, usize)> {
+    pub(super) fn analyze(&mut self, bits: Vec<(usize, usize)>) -> Option<(usize, usize)> {
         let r = self.queue.reasons.as_ref().expect("reasons");
         let at = |(c, b): (usize, usize)| r.level[r.base[c] + b];
         let top = bits.iter().map(|x| at(*x)).max().unwrap_or(0);
@@ -128,7 +122,7 @@ impl State<'_, '_> {
             }
         };
         self.latest = latest;
-        Some((Some(x), h))
+        Some((x, h))
     }
 
     /// Puts bit `b` of component `c` into the clause being built.
@@ -197,12 +191,9 @@ impl State<'_, '_> {
         }
     }
 
-    /// Jumps back to level `h`: the decisions after it undone, its domains restored (nothing to
-    /// do at level `h` itself: `d` is its domains).
+    /// Jumps back to level `h` (below the current one): the decisions after it undone, its
+    /// domains restored.
     pub(super) fn jump(&mut self, h: usize, d: &mut [u64]) {
-        if self.frames.len() <= h {
-            return;
-        }
         while self.frames.len() > h {
             let f = self.frames.pop().expect("deeper than h");
             self.undo(f.var, f.value);
@@ -214,7 +205,7 @@ impl State<'_, '_> {
 
     /// Keeps the clause built in `acc` (cleared after), watching `x` and the component of the
     /// clause that lost its last bit latest; its index.
-    pub(super) fn add_clause(&mut self, x: Option<usize>, h: usize) -> usize {
+    pub(super) fn add_clause(&mut self, x: usize, h: usize) -> usize {
         let cc = self.cc;
         self.acc_comps.sort_unstable();
         let mut lits = Vec::new();
@@ -232,7 +223,7 @@ impl State<'_, '_> {
         }
         // the watched other component: one whose bits include one removed at level h
         for &(c, w, m) in &lits {
-            if Some(c as usize) == x || other.is_some() {
+            if c as usize == x || other.is_some() {
                 continue;
             }
             let mut m = m;
@@ -246,8 +237,8 @@ impl State<'_, '_> {
             }
         }
         self.acc_comps.clear();
-        let first = x.or(other).unwrap_or(lits[0].0 as usize);
-        let second = other.or(x).unwrap_or(first);
+        let first = x;
+        let second = other.unwrap_or(x);
         let i = self.clauses.len();
         self.clauses.push(Clause {
             lits,

@@ -195,7 +195,7 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
             Need::AnyOf(ps) => st.any_of.push(ps),
         }
     }
-    let trace = std::env::var_os("BUNDLE_SOLVER_TRACE").is_some();
+    let trace = crate::trace::enabled();
     let start = std::time::Instant::now();
     let mut d = d;
     st.sup = Supports::new(cc, &mut d, &mut st.queue);
