@@ -144,12 +144,21 @@ pub struct Inspection {
 }
 
 /// What of the bundle could not be read to its end (a truncated or corrupt archive, an I/O error),
-/// if anything: inspecting what is left would show a partial bundle as if it were whole.
+/// or was refused unread (a FIFO, device, socket or link where a blob or `index.json` should be — the
+/// scan never opens one, so nothing blocks — or a directory named as one), if anything:
+/// inspecting what is left would show a partial bundle as if it were whole.
 fn damage(scan: &Scan) -> Option<String> {
+    use super::archive::EntryNote;
     let unreadable = scan.notes.iter().find_map(|n| match n {
-        super::archive::EntryNote::Unreadable { entry, message } => {
+        EntryNote::Unreadable { entry, message } => {
             Some(format!("{entry} cannot be read: {message}"))
         }
+        EntryNote::Refused { entry, reason } => {
+            Some(format!("{entry} is refused unread: {reason}"))
+        }
+        EntryNote::Unexpected { entry } if is_layout_file(entry) => Some(format!(
+            "{entry} is not a regular file (a directory where a file should be)"
+        )),
         _ => None,
     });
     unreadable.or_else(|| {
@@ -159,6 +168,16 @@ fn damage(scan: &Scan) -> Option<String> {
                 .map(|e| format!("blob {name} cannot be read to its end: {e}"))
         })
     })
+}
+
+/// Whether `entry` names a file of the layout that inspection reads (`index.json` or a blob
+/// `blobs/sha256/<64 hex>`, a trailing `/` allowed).
+fn is_layout_file(entry: &str) -> bool {
+    let entry = entry.trim_end_matches('/');
+    entry == INDEX_FILE
+        || entry
+            .strip_prefix("blobs/sha256/")
+            .is_some_and(|hex| Digest::from_sha256_hex(hex).is_ok())
 }
 
 /// Reads what is in the bundle at `path`.

@@ -95,8 +95,8 @@ fn every_input_kind_refuses_a_fifo_a_device_and_a_directory() {
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
 
-    // A bundle's index and a manifest in it as a FIFO, a device, a directory: `verify` and `mirror`
-    // call the bundle corrupt (exit 1) without reading them, nothing is pushed.
+    // A bundle's index and a manifest in it as a FIFO, a device, a directory: `verify`, `mirror` and
+    // `inspect` call the bundle corrupt (exit 1) without reading them, nothing is pushed.
     let makers: [(&str, Maker); 3] = [("fifo", fifo), ("device", device), ("directory", directory)];
     for (kind, make) in makers {
         let index = layout(&dir, &format!("index-{kind}"), make);
@@ -110,12 +110,29 @@ fn every_input_kind_refuses_a_fifo_a_device_and_a_directory() {
             &["mirror", &index, "--to", "127.0.0.1:9/x"],
         );
         assert_eq!(r.code, 1, "{}", r.stderr);
+        let r = run(
+            &format!("bad_input_index_{kind}_inspect"),
+            &["inspect", &index],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
         let manifest = layout_with_manifest(&dir, &format!("manifest-{kind}"), make);
         let r = run(
             &format!("bad_input_manifest_{kind}_verify"),
             &["verify", &manifest],
         );
         assert_eq!(r.code, 1, "{}", r.stderr);
+        let r = run(
+            &format!("bad_input_manifest_{kind}_mirror"),
+            &["mirror", &manifest, "--to", "127.0.0.1:9/x"],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        // `inspect` refuses it too, naming the blob (it exited 0, listing the image with 0 B).
+        let r = run(
+            &format!("bad_input_manifest_{kind}_inspect"),
+            &["inspect", &manifest],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("blobs/sha256/"), "{}", r.stderr);
     }
 }
 
