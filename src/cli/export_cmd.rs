@@ -25,9 +25,9 @@ pub(crate) struct ExportArgs {
     /// The lock to export.
     #[arg(long, default_value = "bundle.lock", value_name = "PATH")]
     lock: std::path::PathBuf,
-    /// One bundle for a whole plan: DIR is what `bundle plan -o DIR` wrote; every step lock's images
-    /// (shared blobs once), the last step's lock and manifests, and every step lock in the platform
-    /// artifact. Instead of --lock.
+    /// One bundle for a whole plan: DIR is what `bundle plan -o DIR` wrote; every step lock's images,
+    /// charts and release manifests (each once), the last step's lock and rendered manifests, and
+    /// every step lock (all digests pinned) in the platform artifact. Instead of --lock.
     #[arg(long = "plan", value_name = "DIR", conflicts_with = "lock")]
     plan: Option<std::path::PathBuf>,
     /// Write a delta: leave out the blobs the far side already has from OLD — the bundle it has (a

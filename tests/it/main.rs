@@ -13,6 +13,7 @@ mod docs;
 mod e2e;
 mod explain;
 mod export;
+mod export_plan;
 mod faults;
 mod faults_input;
 mod keyless;

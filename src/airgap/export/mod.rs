@@ -261,8 +261,8 @@ pub fn export(
     let started = Instant::now();
     let pinned = pin_all(lock, options, registries, runner, progress)?;
     let store = Arc::new(Layout::create(&options.cache_dir)?);
-    let (lock, upstream_counts) =
-        upstream::fetch(&pinned.lock, registries, runner, &store, progress)?;
+    let (lock, steps, upstream_counts) =
+        with_artifacts(&pinned, registries, runner, &store, progress)?;
 
     // Render, before anything big is downloaded.
     // The charts are rendered here, where helm is; the far side only moves images to its mirror.
@@ -344,9 +344,9 @@ pub fn export(
     }
 
     // Upstream's artifacts, the platform artifact, then index.json: once, here.
-    let mut artifacts = upstream::write(&layout, &store, &lock)?;
+    let mut artifacts = upstream::write(&layout, &store, &steps.locks(&lock))?;
     artifacts.extend(found.iter().map(referrers::Found::entry));
-    let (files, steps, sig) = (&rendered.files, &pinned.steps, &options.signers);
+    let (files, steps, sig) = (&rendered.files, &steps.yaml(), &options.signers);
     let artifact = artifact::write_platform_artifact(&layout, &lock, files, catalog, steps, sig)?;
     let mut index = plan::index_document(&ok, artifacts, artifact);
     if let Some(base) = &base {
@@ -379,8 +379,45 @@ struct Pinned {
     lock: Lock,
     /// The references pinned by this run, sorted.
     references: Vec<String>,
-    /// A plan's step locks (name → YAML), pinned.
-    steps: BTreeMap<String, String>,
+    /// A plan's step locks by file name, in order, images pinned.
+    steps: Vec<(String, Lock)>,
+}
+
+/// A plan's step locks, every digest pinned (images, charts, release manifests).
+struct Steps(Vec<(String, Lock)>);
+
+impl Steps {
+    /// The locks whose charts and release manifests go into the bundle: `lock`, then every step's.
+    fn locks(&self, lock: &Lock) -> Vec<Lock> {
+        let mut all = vec![lock.clone()];
+        all.extend(self.0.iter().map(|(_, l)| l.clone()));
+        all
+    }
+
+    /// The step locks as the platform artifact carries them (name → YAML).
+    fn yaml(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(name, l)| (name.clone(), l.to_yaml()))
+            .collect()
+    }
+}
+
+/// The charts and release manifests of the lock and of every step lock, fetched into `store`
+/// (each distinct one once); returns the lock and the step locks with every digest.
+fn with_artifacts(
+    pinned: &Pinned,
+    registries: &Arc<Registries>,
+    runner: &Runner,
+    store: &Arc<Layout>,
+    progress: &dyn Progress,
+) -> Result<(Lock, Steps, upstream::Counts), ExportError> {
+    let mut locks = vec![pinned.lock.clone()];
+    locks.extend(pinned.steps.iter().map(|(_, l)| l.clone()));
+    let (mut locks, counts) = upstream::fetch(&locks, registries, runner, store, progress)?;
+    let lock = locks.remove(0);
+    let names = pinned.steps.iter().map(|(n, _)| n.clone());
+    Ok((lock, Steps(names.zip(locks).collect()), counts))
 }
 
 /// Pins the lock and every step lock of `--plan`, and gathers their images.
@@ -392,12 +429,12 @@ fn pin_all(
     progress: &dyn Progress,
 ) -> Result<Pinned, ExportError> {
     let (mut images, lock, mut references) = pin_images(lock, registries, runner, progress)?;
-    let mut steps = BTreeMap::new();
+    let mut steps = Vec::new();
     for (name, step) in &options.plan {
         let (more, step, also) = pin_images(step, registries, runner, progress)?;
         merge_images(&mut images, more)?;
         references.extend(also);
-        steps.insert(name.clone(), step.to_yaml());
+        steps.push((name.clone(), step));
     }
     references.sort();
     references.dedup();

@@ -55,19 +55,24 @@ pub struct Counts {
     pub downloaded: u64,
 }
 
-/// The content of every chart and manifest of `lock` in `store` (see the module docs); returns the
-/// lock with every digest and what was counted.
+/// The content of every chart and manifest of `locks` (the lock exported, then a plan's step
+/// locks) in `store`, each distinct one once (see the module docs); returns the locks with every
+/// digest and what was counted (distinct charts and manifests of them all). A chart or manifest
+/// locked with two digests in two of the locks is refused.
 pub(super) fn fetch(
-    lock: &Lock,
+    locks: &[Lock],
     registries: &Arc<Registries>,
     runner: &Runner,
     store: &Arc<Layout>,
     progress: &dyn Progress,
-) -> Result<(Lock, Counts), ExportError> {
-    let charts = pin::charts(lock)?;
-    let manifests = pin::manifests(lock)?;
+) -> Result<(Vec<Lock>, Counts), ExportError> {
+    let Some(all) = union(locks) else {
+        return Ok((Vec::new(), Counts::default()));
+    };
+    let charts = pin::charts(&all)?;
+    let manifests = pin::manifests(&all)?;
     if charts.is_empty() && manifests.is_empty() {
-        return Ok((lock.clone(), Counts::default()));
+        return Ok((locks.to_vec(), Counts::default()));
     }
     let (fc, fm) = pin::fetch(
         registries,
@@ -116,30 +121,44 @@ pub(super) fn fetch(
     if !failures.is_empty() {
         return Err(ExportError::Artifacts(failures));
     }
-    Ok((
-        pin::apply_artifacts(lock, &chart_digests, &manifest_digests),
-        counts,
-    ))
+    let locks = locks
+        .iter()
+        .map(|l| pin::apply_artifacts(l, &chart_digests, &manifest_digests))
+        .collect();
+    Ok((locks, counts))
+}
+
+/// One lock with the components of all of `locks` (the first one's header): what the pin code
+/// deduplicates across a plan's steps.
+fn union(locks: &[Lock]) -> Option<Lock> {
+    let mut all = locks.first()?.clone();
+    for l in &locks[1..] {
+        all.components.extend(l.components.iter().cloned());
+    }
+    Some(all)
 }
 
 fn written(e: LayoutError) -> ExportError {
     ExportError::Layout(e)
 }
 
-/// Copies every chart and release manifest of `lock` (every digest present in `store`) into
-/// `layout`; returns their `index.json` entries, each with its `ref.name`.
+/// Copies every chart and release manifest of `locks` (every digest present in `store`) into
+/// `layout`, each distinct one once (the same name is the same content: [`fetch`] refused two
+/// digests); returns their `index.json` entries, each with its `ref.name`.
 pub(super) fn write(
     layout: &Layout,
     store: &Layout,
-    lock: &Lock,
+    locks: &[Lock],
 ) -> Result<Vec<(String, Descriptor)>, ExportError> {
     let mut charts: BTreeMap<String, (Descriptor, Vec<String>)> = BTreeMap::new();
-    let mut entries = Vec::new();
-    for c in &lock.components {
+    let mut entries: BTreeMap<String, Descriptor> = BTreeMap::new();
+    for c in locks.iter().flat_map(|l| &l.components) {
         for ch in &c.charts {
             let name = ch.chart.reference().to_string();
             if let Some((_, users)) = charts.get_mut(&name) {
-                users.push(c.name.clone());
+                if !users.contains(&c.name) {
+                    users.push(c.name.clone());
+                }
                 continue;
             }
             let digest = ch
@@ -158,14 +177,15 @@ pub(super) fn write(
             );
             charts.insert(name, (d, vec![c.name.clone()]));
         }
-        if !c.manifests.is_empty() {
-            let name = release_manifests_name(&c.name, &c.version.to_string());
+        let name = release_manifests_name(&c.name, &c.version.to_string());
+        if !c.manifests.is_empty() && !entries.contains_key(&name) {
             let mut d = release_manifests(layout, store, c)?;
             d.annotations
                 .insert(COMPONENT_ANNOTATION.into(), c.name.clone());
-            entries.push((name, d));
+            entries.insert(name, d);
         }
     }
+    let mut entries: Vec<(String, Descriptor)> = entries.into_iter().collect();
     for (name, (mut d, users)) in charts {
         d.annotations
             .insert(COMPONENT_ANNOTATION.into(), users.join(","));

@@ -1,0 +1,327 @@
+//! The day-2 path with charts and release manifests: `bundle export --plan DIR` carries every step
+//! lock's charts and release manifests (not only the last step's), and a delta whose base is given
+//! as a lock (`--since OLD.lock`) leaves out the same charts and manifests as a delta over the
+//! equivalent bundle. Against real peers on 127.0.0.1: a registry process serving the images and
+//! the OCI charts (made by the harness), and the harness's HTTP server serving a classic chart
+//! repository and the release manifests; the bundles are read back with our own `inspect` and by
+//! their blob files, and mirrored into a second registry that `skopeo` reads.
+//!
+//! The catalog: `web` 1.0.0, 1.1.0, 1.2.0, each with its own OCI chart and release manifest (a
+//! chart and a manifest that change at every step), and `stay` 2.0.0 with a classic chart (one that
+//! stays the same).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::support::charts::{chart_tgz, index_yaml, oci_chart, release_manifest, require_helm};
+use crate::support::http::HttpServer;
+use crate::support::{Kind, Registry, Run, TempDir, Variant, bundle_env, image, sha256, tempdir};
+
+const WEB: [&str; 3] = ["1.0.0", "1.1.0", "1.2.0"];
+
+fn manifest_url(version: &str) -> String {
+    format!("https://downloads.example.test/web/v{version}/web.yaml")
+}
+
+fn web_component() -> String {
+    let mut s = String::from(
+        "apiVersion: bundle/v1\nkind: Component\nname: web\ndescription: Synthetic web\n\
+         homepage: https://example.test/web\nprovides: [workload]\nversions:\n",
+    );
+    for v in WEB {
+        s.push_str(&format!(
+            "  - version: {v}
+    requires:
+      - name: kubernetes
+        range: \">=1.30.0\"
+        source: https://example.test/web/compat
+    charts:
+      - repository: oci://charts.example.test/team
+        name: web
+        version: {v}
+        appVersion: {v}
+        source: https://example.test/web/Chart.yaml
+    manifests:
+      - url: {url}
+        source: https://example.test/releases
+    images:
+      - reference: registry.example.test/team/web:v{v}
+",
+            url = manifest_url(v)
+        ));
+    }
+    s
+}
+
+const STAY: &str = "apiVersion: bundle/v1
+kind: Component
+name: stay
+description: Synthetic stay
+homepage: https://example.test/stay
+provides: [workload]
+versions:
+  - version: 2.0.0
+    requires:
+      - name: kubernetes
+        range: \">=1.30.0\"
+        source: https://example.test/stay/compat
+    charts:
+      - repository: https://charts.example.test/stable
+        name: stay
+        version: 2.0.0
+        appVersion: 2.0.0
+        source: https://example.test/stay/Chart.yaml
+    images:
+      - reference: registry.example.test/team/stay:v2
+";
+
+const KUBERNETES: &str = "apiVersion: bundle/v1
+kind: Component
+name: kubernetes
+description: Synthetic orchestrator (not upstream data)
+homepage: https://example.test/kubernetes
+provides: []
+versions:
+  - version: 1.30.0
+    noArtifacts:
+      text: installed by the harness, not by charts
+      source: https://example.test/kubernetes
+    images:
+      - reference: registry.example.test/kube/apiserver:v1.30.0
+";
+
+/// Upstream (a registry and an HTTP server), the catalog, and one lock per version of `web`
+/// (`01-web-1.0.0.lock`, …) in a plan directory.
+struct Day2 {
+    registry: Registry,
+    http: HttpServer,
+    dir: TempDir,
+    /// The step locks, as `bundle plan -o DIR` names them.
+    plan: PathBuf,
+    /// `web` version → the digest of its OCI chart as pushed.
+    charts: Vec<(String, String)>,
+    /// `stay`'s `.tgz` digest.
+    stay: String,
+    /// `web` version → the digest of its release manifest.
+    manifests: Vec<(String, String)>,
+}
+
+impl Day2 {
+    fn start(test: &str) -> Option<Day2> {
+        require_helm(test)?;
+        let registry = Registry::start(Variant::Plain, test)?;
+        let http = HttpServer::start();
+        let dir = tempdir();
+        let mut charts = Vec::new();
+        let mut manifests = Vec::new();
+        for v in WEB {
+            let img = format!("registry.example.test/team/web:v{v}");
+            let tgz = chart_tgz("web", v, v, &[&img]);
+            let artifact = oci_chart(&tgz, "web", v, false);
+            registry.push(&format!("charts.example.test/team/web:{v}"), &artifact);
+            charts.push((v.to_string(), artifact.digest.clone()));
+            let text = release_manifest(&format!("web-{}", v.replace('.', "-")), &[&img]);
+            let url = manifest_url(v);
+            http.put(url.trim_start_matches("https:/"), text.clone().into_bytes());
+            manifests.push((v.to_string(), sha256(text.as_bytes())));
+            registry.push(&img, &image(Kind::OciImage));
+        }
+        let stay_tgz = chart_tgz(
+            "stay",
+            "2.0.0",
+            "2.0.0",
+            &["registry.example.test/team/stay:v2"],
+        );
+        http.put(
+            "/charts.example.test/stable/index.yaml",
+            index_yaml(&[("stay", "2.0.0", "stay-2.0.0.tgz", Some(&sha256(&stay_tgz)))]),
+        );
+        http.put(
+            "/charts.example.test/stable/stay-2.0.0.tgz",
+            stay_tgz.clone(),
+        );
+        for i in [
+            "registry.example.test/team/stay:v2",
+            "registry.example.test/kube/apiserver:v1.30.0",
+        ] {
+            registry.push(i, &image(Kind::OciImage));
+        }
+        let catalog = dir.join("catalog");
+        std::fs::create_dir_all(catalog.join("components")).unwrap();
+        std::fs::create_dir_all(catalog.join("profiles")).unwrap();
+        std::fs::write(
+            catalog.join("catalog.yaml"),
+            "apiVersion: bundle/v1\nkind: Catalog\n# Synthetic fixture: names, versions and URLs are made up.\n\
+             capabilities:\n  - name: workload\n    description: Synthetic workload capability\n",
+        )
+        .unwrap();
+        std::fs::write(
+            catalog.join("profiles/default.yaml"),
+            "apiVersion: bundle/v1\nkind: Platform\nkubernetes: \"*\"\nwith: [web, stay]\nwithout: []\n",
+        )
+        .unwrap();
+        for (name, text) in [
+            ("kubernetes", KUBERNETES.to_string()),
+            ("web", web_component()),
+            ("stay", STAY.to_string()),
+        ] {
+            std::fs::write(catalog.join(format!("components/{name}.yaml")), text).unwrap();
+        }
+        let plan = dir.join("plan");
+        std::fs::create_dir_all(&plan).unwrap();
+        let d = Day2 {
+            registry,
+            http,
+            plan,
+            charts,
+            stay: sha256(&stay_tgz),
+            manifests,
+            dir,
+        };
+        for (i, v) in WEB.iter().enumerate() {
+            let out = d.plan.join(format!("0{}-web-{v}.lock", i + 1));
+            let with = format!("web@={v}");
+            let out_s = out.display().to_string();
+            let r = d.run("solve", &["--with", &with, "--with", "stay", "-o", &out_s]);
+            assert_eq!(r.code, 0, "solve web {v}: {}", r.stderr);
+        }
+        Some(d)
+    }
+
+    /// `bundle --catalog CATALOG COMMAND [mirrors and cache for export] EXTRA…` in the test's directory.
+    fn run(&self, command: &str, extra: &[&str]) -> Run {
+        let (reg, http) = (&self.registry.host, self.http.url());
+        let mut args: Vec<String> = vec![
+            "--catalog".into(),
+            self.dir.join("catalog").display().to_string(),
+            command.into(),
+        ];
+        if command == "export" {
+            args.extend([
+                "--airgap".into(),
+                "--registry-mirror".into(),
+                format!("registry.example.test={reg}/registry.example.test"),
+                "--registry-mirror".into(),
+                format!("charts.example.test={reg}/charts.example.test"),
+                "--insecure-registry".into(),
+                reg.clone(),
+                "--url-mirror".into(),
+                format!("https://charts.example.test={http}/charts.example.test"),
+                "--url-mirror".into(),
+                format!("https://downloads.example.test={http}/downloads.example.test"),
+                "--cache-dir".into(),
+                self.dir.join("cache").display().to_string(),
+            ]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bundle_env(&self.dir, &args, None, &[])
+    }
+
+    fn export(&self, extra: &[&str]) {
+        let r = self.run("export", extra);
+        assert_eq!(r.code, 0, "export {extra:?}: {}", r.stderr);
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn inspect(&self, bundle: &str) -> serde_json::Value {
+        let r = self.run("inspect", &[bundle, "--format", "json"]);
+        assert_eq!(r.code, 0, "inspect {bundle}: {}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    }
+}
+
+/// The blob digests (`sha256:…`) stored in a `.tar` bundle.
+fn blobs_in(archive: &Path) -> BTreeSet<String> {
+    let mut ar = tar::Archive::new(std::fs::File::open(archive).unwrap());
+    ar.entries()
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let p = e.path().unwrap().display().to_string();
+            p.strip_prefix("blobs/sha256/")
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("sha256:{h}"))
+        })
+        .collect()
+}
+
+/// `(name, digest)` of every chart and release manifests artifact `inspect` lists.
+fn artifacts(inspection: &serde_json::Value) -> BTreeSet<(String, String)> {
+    inspection["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_plan_bundle_carries_every_steps_charts_and_manifests() {
+    let test = "a_plan_bundle_carries_every_steps_charts_and_manifests";
+    let Some(d) = Day2::start(test) else {
+        return;
+    };
+    let plan = d.plan.display().to_string();
+    d.export(&["--plan", &plan, "-o", "plan.tar"]);
+    let r = d.run("verify", &["plan.tar"]);
+    assert_eq!(r.code, 0, "verify: {}{}", r.stdout, r.stderr);
+    let ins = d.inspect("plan.tar");
+    let listed = artifacts(&ins);
+    let blobs = blobs_in(&d.path("plan.tar"));
+    for (v, digest) in &d.charts {
+        let name = format!("charts.example.test/team/web:{v}");
+        assert!(
+            listed.contains(&(name.clone(), digest.clone())),
+            "step chart {name} at {digest}: {listed:?}"
+        );
+        assert!(blobs.contains(digest), "{name}'s manifest in the tar");
+    }
+    for (v, digest) in &d.manifests {
+        assert!(
+            listed
+                .iter()
+                .any(|(n, _)| n == &format!("bundle.dev/manifests/web:{v}")),
+            "web {v}'s release manifests: {listed:?}"
+        );
+        assert!(
+            blobs.contains(digest),
+            "web {v}'s release manifest in the tar"
+        );
+    }
+    // the unchanged chart once: 3 web charts, 3 web release manifests artifacts, 1 stay chart
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    let stay: Vec<_> = ins["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == "charts.example.test/stable/stay:2.0.0")
+        .collect();
+    assert_eq!(stay.len(), 1);
+    assert_eq!(stay[0]["files"][0]["digest"], d.stay.as_str());
+
+    // A far-side registry gets every step's chart (skopeo reads it back by tag).
+    let Some(far) = Registry::start(Variant::Plain, test) else {
+        return;
+    };
+    let to = format!("{}/platform", far.host);
+    let r = d.run(
+        "mirror",
+        &["plan.tar", "--to", &to, "--insecure-registry", &far.host],
+    );
+    assert_eq!(r.code, 0, "mirror: {}{}", r.stdout, r.stderr);
+    for (v, digest) in &d.charts {
+        if let Some(got) = far.skopeo_digest(&format!("platform/charts.example.test/team/web:{v}"))
+        {
+            assert_eq!(&got, digest, "web chart {v} on the far side");
+        }
+    }
+}
