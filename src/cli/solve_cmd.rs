@@ -236,6 +236,9 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
             return Err(Failure::negative());
         }
     };
+    if crate::trace::enabled() {
+        eprintln!("{}", runs_line(&solution.runs));
+    }
     let locking = Phase::start("lock: build");
     let lock = lock_of(catalog, &request, as_of_given, &solution)?;
     locking.end();
@@ -274,6 +277,16 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
         eprintln!("wrote {}", args.output.display());
     }
     Ok(())
+}
+
+/// What ran to find the solution, as the trace (`BUNDLE_SOLVER_TRACE`) prints it.
+fn runs_line(runs: &solver::Runs) -> String {
+    let search = match (runs.searches, runs.search_gave_up) {
+        (0, _) => "no search".to_string(),
+        (n, true) => format!("{n} search (gave up)"),
+        (n, false) => format!("{n} search (found the answer)"),
+    };
+    format!("solver runs: {search}, {} resolvo run(s)", runs.resolvo)
 }
 
 /// `new` with the digests `bundle pin` (or `export`) filled into `old` for the same images, charts

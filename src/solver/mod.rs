@@ -30,7 +30,7 @@ mod why;
 pub use exclusions::exclusions as lifecycle_exclusions;
 pub use exclusions::{UNTESTED_REASON, request_exclusions};
 pub use explain::{Explanation, FactLine, explain};
-pub use policy::{Solution, Step, solve, solve_by_checks};
+pub use policy::{Runs, Solution, Step, solve, solve_by_checks};
 pub use request::{Request, RequestError, RequestItem};
 pub use why::{HeldBack, why};
 

@@ -47,8 +47,21 @@ pub struct Solution {
     pub components: Vec<Chosen>,
     /// The decisions, in the order they were taken.
     pub steps: Vec<Step>,
-    /// How many solver runs it took.
-    pub solver_runs: usize,
+    /// What ran to find it.
+    pub runs: Runs,
+}
+
+/// What ran to find a [`Solution`]: the search over the compiled catalog, `resolvo`, or both (the
+/// search gave up and the policy was settled one decision at a time with `resolvo`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Runs {
+    /// Searches over the compiled catalog ([`super::search`]): 1 for [`solve`], 0 for
+    /// [`solve_by_checks`] called directly.
+    pub searches: usize,
+    /// Whether the search gave up (its budget of propagations spent), so `resolvo` found the answer.
+    pub search_gave_up: bool,
+    /// `resolvo` runs (the oracle's checks): 0 when the search found the answer.
+    pub resolvo: usize,
 }
 
 impl Solution {
@@ -124,12 +137,22 @@ pub fn solve(
         .collect();
     match oracle.search(&q, &kept, &locked) {
         Outcome::Found(decisions, fixed) => {
-            Ok(solution(&oracle, request, &kept, &decisions, &fixed))
+            let mut s = solution(&oracle, request, &kept, &decisions, &fixed);
+            s.runs = Runs {
+                searches: 1,
+                search_gave_up: false,
+                resolvo: oracle.calls(),
+            };
+            Ok(s)
         }
         Outcome::Nothing => Err(SolveError::Unsatisfiable(Box::new(explain_with(
             &oracle, request,
         )))),
-        Outcome::GaveUp => solve_by_checks(catalog, request, prefer),
+        Outcome::GaveUp => solve_by_checks(catalog, request, prefer).map(|mut s| {
+            s.runs.searches += 1;
+            s.runs.search_gave_up = true;
+            s
+        }),
     }
 }
 
@@ -176,7 +199,7 @@ fn solution(
             },
         })
         .collect();
-    solution_of(catalog, fixed, steps, 0)
+    solution_of(catalog, fixed, steps, Runs::default())
 }
 
 /// The solution an assignment (`fixed`: per component the index of its version, if any) stands for,
@@ -185,7 +208,7 @@ fn solution_of(
     catalog: &Catalog,
     fixed: &[Option<usize>],
     steps: Vec<Step>,
-    solver_runs: usize,
+    runs: Runs,
 ) -> Solution {
     let components: Vec<Chosen> = fixed
         .iter()
@@ -206,7 +229,7 @@ fn solution_of(
         kubernetes,
         components,
         steps,
-        solver_runs,
+        runs,
     }
 }
 
@@ -299,12 +322,11 @@ pub fn solve_by_checks(
             break;
         }
     }
-    Ok(solution_of(
-        catalog,
-        &state.fixed,
-        state.steps,
-        oracle.calls(),
-    ))
+    let runs = Runs {
+        resolvo: oracle.calls(),
+        ..Runs::default()
+    };
+    Ok(solution_of(catalog, &state.fixed, state.steps, runs))
 }
 
 struct Settle<'a, 'c> {

@@ -33,5 +33,6 @@ mod signing;
 mod signing_keys;
 mod sigstore_bundle;
 mod solve;
+mod solver_runs;
 mod support;
 mod verify;
