@@ -71,6 +71,9 @@ versions:
         version: 2.0.0
         appVersion: 2.0.0
         source: https://example.test/stay/Chart.yaml
+    manifests:
+      - url: https://downloads.example.test/stay/v2.0.0/stay.yaml
+        source: https://example.test/releases
     images:
       - reference: registry.example.test/team/stay:v2
 ";
@@ -100,8 +103,12 @@ struct Day2 {
     plan: PathBuf,
     /// `web` version → the digest of its OCI chart as pushed.
     charts: Vec<(String, String)>,
+    /// `web` version → the digest of its chart's `.tgz` (the chart layer).
+    tgz: Vec<(String, String)>,
     /// `stay`'s `.tgz` digest.
     stay: String,
+    /// `stay`'s release manifest's digest.
+    stay_manifest: String,
     /// `web` version → the digest of its release manifest.
     manifests: Vec<(String, String)>,
 }
@@ -113,6 +120,7 @@ impl Day2 {
         let http = HttpServer::start();
         let dir = tempdir();
         let mut charts = Vec::new();
+        let mut tgzs = Vec::new();
         let mut manifests = Vec::new();
         for v in WEB {
             let img = format!("registry.example.test/team/web:v{v}");
@@ -120,6 +128,7 @@ impl Day2 {
             let artifact = oci_chart(&tgz, "web", v, false);
             registry.push(&format!("charts.example.test/team/web:{v}"), &artifact);
             charts.push((v.to_string(), artifact.digest.clone()));
+            tgzs.push((v.to_string(), sha256(&tgz)));
             let text = release_manifest(&format!("web-{}", v.replace('.', "-")), &[&img]);
             let url = manifest_url(v);
             http.put(url.trim_start_matches("https:/"), text.clone().into_bytes());
@@ -139,6 +148,11 @@ impl Day2 {
         http.put(
             "/charts.example.test/stable/stay-2.0.0.tgz",
             stay_tgz.clone(),
+        );
+        let stay_manifest = release_manifest("stay", &["registry.example.test/team/stay:v2"]);
+        http.put(
+            "/downloads.example.test/stay/v2.0.0/stay.yaml",
+            stay_manifest.clone().into_bytes(),
         );
         for i in [
             "registry.example.test/team/stay:v2",
@@ -174,7 +188,9 @@ impl Day2 {
             http,
             plan,
             charts,
+            tgz: tgzs,
             stay: sha256(&stay_tgz),
+            stay_manifest: sha256(stay_manifest.as_bytes()),
             manifests,
             dir,
         };
@@ -221,6 +237,14 @@ impl Day2 {
     fn export(&self, extra: &[&str]) {
         let r = self.run("export", extra);
         assert_eq!(r.code, 0, "export {extra:?}: {}", r.stderr);
+    }
+
+    /// The lock of step `i` (0-based).
+    fn step(&self, i: usize) -> String {
+        self.plan
+            .join(format!("0{}-web-{}.lock", i + 1, WEB[i]))
+            .display()
+            .to_string()
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -297,8 +321,10 @@ fn a_plan_bundle_carries_every_steps_charts_and_manifests() {
             "web {v}'s release manifest in the tar"
         );
     }
-    // the unchanged chart once: 3 web charts, 3 web release manifests artifacts, 1 stay chart
-    assert_eq!(listed.len(), 7, "{listed:?}");
+    // the unchanged chart and manifest once: 3 web charts, 3 web release manifests artifacts, 1 stay
+    // chart, 1 stay release manifests artifact
+    assert_eq!(listed.len(), 8, "{listed:?}");
+    assert!(blobs.contains(&d.stay_manifest));
     let stay: Vec<_> = ins["artifacts"]
         .as_array()
         .unwrap()
@@ -324,4 +350,64 @@ fn a_plan_bundle_carries_every_steps_charts_and_manifests() {
             assert_eq!(&got, digest, "web chart {v} on the far side");
         }
     }
+}
+
+#[test]
+fn a_delta_over_a_base_lock_leaves_out_what_the_delta_over_its_bundle_does() {
+    let test = "a_delta_over_a_base_lock_leaves_out_what_the_delta_over_its_bundle_does";
+    let Some(d) = Day2::start(test) else {
+        return;
+    };
+    let (old, new) = (d.step(0), d.step(1));
+    d.export(&["--lock", &old, "-o", "base.tar"]);
+    d.export(&["--lock", &new, "--since", "base.tar", "-o", "by-bundle.tar"]);
+    d.export(&["--lock", &new, "--since", &old, "-o", "by-lock.tar"]);
+    let base = blobs_in(&d.path("base.tar"));
+    let by_bundle = blobs_in(&d.path("by-bundle.tar"));
+    let by_lock = blobs_in(&d.path("by-lock.tar"));
+    assert_eq!(
+        by_lock, by_bundle,
+        "the same blobs travel, whichever way the base is named"
+    );
+    // the unchanged classic chart is left to the base; the changed chart and manifest travel
+    assert!(base.contains(&d.stay) && !by_lock.contains(&d.stay));
+    assert!(base.contains(&d.stay_manifest) && !by_lock.contains(&d.stay_manifest));
+    assert!(by_lock.contains(&d.tgz[1].1), "web 1.1.0's chart layer");
+    assert!(
+        by_lock.contains(&d.manifests[1].1),
+        "web 1.1.0's release manifest"
+    );
+    assert!(!base.contains(&d.tgz[1].1));
+    // the delta over the lock names the lock the base bundle carries
+    let r = d.run("verify", &["by-lock.tar", "--base", "base.tar"]);
+    assert_eq!(r.code, 0, "verify --base: {}{}", r.stdout, r.stderr);
+    // every chart the new step needs is listed (the unchanged one too: its manifest travels)
+    let listed = artifacts(&d.inspect("by-lock.tar"));
+    assert!(listed.contains(&(
+        "charts.example.test/team/web:1.1.0".to_string(),
+        d.charts[1].1.clone()
+    )));
+    assert!(
+        listed
+            .iter()
+            .any(|(n, _)| n == "charts.example.test/stable/stay:2.0.0")
+    );
+    // the base then the delta mirror whole: skopeo reads both charts on the far side
+    let Some(far) = Registry::start(Variant::Plain, test) else {
+        return;
+    };
+    let to = format!("{}/site", far.host);
+    for b in ["base.tar", "by-lock.tar"] {
+        let r = d.run(
+            "mirror",
+            &[b, "--to", &to, "--insecure-registry", &far.host],
+        );
+        assert_eq!(r.code, 0, "mirror {b}: {}{}", r.stdout, r.stderr);
+    }
+    // skopeo_digest fails the test when the registry does not serve it (None: no skopeo here)
+    if let Some(got) = far.skopeo_digest("site/charts.example.test/team/web:1.1.0") {
+        assert_eq!(got, d.charts[1].1);
+    }
+    far.skopeo_digest("site/charts.example.test/stable/stay:2.0.0");
+    far.skopeo_digest("site/bundle.dev/manifests/stay:2.0.0");
 }

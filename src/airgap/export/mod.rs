@@ -280,7 +280,7 @@ pub fn export(
     layout.remove_index()?;
     signature::remove(&layout)?;
     let platforms = Arc::new(options.platforms.clone());
-    let base = delta_base(options, registries, runner, &platforms, progress)?;
+    let base = delta_base(options, registries, runner, &platforms, &store, progress)?;
     let manifests = fetch::manifests(
         registries,
         runner,
@@ -447,12 +447,13 @@ fn pin_all(
 }
 
 /// What the far side already holds, for a delta (`--since`); read through a scratch directory next
-/// to the work directory, removed afterwards.
+/// to the work directory, removed afterwards. `store` is the cache of charts and manifests.
 fn delta_base(
     options: &ExportOptions,
-    registries: &Registries,
+    registries: &Arc<Registries>,
     runner: &Runner,
     platforms: &Arc<Vec<Platform>>,
+    store: &Arc<Layout>,
     progress: &dyn Progress,
 ) -> Result<Option<crate::airgap::delta::Base>, ExportError> {
     if options.since.is_empty() {
@@ -461,14 +462,15 @@ fn delta_base(
     let mut scratch = work_dir(&options.output).into_os_string();
     scratch.push(".since.d");
     let scratch = PathBuf::from(scratch);
-    let base = since::base(
-        &options.since,
+    let reader = since::Reader {
         registries,
         runner,
         platforms,
-        &scratch,
+        store,
+        scratch: &scratch,
         progress,
-    );
+    };
+    let base = since::base(&options.since, &reader);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(Some(base?))
 }
