@@ -270,30 +270,16 @@ impl<'a> Parser<'a> {
         let first = self.peek()?;
         let at = self.pos(first, n);
         let mut items = Vec::new();
-        while let Some(i) = self.peek() {
-            if self.start[i] < n {
-                break;
-            }
-            if self.start[i] > n {
-                return None;
-            }
-            let c = self.content(i);
-            if !is_dash(c) {
-                break;
-            }
-            let rest = &c[1..];
-            let off = n + 1 + (rest.len() - rest.trim_start_matches(' ').len());
-            let rest = rest.trim_start_matches(' ');
-            if rest.is_empty() || rest.starts_with('#') {
-                self.next = i + 1;
-                items.push(self.child(n, false, self.pos(i, off))?);
-            } else if is_dash(rest) {
+        while let Some(i) = self.item(n, true)? {
+            let off = self.value_start(i, &self.content(i)[1..]);
+            let rest = &self.lines[i][off..];
+            if is_dash(rest) {
                 return None;
             } else if key_of(rest).is_some() {
                 self.start[i] = off;
                 items.push(self.map(off)?);
             } else {
-                items.push(self.scalar(i, off, n)?);
+                items.push(self.value(i, off, n, false)?);
             }
         }
         Some(Node {
@@ -306,31 +292,47 @@ impl<'a> Parser<'a> {
         let first = self.peek()?;
         let at = self.pos(first, n);
         let mut entries = Vec::new();
-        while let Some(i) = self.peek() {
-            if self.start[i] < n {
-                break;
-            }
-            if self.start[i] > n {
-                return None;
-            }
-            let c = self.content(i);
-            if is_dash(c) {
-                break;
-            }
-            let (key, after) = key_of(c)?;
-            let rest = after.trim_start_matches(' ');
-            let off = n + (c.len() - rest.len());
-            if rest.is_empty() || rest.starts_with('#') {
-                self.next = i + 1;
-                entries.push((key, self.child(n, true, self.pos(i, off))?));
-            } else {
-                entries.push((key, self.scalar(i, off, n)?));
-            }
+        while let Some(i) = self.item(n, false)? {
+            let (key, after) = key_of(self.content(i))?;
+            let off = self.value_start(i, after);
+            entries.push((key, self.value(i, off, n, true)?));
         }
         Some(Node {
             at,
             kind: Kind::Map(entries),
         })
+    }
+
+    /// The next line of the block collection indented `n` (a sequence when `dash`, else a
+    /// mapping): `Some(Some(line))`, or `Some(None)` where the collection ends (a line less
+    /// indented, or one of the other kind); `None` (left to serde-saphyr) for a line more indented.
+    fn item(&mut self, n: usize, dash: bool) -> R<Option<usize>> {
+        let Some(i) = self.peek() else {
+            return Some(None);
+        };
+        if self.start[i] > n {
+            return None;
+        }
+        Some((self.start[i] == n && is_dash(self.content(i)) == dash).then_some(i))
+    }
+
+    /// Where the value begins on line `i`, `after` being the line's end after its dash or key
+    /// (spaces skipped).
+    fn value_start(&self, i: usize, after: &str) -> usize {
+        self.lines[i].len() - after.trim_start_matches(' ').len()
+    }
+
+    /// The value after a dash or key on line `i`, from byte `off` (in a collection indented `n`):
+    /// written there, or — nothing but a comment there — the block node below it (`compact`: as in
+    /// [`Parser::child`]).
+    fn value(&mut self, i: usize, off: usize, n: usize, compact: bool) -> R<Node<'a>> {
+        let rest = &self.lines[i][off..];
+        if rest.is_empty() || rest.starts_with('#') {
+            self.next = i + 1;
+            self.child(n, compact, self.pos(i, off))
+        } else {
+            self.scalar(i, off, n)
+        }
     }
 
     /// The value written on line `i` from byte `off` (in a collection indented `n`).
