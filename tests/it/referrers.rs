@@ -10,10 +10,10 @@ use serde_json::Value;
 
 use crate::support::fault_proxy::{FaultProxy, Faults};
 use crate::support::referrers::{
-    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, cosign_manifest, cosign_signature, referrers_index, sbom,
-    signing_key, simple_signing_payload, tag_of,
+    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, cosign_attestation, cosign_manifest, cosign_signature,
+    mirror_to_site, referrers_index, sbom, signing_key, simple_signing_payload, tag_of,
 };
-use crate::support::{Image, Registry, Run, SOURCE, Variant, World, bundle_env};
+use crate::support::{Image, Run, SOURCE, Variant, World, bundle_env};
 
 /// What the harness attached to the world's images.
 struct Attached {
@@ -44,13 +44,7 @@ fn attach(world: &World) -> Attached {
         &format!("team/app:{}", tag_of(&app.digest, Some("sig"))),
         &signature,
     );
-    let statement =
-        br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
-    let attestation = cosign_manifest(&[(
-        "application/vnd.dsse.envelope.v1+json",
-        statement.to_vec(),
-        serde_json::json!({ "predicateType": "https://slsa.dev/provenance/v1" }),
-    )]);
+    let attestation = cosign_attestation();
     reg.push(
         &format!("team/multi:{}", tag_of(&child.digest, Some("att"))),
         &attestation,
@@ -185,24 +179,9 @@ fn referrers_are_carried_byte_for_byte_listed_verified_and_mirrored() {
     assert_eq!(r.code, 0, "verify: {}{}", r.stdout, r.stderr);
 
     // Mirrored after their subjects, found again at the target under the same tags.
-    let Some(target) = Registry::start(Variant::Plain, "referrers mirror") else {
+    let Some((target, r)) = mirror_to_site(&world, "referrers mirror") else {
         return;
     };
-    let to = format!("{}/site", target.host);
-    let r = bundle_env(
-        &world.dir,
-        &[
-            "mirror",
-            "out",
-            "--to",
-            &to,
-            "--insecure-registry",
-            &target.host,
-        ],
-        None,
-        &[],
-    );
-    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
     assert!(
         r.stdout.contains(", 3 referrers entries in "),
         "{}",

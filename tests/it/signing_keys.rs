@@ -11,7 +11,10 @@ use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::signature::{SignatureEncoding as _, Signer as _};
 use serde_json::Value;
 
-use crate::support::referrers::{SIMPLE_SIGNING, cosign_manifest, simple_signing_payload, tag_of};
+use crate::support::referrers::{
+    SIMPLE_SIGNING, cosign_attestation, cosign_manifest, mirror_to_site, simple_signing_payload,
+    tag_of,
+};
 use crate::support::{Image, Run, SOURCE, Variant, World, bundle_env, copy_dir, fixture};
 
 /// `tests/fixtures/keys/NAME.key`, the private half.
@@ -526,23 +529,6 @@ fn export_carries(world: &World, tags: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-/// Mirrors `out` to a new registry under `site`; `None`: no registry here.
-fn mirror_to_site(world: &World, label: &str) -> Option<crate::support::Registry> {
-    let target = crate::support::Registry::start(Variant::Plain, label)?;
-    let to = format!("{}/site", target.host);
-    let mirror = [
-        "mirror",
-        "out",
-        "--to",
-        &to,
-        "--insecure-registry",
-        &target.host,
-    ];
-    let r = bundle_env(&world.dir, &mirror, None, &[]);
-    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
-    Some(target)
-}
-
 /// `pin --verify-signatures` against the mirror at `target` (as cosign with `COSIGN_REPOSITORY`
 /// set to the mapped signature repository) verifies both app images there.
 fn pin_at_target_verifies_both(world: &World, target: &crate::support::Registry) {
@@ -580,13 +566,7 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
         stored.push((tag, sig.digest.clone()));
     }
     let app_digest = world.pushed["team/app:v1"].digest.clone();
-    let statement =
-        br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
-    let attestation = cosign_manifest(&[(
-        "application/vnd.dsse.envelope.v1+json",
-        statement.to_vec(),
-        serde_json::json!({ "predicateType": "https://slsa.dev/provenance/v1" }),
-    )]);
+    let attestation = cosign_attestation();
     let att_tag = tag_of(&app_digest, Some("att"));
     world
         .registry
@@ -623,7 +603,7 @@ fn signatures_in_a_signature_repository_are_found_carried_verified_and_mirrored_
 
     // Mirrored to the signature repository's mapped target, where our own discovery (as cosign
     // with COSIGN_REPOSITORY set to it) finds and verifies them.
-    let Some(target) = mirror_to_site(&world, "signature repository target") else {
+    let Some((target, _)) = mirror_to_site(&world, "signature repository target") else {
         return;
     };
     for (tag, digest) in &stored {
@@ -786,7 +766,8 @@ fn sigstore_bundles_in_a_signature_repository_are_found_carried_verified_and_mir
             subject.as_str()
         );
     }
-    let Some(target) = mirror_to_site(&world, "bundles in a signature repository target") else {
+    let Some((target, _)) = mirror_to_site(&world, "bundles in a signature repository target")
+    else {
         return;
     };
     world.registry.kill();

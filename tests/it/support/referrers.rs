@@ -5,6 +5,7 @@
 //! annotation, as `cosign sign` pushes it.
 
 use super::images::{Image, sha256};
+use super::{Registry, Run, Variant, World, bundle_env};
 
 /// The media type of cosign's simple-signing payload layer.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -139,6 +140,18 @@ pub fn cosign_manifest(layers: &[(&str, Vec<u8>, serde_json::Value)]) -> Image {
     }
 }
 
+/// An attestation in cosign's tag scheme (`cosign attest` pushes it under `sha256-<hex>.att`): one
+/// DSSE envelope of an empty in-toto statement, annotated with a SLSA provenance predicate type.
+pub fn cosign_attestation() -> Image {
+    let statement =
+        br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#;
+    cosign_manifest(&[(
+        "application/vnd.dsse.envelope.v1+json",
+        statement.to_vec(),
+        serde_json::json!({ "predicateType": "https://slsa.dev/provenance/v1" }),
+    )])
+}
+
 /// The tag of `digest` in cosign's scheme (`sha256-<hex>.SUFFIX`), or the referrers tag schema's
 /// (`sha256-<hex>`) without a suffix.
 pub fn tag_of(digest: &str, suffix: Option<&str>) -> String {
@@ -186,4 +199,23 @@ pub fn signing_key(seed: u8) -> (p256::ecdsa::SigningKey, String) {
         .to_public_key_pem(LineEnding::LF)
         .unwrap();
     (key, public)
+}
+
+/// `bundle mirror out --to HOST/site` in `world`'s directory, to a registry started for it (named
+/// `label` in its log), expected to succeed: the registry and the run; `None` when no registry can
+/// run here.
+pub fn mirror_to_site(world: &World, label: &str) -> Option<(Registry, Run)> {
+    let target = Registry::start(Variant::Plain, label)?;
+    let to = format!("{}/site", target.host);
+    let mirror = [
+        "mirror",
+        "out",
+        "--to",
+        &to,
+        "--insecure-registry",
+        &target.host,
+    ];
+    let r = bundle_env(&world.dir, &mirror, None, &[]);
+    assert_eq!(r.code, 0, "mirror: {}", r.stderr);
+    Some((target, r))
 }
