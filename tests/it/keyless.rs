@@ -4,26 +4,20 @@
 //! why.
 
 use bundle::signatures::{CosignSignature, Scheme, Signers, TrustRoot, Verdict, judge};
-use bundle::types::{Identity, SignedArtifacts, Signer, SigningPolicy};
+use bundle::types::{Identity, Signer, SigningPolicy};
 
-use crate::support::sigstore::{IDENTITY, ISSUER, Keyless, Sigstore};
+use crate::support::sigstore::{
+    IDENTITY, ISSUER, Keyless, Sigstore, assert_needs_trust_root_and_declaration, image_policy,
+};
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const OTHER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
 fn policy(identity: Identity, issuer: &str) -> SigningPolicy {
-    SigningPolicy {
-        component: "app".to_string(),
-        version: "1.0.0".to_string(),
-        artifacts: SignedArtifacts::Images,
-        signers: vec![Signer::Keyless {
-            identity,
-            issuer: issuer.to_string(),
-        }],
-        source: "https://example.invalid/signing".to_string(),
-        repositories: vec![],
-        signature_repository: None,
-    }
+    image_policy(Signer::Keyless {
+        identity,
+        issuer: issuer.to_string(),
+    })
 }
 
 fn layer(sigstore: &Sigstore, how: &Keyless) -> CosignSignature {
@@ -198,21 +192,9 @@ fn a_signature_whose_log_entry_records_something_else_is_refused() {
     };
     let (_, why) = failed(judge(&[no_bundle], signers));
     assert!(why.contains("without its transparency-log entry"), "{why}");
-    // No trust root: refused with a hint.
-    let (_, why) = failed(judge(
-        std::slice::from_ref(&good),
-        Signers {
-            trust: None,
-            ..signers
-        },
-    ));
-    assert!(why.contains("--trust-root FILE"), "{why}");
-    // Nothing declared: unsigned, whatever is carried; declared and nothing carried: failed.
-    let none = Signers {
-        policies: &[],
-        ..signers
-    };
-    assert_eq!(judge(&[good], none), Verdict::Unsigned);
+    // No trust root: refused with a hint; nothing declared: unsigned, whatever is carried.
+    assert_needs_trust_root_and_declaration(signers, |s| judge(std::slice::from_ref(&good), s));
+    // Declared and nothing carried: failed.
     let (_, why) = failed(judge(&[], signers));
     assert_eq!(why, "no signature is carried for it");
 }
@@ -353,7 +335,6 @@ pub(crate) fn outcomes(world: &crate::support::World, bundle: &str) -> serde_jso
 
 #[test]
 fn keyless_and_key_signatures_verify_at_export_and_again_offline_from_the_bundle_alone() {
-    use crate::support::SOURCE;
     let Some((mut world, _sigstore)) = signed_world("keyless export") else {
         return;
     };
@@ -383,20 +364,33 @@ fn keyless_and_key_signatures_verify_at_export_and_again_offline_from_the_bundle
     let r = verify_signatures(&world, "out");
     crate::messages::snap("verify_keyless_signatures_offline", &r);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let v = outcomes(&world, "out");
-    let app = &v[&format!("{SOURCE}/team/app:v1")];
-    assert_eq!(app["outcome"], "verified");
-    assert_eq!(
-        app["signer"],
-        format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\"")
-    );
-    assert_eq!(v[&format!("{SOURCE}/team/multi:v2")]["outcome"], "verified");
-    let api = &v[&format!("{SOURCE}/kube/apiserver:v1.30.0")];
-    assert_eq!(api["outcome"], "verified");
-    assert!(
-        api["signer"].as_str().unwrap().starts_with("key sha256 "),
-        "{api}"
-    );
+    assert_signed_world_verified(&outcomes(&world, "out"), None);
+}
+
+/// The signed world's verdicts, as `verify --signatures` gives them offline: both team images
+/// verified by the keyless identity, the apiserver by its key, the legacy tool unsigned; every
+/// verified one by `scheme` when given.
+pub(crate) fn assert_signed_world_verified(v: &serde_json::Value, scheme: Option<&str>) {
+    use crate::support::SOURCE;
+    let keyless = format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\"");
+    for (image, signer) in [
+        ("team/app:v1", Some(keyless.as_str())),
+        ("team/multi:v2", Some(keyless.as_str())),
+        ("kube/apiserver:v1.30.0", None),
+    ] {
+        let o = &v[&format!("{SOURCE}/{image}")];
+        assert_eq!(o["outcome"], "verified", "{image}: {o}");
+        match signer {
+            Some(s) => assert_eq!(o["signer"], s, "{image}: {o}"),
+            None => assert!(
+                o["signer"].as_str().unwrap().starts_with("key sha256 "),
+                "{image}: {o}"
+            ),
+        }
+        if let Some(scheme) = scheme {
+            assert_eq!(o["scheme"], scheme, "{image}: {o}");
+        }
+    }
     assert_eq!(
         v[&format!("{SOURCE}/legacy/tool:1.0")]["outcome"],
         "unsigned"

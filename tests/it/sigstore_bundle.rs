@@ -7,26 +7,17 @@
 use bundle::signatures::{
     BundleSignature, Scheme, Signers, TrustRoot, Verdict, judge_all, keys::public_key_from_pem,
 };
-use bundle::types::{Identity, PublicKeySource, SignedArtifacts, Signer, SigningPolicy};
+use bundle::types::{Identity, PublicKeySource, Signer, SigningPolicy};
 
-use crate::support::sigstore::{IDENTITY, ISSUER, Keyless, SIGNED_AT, Sigstore};
+use crate::support::sigstore::{
+    IDENTITY, ISSUER, Keyless, SIGNED_AT, Sigstore, assert_needs_trust_root_and_declaration,
+    image_policy as policy,
+};
 use crate::support::sigstore_bundle::{BundleHow, Content};
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const OTHER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const REFERRER: &str = "sha256:abcdefabcdef0000000000000000000000000000000000000000000000000000";
-
-fn policy(signer: Signer) -> SigningPolicy {
-    SigningPolicy {
-        component: "app".to_string(),
-        version: "1.0.0".to_string(),
-        artifacts: SignedArtifacts::Images,
-        signers: vec![signer],
-        source: "https://example.invalid/signing".to_string(),
-        repositories: vec![],
-        signature_repository: None,
-    }
-}
 
 fn keyless_policy() -> SigningPolicy {
     policy(Signer::Keyless {
@@ -251,25 +242,11 @@ fn a_bundle_without_a_declared_signer_or_trust_root_or_content_is_refused_or_uns
         Verdict::Failed { why, .. } => why,
         other => panic!("expected a refusal, got {other:?}"),
     };
-    // No trust root: refused with the flag to give.
-    let e = why(judge_all(
-        &[],
-        std::slice::from_ref(&good),
-        Signers {
-            trust: None,
-            ..signers
-        },
-    ));
-    assert!(e.contains("--trust-root FILE"), "{e}");
-    // Nothing declared and no key given: a keyless bundle leaves the image unsigned.
-    let none = Signers {
-        policies: &[],
-        ..signers
-    };
-    assert_eq!(
-        judge_all(&[], std::slice::from_ref(&good), none),
-        Verdict::Unsigned
-    );
+    // No trust root: refused with the flag to give; nothing declared and no key given: a keyless
+    // bundle leaves the image unsigned.
+    assert_needs_trust_root_and_declaration(signers, |s| {
+        judge_all(&[], std::slice::from_ref(&good), s)
+    });
     // A key bundle with a Rekor v2 entry, checked against the trust root: refused by name.
     let (key, public) = key_pair();
     let by_key = policy(Signer::Key {
@@ -435,35 +412,7 @@ fn bundles_found_as_referrers_verify_at_pin_and_export_and_offline_and_a_wrong_o
     let r = verify_signatures(&world, "out");
     crate::messages::snap("verify_sigstore_bundles_offline", &r);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let v = outcomes(&world, "out");
-    for (image, signer) in [
-        (
-            "team/app:v1",
-            format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\""),
-        ),
-        (
-            "team/multi:v2",
-            format!("keyless \"{IDENTITY}\" with issuer \"{ISSUER}\""),
-        ),
-    ] {
-        let o = &v[&format!("{SOURCE}/{image}")];
-        assert_eq!(o["outcome"], "verified", "{o}");
-        assert_eq!(o["scheme"], "sigstore-bundle", "{o}");
-        assert_eq!(o["signer"], signer, "{o}");
-    }
-    let o = &v[&format!("{SOURCE}/kube/apiserver:v1.30.0")];
-    assert_eq!(
-        (&o["outcome"], &o["scheme"]),
-        (&"verified".into(), &"sigstore-bundle".into())
-    );
-    assert!(
-        o["signer"].as_str().unwrap().starts_with("key sha256 "),
-        "{o}"
-    );
-    assert_eq!(
-        v[&format!("{SOURCE}/legacy/tool:1.0")]["outcome"],
-        "unsigned"
-    );
+    crate::keyless::assert_signed_world_verified(&outcomes(&world, "out"), Some("sigstore-bundle"));
 
     let r = verify_signatures(&world, "wrong");
     crate::messages::snap("verify_sigstore_bundle_wrong_identity", &r);

@@ -375,3 +375,38 @@ pub fn sha256_raw(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).to_vec()
 }
+
+/// The policy of component `app` 1.0.0 declaring `signer` for its images.
+pub fn image_policy(signer: bundle::types::Signer) -> bundle::types::SigningPolicy {
+    bundle::types::SigningPolicy {
+        component: "app".to_string(),
+        version: "1.0.0".to_string(),
+        artifacts: bundle::types::SignedArtifacts::Images,
+        signers: vec![signer],
+        source: "https://example.invalid/signing".to_string(),
+        repositories: vec![],
+        signature_repository: None,
+    }
+}
+
+/// What every keyless scheme answers alike offline, with `judge` judging a good signature for the
+/// signers it is given, `signers` declaring its signer and carrying the trust root: without the
+/// trust root, refused naming the flag that gives one; with nothing declared, unsigned.
+pub fn assert_needs_trust_root_and_declaration(
+    signers: bundle::signatures::Signers<'_>,
+    judge: impl Fn(bundle::signatures::Signers<'_>) -> bundle::signatures::Verdict,
+) {
+    use bundle::signatures::{Signers, Verdict};
+    match judge(Signers {
+        trust: None,
+        ..signers
+    }) {
+        Verdict::Failed { why, .. } => assert!(why.contains("--trust-root FILE"), "{why}"),
+        other => panic!("expected a refusal without a trust root, got {other:?}"),
+    }
+    let none = Signers {
+        policies: &[],
+        ..signers
+    };
+    assert_eq!(judge(none), Verdict::Unsigned);
+}
