@@ -16,8 +16,8 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
+use p256::ecdsa::{DerSignature, Signature, SigningKey};
+use p256::pkcs8::DecodePrivateKey as _;
 
 use crate::input::{self, Kind};
 pub use crate::signatures::keys::{PublicKey, public_key_from_pem, verify_cosign};
@@ -104,17 +104,11 @@ pub fn read_private_key(path: &Path, password: Option<&str>) -> Result<PrivateKe
     Ok(PrivateKey(key))
 }
 
-/// Reads a public key (PEM `PUBLIC KEY`, PKIX, ECDSA P-256).
+/// Reads a public key (PEM `PUBLIC KEY`, PKIX, ECDSA P-256); another kind of key is refused naming
+/// what it is.
 pub fn read_public_key(path: &Path) -> Result<PublicKey, KeyError> {
     let text = input::read_text(path, Kind::Key)?;
-    VerifyingKey::from_public_key_pem(text.trim())
-        .map(PublicKey)
-        .map_err(|e| {
-            bad(
-                path,
-                format!("not an ECDSA P-256 public key in PEM (`PUBLIC KEY`): {e}"),
-            )
-        })
+    public_key_from_pem(&text).map_err(|e| bad(path, e))
 }
 
 /// cosign's encrypted key: JSON `{kdf: {name: scrypt, params: {N, r, p}, salt}, cipher: {name:

@@ -305,7 +305,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         true => Some(
             args.signature_keys
                 .iter()
-                .map(|p| super::signing::public_key(p))
+                .map(|p| super::signing::signature_key(p))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         false => None,

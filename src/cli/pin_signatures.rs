@@ -69,7 +69,7 @@ pub(super) fn prepare(
     let keys = args
         .keys
         .iter()
-        .map(|p| super::signing::public_key(p))
+        .map(|p| super::signing::signature_key(p))
         .collect::<Result<Vec<_>, _>>()?;
     let policies = super::signing::policies(&catalog, lock);
     super::signing::require_trust_root(&policies, trust_root.as_ref())?;

@@ -33,6 +33,17 @@ pub(super) fn public_key(path: &Path) -> Result<PublicKey, Failure> {
     signing::read_public_key(path).map_err(failure)
 }
 
+/// Reads a `--signature-key` (a key upstream signs images with).
+pub(super) fn signature_key(path: &Path) -> Result<PublicKey, Failure> {
+    signing::read_public_key(path).map_err(|e| {
+        failure(e).hint(
+            "an upstream key of another kind (ECDSA P-384, RSA; signing over SHA-256, SHA-384 or \
+             SHA-512) is declared in the catalog instead: a key signer with its `digest:` \
+             (catalog/FORMAT.md)",
+        )
+    })
+}
+
 /// The signature as `verify --format json` reports it (`null`: not signed).
 pub(super) fn signature_json(report: &Report) -> serde_json::Value {
     match &report.signed {

@@ -65,7 +65,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), Failure> {
             true => Some(
                 args.signature_keys
                     .iter()
-                    .map(|p| super::signing::public_key(p))
+                    .map(|p| super::signing::signature_key(p))
                     .collect::<Result<_, _>>()?,
             ),
             false => None,

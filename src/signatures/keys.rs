@@ -34,11 +34,63 @@ impl PublicKey {
     }
 }
 
-/// A public key from its PEM text (`PUBLIC KEY`, PKIX, ECDSA P-256), as a catalog declares it.
+/// A public key from its PEM text (`PUBLIC KEY`, PKIX, ECDSA P-256: `cosign generate-key-pair`'s
+/// `cosign.pub`). Any other key is refused naming what it is (cosign also signs with ECDSA P-384
+/// and P-521, RSA and Ed25519 keys, imported or in a KMS).
 pub fn public_key_from_pem(pem: &str) -> Result<PublicKey, String> {
     VerifyingKey::from_public_key_pem(pem.trim())
         .map(PublicKey)
-        .map_err(|e| format!("not an ECDSA P-256 public key in PEM (`PUBLIC KEY`): {e}"))
+        .map_err(|_| {
+            format!(
+                "{}: only ECDSA P-256 public keys (PEM `PUBLIC KEY`, as `cosign generate-key-pair` \
+                 writes cosign.pub) are supported here",
+                what_key(pem)
+            )
+        })
+}
+
+/// What the PEM text `pem` holds, in words, for the error that refuses it: `an RSA 4096 public
+/// key`, `an Ed25519 public key`, `a private key (PEM `…`)`, `not PEM`.
+fn what_key(pem: &str) -> String {
+    use p256::pkcs8::spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
+    let Ok((label, der)) = p256::pkcs8::der::pem::decode_vec(pem.trim().as_bytes()) else {
+        return "not a PEM key".to_string();
+    };
+    if label.contains("PRIVATE KEY") {
+        return format!("a private key (PEM `{label}`); give its public key");
+    }
+    if label != "PUBLIC KEY" {
+        return format!("a PEM `{label}`, not a `PUBLIC KEY`");
+    }
+    if let Ok(k) = SignerKey::from_pem(pem, SignatureDigest::Sha256) {
+        return format!("an {} public key", k.kind());
+    }
+    let Ok(info) = SubjectPublicKeyInfoRef::try_from(der.as_slice()) else {
+        return "a `PUBLIC KEY` that is not a PKIX public key".to_string();
+    };
+    let named = |oid: ObjectIdentifier| -> Option<&'static str> {
+        Some(match oid.to_string().as_str() {
+            "1.3.101.112" => "Ed25519",
+            "1.3.101.113" => "Ed448",
+            "1.3.132.0.35" => "ECDSA P-521",
+            "1.3.132.0.10" => "ECDSA secp256k1",
+            "1.2.840.113549.1.1.1" => "RSA",
+            _ => return None,
+        })
+    };
+    let (algorithm, parameters) = info.algorithm.oids().unwrap_or((info.algorithm.oid, None));
+    match parameters.and_then(named).or_else(|| named(algorithm)) {
+        Some(kind) => format!("{} {kind} public key", article(kind)),
+        None => format!("a public key of algorithm {algorithm}"),
+    }
+}
+
+/// `a` or `an` before a key kind.
+fn article(kind: &str) -> &'static str {
+    match kind.as_bytes().first() {
+        Some(b'E' | b'R') => "an",
+        _ => "a",
+    }
 }
 
 /// Whether `signature` (base64 ASN.1 DER, as in cosign's `dev.cosignproject.cosign/signature`)

@@ -29,6 +29,7 @@ mod referrers;
 mod reliability;
 mod render;
 mod shell;
+mod signature_key_kinds;
 mod signing;
 mod signing_keys;
 mod sigstore_bundle;
