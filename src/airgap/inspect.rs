@@ -138,6 +138,10 @@ pub struct Inspection {
     pub blob_bytes: u64,
     /// Number of blob files.
     pub blob_count: usize,
+    /// A plan bundle's steps (`bundle export --plan`), each with the charts and release manifests
+    /// its lock names and whether the bundle holds them (empty for a bundle of one lock); or why the
+    /// step locks cannot be read.
+    pub steps: Result<Vec<super::steps::Step>, String>,
     /// The trust root and signing policies carried for signature checks (`airgap/FORMAT.md`
     /// section 14), or why they cannot be read.
     pub signers: Result<super::signers::Carried, String>,
@@ -281,6 +285,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, ReadError> {
         blob_bytes: scan.bytes(),
         blob_count: scan.blobs.len(),
         signers: super::signers::read(&scan),
+        steps: super::steps::read(path, &scan, &index),
     })
 }
 

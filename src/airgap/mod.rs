@@ -19,4 +19,5 @@ pub mod parts;
 pub mod scan;
 pub mod signers;
 pub mod signing;
+pub mod steps;
 pub mod verify;

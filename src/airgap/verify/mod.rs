@@ -162,6 +162,7 @@ pub fn verify_reporting(
 ) -> Result<Report, VerifyError> {
     let scan = scan::scan_reporting(path, progress)?;
     let mut report = check(&scan);
+    plan_steps(&scan, &mut report);
     check_signature(&scan, options.key.as_ref(), &mut report);
     upstream_signatures(&scan, options, &mut report);
     Ok(report)
@@ -173,6 +174,7 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
         && let Some((scan, not_read)) = scan_plain_directory(path, trusted)
     {
         let mut report = check(&scan);
+        plan_steps(&scan, &mut report);
         report.trusted = not_read;
         check_signature(&scan, options.key.as_ref(), &mut report);
         upstream_signatures(&scan, options, &mut report);
@@ -180,9 +182,48 @@ pub fn verify_with(path: &Path, options: &VerifyOptions) -> Result<Report, Verif
     }
     let scan = scan::scan(path)?;
     let mut report = check(&scan);
+    plan_steps(&scan, &mut report);
     check_signature(&scan, options.key.as_ref(), &mut report);
     upstream_signatures(&scan, options, &mut report);
     Ok(report)
+}
+
+/// A plan bundle's steps: every chart and release manifest each step lock names must be in the
+/// bundle at the lock's digest (else that step cannot be rendered from it), each missing one a
+/// problem of its step.
+fn plan_steps(scan: &Scan, report: &mut Report) {
+    let Some(index) = scan
+        .index
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<crate::oci::wire::Index>(b).ok())
+    else {
+        return; // reported by check
+    };
+    let steps = match super::steps::read(&scan.path, scan, &index) {
+        Ok(steps) => steps,
+        Err(message) => {
+            report.problems.push(Problem {
+                subject: super::format::PLAN_TITLE.to_string(),
+                message,
+            });
+            return;
+        }
+    };
+    for step in &steps {
+        for need in step.missing() {
+            report.problems.push(Problem {
+                subject: format!("plan step {}", step.name),
+                message: format!(
+                    "{} {} ({}) is not in the bundle: the step cannot be rendered from it",
+                    need.kind.noun(),
+                    need.what,
+                    need.digest
+                        .as_deref()
+                        .unwrap_or("no digest in the step lock")
+                ),
+            });
+        }
+    }
 }
 
 /// Upstream's signatures of the images, when asked for.
