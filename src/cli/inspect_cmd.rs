@@ -6,6 +6,7 @@ use super::Failure;
 use super::format::{human_bytes, short_digest};
 use crate::airgap::format::EntryKind;
 use crate::airgap::inspect::{self, Artifact, Inspection, LockStatus, Referrer};
+use crate::airgap::steps as inspect_steps;
 use crate::lock::Lock;
 
 /// Charts and release manifests per component: a chart on one line, each release manifest file on
@@ -124,7 +125,7 @@ fn to_json(path: &str, ins: &Inspection) -> serde_json::Value {
         LockStatus::Unreadable(e) => Some(e.clone()),
         LockStatus::Found(_) => None,
     };
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "path": path,
         "container": ins.container,
         "formatVersion": ins.format_version,
@@ -166,7 +167,14 @@ fn to_json(path: &str, ins: &Inspection) -> serde_json::Value {
         "blobBytes": ins.blob_bytes,
         "blobCount": ins.blob_count,
         "signing": super::signing::carried_json(&ins.signers),
-    })
+    });
+    // a plan bundle's steps (nothing for a bundle of one lock)
+    match &ins.steps {
+        Ok(steps) if steps.is_empty() => {}
+        Ok(steps) => v["steps"] = inspect_steps::to_json(steps),
+        Err(e) => v["stepsError"] = e.as_str().into(),
+    }
+    v
 }
 
 /// The inspection as tables: the bundle, the lock's components, the images, the charts and
@@ -196,6 +204,16 @@ fn print_tables(path: &str, ins: &Inspection) {
     if !ins.referrers.is_empty() {
         outln!();
         out!("{}", referrer_table(&ins.referrers));
+    }
+    match &ins.steps {
+        Ok(steps) if steps.is_empty() => {}
+        Ok(steps) => {
+            outln!();
+            inspect_steps::lines(steps)
+                .iter()
+                .for_each(|l| outln!("{l}"));
+        }
+        Err(e) => outln!("\nplan steps: unreadable: {e}"),
     }
     let signing = super::signing::carried_text(&ins.signers);
     if !signing.is_empty() {
