@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use crate::support::charts::{chart_tgz, index_yaml, oci_chart, release_manifest, require_helm};
 use crate::support::http::HttpServer;
-use crate::support::{Kind, Registry, Run, TempDir, Variant, bundle_env, image, sha256, tempdir};
+use crate::support::{
+    Kind, Registry, Run, TempDir, Variant, bundle_env, image, patched, sha256, tempdir,
+};
 
 const WEB: [&str; 3] = ["1.0.0", "1.1.0", "1.2.0"];
 
@@ -105,6 +107,8 @@ struct Day2 {
     charts: Vec<(String, String)>,
     /// `web` version → the digest of its chart's `.tgz` (the chart layer).
     tgz: Vec<(String, String)>,
+    /// The digest of each `web` version's image, in [`WEB`] order.
+    images: Vec<String>,
     /// `stay`'s `.tgz` digest.
     stay: String,
     /// `stay`'s release manifest's digest.
@@ -121,6 +125,8 @@ impl Day2 {
         let dir = tempdir();
         let mut charts = Vec::new();
         let mut tgzs = Vec::new();
+        let mut images = Vec::new();
+        let mut web_image = image(Kind::OciImage);
         let mut manifests = Vec::new();
         for v in WEB {
             let img = format!("registry.example.test/team/web:v{v}");
@@ -133,7 +139,10 @@ impl Day2 {
             let url = manifest_url(v);
             http.put(url.trim_start_matches("https:/"), text.clone().into_bytes());
             manifests.push((v.to_string(), sha256(text.as_bytes())));
-            registry.push(&img, &image(Kind::OciImage));
+            // each version's image its own (a config and a layer more than the one before)
+            web_image = patched(&web_image);
+            registry.push(&img, &web_image);
+            images.push(web_image.digest.clone());
         }
         let stay_tgz = chart_tgz(
             "stay",
@@ -189,6 +198,7 @@ impl Day2 {
             plan,
             charts,
             tgz: tgzs,
+            images,
             stay: sha256(&stay_tgz),
             stay_manifest: sha256(stay_manifest.as_bytes()),
             manifests,
@@ -273,6 +283,59 @@ fn blobs_in(archive: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The step lock `name` from the plan layer of the directory bundle at `dir`.
+fn step_lock(dir: &Path, name: &str) -> String {
+    use std::io::Read as _;
+    let blob = |digest: &str| {
+        std::fs::read(
+            dir.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let platform = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["artifactType"] == "application/vnd.bundle.platform.v1")
+        .expect("the platform artifact");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(platform["digest"].as_str().unwrap())).unwrap();
+    let layer = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["mediaType"] == "application/vnd.bundle.plan.v1.tar")
+        .expect("the plan layer");
+    let tar_bytes = blob(layer["digest"].as_str().unwrap());
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().display().to_string() == name {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            return text;
+        }
+    }
+    panic!("{name} is not in the plan layer")
+}
+
+/// Every file under `dir` (recursively), concatenated.
+fn read_all(dir: &Path) -> std::io::Result<String> {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.push_str(&read_all(&p)?);
+        } else {
+            out.push_str(&std::fs::read_to_string(&p)?);
+        }
+    }
+    Ok(out)
+}
+
 /// `(name, digest)` of every chart and release manifests artifact `inspect` lists.
 fn artifacts(inspection: &serde_json::Value) -> BTreeSet<(String, String)> {
     inspection["artifacts"]
@@ -333,6 +396,74 @@ fn a_plan_bundle_carries_every_steps_charts_and_manifests() {
         .collect();
     assert_eq!(stay.len(), 1);
     assert_eq!(stay[0]["files"][0]["digest"], d.stay.as_str());
+
+    // inspect says, per step, what its lock needs and that the bundle holds it
+    let steps = ins["steps"].as_array().expect("a plan bundle's steps");
+    assert_eq!(steps.len(), 3);
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["name"], format!("0{}-web-{}.lock", i + 1, WEB[i]));
+        let needs = step["needs"].as_array().unwrap();
+        assert_eq!(
+            needs.len(),
+            4,
+            "web and stay: a chart and a manifest each: {step}"
+        );
+        assert!(needs.iter().all(|n| n["present"] == true), "{step}");
+        assert!(needs.iter().any(|n| n["digest"] == d.charts[i].1.as_str()));
+        assert!(
+            needs
+                .iter()
+                .any(|n| n["digest"] == d.manifests[i].1.as_str())
+        );
+    }
+    let table = d.run("inspect", &["plan.tar"]);
+    assert!(
+        table.stdout.contains(
+            "step 01-web-1.0.0.lock: kubernetes 1.30.0, 2 chart(s), 2 release manifest(s), all in the bundle"
+        ),
+        "{}",
+        table.stdout
+    );
+
+    // The far side renders an intermediate step from the bundle alone: its lock from plan.tar, its
+    // charts and manifests from the bundle's blobs (a content store, as the cache is).
+    d.export(&["--plan", &plan, "-o", "plan.d"]);
+    let step = step_lock(&d.path("plan.d"), "02-web-1.1.0.lock");
+    std::fs::write(d.path("step-2.lock"), &step).unwrap();
+    let r = d.run(
+        "render",
+        &[
+            "--lock",
+            "step-2.lock",
+            "--cache-dir",
+            "plan.d",
+            "-o",
+            "step-2",
+        ],
+    );
+    assert_eq!(r.code, 0, "render step 2 from the bundle: {}", r.stderr);
+    let rendered = read_all(&d.path("step-2")).unwrap();
+    assert!(
+        rendered.contains(&format!("registry.example.test/team/web@{}", d.images[1]))
+            && !rendered.contains(&d.images[0]),
+        "step 2's web image, pinned: {rendered}"
+    );
+
+    // verify names the step whose chart the bundle lacks
+    let index_path = d.path("plan.d/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"].as_array_mut().unwrap().retain(|e| {
+        e["annotations"]["dev.bundle.ref.name"] != "charts.example.test/team/web:1.0.0"
+    });
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let r = d.run("verify", &["plan.d"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        out.contains("plan step 01-web-1.0.0.lock") && out.contains(&d.charts[0].1),
+        "{out}"
+    );
 
     // A far-side registry gets every step's chart (skopeo reads it back by tag).
     let Some(far) = Registry::start(Variant::Plain, test) else {
