@@ -53,6 +53,7 @@ mod registry;
 mod render_cmd;
 mod signing;
 mod solve_cmd;
+mod solve_progress;
 mod style;
 mod table;
 mod verify_cmd;

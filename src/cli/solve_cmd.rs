@@ -213,7 +213,9 @@ pub(super) fn solve(catalog: &Catalog, args: SolveArgs) -> Result<(), Failure> {
     }
     reading.end();
     let solving = Phase::start("solve");
-    let solved = solver::solve(catalog, &request, &prefer);
+    let reporter = super::solve_progress::SolveReporter::new();
+    let solved = solver::solve_reporting(catalog, &request, &prefer, &|e| reporter.event(e));
+    reporter.finish();
     solving.end();
     let solution = match solved {
         Ok(s) => s,

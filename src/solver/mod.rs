@@ -30,12 +30,39 @@ mod why;
 pub use exclusions::exclusions as lifecycle_exclusions;
 pub use exclusions::{UNTESTED_REASON, request_exclusions};
 pub use explain::{Explanation, FactLine, explain};
-pub use policy::{Runs, Solution, Step, solve, solve_by_checks};
+pub use policy::{Runs, Solution, Step, solve, solve_by_checks, solve_reporting};
 pub use request::{Request, RequestError, RequestItem};
 pub use why::{HeldBack, why};
 
 use crate::catalog::{Catalog, Diagnostic};
 use crate::types::Version;
+
+/// What a long solve reports as it goes ([`solve_reporting`]); the library never prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SolveProgress {
+    /// The search, about once every quarter second after its first second: the decisions on its
+    /// current path, the components that have entered the platform so far, and the dead ends it
+    /// has learned from.
+    Searching {
+        /// Decisions on the current path (components settled, providers chosen).
+        settled: usize,
+        /// Components that have entered the platform so far.
+        entered: usize,
+        /// Dead ends learned from so far.
+        dead_ends: usize,
+    },
+    /// The search spent its budget: the answer now comes from settling one decision at a time,
+    /// each checked by `resolvo` (the same answer; on a large catalog near its satisfiability
+    /// threshold this can take minutes).
+    FallingBack,
+    /// The fallback settled another component.
+    Checking {
+        /// Components settled so far.
+        settled: usize,
+        /// Components that have entered the platform so far.
+        entered: usize,
+    },
+}
 
 /// The platform could not be solved.
 #[derive(Debug, Clone, thiserror::Error)]

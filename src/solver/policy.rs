@@ -10,7 +10,7 @@ use super::explain::explain_with;
 use super::request::{Request, need_for};
 use super::sat::{Assignment, Need, Oracle, Query, Set};
 use super::search::{Decision, Outcome};
-use super::{Chosen, SolveError};
+use super::{Chosen, SolveError, SolveProgress};
 
 /// How a component's version was settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +118,16 @@ pub fn solve(
     request: &Request,
     prefer: &BTreeMap<String, Version>,
 ) -> Result<Solution, SolveError> {
+    solve_reporting(catalog, request, prefer, &|_| {})
+}
+
+/// [`solve`], telling `progress` how a long solve goes (see [`SolveProgress`]).
+pub fn solve_reporting(
+    catalog: &Catalog,
+    request: &Request,
+    prefer: &BTreeMap<String, Version>,
+    progress: &dyn Fn(SolveProgress),
+) -> Result<Solution, SolveError> {
     request.validate(catalog)?;
     let oracle = Oracle::new(catalog, request_exclusions(catalog, request));
     let q = request.query(catalog);
@@ -135,7 +145,7 @@ pub fn solve(
         .iter()
         .map(|c| prefer.contains_key(&c.name))
         .collect();
-    match oracle.search(&q, &kept, &locked) {
+    match oracle.search(&q, &kept, &locked, progress) {
         Outcome::Found(decisions, fixed) => {
             let mut s = solution(&oracle, request, &kept, &decisions, &fixed);
             s.runs = Runs {
@@ -148,11 +158,14 @@ pub fn solve(
         Outcome::Nothing => Err(SolveError::Unsatisfiable(Box::new(explain_with(
             &oracle, request,
         )))),
-        Outcome::GaveUp => solve_by_checks(catalog, request, prefer).map(|mut s| {
-            s.runs.searches += 1;
-            s.runs.search_gave_up = true;
-            s
-        }),
+        Outcome::GaveUp => {
+            progress(SolveProgress::FallingBack);
+            settle_by_checks(catalog, request, prefer, progress).map(|mut s| {
+                s.runs.searches += 1;
+                s.runs.search_gave_up = true;
+                s
+            })
+        }
     }
 }
 
@@ -242,6 +255,17 @@ pub fn solve_by_checks(
     prefer: &BTreeMap<String, Version>,
 ) -> Result<Solution, SolveError> {
     request.validate(catalog)?;
+    settle_by_checks(catalog, request, prefer, &|_| {})
+}
+
+/// [`solve_by_checks`] after the request was validated, telling `progress` of each component
+/// settled.
+fn settle_by_checks(
+    catalog: &Catalog,
+    request: &Request,
+    prefer: &BTreeMap<String, Version>,
+    progress: &dyn Fn(SolveProgress),
+) -> Result<Solution, SolveError> {
     let oracle = Oracle::new(catalog, request_exclusions(catalog, request));
     let mut q = request.query(catalog);
     let Some(mut cur) = oracle.check(&q) else {
@@ -284,6 +308,7 @@ pub fn solve_by_checks(
             }
         }
     }
+    let mut last_report = std::time::Instant::now();
     // Settle, in name order, the components that have entered the platform: named by the request,
     // chosen as a provider, or required by a version settled before. A component that the current
     // assignment merely happens to contain has not entered: fixing it would make it a requirement
@@ -293,6 +318,15 @@ pub fn solve_by_checks(
             .find(|i| !state.settled[*i] && state.entered(*i, &q) && cur[*i].is_some())
         {
             state.settle(i, &mut q, &mut cur);
+            if last_report.elapsed() >= super::search::REPORT_EVERY {
+                last_report = std::time::Instant::now();
+                progress(SolveProgress::Checking {
+                    settled: state.settled.iter().filter(|s| **s).count(),
+                    entered: (0..catalog.components.len())
+                        .filter(|i| state.entered(*i, &q))
+                        .count(),
+                });
+            }
             continue;
         }
         // A capability that a settled version requires and no settled component provides: its

@@ -49,6 +49,16 @@ impl fmt::Display for Rec {
 /// Propagations a search may make (plus 20 per component) before it gives up for `resolvo`.
 const SEARCH_BUDGET: usize = 20_000;
 
+/// The search's budget of propagations for a compiled catalog of `n` components: `SEARCH_BUDGET`
+/// plus 20 per component, or `BUNDLE_SOLVER_BUDGET` when set (the tests use it to run the
+/// fallback on small catalogs).
+fn search_budget(n: usize) -> usize {
+    std::env::var("BUNDLE_SOLVER_BUDGET")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(SEARCH_BUDGET + 20 * n)
+}
+
 /// Solves queries over one catalog with one set of excluded versions.
 ///
 /// [`Oracle::check`] solves each query over the versions propagation leaves for it (a fresh, small
@@ -146,7 +156,13 @@ impl<'c> Oracle<'c> {
 
     /// The policy's search for query `q` (see [`super::search`]): `prefer` and `locked` per
     /// component, from a lock.
-    pub(crate) fn search(&self, q: &Query, prefer: &[Option<usize>], locked: &[bool]) -> Outcome {
+    pub(crate) fn search(
+        &self,
+        q: &Query,
+        prefer: &[Option<usize>],
+        locked: &[bool],
+        progress: &dyn Fn(super::SolveProgress),
+    ) -> Outcome {
         let Some(d) = self.domains(q) else {
             return Outcome::Nothing;
         };
@@ -155,7 +171,8 @@ impl<'c> Oracle<'c> {
             first: self.catalog.component_index(crate::catalog::KUBERNETES),
             prefer,
             locked,
-            budget: SEARCH_BUDGET + 20 * self.compiled.len(),
+            budget: search_budget(self.compiled.len()),
+            progress,
         };
         search(&self.compiled, d, &goal)
     }
@@ -184,7 +201,7 @@ impl<'c> Oracle<'c> {
         let n = self.compiled.len();
         let q = &self.reachable_only(q);
         let near = self.witnesses.borrow().near(n);
-        let found = match self.search(q, &near, &vec![false; n]) {
+        let found = match self.search(q, &near, &vec![false; n], &|_| {}) {
             Outcome::Found(_, platform) => Some(platform),
             Outcome::Nothing => None,
             Outcome::GaveUp => self.check(q),

@@ -8,10 +8,7 @@ use bundle::catalog::{Catalog, Conflict, Constraint};
 use bundle::solver;
 use bundle::types::VersionReq;
 
-#[path = "../../benches/support/synthetic.rs"]
-#[allow(dead_code)] // the writer and the request are for the benchmarks
-mod synthetic;
-use synthetic::Shape;
+use crate::support::synthetic::{self, Shape};
 
 type Fact = (usize, usize, usize, Vec<bool>);
 

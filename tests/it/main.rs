@@ -28,6 +28,7 @@ mod progress;
 mod referrers;
 mod reliability;
 mod render;
+mod sat_peer;
 mod shell;
 mod signature_key_kinds;
 mod signing;

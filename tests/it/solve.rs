@@ -708,3 +708,36 @@ fn real_catalog_cores_are_the_preferred_minimal_conflicts() {
     }
     assert!(unsat >= 4, "only {unsat} unsatisfiable requests");
 }
+
+/// When the search spends its budget (here: none at all), `bundle solve` says so once and the
+/// fallback, one decision at a time, gives the same lock byte for byte.
+#[test]
+fn the_fallback_is_announced_and_gives_the_same_lock() {
+    let cat = fixture_catalog();
+    for (catalog, as_of) in [(None, "2026-11-26"), (Some(cat.as_str()), "2025-01-15")] {
+        let mut args = Vec::new();
+        if let Some(c) = catalog {
+            args.extend(["--catalog", c]);
+        }
+        args.extend(["solve", "--as-of", as_of]);
+        let (a, b) = (tempdir(), tempdir());
+        let searched = crate::support::bundle_env(&a, &args, None, &[]);
+        let fallback =
+            crate::support::bundle_env(&b, &args, None, &[("BUNDLE_SOLVER_BUDGET", "0")]);
+        assert_eq!(searched.code, 0, "{catalog:?}: {}", searched.stderr);
+        assert_eq!(fallback.code, 0, "{catalog:?}: {}", fallback.stderr);
+        let note = "the search did not settle the platform within its budget";
+        assert!(!searched.stderr.contains(note), "{}", searched.stderr);
+        assert_eq!(
+            fallback.stderr.matches(note).count(),
+            1,
+            "{catalog:?}: {}",
+            fallback.stderr
+        );
+        assert_eq!(
+            std::fs::read(a.join("bundle.lock")).unwrap(),
+            std::fs::read(b.join("bundle.lock")).unwrap(),
+            "{catalog:?}: the fallback's lock differs"
+        );
+    }
+}

@@ -57,4 +57,21 @@ fn the_trace_names_what_ran() {
     );
     let r = bundle_env(&dir, &args, None, &[]);
     assert!(!r.stderr.contains("solver runs"), "{}", r.stderr);
+    // a search without budget gives up at once, and the fallback's resolvo runs are counted
+    let r = bundle_env(
+        &dir,
+        &args,
+        None,
+        &[("BUNDLE_SOLVER_TRACE", "1"), ("BUNDLE_SOLVER_BUDGET", "0")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("solver runs: "))
+        .unwrap_or_else(|| panic!("no runs line: {}", r.stderr));
+    assert!(
+        line.starts_with("solver runs: 1 search (gave up), ") && !line.contains(" 0 resolvo"),
+        "{line}"
+    );
 }

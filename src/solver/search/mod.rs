@@ -42,7 +42,14 @@ pub(crate) struct Goal<'a> {
     pub locked: &'a [bool],
     /// Propagations allowed before giving up.
     pub budget: usize,
+    /// Told how a long search goes.
+    pub progress: &'a dyn Fn(super::SolveProgress),
 }
+
+/// A search reports how it goes after this long, then again each [`REPORT_EVERY`].
+const REPORT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a long search (or the fallback) reports how it goes.
+pub(crate) const REPORT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One decision of the search, in the order taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +158,9 @@ struct State<'a, 'c> {
     /// Conflict analysis: the bits of the latest level still to explain, latest removal first.
     latest: std::collections::BinaryHeap<(u32, u32, u32)>,
     stats: Stats,
+    /// When the search started, and when it last reported how it goes.
+    started: std::time::Instant,
+    reported: Option<std::time::Instant>,
 }
 
 /// Runs the search from domains `d` (already propagated for the query).
@@ -185,6 +195,8 @@ pub(crate) fn search(cc: &Compiled<'_>, d: Vec<u64>, goal: &Goal<'_>) -> Outcome
         acc_comps: Vec::new(),
         latest: Default::default(),
         stats: Stats::default(),
+        started: std::time::Instant::now(),
+        reported: None,
     };
     let reasons = Reasons::new(cc);
     st.seen = vec![0; reasons.why.len()];
@@ -259,6 +271,7 @@ impl State<'_, '_> {
             if self.propagations >= self.goal.budget {
                 return Outcome::GaveUp;
             }
+            self.report();
             self.snapshot(&d);
             self.frames.push(Frame { var, value: v });
             let level = self.frames.len();
@@ -271,6 +284,28 @@ impl State<'_, '_> {
                 return o;
             }
         }
+    }
+
+    /// Tells the goal's `progress` how the search goes, once [`REPORT_AFTER`] has passed and then
+    /// each [`REPORT_EVERY`] (the clock is read every 256 decisions).
+    fn report(&mut self) {
+        if !self.stats.decisions.is_multiple_of(256) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let due = match self.reported {
+            None => now.duration_since(self.started) >= REPORT_AFTER,
+            Some(last) => now.duration_since(last) >= REPORT_EVERY,
+        };
+        if !due {
+            return;
+        }
+        self.reported = Some(now);
+        (self.goal.progress)(super::SolveProgress::Searching {
+            settled: self.frames.len(),
+            entered: self.entered.iter().filter(|e| **e > 0).count(),
+            dead_ends: self.stats.conflicts,
+        });
     }
 
     /// Keeps the domains of the current level before the next decision.

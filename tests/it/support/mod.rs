@@ -9,6 +9,9 @@
 #![allow(dead_code)]
 
 pub mod charts;
+/// Synthetic catalogs as CNF for CaDiCaL (tests/it/sat_peer.rs).
+#[path = "../../../benches/support/cnf.rs"]
+pub mod cnf;
 pub mod containerd;
 pub mod fault_proxy;
 pub mod http;
@@ -18,6 +21,10 @@ pub mod referrers;
 pub mod registry;
 pub mod sigstore;
 pub mod sigstore_bundle;
+/// The benchmarks' synthetic catalogs (tests/it/compile.rs, tests/it/sat_peer.rs).
+#[path = "../../../benches/support/synthetic.rs"]
+#[allow(dead_code)] // the catalog writer is for the benchmarks
+pub mod synthetic;
 pub mod token_server;
 pub mod world;
 
@@ -225,6 +232,7 @@ fn bundle_command(dir: &Path, args: &[&str], stdin: bool, env: &[(&str, &str)]) 
         .env_remove("DOCKER_CONFIG")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("BUNDLE_CACHE_DIR")
+        .env_remove("BUNDLE_SOLVER_BUDGET")
         .env("HOME", dir)
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
