@@ -26,7 +26,9 @@ capabilities:
     description: Synthetic workload capability
 ";
 
-const KUBERNETES: &str = "apiVersion: bundle/v1
+/// A Kubernetes component without artifacts, for the synthetic catalogs of the artifact tests
+/// (also tests/it/export_plan.rs).
+pub(crate) const KUBERNETES: &str = "apiVersion: bundle/v1
 kind: Component
 name: kubernetes
 description: Synthetic orchestrator (not upstream data)

@@ -92,7 +92,7 @@ impl Setup {
 }
 
 /// The blob digests (`sha256:…`) stored in a `.tar` bundle.
-fn blobs_in(archive: &Path) -> BTreeSet<String> {
+pub(crate) fn blobs_in(archive: &Path) -> BTreeSet<String> {
     let mut ar = tar::Archive::new(std::fs::File::open(archive).unwrap());
     ar.entries()
         .unwrap()

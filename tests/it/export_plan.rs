@@ -13,6 +13,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::artifacts::KUBERNETES;
+use crate::delta::blobs_in;
 use crate::support::charts::{chart_tgz, index_yaml, oci_chart, release_manifest, require_helm};
 use crate::support::http::HttpServer;
 use crate::support::{
@@ -78,21 +80,6 @@ versions:
         source: https://example.test/releases
     images:
       - reference: registry.example.test/team/stay:v2
-";
-
-const KUBERNETES: &str = "apiVersion: bundle/v1
-kind: Component
-name: kubernetes
-description: Synthetic orchestrator (not upstream data)
-homepage: https://example.test/kubernetes
-provides: []
-versions:
-  - version: 1.30.0
-    noArtifacts:
-      text: installed by the harness, not by charts
-      source: https://example.test/kubernetes
-    images:
-      - reference: registry.example.test/kube/apiserver:v1.30.0
 ";
 
 /// Upstream (a registry and an HTTP server), the catalog, and one lock per version of `web`
@@ -266,21 +253,6 @@ impl Day2 {
         assert_eq!(r.code, 0, "inspect {bundle}: {}", r.stderr);
         serde_json::from_str(&r.stdout).unwrap()
     }
-}
-
-/// The blob digests (`sha256:…`) stored in a `.tar` bundle.
-fn blobs_in(archive: &Path) -> BTreeSet<String> {
-    let mut ar = tar::Archive::new(std::fs::File::open(archive).unwrap());
-    ar.entries()
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.unwrap();
-            let p = e.path().unwrap().display().to_string();
-            p.strip_prefix("blobs/sha256/")
-                .filter(|h| !h.is_empty())
-                .map(|h| format!("sha256:{h}"))
-        })
-        .collect()
 }
 
 /// The step lock `name` from the plan layer of the directory bundle at `dir`.
