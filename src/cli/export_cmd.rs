@@ -99,6 +99,14 @@ pub(crate) enum ExportFormat {
     Json,
 }
 
+/// What the exported lock is called in messages: the `--lock` file, or the plan (`--plan DIR`).
+fn lock_label(args: &ExportArgs) -> String {
+    match &args.plan {
+        None => args.lock.display().to_string(),
+        Some(dir) => format!("the plan {}", dir.display()),
+    }
+}
+
 /// The step locks of `--plan DIR` (every `*.lock`, in name order) and the last one, which is exported.
 fn plan_locks(
     dir: &std::path::Path,
@@ -274,7 +282,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
         eprintln!(
             "warning: {} was solved against catalog {}, not this one ({}): the bundle carries this \
              catalog, and `solve --locked` with it may choose differently",
-            args.lock.display(),
+            lock_label(&args),
             lock.catalog,
             catalog.digest
         );
@@ -375,7 +383,7 @@ pub(super) fn run(catalog: &Catalog, args: ExportArgs) -> Result<(), Failure> {
             );
             return Err(f);
         }
-        Err(ExportError::Lock(e)) => return Err(Failure::from(e).context(args.lock.display())),
+        Err(ExportError::Lock(e)) => return Err(Failure::from(e).context(lock_label(&args))),
         Err(e) => return Err(e.into()),
     };
     report_summary(&summary, &args)
@@ -415,7 +423,7 @@ fn report_summary(summary: &Summary, args: &ExportArgs) -> Result<(), Failure> {
         eprintln!(
             "note: {} image(s) had no digest in {} and were pinned for this bundle; `bundle pin` records them in the lock",
             summary.pinned.len(),
-            args.lock.display()
+            lock_label(args)
         );
     }
     if !sound {

@@ -231,9 +231,10 @@ impl Day2 {
         bundle_env(&self.dir, &args, None, &[])
     }
 
-    fn export(&self, extra: &[&str]) {
+    fn export(&self, extra: &[&str]) -> Run {
         let r = self.run("export", extra);
         assert_eq!(r.code, 0, "export {extra:?}: {}", r.stderr);
+        r
     }
 
     /// The lock of step `i` (0-based).
@@ -330,7 +331,15 @@ fn a_plan_bundle_carries_every_steps_charts_and_manifests() {
         return;
     };
     let plan = d.plan.display().to_string();
-    d.export(&["--plan", &plan, "-o", "plan.tar"]);
+    let r = d.export(&["--plan", &plan, "-o", "plan.tar"]);
+    // messages about the exported lock name the plan, not `--lock`'s default
+    assert!(
+        r.stderr
+            .contains(&format!("in the plan {plan} and were pinned")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("bundle.lock"), "{}", r.stderr);
     let r = d.run("verify", &["plan.tar"]);
     assert_eq!(r.code, 0, "verify: {}{}", r.stdout, r.stderr);
     let ins = d.inspect("plan.tar");
