@@ -344,19 +344,7 @@ impl Upstream {
 
     /// The mirror flags: images and OCI charts at the registry, URLs at the HTTP server.
     pub(crate) fn mirrors(&self) -> Vec<String> {
-        let (reg, http) = (&self.registry.host, self.http.url());
-        vec![
-            "--registry-mirror".into(),
-            format!("registry.example.test={reg}/registry.example.test"),
-            "--registry-mirror".into(),
-            format!("charts.example.test={reg}/charts.example.test"),
-            "--insecure-registry".into(),
-            reg.clone(),
-            "--url-mirror".into(),
-            format!("https://charts.example.test={http}/charts.example.test"),
-            "--url-mirror".into(),
-            format!("https://downloads.example.test={http}/downloads.example.test"),
-        ]
+        mirror_flags(&self.registry.host, &self.http.url())
     }
 
     /// `bundle --catalog CATALOG COMMAND [mirrors and cache for pin/export] EXTRA…` in the world's
@@ -991,4 +979,21 @@ fn images_the_artifacts_use_but_the_catalog_does_not_list_are_errors() {
         "without helm the chart is not rendered: {}",
         r.stderr
     );
+}
+
+/// The mirror flags of the synthetic upstream: `registry.example.test` images and
+/// `charts.example.test` OCI charts at registry `reg`, chart and download URLs at HTTP server `http`.
+pub(crate) fn mirror_flags(reg: &str, http: &str) -> Vec<String> {
+    vec![
+        "--registry-mirror".into(),
+        format!("registry.example.test={reg}/registry.example.test"),
+        "--registry-mirror".into(),
+        format!("charts.example.test={reg}/charts.example.test"),
+        "--insecure-registry".into(),
+        reg.to_string(),
+        "--url-mirror".into(),
+        format!("https://charts.example.test={http}/charts.example.test"),
+        "--url-mirror".into(),
+        format!("https://downloads.example.test={http}/downloads.example.test"),
+    ]
 }

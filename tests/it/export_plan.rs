@@ -210,18 +210,9 @@ impl Day2 {
             command.into(),
         ];
         if command == "export" {
+            args.push("--airgap".into());
+            args.extend(crate::artifacts::mirror_flags(reg, &http));
             args.extend([
-                "--airgap".into(),
-                "--registry-mirror".into(),
-                format!("registry.example.test={reg}/registry.example.test"),
-                "--registry-mirror".into(),
-                format!("charts.example.test={reg}/charts.example.test"),
-                "--insecure-registry".into(),
-                reg.clone(),
-                "--url-mirror".into(),
-                format!("https://charts.example.test={http}/charts.example.test"),
-                "--url-mirror".into(),
-                format!("https://downloads.example.test={http}/downloads.example.test"),
                 "--cache-dir".into(),
                 self.dir.join("cache").display().to_string(),
             ]);
